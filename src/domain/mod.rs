@@ -1,0 +1,26 @@
+//! Domain types: parsed once where data enters (HTTP body, CLI argument, webhook form),
+//! so that code past the edge never handles raw strings (audit #16).
+
+mod client_id;
+mod country;
+mod email;
+mod name;
+mod number_type;
+mod order_id;
+mod phone;
+pub mod scope;
+
+pub use client_id::ClientId;
+pub use country::CountryIso;
+pub use email::Email;
+pub use name::ClientName;
+pub use number_type::{NumberType, NumberTypeFilter};
+pub use order_id::OrderId;
+pub use phone::{E164, PhoneError};
+pub use scope::{Scope, Scopes};
+
+/// Rejects ASCII and Unicode control characters, which have no place in names or ids and
+/// would let a caller forge log lines or sheet cells.
+fn has_control_chars(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}

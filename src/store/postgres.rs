@@ -1,0 +1,56 @@
+//! PostgreSQL back-end: what several ProxyCall processes behind a load balancer share.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Transaction};
+
+use super::sql::{claim_sql, client_cols, client_from, impl_columns, impl_store, key_cols, key_from, on_unique, order_from, pool_cols, pool_from};
+use super::{
+    ApiKey, Client, ClientPatch, Conflict, NewApiKey, NewClient, NewPoolNumber, Order, PoolCount,
+    PoolNumber, PoolStatus, ProxyPick, StoreError, StoreResult,
+};
+use crate::domain::{
+    ClientId, ClientName, CountryIso, E164, Email, NumberType, NumberTypeFilter, OrderId,
+};
+
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl_columns!(PgRow);
+
+impl PgStore {
+    const CLAIM_SQL: &'static str = claim_sql!("for update skip locked");
+
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        // Migrations take an advisory lock, so two processes starting at once are safe.
+        super::migrator(MIGRATIONS).run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Postgres>> {
+        self.pool.begin().await
+    }
+}
+
+impl_store!(PgStore);

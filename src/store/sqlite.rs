@@ -1,0 +1,72 @@
+//! SQLite back-end: the embedded default, one file.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of one connection (no
+//! `SQLITE_BUSY` between our own connections) and start with `BEGIN IMMEDIATE`, which takes
+//! the write lock at once instead of failing on upgrade when another process writes too.
+//! Reads use a separate pool and, thanks to WAL, never wait for the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use super::sql::{claim_sql, client_cols, client_from, impl_columns, impl_store, key_cols, key_from, on_unique, order_from, pool_cols, pool_from};
+use super::{
+    ApiKey, Client, ClientPatch, Conflict, NewApiKey, NewClient, NewPoolNumber, Order, PoolCount,
+    PoolNumber, PoolStatus, ProxyPick, StoreError, StoreResult,
+};
+use crate::domain::{
+    ClientId, ClientName, CountryIso, E164, Email, NumberType, NumberTypeFilter, OrderId,
+};
+
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl_columns!(SqliteRow);
+
+impl SqliteStore {
+    const CLAIM_SQL: &'static str = claim_sql!("");
+
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        super::migrator(MIGRATIONS).run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { reader, writer })
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl_store!(SqliteStore);
