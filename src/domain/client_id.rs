@@ -11,7 +11,11 @@ pub struct ClientIdError;
 
 impl ClientId {
     pub fn new(id: i64) -> Result<Self, ClientIdError> {
-        if id > 0 { Ok(Self(id)) } else { Err(ClientIdError) }
+        if id > 0 {
+            Ok(Self(id))
+        } else {
+            Err(ClientIdError)
+        }
     }
 
     pub fn parse(raw: &str) -> Result<Self, ClientIdError> {
@@ -87,7 +91,9 @@ mod tests {
 
     #[test]
     fn refuses_everything_else() {
-        for raw in ["0", "-3", "\"\"", "\"12a\"", "\"1 2\"", "1.5", "true", "null", "[1]"] {
+        for raw in [
+            "0", "-3", "\"\"", "\"12a\"", "\"1 2\"", "1.5", "true", "null", "[1]",
+        ] {
             assert!(serde_json::from_str::<ClientId>(raw).is_err(), "{raw}");
         }
     }

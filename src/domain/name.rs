@@ -60,7 +60,10 @@ mod tests {
 
     #[test]
     fn checks_length_and_control_characters() {
-        assert_eq!(ClientName::parse("  Jean DUPONT ").unwrap().as_str(), "Jean DUPONT");
+        assert_eq!(
+            ClientName::parse("  Jean DUPONT ").unwrap().as_str(),
+            "Jean DUPONT"
+        );
         assert_eq!(ClientName::parse("   "), Err(NameError::Empty));
         assert_eq!(ClientName::parse(&"é".repeat(121)), Err(NameError::TooLong));
         assert!(ClientName::parse(&"é".repeat(120)).is_ok());

@@ -13,7 +13,9 @@ pub struct E164(Box<str>);
 pub enum PhoneError {
     #[error("is empty")]
     Empty,
-    #[error("must be an E.164 number such as +33601020304: '+' and 8 to 15 digits, without spaces, dashes or letters")]
+    #[error(
+        "must be an E.164 number such as +33601020304: '+' and 8 to 15 digits, without spaces, dashes or letters"
+    )]
     Format,
     #[error("is not a valid phone number for its country")]
     Invalid,

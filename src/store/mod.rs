@@ -2,9 +2,9 @@
 //! from the database URL. The SQL is written once (`sql.rs`) and instantiated for each engine,
 //! which supplies only what differs: its pools, its transaction start and its claim query.
 
+mod postgres;
 mod records;
 mod sql;
-mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -35,7 +35,9 @@ pub enum Conflict {
     ClientExists,
     OrderExists,
     /// The proxy number is held by another client (or another client's reservation).
-    ProxyTaken { owner: Option<ClientId> },
+    ProxyTaken {
+        owner: Option<ClientId>,
+    },
     NumberExists,
 }
 
@@ -115,7 +117,9 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the database the URL names and applies pending migrations.
 pub async fn connect(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(sqlite::SqliteStore::connect(url).await?))
+        Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::connect(url).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(postgres::PgStore::connect(url).await?))
     } else {
@@ -125,8 +129,8 @@ pub async fn connect(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
 
 /// The migrations of one engine, embedded in the binary.
 fn migrator(files: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
-    use sqlx::migrate::{Migration, MigrationType, Migrator};
     use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
     Migrator::with_migrations(
         files
             .iter()

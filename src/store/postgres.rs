@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
-use super::sql::{claim_sql, client_cols, client_from, impl_columns, impl_store, key_cols, key_from, on_unique, order_from, pool_cols, pool_from};
+use super::sql::{
+    claim_sql, client_cols, client_from, impl_columns, impl_store, key_cols, key_from, on_unique,
+    order_from, pool_cols, pool_from,
+};
 use super::{
     ApiKey, Client, ClientPatch, Conflict, NewApiKey, NewClient, NewPoolNumber, Order, PoolCount,
     PoolNumber, PoolStatus, ProxyPick, StoreError, StoreResult,
@@ -16,8 +19,11 @@ use crate::domain::{
     ClientId, ClientName, CountryIso, E164, Email, NumberType, NumberTypeFilter, OrderId,
 };
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/postgres/0001_init.sql"),
+)];
 
 pub struct PgStore {
     pool: PgPool,

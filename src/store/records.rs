@@ -36,6 +36,8 @@ pub struct ClientPatch {
     pub mail: Option<Email>,
     pub real_phone: Option<E164>,
     pub proxy: Option<E164>,
+    /// Set by the use case when the real phone changes, never from input.
+    pub country_code: Option<String>,
 }
 
 #[derive(Debug, Clone)]

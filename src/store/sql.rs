@@ -5,9 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{ApiKey, Client, Order, PoolNumber, PoolStatus, StoreError, StoreResult};
-use crate::domain::{
-    ClientId, ClientName, CountryIso, E164, Email, NumberType, OrderId, Scopes,
-};
+use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType, OrderId, Scopes};
 
 /// Column lists as macros, so that `concat!` builds each statement as a `&'static str`.
 macro_rules! client_cols {
@@ -78,7 +76,10 @@ macro_rules! impl_columns {
                 &self,
                 col: &'static str,
             ) -> $crate::store::StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
-                Ok(sqlx::Row::try_get::<Option<chrono::DateTime<chrono::Utc>>, _>(self, col)?)
+                Ok(sqlx::Row::try_get::<
+                    Option<chrono::DateTime<chrono::Utc>>,
+                    _,
+                >(self, col)?)
             }
         }
     };
@@ -386,7 +387,8 @@ macro_rules! impl_store {
                     "update clients set client_name = coalesce($1, client_name), \
                      client_mail = coalesce($2, client_mail), \
                      client_real_phone = coalesce($3, client_real_phone), \
-                     client_proxy_number = coalesce($4, client_proxy_number), updated_at = $5 \
+                     client_proxy_number = coalesce($4, client_proxy_number), updated_at = $5, \
+                     client_country_code = coalesce($7, client_country_code) \
                      where client_id = $6 returning ",
                     client_cols!()
                 ))
@@ -396,6 +398,7 @@ macro_rules! impl_store {
                 .bind(patch.proxy.as_ref().map(E164::as_str))
                 .bind(now)
                 .bind(id.get())
+                .bind(patch.country_code.as_deref())
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| on_unique(e, Conflict::ProxyTaken { owner: None }))?;

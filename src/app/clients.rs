@@ -1,0 +1,139 @@
+//! Clients: lookups, strict creation, partial update, and handing a client its proxy.
+
+use super::{App, AppError, AppResult, pool_exhausted};
+use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType};
+use crate::store::{Client, ClientPatch, Conflict, NewClient, ProxyPick, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct CreateClient {
+    pub id: ClientId,
+    pub name: ClientName,
+    pub mail: Email,
+    pub real_phone: E164,
+    pub iso_residency: Option<CountryIso>,
+}
+
+/// A client's proxy: from the pool of its residency country, else of its phone's country;
+/// mobile first, local as fall-back (SPEC §4).
+fn proxy_pick(
+    residency: Option<CountryIso>,
+    phone: &E164,
+    name: &ClientName,
+) -> AppResult<ProxyPick> {
+    let country = residency
+        .or_else(|| phone.region())
+        .ok_or_else(|| AppError::Invalid {
+            field: "client_iso_residency",
+            message: "is required: no country can be derived from client_real_phone".into(),
+        })?;
+    Ok(ProxyPick {
+        country,
+        types: vec![NumberType::Mobile, NumberType::Local],
+        attribution_name: name.as_str().to_owned(),
+        friendly_name: None,
+    })
+}
+
+fn new_client(c: &CreateClient) -> NewClient {
+    NewClient {
+        id: c.id,
+        name: c.name.clone(),
+        mail: c.mail.clone(),
+        real_phone: c.real_phone.clone(),
+        // As the legacy sheet's formula did: residency defaults to the phone's country.
+        iso_residency: c.iso_residency.or_else(|| c.real_phone.region()),
+        country_code: c.real_phone.calling_code(),
+    }
+}
+
+/// Inserts the client with a proxy from the pool, or writes nothing.
+async fn insert_with_proxy(app: &App, c: &CreateClient) -> AppResult<Result<Client, Conflict>> {
+    let pick = proxy_pick(c.iso_residency, &c.real_phone, &c.name)?;
+    match app.store.insert_client(&new_client(c), Some(&pick)).await {
+        Ok(Some(client)) => {
+            tracing::info!(
+                client_id = %client.id,
+                proxy = %client.proxy.as_ref().map(|p| p.masked().to_string()).unwrap_or_default(),
+                "client created"
+            );
+            Ok(Ok(client))
+        }
+        Ok(None) => Err(pool_exhausted(app.store.as_ref(), pick.country, &pick.types).await),
+        Err(StoreError::Conflict(conflict)) => Ok(Err(conflict)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Strict create: a conflict if the id exists; the client gets a proxy, or nothing is written.
+pub async fn create(app: &App, c: CreateClient) -> AppResult<Client> {
+    insert_with_proxy(app, &c)
+        .await?
+        .map_err(|_| AppError::Conflict {
+            code: "client_exists",
+            message: format!("client {} already exists", c.id),
+        })
+}
+
+/// The client with that id, created with a proxy when it does not exist yet. The flag says
+/// whether this call created it.
+pub async fn get_or_create(app: &App, c: CreateClient) -> AppResult<(Client, bool)> {
+    if app.store.client(c.id).await?.is_none() {
+        if let Ok(client) = insert_with_proxy(app, &c).await? {
+            return Ok((client, true));
+        }
+        // Another request created it meanwhile; its proxy is the answer.
+    }
+    Ok((ensure_proxy(app, c.id).await?, false))
+}
+
+/// The client, with a proxy from the pool if it had none (a client imported without one).
+pub async fn ensure_proxy(app: &App, id: ClientId) -> AppResult<Client> {
+    let client = get(app, id).await?;
+    if client.proxy.is_some() {
+        return Ok(client);
+    }
+    let pick = proxy_pick(client.iso_residency, &client.real_phone, &client.name)?;
+    match app.store.attach_proxy(id, &pick).await? {
+        Some(client) => Ok(client),
+        None => Err(pool_exhausted(app.store.as_ref(), pick.country, &pick.types).await),
+    }
+}
+
+pub async fn get(app: &App, id: ClientId) -> AppResult<Client> {
+    app.store
+        .client(id)
+        .await?
+        .ok_or(AppError::NotFound { what: "client" })
+}
+
+pub async fn by_proxy(app: &App, proxy: &E164) -> AppResult<Client> {
+    app.store
+        .client_by_proxy(proxy)
+        .await?
+        .ok_or(AppError::NotFound { what: "client" })
+}
+
+pub async fn next_id(app: &App) -> AppResult<i64> {
+    Ok(app.store.next_client_id().await?)
+}
+
+/// Partial update of name, e-mail, real phone and proxy. The calling code follows a new real
+/// phone; residency and last caller are never changed here.
+pub async fn update(app: &App, id: ClientId, mut patch: ClientPatch) -> AppResult<Client> {
+    if let Some(phone) = &patch.real_phone {
+        patch.country_code = phone.calling_code();
+    }
+    match app.store.update_client(id, &patch).await {
+        Ok(client) => {
+            tracing::info!(client_id = %id, "client updated");
+            Ok(client)
+        }
+        Err(StoreError::NotFound) => Err(AppError::NotFound { what: "client" }),
+        Err(StoreError::Conflict(Conflict::ProxyTaken { .. })) => Err(AppError::Conflict {
+            code: "proxy_taken",
+            // Never say which client holds it: that is another client's data.
+            message: "client_proxy_number belongs to another client".into(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,131 @@
+//! API keys: random, shown once, stored as a SHA-256, with scopes, expiry and revocation.
+//!
+//! A key is `pck_<id>_<secret>`: the id names it in listings and logs, the secret is 256
+//! random bits. A plain SHA-256 is enough to store it (unlike a human password it cannot be
+//! guessed from a dictionary), and it lets a request find its key with one indexed lookup.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngExt;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{App, AppResult};
+use crate::domain::Scopes;
+use crate::store::{ApiKey, NewApiKey};
+
+/// Who made a request, once authenticated.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The key's id; `env` for `PROXYCALL_API_TOKEN`.
+    pub key_id: String,
+    pub scopes: Scopes,
+}
+
+pub struct IssuedKey {
+    pub key: ApiKey,
+    /// The whole key, to show once and never again.
+    pub secret: String,
+}
+
+pub fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill(&mut buf[..]);
+    hex::encode(buf)
+}
+
+pub async fn create(
+    app: &App,
+    name: &str,
+    scopes: Scopes,
+    expires_in: Option<Duration>,
+) -> AppResult<IssuedKey> {
+    let id = random_hex(4);
+    let secret = format!("pck_{id}_{}", random_hex(32));
+    let now = Utc::now();
+    let new = NewApiKey {
+        id: id.clone(),
+        name: name.to_owned(),
+        hash: hash(&secret),
+        scopes: scopes.clone(),
+        created_at: now,
+        expires_at: expires_in.map(|d| now + d),
+    };
+    app.store.insert_api_key(&new).await?;
+    tracing::info!(key_id = %id, %scopes, "API key created");
+    Ok(IssuedKey {
+        key: ApiKey {
+            id,
+            name: new.name,
+            scopes,
+            created_at: now,
+            expires_at: new.expires_at,
+            revoked_at: None,
+            last_used_at: None,
+        },
+        secret,
+    })
+}
+
+pub async fn list(app: &App) -> AppResult<Vec<ApiKey>> {
+    Ok(app.store.api_keys().await?)
+}
+
+/// Whether a usable key with that id existed.
+pub async fn revoke(app: &App, id: &str) -> AppResult<bool> {
+    let done = app.store.revoke_api_key(id, Utc::now()).await?;
+    if done {
+        tracing::info!(key_id = %id, "API key revoked");
+    }
+    Ok(done)
+}
+
+/// Checks a presented key. `env_token_hash` is the SHA-256 of `PROXYCALL_API_TOKEN`, compared
+/// in constant time. Stored keys are found by their hash.
+pub async fn authenticate(
+    app: &App,
+    env_token_hash: Option<&[u8; 32]>,
+    presented: &str,
+) -> AppResult<Option<Principal>> {
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    if let Some(expected) = env_token_hash {
+        if bool::from(digest.ct_eq(expected)) {
+            return Ok(Some(Principal {
+                key_id: "env".into(),
+                scopes: Scopes::admin(),
+            }));
+        }
+    }
+    let Some(key) = app.store.api_key_by_hash(&hex::encode(digest)).await? else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    if !key.is_usable(now) {
+        return Ok(None);
+    }
+    // Record use at most once a minute, off the request's path.
+    if key
+        .last_used_at
+        .is_none_or(|t| now - t > Duration::minutes(1))
+    {
+        let store = app.store.clone();
+        let id = key.id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_api_key(&id, now).await {
+                tracing::debug!(error = %e, "could not record key use");
+            }
+        });
+    }
+    Ok(Some(Principal {
+        key_id: key.id,
+        scopes: key.scopes,
+    }))
+}
+
+/// Whether any key could be used now; the server refuses to start when none can.
+pub async fn any_usable(app: &App, now: DateTime<Utc>) -> AppResult<bool> {
+    Ok(app.store.count_usable_api_keys(now).await? > 0)
+}

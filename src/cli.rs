@@ -1,0 +1,328 @@
+//! The `proxycall` command line: parse, set up, dispatch.
+
+use std::process::ExitCode;
+
+use chrono::Duration;
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, keys, pool};
+use crate::config::{self, RawSettings, Settings};
+use crate::domain::{CountryIso, E164, NumberType, NumberTypeFilter, Scopes};
+use crate::store::{self, PoolStatus};
+use crate::{demo, http, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "proxycall",
+    version,
+    about = "Masked phone numbers: proxies that hide real numbers"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: RawSettings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve,
+    /// Run the server with a demo set-up: an admin key (printed once), a few simulated
+    /// numbers in the pool, and an order placed through the API to show the result.
+    Demo,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// Add and list pool numbers without the carrier.
+    Pool {
+        #[command(subcommand)]
+        action: PoolCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it once; only its hash is stored.
+    Create {
+        /// What the key is for, e.g. the integration using it.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: admin, orders, clients, pool, read.
+        #[arg(long)]
+        scopes: String,
+        /// Days until the key stops working (never, when absent).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by its id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum PoolCommand {
+    /// Add numbers as available.
+    Add {
+        /// E.164 numbers.
+        #[arg(required = true)]
+        numbers: Vec<String>,
+        /// mobile, local or national.
+        #[arg(long = "type", default_value = "mobile")]
+        number_type: String,
+        /// ISO-2 country; defaults to each number's own.
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long)]
+        no_sms: bool,
+        #[arg(long)]
+        no_voice: bool,
+    },
+    /// List pool numbers.
+    List {
+        #[arg(long)]
+        country: Option<String>,
+        /// available, reserved, assigned or released.
+        #[arg(long)]
+        status: Option<String>,
+    },
+}
+
+/// A failure to report to the operator, with the exit code to leave with.
+pub struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+fn usage(message: impl std::fmt::Display) -> Failure {
+    Failure {
+        message: message.to_string(),
+        code: 2,
+    }
+}
+
+pub async fn run(mut cli: Cli) -> ExitCode {
+    cli.settings.env = config::EnvOnly::from_env();
+    match dispatch(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("proxycall: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let raw = cli.settings;
+    match cli.command {
+        Command::Serve => serve(Settings::from_raw(&raw).map_err(usage)?, false).await,
+        Command::Demo => serve(Settings::from_raw(&raw).map_err(usage)?, true).await,
+        command => {
+            let level = raw.log_level.clone().unwrap_or_else(|| "warn".into());
+            telemetry::init(&level, false);
+            let app = App::new(store::connect(&config::database_url(&raw).map_err(usage)?).await?);
+            match command {
+                Command::Migrate => {
+                    println!("database is up to date");
+                    Ok(())
+                }
+                Command::Keys { action } => keys_command(&app, action).await,
+                Command::Pool { action } => pool_command(&app, action).await,
+                Command::Serve | Command::Demo => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings, demo_mode: bool) -> Result<(), Failure> {
+    telemetry::init(&settings.log_level, settings.log_json);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    let app = App::new(store::connect(&settings.database_url).await?);
+    let demo_key = if demo_mode {
+        Some(demo::prepare(&app).await?)
+    } else {
+        None
+    };
+    if settings.api_token.is_none() && !keys::any_usable(&app, chrono::Utc::now()).await? {
+        return Err(usage(
+            "no way to authenticate API requests: set PROXYCALL_API_TOKEN or create a key with \
+             `proxycall keys create --name NAME --scopes admin`",
+        ));
+    }
+    // The phone-number metadata loads on first use; load it now, not on a caller's request.
+    let _ = E164::parse("+33612345678");
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, carrier = ?settings.carrier, "ProxyCall listening");
+    let state = http::AppState::new(app, settings);
+    let server = tokio::spawn(http::serve(listener, state, shutdown_signal()));
+    if let Some(key) = demo_key {
+        demo::show(address, &key).await?;
+    }
+    server.await??;
+    tracing::info!("ProxyCall stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what a platform sends before stopping the process).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn keys_command(app: &App, action: KeysCommand) -> Result<(), Failure> {
+    match action {
+        KeysCommand::Create {
+            name,
+            scopes,
+            expires_in_days,
+        } => {
+            let scopes = Scopes::parse(&scopes).map_err(|e| usage(format!("--scopes: {e}")))?;
+            let expires = expires_in_days.map(|d| Duration::days(i64::from(d)));
+            let issued = keys::create(app, name.trim(), scopes, expires).await?;
+            println!("{}", issued.secret);
+            eprintln!(
+                "key {} created with scopes {}; it is shown only now: store it safely",
+                issued.key.id, issued.key.scopes
+            );
+        }
+        KeysCommand::List => {
+            let now = chrono::Utc::now();
+            println!(
+                "{:<10} {:<20} {:<24} {:<10} {:<20} {:<20}",
+                "ID", "NAME", "SCOPES", "STATE", "EXPIRES", "LAST USED"
+            );
+            for k in keys::list(app).await? {
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else if k.is_usable(now) {
+                    "active"
+                } else {
+                    "expired"
+                };
+                let day = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                    t.map_or("-".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+                };
+                println!(
+                    "{:<10} {:<20} {:<24} {:<10} {:<20} {:<20}",
+                    k.id,
+                    k.name,
+                    k.scopes.to_string(),
+                    state,
+                    day(k.expires_at),
+                    day(k.last_used_at)
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            if !keys::revoke(app, id.trim()).await? {
+                return Err(usage(format!("no active key with id '{id}'")));
+            }
+            println!("key {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn pool_command(app: &App, action: PoolCommand) -> Result<(), Failure> {
+    match action {
+        PoolCommand::Add {
+            numbers,
+            number_type,
+            country,
+            no_sms,
+            no_voice,
+        } => {
+            let number_type =
+                NumberType::parse(&number_type).map_err(|e| usage(format!("--type: {e}")))?;
+            let country = country
+                .map(|c| CountryIso::parse(&c).map_err(|e| usage(format!("--country: {e}"))))
+                .transpose()?;
+            // Check every number before adding any.
+            let parsed = numbers
+                .iter()
+                .map(|n| E164::parse(n).map_err(|e| usage(format!("{n}: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            for phone_number in parsed {
+                let added = pool::add(
+                    app,
+                    pool::AddNumber {
+                        phone_number,
+                        country,
+                        number_type,
+                        voice: !no_voice,
+                        sms: !no_sms,
+                        friendly_name: None,
+                    },
+                )
+                .await?;
+                println!(
+                    "added {} ({} {})",
+                    added.phone_number, added.country_iso, added.number_type
+                );
+            }
+        }
+        PoolCommand::List { country, status } => {
+            let country = country
+                .map(|c| CountryIso::parse(&c).map_err(|e| usage(format!("--country: {e}"))))
+                .transpose()?;
+            let status = status
+                .map(|s| {
+                    PoolStatus::parse(&s)
+                        .ok_or_else(|| usage(format!("--status: '{s}' is not a pool status")))
+                })
+                .transpose()?;
+            let numbers = app
+                .store
+                .pool_numbers(country, NumberTypeFilter::Any, status)
+                .await?;
+            for n in numbers {
+                println!(
+                    "{:<16} {:<3} {:<7} {:<10} client={}",
+                    n.phone_number.to_string(),
+                    n.country_iso.to_string(),
+                    n.number_type.as_str(),
+                    n.status.as_str(),
+                    n.reserved_by_client_id
+                        .map_or("-".to_owned(), |c| c.to_string())
+                );
+            }
+        }
+    }
+    Ok(())
+}

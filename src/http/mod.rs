@@ -1,0 +1,147 @@
+//! The HTTP edge: routes, extractors, the error mapping and the layers every request crosses.
+//!
+//! A request goes: request id → gzip → `observe` (span with the request id, metrics, one
+//! debug line) → time-out → router → for business routes `auth::require_key` (rate limits,
+//! key, scope) → handler (parses the body into domain types) → `app` use case → store.
+
+mod auth;
+mod clients;
+pub mod error;
+mod extract;
+mod legacy;
+mod observe;
+mod openapi;
+mod ops;
+mod orders;
+mod pool;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sha2::{Digest, Sha256};
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::App;
+use crate::config::Settings;
+pub use auth::RateLimits;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub settings: Arc<Settings>,
+    pub limits: Arc<RateLimits>,
+    /// SHA-256 of `PROXYCALL_API_TOKEN`, compared in constant time.
+    pub env_token_hash: Option<Arc<[u8; 32]>>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(app: App, settings: Settings) -> Self {
+        use secrecy::ExposeSecret;
+        let env_token_hash = settings
+            .api_token
+            .as_ref()
+            .map(|t| Arc::new(Sha256::digest(t.expose_secret().as_bytes()).into()));
+        Self {
+            app,
+            limits: Arc::new(RateLimits::per_minute(settings.rate_limit_per_minute)),
+            settings: Arc::new(settings),
+            env_token_hash,
+            metrics: observe::metrics_handle(),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let (business, business_api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(orders::create_order))
+        .routes(routes!(clients::next_id))
+        .routes(routes!(clients::by_proxy))
+        .routes(routes!(clients::get_client, clients::update_client))
+        .routes(routes!(clients::create_client))
+        .routes(routes!(pool::available))
+        .routes(routes!(pool::assign))
+        .routes(routes!(ops::metrics))
+        .split_for_parts();
+    let (public, public_api) = OpenApiRouter::new()
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::ready))
+        .split_for_parts();
+    let mut api = business_api;
+    api.merge(public_api);
+    let api = Arc::new(api);
+
+    let business = business.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_key,
+    ));
+    let body_limit = state.settings.body_limit_bytes;
+    let timeout = state.settings.request_timeout;
+    Router::new()
+        .merge(business)
+        .merge(public)
+        .route(
+            "/openapi.json",
+            get(move || async move { axum::Json(api.as_ref().clone()) }),
+        )
+        .route_layer(middleware::from_fn(observe::tag_route))
+        .fallback(|| async {
+            error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+        })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(
+                    CompressionLayer::new()
+                        .gzip(true)
+                        .no_br()
+                        .no_deflate()
+                        .no_zstd(),
+                )
+                .layer(middleware::from_fn(observe::observe))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    timeout,
+                ))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.limits.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.forget_idle();
+        }
+    });
+    let result = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    sweeper.abort();
+    result
+}

@@ -1,0 +1,101 @@
+//! Liveness, readiness and metrics.
+
+use std::collections::BTreeSet;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::NumberType;
+use crate::store::PoolStatus;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    status: &'static str,
+}
+
+/// Alive: the process answers. Checks nothing else.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, body = Health)))]
+pub async fn health() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    status: &'static str,
+    /// `ok` or `unreachable`.
+    database: &'static str,
+    /// Always `ok`: the server does not start with an incomplete configuration.
+    configuration: &'static str,
+    /// `twilio` or `simulated`.
+    carrier: &'static str,
+}
+
+/// Ready to serve: the database answers and the configuration is complete.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
+    let database_ok = match state.app.store.ping().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            false
+        }
+    };
+    let carrier = match state.settings.carrier {
+        crate::config::CarrierKind::Twilio => "twilio",
+        crate::config::CarrierKind::Simulated => "simulated",
+    };
+    let body = Readiness {
+        status: if database_ok { "ready" } else { "not_ready" },
+        database: if database_ok { "ok" } else { "unreachable" },
+        configuration: "ok",
+        carrier,
+    };
+    let status = if database_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body))
+}
+
+/// Prometheus metrics: requests and latency per route and status, and the pool's size per
+/// country, type and status. Needs a key with the `read` scope.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("api_key" = [])),
+    responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let counts = state.app.store.pool_counts().await?;
+    // Every type and status of every country gets a value, so a count that drops to zero
+    // reads 0 instead of keeping its last value.
+    let countries: BTreeSet<_> = counts.iter().map(|c| c.country_iso).collect();
+    for country in countries {
+        for number_type in NumberType::ALL {
+            for status in PoolStatus::ALL {
+                let n = counts
+                    .iter()
+                    .find(|c| {
+                        c.country_iso == country
+                            && c.number_type == number_type
+                            && c.status == status
+                    })
+                    .map_or(0, |c| c.count);
+                metrics::gauge!("proxycall_pool_numbers",
+                    "country" => country.to_string(),
+                    "type" => number_type.as_str(),
+                    "status" => status.as_str())
+                .set(n as f64);
+            }
+        }
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    ))
+}

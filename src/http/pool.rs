@@ -1,0 +1,172 @@
+//! `/pool`: what is available, and handing a number to a client.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Json, Query, blank_as_none};
+use super::legacy::{text, timestamp};
+use crate::app::pool::{self, Assign};
+use crate::domain::{ClientId, ClientName, CountryIso, NumberType, NumberTypeFilter};
+use crate::store::PoolNumber;
+
+/// A pool number with the earlier `TwilioPools` sheet's 11 columns (absent values `""`),
+/// plus its capabilities.
+#[derive(Serialize, ToSchema)]
+pub struct PoolRow {
+    country_iso: String,
+    #[schema(example = "+33780000001")]
+    phone_number: String,
+    status: String,
+    friendly_name: String,
+    date_achat: String,
+    date_attribution: String,
+    attribution_to_client_name: String,
+    number_type: String,
+    reserved_token: String,
+    reserved_at: String,
+    reserved_by_client_id: String,
+    voice_capable: bool,
+    sms_capable: bool,
+}
+
+impl From<PoolNumber> for PoolRow {
+    fn from(n: PoolNumber) -> Self {
+        Self {
+            country_iso: n.country_iso.to_string(),
+            phone_number: n.phone_number.to_string(),
+            status: n.status.as_str().to_owned(),
+            friendly_name: text(n.friendly_name),
+            date_achat: timestamp(n.purchased_at),
+            date_attribution: timestamp(n.assigned_at),
+            attribution_to_client_name: text(n.attribution_to_client_name),
+            number_type: n.number_type.to_string(),
+            reserved_token: text(n.reserved_token),
+            reserved_at: timestamp(n.reserved_at),
+            reserved_by_client_id: text(n.reserved_by_client_id),
+            voice_capable: n.voice_capable,
+            sms_capable: n.sms_capable,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AvailableQuery {
+    /// ISO-2 country (required).
+    country_iso: Option<String>,
+    /// `mobile`, `local` (or `national`); empty or `all` for every type.
+    number_type: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AvailableResponse {
+    country_iso: String,
+    /// The type asked for, or `all`.
+    number_type: String,
+    available: Vec<PoolRow>,
+}
+
+/// Available numbers of a country, of one type or all.
+#[utoipa::path(get, path = "/pool/available", tag = "pool", params(AvailableQuery),
+    security(("api_key" = [])),
+    responses((status = 200, body = AvailableResponse), (status = 422, body = ErrorBody)))]
+pub async fn available(
+    State(state): State<AppState>,
+    Query(q): Query<AvailableQuery>,
+) -> Result<axum::Json<AvailableResponse>, ApiError> {
+    let raw_country = q.country_iso.as_deref().map(str::trim).unwrap_or("");
+    if raw_country.is_empty() {
+        return Err(ApiError::invalid("country_iso", "is required"));
+    }
+    let country =
+        CountryIso::parse(raw_country).map_err(|e| ApiError::invalid("country_iso", e))?;
+    let filter = NumberTypeFilter::parse(q.number_type.as_deref())
+        .map_err(|e| ApiError::invalid("number_type", e))?;
+    let numbers = pool::available(&state.app, country, filter).await?;
+    let number_type = match q.number_type.as_deref().map(str::trim) {
+        Some(t) if !t.is_empty() => t.to_owned(),
+        _ => "all".to_owned(),
+    };
+    Ok(axum::Json(AvailableResponse {
+        country_iso: country.to_string(),
+        number_type,
+        available: numbers.into_iter().map(PoolRow::from).collect(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    #[schema(value_type = i64, example = 42)]
+    client_id: ClientId,
+    /// ISO-2 country of the pool to take from (required).
+    #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(value_type = String, example = "FR")]
+    country_iso: Option<CountryIso>,
+    #[schema(value_type = String)]
+    client_name: ClientName,
+    /// `mobile` (default), `local` or `national`.
+    #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(value_type = Option<String>, example = "mobile")]
+    number_type: Option<NumberType>,
+    /// The carrier-side label of the number; defaults to the client's name.
+    #[serde(default, deserialize_with = "blank_as_none")]
+    friendly_name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AssignResponse {
+    client_id: i64,
+    #[schema(example = "+33780000001")]
+    proxy: String,
+}
+
+/// Give a client an available number of that type, atomically: one number never goes to two
+/// clients. The client record itself is not changed (set it with `PUT /clients/{id}`).
+#[utoipa::path(post, path = "/pool/assign", tag = "pool", request_body = AssignRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = AssignResponse),
+        (status = 409, body = ErrorBody, description = "no available number; `available` gives the pool by type"),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn assign(
+    State(state): State<AppState>,
+    Json(req): Json<AssignRequest>,
+) -> Result<axum::Json<AssignResponse>, ApiError> {
+    let country = req.country_iso.ok_or_else(|| {
+        ApiError::invalid("country_iso", "is required for an assignment from the pool")
+    })?;
+    let friendly_name = req
+        .friendly_name
+        .map(|f| {
+            let f = f.trim().to_owned();
+            // Twilio's limit for a number's FriendlyName.
+            if f.chars().count() > 64 || f.chars().any(char::is_control) {
+                Err(ApiError::invalid(
+                    "friendly_name",
+                    "must be at most 64 characters without control characters",
+                ))
+            } else {
+                Ok(f)
+            }
+        })
+        .transpose()?;
+    let number = pool::assign(
+        &state.app,
+        Assign {
+            client_id: req.client_id,
+            country,
+            client_name: req.client_name,
+            number_type: req.number_type.unwrap_or(NumberType::Mobile),
+            friendly_name,
+        },
+    )
+    .await?;
+    Ok(axum::Json(AssignResponse {
+        client_id: req.client_id.get(),
+        proxy: number.phone_number.to_string(),
+    }))
+}
