@@ -1,0 +1,352 @@
+//! Spawning a real server on a real database for each test.
+//!
+//! The database is a fresh SQLite file, or with `PROXYCALL_TEST_DATABASE_URL=postgres://…`
+//! a fresh PostgreSQL database created on that server (and dropped afterwards): the same
+//! tests run on both engines.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use proxycall::app::{App, keys, pool};
+use proxycall::config::{RawSettings, Settings};
+use proxycall::domain::{E164, NumberType, Scopes};
+use proxycall::http::{self, AppState};
+use proxycall::store;
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub enum TestDb {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        match std::env::var("PROXYCALL_TEST_DATABASE_URL") {
+            Ok(admin_url) if admin_url.starts_with("postgres") => {
+                let name = format!(
+                    "pc_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst),
+                    uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap()
+                );
+                let mut admin = sqlx_connect(&admin_url).await;
+                sqlx_exec(&mut admin, &format!("create database {name}")).await;
+                let mut url = url::Url::parse(&admin_url).unwrap();
+                url.set_path(&name);
+                Self::Postgres {
+                    admin_url,
+                    name,
+                    url: url.to_string(),
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Self::Sqlite { _dir: dir, url }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+}
+
+async fn sqlx_connect(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url)
+        .await
+        .expect("PostgreSQL for tests is reachable")
+}
+
+async fn sqlx_exec(conn: &mut sqlx::PgConnection, sql: &str) {
+    use sqlx::Executor;
+    conn.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+        .await
+        .unwrap();
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres {
+            admin_url, name, ..
+        } = self
+        {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside any runtime we may block: use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        let mut admin = sqlx_connect(&admin_url).await;
+                        sqlx_exec(
+                            &mut admin,
+                            &format!("drop database if exists {name} with (force)"),
+                        )
+                        .await;
+                    });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    /// An admin key.
+    pub key: String,
+    pub app: App,
+    /// Kept for its `Drop`, which removes the database.
+    _db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+#[derive(Default)]
+pub struct Options {
+    pub rate_limit_per_minute: Option<u32>,
+    pub api_token: Option<String>,
+    pub body_limit_bytes: Option<usize>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    init_logs();
+    let db = TestDb::new().await;
+    let mut raw = RawSettings {
+        database_url: Some(db.url().to_owned()),
+        listen: Some("127.0.0.1:0".into()),
+        carrier: Some("simulated".into()),
+        rate_limit_per_minute: Some(
+            options
+                .rate_limit_per_minute
+                .unwrap_or(1_000_000)
+                .to_string(),
+        ),
+        body_limit_bytes: options.body_limit_bytes.map(|b| b.to_string()),
+        ..Default::default()
+    };
+    raw.env.api_token = options.api_token;
+    let settings = Settings::from_raw(&raw).expect("test settings are valid");
+    let app = App::new(store::connect(db.url()).await.expect("test database opens"));
+    let key = keys::create(&app, "test-admin", Scopes::admin(), None)
+        .await
+        .unwrap()
+        .secret;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel();
+    let state = AppState::new(app.clone(), settings);
+    tokio::spawn(http::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        key,
+        app,
+        _db: db,
+        shutdown: Some(tx),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn init_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        proxycall::telemetry::init("debug", false);
+    }
+}
+
+/// A response read whole: status, headers and JSON body (`Null` when not JSON).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    /// The body as sent, for what `Value` forgets (key order).
+    pub text: String,
+}
+
+impl Answer {
+    pub async fn read(r: Response) -> Self {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let bytes = r.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Self {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// The sorted keys of the JSON object.
+    pub fn keys(&self) -> Vec<String> {
+        keys_of(&self.body)
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    pub fn field(&self) -> &str {
+        self.body["field"].as_str().unwrap_or("")
+    }
+}
+
+pub fn keys_of(v: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = v
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+pub fn sorted(keys: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = keys.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> Answer {
+        self.get_with_key(path, Some(&self.key.clone())).await
+    }
+
+    pub async fn get_with_key(&self, path: &str, key: Option<&str>) -> Answer {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        Answer::read(req.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.send_with_key(reqwest::Method::POST, path, body, Some(&self.key.clone()))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Answer {
+        self.send_with_key(reqwest::Method::PUT, path, body, Some(&self.key.clone()))
+            .await
+    }
+
+    pub async fn send_with_key(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .json(body);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        Answer::read(req.send().await.unwrap()).await
+    }
+
+    /// A raw body with a content type, for malformed input.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", content_type)
+            .body(body);
+        Answer::read(req.send().await.unwrap()).await
+    }
+
+    /// Adds `n` available numbers of a country and type to the pool and returns them.
+    pub async fn add_numbers(
+        &self,
+        country: &str,
+        number_type: NumberType,
+        n: usize,
+    ) -> Vec<String> {
+        add_numbers(&self.app, country, number_type, n).await
+    }
+
+    pub async fn key_with_scopes(&self, scopes: &str) -> String {
+        keys::create(&self.app, "test", Scopes::parse(scopes).unwrap(), None)
+            .await
+            .unwrap()
+            .secret
+    }
+}
+
+/// Valid numbers, distinct per call: French mobiles +3378…, French geographic +3314…,
+/// Portuguese mobiles +35191….
+pub async fn add_numbers(
+    app: &App,
+    country: &str,
+    number_type: NumberType,
+    n: usize,
+) -> Vec<String> {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let mut added = Vec::new();
+    for _ in 0..n {
+        let i = NEXT.fetch_add(1, Ordering::SeqCst);
+        let raw = match (country, number_type) {
+            ("FR", NumberType::Mobile) => format!("+3378{i:07}"),
+            ("FR", NumberType::Local) => format!("+3314{i:07}"),
+            ("PT", NumberType::Mobile) => format!("+35191{i:07}"),
+            ("PT", NumberType::Local) => format!("+35121{i:07}"),
+            other => panic!("no test numbers for {other:?}"),
+        };
+        let phone_number = E164::parse(&raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+        pool::add(
+            app,
+            pool::AddNumber {
+                phone_number,
+                country: None,
+                number_type,
+                voice: true,
+                sms: true,
+                friendly_name: None,
+            },
+        )
+        .await
+        .unwrap();
+        added.push(raw);
+    }
+    added
+}
+
+/// A valid order body for a new client.
+pub fn order(order_id: &str, client_id: i64, phone: &str) -> Value {
+    serde_json::json!({
+        "order_id": order_id,
+        "client_id": client_id,
+        "client_name": "Jeanne MARTIN",
+        "client_mail": format!("jeanne{client_id}@example.com"),
+        "client_real_phone": phone,
+    })
+}

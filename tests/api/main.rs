@@ -1,0 +1,10 @@
+//! One test binary: every module shares the helpers and builds once.
+
+mod auth;
+mod bad_input;
+mod clients;
+mod helpers;
+mod ops;
+mod orders;
+mod pool;
+mod processes;

@@ -1,0 +1,110 @@
+use proxycall::domain::NumberType;
+
+use crate::helpers::{order, spawn_app};
+
+#[tokio::test]
+async fn health_and_readiness_need_no_key() {
+    let app = spawn_app().await;
+    let health = app.get_with_key("/health", None).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["status"], "ok");
+    let ready = app.get_with_key("/ready", None).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.body["status"], "ready");
+    assert_eq!(ready.body["database"], "ok");
+    assert_eq!(ready.body["carrier"], "simulated");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_and_the_pool_per_status() {
+    let app = spawn_app().await;
+    app.add_numbers("FR", NumberType::Mobile, 2).await;
+    app.post("/orders", &order("CMD-1", 1, "+33612345678"))
+        .await;
+    let response = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(r#"http_requests_total{method="POST",route="/orders",status="200"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"proxycall_pool_numbers{country="FR",type="mobile",status="available"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"proxycall_pool_numbers{country="FR",type="mobile",status="assigned"} 1"#),
+        "{text}"
+    );
+    // Routes are named by template, never by a real path.
+    assert!(!text.contains("+33"), "{text}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = spawn_app().await;
+    let doc = app.get_with_key("/openapi.json", None).await;
+    assert_eq!(doc.status, 200);
+    let paths = doc.body["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/orders", "post"),
+        ("/clients/next-id", "get"),
+        ("/clients/{client_id}", "get"),
+        ("/clients/{client_id}", "put"),
+        ("/clients/by-proxy/{proxy}", "get"),
+        ("/clients", "post"),
+        ("/pool/available", "get"),
+        ("/pool/assign", "post"),
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path}"
+        );
+    }
+    assert!(doc.body["components"]["schemas"]["OrderRequest"].is_object());
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_json_is_gzipped_on_request() {
+    let app = spawn_app().await;
+    let answer = app.get_with_key("/health", None).await;
+    assert!(!answer.headers["x-request-id"].is_empty());
+    let given = app
+        .http
+        .get(format!("{}/health", app.base))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "trace-me-123");
+
+    let gz = app
+        .http
+        .get(format!("{}/openapi.json", app.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_json_404() {
+    let app = spawn_app().await;
+    let answer = app.get("/nope").await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.code(), "not_found");
+}

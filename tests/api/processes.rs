@@ -1,0 +1,274 @@
+//! The real binary: two `proxycall serve` processes on one database, and start-up checks.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::time::Duration;
+
+use proxycall::app::{App, keys};
+use proxycall::domain::{NumberType, Scopes};
+use proxycall::store;
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+
+use crate::helpers::{TestDb, add_numbers, order};
+
+const BIN: &str = env!("CARGO_BIN_EXE_proxycall");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn server(db: &TestDb, port: u16) -> Child {
+    Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("PROXYCALL_DATABASE_URL", db.url())
+        .env("PROXYCALL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PROXYCALL_CARRIER", "simulated")
+        .env("PROXYCALL_RATE_LIMIT_PER_MINUTE", "100000")
+        .env("PROXYCALL_LOG_JSON", "true")
+        .env("LOG_LEVEL", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_until_up(http: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{base}/health")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base} did not start");
+}
+
+/// Stops the server with SIGTERM (a graceful stop) and returns everything it logged.
+async fn stop(mut child: Child) -> String {
+    let pid = child.id().unwrap();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn two_processes_on_one_database_never_give_a_number_twice() {
+    let db = TestDb::new().await;
+    let app = App::new(store::connect(db.url()).await.unwrap());
+    let numbers: HashSet<String> = add_numbers(&app, "FR", NumberType::Mobile, 24)
+        .await
+        .into_iter()
+        .collect();
+    let key = keys::create(&app, "load", Scopes::admin(), None)
+        .await
+        .unwrap()
+        .secret;
+
+    let ports = [free_port(), free_port()];
+    let children: Vec<Child> = ports.iter().map(|p| server(&db, *p)).collect();
+    let http = reqwest::Client::new();
+    let bases: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    for base in &bases {
+        wait_until_up(&http, base).await;
+    }
+
+    // 36 new clients at once, split over both processes, for 24 numbers.
+    let mut tasks = tokio::task::JoinSet::new();
+    for client_id in 1..=36i64 {
+        let (http, key) = (http.clone(), key.clone());
+        let base = bases[client_id as usize % 2].clone();
+        tasks.spawn(async move {
+            let phone = format!("+336{:08}", 10_000_000 + client_id);
+            let body = order(&format!("CMD-{client_id}"), client_id, &phone);
+            let r = http
+                .post(format!("{base}/orders"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                client_id,
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap(),
+            )
+        });
+    }
+    let mut proxies = Vec::new();
+    let mut exhausted = 0;
+    while let Some(done) = tasks.join_next().await {
+        match done.unwrap() {
+            (_, 200, body) => {
+                proxies.push(body["client_proxy_number"].as_str().unwrap().to_owned())
+            }
+            (_, 409, body) => {
+                assert_eq!(body["code"], "pool_exhausted", "{body}");
+                exhausted += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    let distinct: HashSet<String> = proxies.iter().cloned().collect();
+    assert_eq!(proxies.len(), 24, "every number handed out once");
+    assert_eq!(distinct, numbers, "no number twice, none invented");
+    assert_eq!(exhausted, 12);
+
+    // The pool and the clients agree on every owner.
+    for proxy in &distinct {
+        let e164 = proxycall::domain::E164::parse(proxy).unwrap();
+        let client = app.store.client_by_proxy(&e164).await.unwrap().unwrap();
+        let row = app.store.pool_number(&e164).await.unwrap().unwrap();
+        assert_eq!(row.reserved_by_client_id, Some(client.id));
+    }
+
+    let mut logs = String::new();
+    for child in children {
+        logs.push_str(&stop(child).await);
+    }
+    // The logs name the events, with a request id, and never a real number, an e-mail or a key.
+    assert!(logs.contains("order recorded"), "{logs}");
+    assert!(logs.contains("request_id"), "{logs}");
+    assert!(
+        !logs.contains("+3361"),
+        "a real phone number leaked:\n{logs}"
+    );
+    assert!(!logs.contains("@example.com\""), "an e-mail leaked");
+    assert!(!logs.contains(&key), "the key leaked");
+    assert!(logs.contains("+33*****"), "numbers appear masked");
+}
+
+#[tokio::test]
+async fn the_server_refuses_to_start_without_a_way_to_authenticate() {
+    let db = TestDb::new().await;
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("PROXYCALL_DATABASE_URL", db.url())
+        .env("PROXYCALL_LISTEN", "127.0.0.1:0")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PROXYCALL_API_TOKEN"), "{stderr}");
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_the_start_with_every_problem_listed() {
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("PROXYCALL_CARRIER", "twilio")
+        .env("TWILIO_ACCOUNT_SID", "AC123")
+        .env("PROXYCALL_RATE_LIMIT_PER_MINUTE", "0")
+        .env("PORT", "eighty")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for name in [
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "PUBLIC_BASE_URL",
+        "PROXYCALL_RATE_LIMIT_PER_MINUTE",
+        "PORT",
+    ] {
+        assert!(stderr.contains(name), "{name} not reported:\n{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn keys_and_pool_commands_work_from_the_command_line() {
+    let db = TestDb::new().await;
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PROXYCALL_DATABASE_URL", db.url());
+        cmd.output().unwrap()
+    };
+    let created = run(&[
+        "keys",
+        "create",
+        "--name",
+        "shop",
+        "--scopes",
+        "orders,read",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("pck_"));
+    let id = key.split('_').nth(1).unwrap().to_owned();
+    let listed = String::from_utf8(run(&["keys", "list"]).stdout).unwrap();
+    assert!(listed.contains(&id) && listed.contains("orders,read") && !listed.contains(&key));
+    assert!(run(&["keys", "revoke", &id]).status.success());
+    assert!(
+        String::from_utf8(run(&["keys", "list"]).stdout)
+            .unwrap()
+            .contains("revoked")
+    );
+    assert_eq!(
+        run(&["keys", "create", "--name", "x", "--scopes", "root"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    let added = run(&[
+        "pool",
+        "add",
+        "+33780000001",
+        "+33780000002",
+        "--type",
+        "mobile",
+    ]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let bad = run(&["pool", "add", "+33780000003", "+33 7 80"]);
+    assert_eq!(bad.status.code(), Some(2), "a bad number adds nothing");
+    let listed = String::from_utf8(run(&["pool", "list", "--country", "FR"]).stdout).unwrap();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(listed.contains("+33780000001") && listed.contains("available"));
+}
