@@ -77,11 +77,12 @@ pub async fn create(app: &App, c: CreateClient) -> AppResult<Client> {
 /// The client with that id, created with a proxy when it does not exist yet. The flag says
 /// whether this call created it.
 pub async fn get_or_create(app: &App, c: CreateClient) -> AppResult<(Client, bool)> {
-    if app.store.client(c.id).await?.is_none() {
-        if let Ok(client) = insert_with_proxy(app, &c).await? {
-            return Ok((client, true));
-        }
-        // Another request created it meanwhile; its proxy is the answer.
+    // When the insert conflicts, another request created the client meanwhile: its proxy
+    // is the answer.
+    if app.store.client(c.id).await?.is_none()
+        && let Ok(client) = insert_with_proxy(app, &c).await?
+    {
+        return Ok((client, true));
     }
     Ok((ensure_proxy(app, c.id).await?, false))
 }

@@ -91,13 +91,13 @@ pub async fn authenticate(
     presented: &str,
 ) -> AppResult<Option<Principal>> {
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    if let Some(expected) = env_token_hash {
-        if bool::from(digest.ct_eq(expected)) {
-            return Ok(Some(Principal {
-                key_id: "env".into(),
-                scopes: Scopes::admin(),
-            }));
-        }
+    if let Some(expected) = env_token_hash
+        && bool::from(digest.ct_eq(expected))
+    {
+        return Ok(Some(Principal {
+            key_id: "env".into(),
+            scopes: Scopes::admin(),
+        }));
     }
     let Some(key) = app.store.api_key_by_hash(&hex::encode(digest)).await? else {
         return Ok(None);

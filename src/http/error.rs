@@ -16,7 +16,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
-    pub available: Option<PoolBreakdown>,
+    pub available: Option<Box<PoolBreakdown>>,
     pub retry_after_secs: Option<u64>,
 }
 
@@ -34,7 +34,7 @@ pub struct ErrorBody {
     /// With `pool_exhausted`: available numbers of the country by type, and their total.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    available: Option<PoolBreakdown>,
+    available: Option<Box<PoolBreakdown>>,
 }
 
 impl ApiError {
@@ -105,7 +105,7 @@ impl From<AppError> for ApiError {
                     unreachable!()
                 };
                 Self {
-                    available: Some(available),
+                    available: Some(Box::new(available)),
                     ..Self::new(StatusCode::CONFLICT, "pool_exhausted", message)
                 }
             }

@@ -30,14 +30,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                     .to_ascii_lowercase()
             });
         // A missing content type is taken as JSON, as the earlier version did.
-        if let Some(ct) = content_type.filter(|ct| !ct.is_empty()) {
-            if ct != "application/json" && !ct.ends_with("+json") {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "the body must be JSON (Content-Type: application/json)",
-                ));
-            }
+        if let Some(ct) = content_type.filter(|ct| !ct.is_empty())
+            && ct != "application/json"
+            && !ct.ends_with("+json")
+        {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON (Content-Type: application/json)",
+            ));
         }
         let bytes = Bytes::from_request(req, state)
             .await
