@@ -6,3 +6,9 @@ pub mod domain;
 pub mod http;
 pub mod store;
 pub mod telemetry;
+
+/// Selects ring as the TLS crypto provider, once per process, before any HTTPS client is
+/// built (reqwest is built without a provider of its own, to compile one crypto stack only).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -175,6 +175,7 @@ impl Drop for TestApp {
 }
 
 fn init_logs() {
+    proxycall::install_crypto_provider();
     if std::env::var("TEST_LOG").is_ok() {
         proxycall::telemetry::init("debug", false);
     }
