@@ -1,6 +1,7 @@
 //! Domain types: parsed once where data enters (HTTP body, CLI argument, webhook form),
 //! so that code past the edge never handles raw strings (audit #16).
 
+mod calling_code;
 mod client_id;
 mod country;
 mod email;
@@ -10,6 +11,7 @@ mod order_id;
 mod phone;
 pub mod scope;
 
+pub use calling_code::{AllowList, CallingCode, CallingCodeError};
 pub use client_id::ClientId;
 pub use country::CountryIso;
 pub use email::Email;

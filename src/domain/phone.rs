@@ -64,10 +64,9 @@ impl E164 {
         &self.0
     }
 
-    /// The calling code with its `+`, e.g. `+33`, as the phone-number metadata knows it.
+    /// The calling code with its `+`, e.g. `+33`.
     pub fn calling_code(&self) -> Option<String> {
-        let parsed = phonenumber::parse(None, self.as_str()).ok()?;
-        Some(format!("+{}", parsed.code().value()))
+        super::CallingCode::of(self).map(|c| c.to_string())
     }
 
     /// The country the number belongs to, e.g. `FR` for `+33 6…`.

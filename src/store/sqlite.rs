@@ -8,24 +8,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
-use super::sql::{
-    claim_sql, client_cols, client_from, impl_columns, impl_store, key_cols, key_from, on_unique,
-    order_from, pool_cols, pool_from,
-};
-use super::{
-    ApiKey, Client, ClientPatch, Conflict, NewApiKey, NewClient, NewPoolNumber, Order, PoolCount,
-    PoolNumber, PoolStatus, ProxyPick, StoreError, StoreResult,
-};
-use crate::domain::{
-    ClientId, ClientName, CountryIso, E164, Email, NumberType, NumberTypeFilter, OrderId,
-};
+use super::StoreResult;
+use super::sql::{claim_sql, impl_columns, impl_store};
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[(
     1,

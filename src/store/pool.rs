@@ -1,0 +1,106 @@
+//! The pool of numbers.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreResult;
+use crate::domain::{ClientId, CountryIso, E164, NumberType, NumberTypeFilter};
+
+/// What to take from the pool: the first available number of the country, trying the types
+/// in order (mobile first, local as fall-back, for instance).
+#[derive(Debug, Clone)]
+pub struct ProxyPick {
+    pub country: CountryIso,
+    pub types: Vec<NumberType>,
+    pub attribution_name: String,
+    pub friendly_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PoolStatus {
+    Available,
+    Reserved,
+    Assigned,
+    Released,
+}
+
+impl PoolStatus {
+    pub const ALL: [PoolStatus; 4] = [
+        PoolStatus::Available,
+        PoolStatus::Reserved,
+        PoolStatus::Assigned,
+        PoolStatus::Released,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Reserved => "reserved",
+            Self::Assigned => "assigned",
+            Self::Released => "released",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolNumber {
+    pub phone_number: E164,
+    pub twilio_sid: Option<String>,
+    pub country_iso: CountryIso,
+    pub number_type: NumberType,
+    pub voice_capable: bool,
+    pub sms_capable: bool,
+    pub status: PoolStatus,
+    pub friendly_name: Option<String>,
+    pub purchased_at: Option<DateTime<Utc>>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub attribution_to_client_name: Option<String>,
+    pub reserved_token: Option<String>,
+    pub reserved_at: Option<DateTime<Utc>>,
+    /// The client holding the number: its owner once assigned (column K of the legacy sheet).
+    pub reserved_by_client_id: Option<ClientId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPoolNumber {
+    pub phone_number: E164,
+    pub twilio_sid: Option<String>,
+    pub country_iso: CountryIso,
+    pub number_type: NumberType,
+    pub voice_capable: bool,
+    pub sms_capable: bool,
+    pub friendly_name: Option<String>,
+    pub purchased_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolCount {
+    pub country_iso: CountryIso,
+    pub number_type: NumberType,
+    pub status: PoolStatus,
+    pub count: i64,
+}
+
+#[async_trait]
+pub trait PoolStore {
+    async fn add_pool_number(&self, number: &NewPoolNumber) -> StoreResult<PoolNumber>;
+    async fn pool_number(&self, number: &E164) -> StoreResult<Option<PoolNumber>>;
+    async fn pool_numbers(
+        &self,
+        country: Option<CountryIso>,
+        filter: NumberTypeFilter,
+        status: Option<PoolStatus>,
+    ) -> StoreResult<Vec<PoolNumber>>;
+    /// Counts per country, type and status, for metrics and the "pool is empty" answers.
+    async fn pool_counts(&self) -> StoreResult<Vec<PoolCount>>;
+    /// Atomically marks the first fitting available number as assigned to `client`.
+    async fn assign_from_pool(
+        &self,
+        client: ClientId,
+        pick: &ProxyPick,
+    ) -> StoreResult<Option<PoolNumber>>;
+}

@@ -1,0 +1,256 @@
+//! The SQL of `ClientStore`, shared by both engines.
+
+/// Implements `ClientStore` for a back-end (see `impl_store!`).
+macro_rules! impl_clients_store {
+    ($store:ty) => {
+        const _: () = {
+            use chrono::Utc;
+
+            use $crate::domain::*;
+            use $crate::store::sql::*;
+            use $crate::store::*;
+
+            #[async_trait::async_trait]
+            impl ClientStore for $store {
+            async fn next_client_id(&self) -> StoreResult<i64> {
+                let max: Option<i64> = sqlx::query_scalar("select max(client_id) from clients")
+                    .fetch_one(self.reader())
+                    .await?;
+                Ok(max.unwrap_or(0) + 1)
+            }
+
+            async fn client(&self, id: ClientId) -> StoreResult<Option<Client>> {
+                sqlx::query(concat!("select ", client_cols!(), " from clients where client_id = $1"))
+                    .bind(id.get())
+                    .fetch_optional(self.reader())
+                    .await?
+                    .map(|r| client_from(&r))
+                    .transpose()
+            }
+
+            async fn client_by_proxy(&self, proxy: &E164) -> StoreResult<Option<Client>> {
+                sqlx::query(concat!(
+                    "select ", client_cols!(), " from clients where client_proxy_number = $1"
+                ))
+                .bind(proxy.as_str())
+                .fetch_optional(self.reader())
+                .await?
+                .map(|r| client_from(&r))
+                .transpose()
+            }
+
+            async fn insert_client(
+                &self,
+                client: &NewClient,
+                pick: Option<&ProxyPick>,
+            ) -> StoreResult<Option<Client>> {
+                let mut tx = self.begin_write().await?;
+                let exists: Option<i64> =
+                    sqlx::query_scalar("select client_id from clients where client_id = $1")
+                        .bind(client.id.get())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if exists.is_some() {
+                    return Err(StoreError::Conflict(Conflict::ClientExists));
+                }
+                let now = Utc::now();
+                let mut proxy = None;
+                if let Some(pick) = pick {
+                    for number_type in &pick.types {
+                        let row = sqlx::query(Self::CLAIM_SQL)
+                            .bind(now)
+                            .bind(client.id.get())
+                            .bind(&pick.attribution_name)
+                            .bind(pick.friendly_name.as_deref())
+                            .bind(pick.country.as_str())
+                            .bind(number_type.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if let Some(row) = row {
+                            proxy = Some(pool_from(&row)?.phone_number);
+                            break;
+                        }
+                    }
+                    if proxy.is_none() {
+                        return Ok(None);
+                    }
+                }
+                let row = sqlx::query(concat!(
+                    "insert into clients (client_id, client_name, client_mail, \
+                     client_real_phone, client_proxy_number, client_iso_residency, \
+                     client_country_code, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $8) returning ",
+                    client_cols!()
+                ))
+                .bind(client.id.get())
+                .bind(client.name.as_str())
+                .bind(client.mail.as_str())
+                .bind(client.real_phone.as_str())
+                .bind(proxy.as_ref().map(E164::as_str))
+                .bind(client.iso_residency.as_ref().map(CountryIso::as_str))
+                .bind(client.country_code.as_deref())
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| on_unique(e, Conflict::ClientExists))?;
+                let created = client_from(&row)?;
+                tx.commit().await?;
+                Ok(Some(created))
+            }
+
+            async fn attach_proxy(
+                &self,
+                id: ClientId,
+                pick: &ProxyPick,
+            ) -> StoreResult<Option<Client>> {
+                let mut tx = self.begin_write().await?;
+                let now = Utc::now();
+                for number_type in &pick.types {
+                    let row = sqlx::query(Self::CLAIM_SQL)
+                        .bind(now)
+                        .bind(id.get())
+                        .bind(&pick.attribution_name)
+                        .bind(pick.friendly_name.as_deref())
+                        .bind(pick.country.as_str())
+                        .bind(number_type.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(row) = row else { continue };
+                    let number = pool_from(&row)?.phone_number;
+                    // Only a client still without a proxy takes it: a concurrent request may
+                    // have been first, and then this claim is rolled back.
+                    let updated = sqlx::query(concat!(
+                        "update clients set client_proxy_number = $1, updated_at = $2 \
+                         where client_id = $3 and client_proxy_number is null returning ",
+                        client_cols!()
+                    ))
+                    .bind(number.as_str())
+                    .bind(now)
+                    .bind(id.get())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    return match updated {
+                        Some(row) => {
+                            let client = client_from(&row)?;
+                            tx.commit().await?;
+                            Ok(Some(client))
+                        }
+                        None => {
+                            tx.rollback().await?;
+                            self.client(id).await?.ok_or(StoreError::NotFound).map(Some)
+                        }
+                    };
+                }
+                Ok(None)
+            }
+
+            async fn update_client(&self, id: ClientId, patch: &ClientPatch) -> StoreResult<Client> {
+                let mut tx = self.begin_write().await?;
+                let current = sqlx::query(concat!(
+                    "select ", client_cols!(), " from clients where client_id = $1"
+                ))
+                .bind(id.get())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| client_from(&r))
+                .transpose()?
+                .ok_or(StoreError::NotFound)?;
+                let now = Utc::now();
+                if let Some(proxy) = patch.proxy.as_ref().filter(|p| Some(*p) != current.proxy.as_ref()) {
+                    let owner: Option<i64> = sqlx::query_scalar(
+                        "select client_id from clients where client_proxy_number = $1",
+                    )
+                    .bind(proxy.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(owner) = owner {
+                        return Err(StoreError::Conflict(Conflict::ProxyTaken {
+                            owner: ClientId::new(owner).ok(),
+                        }));
+                    }
+                    let pooled = sqlx::query(concat!(
+                        "select ", pool_cols!(), " from pool_numbers where phone_number = $1"
+                    ))
+                    .bind(proxy.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| pool_from(&r))
+                    .transpose()?;
+                    if let Some(pooled) = pooled {
+                        let held_by_other = match pooled.status {
+                            PoolStatus::Available | PoolStatus::Released => false,
+                            PoolStatus::Assigned | PoolStatus::Reserved => {
+                                pooled.reserved_by_client_id != Some(id)
+                            }
+                        };
+                        if held_by_other {
+                            return Err(StoreError::Conflict(Conflict::ProxyTaken {
+                                owner: pooled.reserved_by_client_id,
+                            }));
+                        }
+                        // Keep the pool's view in step with the client's.
+                        sqlx::query(
+                            "update pool_numbers set status = 'assigned', \
+                             assigned_at = coalesce(assigned_at, $1), reserved_by_client_id = $2, \
+                             attribution_to_client_name = $3, reserved_token = null, \
+                             reserved_at = null where phone_number = $4",
+                        )
+                        .bind(now)
+                        .bind(id.get())
+                        .bind(patch.name.as_ref().unwrap_or(&current.name).as_str())
+                        .bind(proxy.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                let row = sqlx::query(concat!(
+                    "update clients set client_name = coalesce($1, client_name), \
+                     client_mail = coalesce($2, client_mail), \
+                     client_real_phone = coalesce($3, client_real_phone), \
+                     client_proxy_number = coalesce($4, client_proxy_number), updated_at = $5, \
+                     client_country_code = coalesce($7, client_country_code) \
+                     where client_id = $6 returning ",
+                    client_cols!()
+                ))
+                .bind(patch.name.as_ref().map(ClientName::as_str))
+                .bind(patch.mail.as_ref().map(Email::as_str))
+                .bind(patch.real_phone.as_ref().map(E164::as_str))
+                .bind(patch.proxy.as_ref().map(E164::as_str))
+                .bind(now)
+                .bind(id.get())
+                .bind(patch.country_code.as_deref())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| on_unique(e, Conflict::ProxyTaken { owner: None }))?;
+                let updated = client_from(&row)?;
+                tx.commit().await?;
+                Ok(updated)
+            }
+
+            async fn order(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+                sqlx::query("select order_id, client_id, created_at from orders where order_id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(self.reader())
+                    .await?
+                    .map(|r| order_from(&r))
+                    .transpose()
+            }
+
+            async fn insert_order(&self, id: &OrderId, client: ClientId) -> StoreResult<Order> {
+                let row = sqlx::query(
+                    "insert into orders (order_id, client_id, created_at) values ($1, $2, $3) \
+                     returning order_id, client_id, created_at",
+                )
+                .bind(id.as_str())
+                .bind(client.get())
+                .bind(Utc::now())
+                .fetch_one(self.writer())
+                .await
+                .map_err(|e| on_unique(e, Conflict::OrderExists))?;
+                order_from(&row)
+            }
+            }
+        };
+    };
+}
+pub(crate) use impl_clients_store;

@@ -1,0 +1,208 @@
+//! The SQL both engines share, written once, one file per area. `$1` placeholders and the statements below are
+//! understood by SQLite and PostgreSQL alike; what differs (pools, how a write transaction
+//! starts, the claim query) is supplied by each back-end, which instantiates `impl_store!`.
+
+mod clients;
+mod keys;
+mod pool;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType, OrderId, Scopes};
+use crate::store::{ApiKey, Client, Order, PoolNumber, PoolStatus, StoreError, StoreResult};
+pub(crate) use clients::impl_clients_store;
+pub(crate) use keys::impl_keys_store;
+pub(crate) use pool::impl_pool_store;
+
+/// Column lists as macros, so that `concat!` builds each statement as a `&'static str`.
+macro_rules! client_cols {
+    () => {
+        "client_id, client_name, client_mail, client_real_phone, client_proxy_number, \
+         client_iso_residency, client_country_code, client_last_caller, created_at, updated_at"
+    };
+}
+macro_rules! pool_cols {
+    () => {
+        "phone_number, twilio_sid, country_iso, number_type, voice_capable, sms_capable, \
+         status, friendly_name, purchased_at, assigned_at, attribution_to_client_name, \
+         reserved_token, reserved_at, reserved_by_client_id"
+    };
+}
+macro_rules! key_cols {
+    () => {
+        "id, name, scopes, created_at, expires_at, revoked_at, last_used_at"
+    };
+}
+pub(crate) use {client_cols, key_cols, pool_cols};
+
+/// The claim both engines run: the first fitting available number, which no client already
+/// uses as its proxy, becomes assigned. `$lock` is PostgreSQL's `for update skip locked`, so
+/// that concurrent claims pick different rows instead of queueing on one; SQLite serialises
+/// writers and needs nothing.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "update pool_numbers set status = 'assigned', assigned_at = $1, \
+             reserved_by_client_id = $2, attribution_to_client_name = $3, \
+             friendly_name = coalesce($4, friendly_name), reserved_token = null, \
+             reserved_at = null \
+             where id = (select p.id from pool_numbers p \
+               where p.country_iso = $5 and p.number_type = $6 and p.status = 'available' \
+               and not exists (select 1 from clients c \
+                 where c.client_proxy_number = p.phone_number) \
+               order by p.id limit 1 ",
+            $lock,
+            ") and status = 'available' returning ",
+            $crate::store::sql::pool_cols!()
+        )
+    };
+}
+pub(crate) use claim_sql;
+
+/// Typed column access over either engine's row.
+pub(crate) trait Columns {
+    fn text(&self, col: &'static str) -> StoreResult<Option<String>>;
+    fn int(&self, col: &'static str) -> StoreResult<Option<i64>>;
+    fn flag(&self, col: &'static str) -> StoreResult<bool>;
+    fn time(&self, col: &'static str) -> StoreResult<Option<DateTime<Utc>>>;
+}
+
+macro_rules! impl_columns {
+    ($row:ty) => {
+        impl $crate::store::sql::Columns for $row {
+            fn text(&self, col: &'static str) -> $crate::store::StoreResult<Option<String>> {
+                Ok(sqlx::Row::try_get::<Option<String>, _>(self, col)?)
+            }
+            fn int(&self, col: &'static str) -> $crate::store::StoreResult<Option<i64>> {
+                Ok(sqlx::Row::try_get::<Option<i64>, _>(self, col)?)
+            }
+            fn flag(&self, col: &'static str) -> $crate::store::StoreResult<bool> {
+                Ok(sqlx::Row::try_get::<bool, _>(self, col)?)
+            }
+            fn time(
+                &self,
+                col: &'static str,
+            ) -> $crate::store::StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+                Ok(sqlx::Row::try_get::<
+                    Option<chrono::DateTime<chrono::Utc>>,
+                    _,
+                >(self, col)?)
+            }
+        }
+    };
+}
+pub(crate) use impl_columns;
+
+fn corrupt(column: &'static str) -> impl Fn() -> StoreError {
+    move || StoreError::Corrupt { column }
+}
+
+/// A text column that is absent or blank (imported sheets write `""`) reads as `None`.
+fn present(r: &impl Columns, col: &'static str) -> StoreResult<Option<String>> {
+    Ok(r.text(col)?.filter(|s| !s.trim().is_empty()))
+}
+
+fn required(r: &impl Columns, col: &'static str) -> StoreResult<String> {
+    present(r, col)?.ok_or_else(corrupt(col))
+}
+
+fn phone(r: &impl Columns, col: &'static str) -> StoreResult<Option<E164>> {
+    present(r, col)?
+        .map(|s| E164::parse_shape(&s).map_err(|_| corrupt(col)()))
+        .transpose()
+}
+
+fn client_id(r: &impl Columns, col: &'static str) -> StoreResult<Option<ClientId>> {
+    r.int(col)?
+        .map(|v| ClientId::new(v).map_err(|_| corrupt(col)()))
+        .transpose()
+}
+
+fn country(r: &impl Columns, col: &'static str) -> StoreResult<Option<CountryIso>> {
+    present(r, col)?
+        .map(|s| CountryIso::parse(&s).map_err(|_| corrupt(col)()))
+        .transpose()
+}
+
+pub(crate) fn client_from(r: &impl Columns) -> StoreResult<Client> {
+    Ok(Client {
+        id: client_id(r, "client_id")?.ok_or_else(corrupt("client_id"))?,
+        name: ClientName::parse(&required(r, "client_name")?)
+            .map_err(|_| corrupt("client_name")())?,
+        mail: Email::parse(&required(r, "client_mail")?).map_err(|_| corrupt("client_mail")())?,
+        real_phone: phone(r, "client_real_phone")?.ok_or_else(corrupt("client_real_phone"))?,
+        proxy: phone(r, "client_proxy_number")?,
+        iso_residency: country(r, "client_iso_residency")?,
+        country_code: present(r, "client_country_code")?,
+        last_caller: phone(r, "client_last_caller")?,
+        created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
+        updated_at: r.time("updated_at")?.ok_or_else(corrupt("updated_at"))?,
+    })
+}
+
+pub(crate) fn order_from(r: &impl Columns) -> StoreResult<Order> {
+    Ok(Order {
+        id: OrderId::parse(&required(r, "order_id")?).map_err(|_| corrupt("order_id")())?,
+        client_id: client_id(r, "client_id")?.ok_or_else(corrupt("client_id"))?,
+        created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
+    })
+}
+
+pub(crate) fn pool_from(r: &impl Columns) -> StoreResult<PoolNumber> {
+    Ok(PoolNumber {
+        phone_number: phone(r, "phone_number")?.ok_or_else(corrupt("phone_number"))?,
+        twilio_sid: present(r, "twilio_sid")?,
+        country_iso: country(r, "country_iso")?.ok_or_else(corrupt("country_iso"))?,
+        number_type: NumberType::parse(&required(r, "number_type")?)
+            .map_err(|_| corrupt("number_type")())?,
+        voice_capable: r.flag("voice_capable")?,
+        sms_capable: r.flag("sms_capable")?,
+        status: PoolStatus::parse(&required(r, "status")?).ok_or_else(corrupt("status"))?,
+        friendly_name: present(r, "friendly_name")?,
+        purchased_at: r.time("purchased_at")?,
+        assigned_at: r.time("assigned_at")?,
+        attribution_to_client_name: present(r, "attribution_to_client_name")?,
+        reserved_token: present(r, "reserved_token")?,
+        reserved_at: r.time("reserved_at")?,
+        reserved_by_client_id: client_id(r, "reserved_by_client_id")?,
+    })
+}
+
+pub(crate) fn key_from(r: &impl Columns) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: required(r, "id")?,
+        name: r.text("name")?.unwrap_or_default(),
+        scopes: Scopes::parse(&required(r, "scopes")?).map_err(|_| corrupt("scopes")())?,
+        created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
+        expires_at: r.time("expires_at")?,
+        revoked_at: r.time("revoked_at")?,
+        last_used_at: r.time("last_used_at")?,
+    })
+}
+
+/// Maps a unique-constraint violation to the conflict the caller can act on.
+pub(crate) fn on_unique(err: sqlx::Error, conflict: crate::store::Conflict) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(conflict),
+        _ => StoreError::Database(err),
+    }
+}
+
+/// Implements `Store` and every area trait for a back-end, which provides `reader()`,
+/// `writer()`, `begin_write()` and the claim queries as associated constants.
+macro_rules! impl_store {
+    ($store:ty) => {
+        $crate::store::sql::impl_clients_store!($store);
+        $crate::store::sql::impl_pool_store!($store);
+        $crate::store::sql::impl_keys_store!($store);
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn ping(&self) -> $crate::store::StoreResult<()> {
+                sqlx::query("select 1").execute(self.reader()).await?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use impl_store;

@@ -1,0 +1,121 @@
+//! The SQL of `PoolStore`, shared by both engines.
+
+/// Implements `PoolStore` for a back-end (see `impl_store!`).
+macro_rules! impl_pool_store {
+    ($store:ty) => {
+        const _: () = {
+            use chrono::Utc;
+
+            use $crate::domain::*;
+            use $crate::store::sql::*;
+            use $crate::store::*;
+
+            #[async_trait::async_trait]
+            impl PoolStore for $store {
+            async fn add_pool_number(&self, n: &NewPoolNumber) -> StoreResult<PoolNumber> {
+                let row = sqlx::query(concat!(
+                    "insert into pool_numbers (phone_number, twilio_sid, country_iso, \
+                     number_type, voice_capable, sms_capable, status, friendly_name, \
+                     purchased_at) values ($1, $2, $3, $4, $5, $6, 'available', $7, $8) \
+                     returning ",
+                    pool_cols!()
+                ))
+                .bind(n.phone_number.as_str())
+                .bind(n.twilio_sid.as_deref())
+                .bind(n.country_iso.as_str())
+                .bind(n.number_type.as_str())
+                .bind(n.voice_capable)
+                .bind(n.sms_capable)
+                .bind(n.friendly_name.as_deref())
+                .bind(n.purchased_at)
+                .fetch_one(self.writer())
+                .await
+                .map_err(|e| on_unique(e, Conflict::NumberExists))?;
+                pool_from(&row)
+            }
+
+            async fn pool_number(&self, number: &E164) -> StoreResult<Option<PoolNumber>> {
+                sqlx::query(concat!("select ", pool_cols!(), " from pool_numbers where phone_number = $1"))
+                    .bind(number.as_str())
+                    .fetch_optional(self.reader())
+                    .await?
+                    .map(|r| pool_from(&r))
+                    .transpose()
+            }
+
+            async fn pool_numbers(
+                &self,
+                country: Option<CountryIso>,
+                filter: NumberTypeFilter,
+                status: Option<PoolStatus>,
+            ) -> StoreResult<Vec<PoolNumber>> {
+                let number_type = match filter {
+                    NumberTypeFilter::Any => None,
+                    NumberTypeFilter::Only(t) => Some(t.as_str()),
+                };
+                sqlx::query(concat!(
+                    "select ", pool_cols!(), " from pool_numbers \
+                     where ($1 is null or country_iso = $1) and ($2 is null or number_type = $2) \
+                     and ($3 is null or status = $3) order by id"
+                ))
+                .bind(country.as_ref().map(CountryIso::as_str))
+                .bind(number_type)
+                .bind(status.map(PoolStatus::as_str))
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(pool_from)
+                .collect()
+            }
+
+            async fn pool_counts(&self) -> StoreResult<Vec<PoolCount>> {
+                let rows = sqlx::query(
+                    "select country_iso, number_type, status, count(*) as n from pool_numbers \
+                     group by country_iso, number_type, status order by 1, 2, 3",
+                )
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let n: i64 = sqlx::Row::try_get(r, "n")?;
+                        let p = |col| $crate::store::sql::Columns::text(r, col);
+                        Ok(PoolCount {
+                            country_iso: CountryIso::parse(&p("country_iso")?.unwrap_or_default())
+                                .map_err(|_| StoreError::Corrupt { column: "country_iso" })?,
+                            number_type: NumberType::parse(&p("number_type")?.unwrap_or_default())
+                                .map_err(|_| StoreError::Corrupt { column: "number_type" })?,
+                            status: PoolStatus::parse(&p("status")?.unwrap_or_default())
+                                .ok_or(StoreError::Corrupt { column: "status" })?,
+                            count: n,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn assign_from_pool(
+                &self,
+                client: ClientId,
+                pick: &ProxyPick,
+            ) -> StoreResult<Option<PoolNumber>> {
+                let now = Utc::now();
+                for number_type in &pick.types {
+                    let row = sqlx::query(Self::CLAIM_SQL)
+                        .bind(now)
+                        .bind(client.get())
+                        .bind(&pick.attribution_name)
+                        .bind(pick.friendly_name.as_deref())
+                        .bind(pick.country.as_str())
+                        .bind(number_type.as_str())
+                        .fetch_optional(self.writer())
+                        .await?;
+                    if let Some(row) = row {
+                        return pool_from(&row).map(Some);
+                    }
+                }
+                Ok(None)
+            }
+            }
+        };
+    };
+}
+pub(crate) use impl_pool_store;
