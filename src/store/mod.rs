@@ -5,8 +5,10 @@
 
 mod clients;
 mod keys;
+mod outbox;
 mod pool;
 mod postgres;
+mod routing;
 mod sql;
 mod sqlite;
 
@@ -14,7 +16,9 @@ use async_trait::async_trait;
 
 pub use clients::*;
 pub use keys::*;
+pub use outbox::*;
 pub use pool::*;
+pub use routing::*;
 
 use crate::domain::ClientId;
 
@@ -61,7 +65,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything ProxyCall keeps, one trait per area.
 #[async_trait]
-pub trait Store: ClientStore + PoolStore + KeyStore + Send + Sync + 'static {
+pub trait Store:
+    ClientStore + PoolStore + KeyStore + RoutingStore + OutboxStore + Send + Sync + 'static
+{
     /// Cheap round-trip for `/ready`.
     async fn ping(&self) -> StoreResult<()>;
 }

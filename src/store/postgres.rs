@@ -7,13 +7,20 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
 use super::StoreResult;
-use super::sql::{claim_sql, impl_columns, impl_store};
+use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_store};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "routing",
+        include_str!("../../migrations/postgres/0002_routing.sql"),
+    ),
+];
 
 pub struct PgStore {
     pool: PgPool,
@@ -23,6 +30,7 @@ impl_columns!(PgRow);
 
 impl PgStore {
     const CLAIM_SQL: &'static str = claim_sql!("for update skip locked");
+    const CLAIM_OUTBOUND_SQL: &'static str = claim_outbound_sql!("for update skip locked");
 
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;

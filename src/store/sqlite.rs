@@ -15,13 +15,20 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::StoreResult;
-use super::sql::{claim_sql, impl_columns, impl_store};
+use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_store};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "routing",
+        include_str!("../../migrations/sqlite/0002_routing.sql"),
+    ),
+];
 
 pub struct SqliteStore {
     reader: SqlitePool,
@@ -32,6 +39,7 @@ impl_columns!(SqliteRow);
 
 impl SqliteStore {
     const CLAIM_SQL: &'static str = claim_sql!("");
+    const CLAIM_OUTBOUND_SQL: &'static str = claim_outbound_sql!("");
 
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?

@@ -4,15 +4,22 @@
 
 mod clients;
 mod keys;
+mod outbox;
 mod pool;
+mod routing;
 
 use chrono::{DateTime, Utc};
 
 use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType, OrderId, Scopes};
-use crate::store::{ApiKey, Client, Order, PoolNumber, PoolStatus, StoreError, StoreResult};
+use crate::store::{
+    ApiKey, Client, Interaction, Order, OutboundKind, OutboundMessage, PoolNumber, PoolStatus,
+    SimulatedDelivery, StoreError, StoreResult,
+};
 pub(crate) use clients::impl_clients_store;
 pub(crate) use keys::impl_keys_store;
+pub(crate) use outbox::{impl_outbox_store, insert_outbound};
 pub(crate) use pool::impl_pool_store;
+pub(crate) use routing::impl_routing_store;
 
 /// Column lists as macros, so that `concat!` builds each statement as a `&'static str`.
 macro_rules! client_cols {
@@ -33,7 +40,13 @@ macro_rules! key_cols {
         "id, name, scopes, created_at, expires_at, revoked_at, last_used_at"
     };
 }
-pub(crate) use {client_cols, key_cols, pool_cols};
+macro_rules! outbound_cols {
+    () => {
+        "id, kind, purpose, from_number, to_number, body, url, status, attempts, \
+         next_attempt_at, last_error, twilio_sid, delivery_status, created_at"
+    };
+}
+pub(crate) use {client_cols, key_cols, outbound_cols, pool_cols};
 
 /// The claim both engines run: the first fitting available number, which no client already
 /// uses as its proxy, becomes assigned. `$lock` is PostgreSQL's `for update skip locked`, so
@@ -58,6 +71,23 @@ macro_rules! claim_sql {
     };
 }
 pub(crate) use claim_sql;
+
+/// Claims due outbound messages for one worker; `$lock` as in `claim_sql!`.
+macro_rules! claim_outbound_sql {
+    ($lock:literal) => {
+        concat!(
+            "update outbound_messages set status = 'sending', locked_until = $2, \
+             attempts = attempts + 1, updated_at = $1 \
+             where status = 'pending' and id in (select id from outbound_messages \
+               where status = 'pending' and next_attempt_at <= $1 \
+               order by next_attempt_at, id limit $3 ",
+            $lock,
+            ") returning ",
+            $crate::store::sql::outbound_cols!()
+        )
+    };
+}
+pub(crate) use claim_outbound_sql;
 
 /// Typed column access over either engine's row.
 pub(crate) trait Columns {
@@ -180,6 +210,54 @@ pub(crate) fn key_from(r: &impl Columns) -> StoreResult<ApiKey> {
     })
 }
 
+pub(crate) fn interaction_from(r: &impl Columns) -> StoreResult<Interaction> {
+    Ok(Interaction {
+        id: r.int("id")?.ok_or_else(corrupt("id"))?,
+        occurred_at: r.time("occurred_at")?.ok_or_else(corrupt("occurred_at"))?,
+        proxy: phone(r, "proxy_number")?.ok_or_else(corrupt("proxy_number"))?,
+        client_id: client_id(r, "client_id")?,
+        direction: required(r, "direction")?,
+        channel: required(r, "channel")?,
+        outcome: required(r, "outcome")?,
+        twilio_sid: present(r, "twilio_sid")?,
+    })
+}
+
+pub(crate) fn outbound_from(r: &impl Columns) -> StoreResult<OutboundMessage> {
+    Ok(OutboundMessage {
+        id: r.int("id")?.ok_or_else(corrupt("id"))?,
+        kind: OutboundKind::parse(&required(r, "kind")?).ok_or_else(corrupt("kind"))?,
+        purpose: required(r, "purpose")?,
+        from: phone(r, "from_number")?.ok_or_else(corrupt("from_number"))?,
+        to: phone(r, "to_number")?.ok_or_else(corrupt("to_number"))?,
+        body: r.text("body")?,
+        url: present(r, "url")?,
+        status: required(r, "status")?,
+        attempts: r.int("attempts")?.unwrap_or(0),
+        next_attempt_at: r
+            .time("next_attempt_at")?
+            .ok_or_else(corrupt("next_attempt_at"))?,
+        last_error: present(r, "last_error")?,
+        twilio_sid: present(r, "twilio_sid")?,
+        delivery_status: present(r, "delivery_status")?,
+        created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
+    })
+}
+
+pub(crate) fn delivery_from(r: &impl Columns) -> StoreResult<SimulatedDelivery> {
+    Ok(SimulatedDelivery {
+        kind: required(r, "kind")?,
+        from: phone(r, "from_number")?.ok_or_else(corrupt("from_number"))?,
+        to: phone(r, "to_number")?.ok_or_else(corrupt("to_number"))?,
+        body: r.text("body")?,
+        url: present(r, "url")?,
+        sid: required(r, "sid")?,
+        delivered_at: r
+            .time("delivered_at")?
+            .ok_or_else(corrupt("delivered_at"))?,
+    })
+}
+
 /// Maps a unique-constraint violation to the conflict the caller can act on.
 pub(crate) fn on_unique(err: sqlx::Error, conflict: crate::store::Conflict) -> StoreError {
     match &err {
@@ -195,6 +273,8 @@ macro_rules! impl_store {
         $crate::store::sql::impl_clients_store!($store);
         $crate::store::sql::impl_pool_store!($store);
         $crate::store::sql::impl_keys_store!($store);
+        $crate::store::sql::impl_routing_store!($store);
+        $crate::store::sql::impl_outbox_store!($store);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

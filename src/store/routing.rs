@@ -1,0 +1,125 @@
+//! What routing records: interactions, the last caller, and the simulated carrier's phones.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{NewOutbound, StoreResult};
+use crate::domain::{ClientId, E164};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// A third party reached the client.
+    ToClient,
+    /// The client reached their last correspondent.
+    FromClient,
+    /// Refused before the client was known.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Voice,
+    Sms,
+}
+
+/// What became of a call or text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Forwarded,
+    UnknownProxy,
+    BlockedCountry,
+    NoRecentCaller,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ToClient => "to_client",
+            Self::FromClient => "from_client",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Voice => "voice",
+            Self::Sms => "sms",
+        }
+    }
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Forwarded => "forwarded",
+            Self::UnknownProxy => "unknown_proxy",
+            Self::BlockedCountry => "blocked_country",
+            Self::NoRecentCaller => "no_recent_caller",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInteraction {
+    pub occurred_at: DateTime<Utc>,
+    pub proxy: E164,
+    pub client_id: Option<ClientId>,
+    pub direction: Direction,
+    pub channel: Channel,
+    pub outcome: Outcome,
+    /// CallSid or MessageSid: a retried webhook with the same SID is recorded once.
+    pub twilio_sid: Option<String>,
+}
+
+/// An interaction as stored; text fields as written.
+#[derive(Debug, Clone)]
+pub struct Interaction {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub proxy: E164,
+    pub client_id: Option<ClientId>,
+    pub direction: String,
+    pub channel: String,
+    pub outcome: String,
+    pub twilio_sid: Option<String>,
+}
+
+/// What the simulated carrier "delivered".
+#[derive(Debug, Clone)]
+pub struct SimulatedDelivery {
+    pub kind: String,
+    pub from: E164,
+    pub to: E164,
+    pub body: Option<String>,
+    pub url: Option<String>,
+    pub sid: String,
+    pub delivered_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait RoutingStore {
+    /// Records what a webhook did, in one transaction: the interaction, the client's new last
+    /// caller, and a message to send. Returns `false`, changing nothing, when an interaction
+    /// with the same channel and SID exists: Twilio retried the webhook.
+    async fn record_routing(
+        &self,
+        interaction: &NewInteraction,
+        new_last_caller: Option<(ClientId, &E164)>,
+        outbound: Option<&NewOutbound>,
+    ) -> StoreResult<bool>;
+    /// The latest interactions, newest first.
+    async fn interactions(&self, limit: i64) -> StoreResult<Vec<Interaction>>;
+    /// Deletes interactions older than `before`; returns how many.
+    async fn purge_interactions(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// The secret stored under `name`, stored as `candidate` the first time.
+    async fn secret(&self, name: &str, candidate: &str) -> StoreResult<String>;
+    async fn record_simulated_delivery(&self, delivery: &SimulatedDelivery) -> StoreResult<()>;
+    /// The latest simulated deliveries (to one number, or all), newest first.
+    async fn simulated_deliveries(
+        &self,
+        to: Option<&E164>,
+        limit: i64,
+    ) -> StoreResult<Vec<SimulatedDelivery>>;
+}
