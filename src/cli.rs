@@ -9,7 +9,7 @@ use crate::app::{App, keys, pool};
 use crate::config::{self, RawSettings, Settings};
 use crate::domain::{CountryIso, E164, NumberType, NumberTypeFilter, Scopes};
 use crate::store::{self, PoolStatus};
-use crate::{demo, http, telemetry};
+use crate::{demo, server, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -171,13 +171,14 @@ async fn serve(settings: Settings, demo_mode: bool) -> Result<(), Failure> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, carrier = ?settings.carrier, "ProxyCall listening");
-    let state = http::AppState::new(app, settings);
-    let server = tokio::spawn(http::serve(listener, state, shutdown_signal()));
+    let carrier = format!("{:?}", settings.carrier).to_lowercase();
+    let parts = server::assemble(settings, app.store.clone(), address).await?;
+    tracing::info!(%address, carrier, public_url = %parts.app.routing.public_base_url, "ProxyCall listening");
+    let running = tokio::spawn(server::run(listener, parts, shutdown_signal()));
     if let Some(key) = demo_key {
         demo::show(address, &key).await?;
     }
-    server.await??;
+    running.await??;
     tracing::info!("ProxyCall stopped");
     Ok(())
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::domain::{CountryIso, Email, NumberType};
+use crate::domain::{AllowList, CountryIso, Email, NumberType};
+use crate::messages::Language;
 
 /// Settings as given, before any check. Every field is text so that one bad value does not
 /// hide the others.
@@ -43,6 +44,18 @@ pub struct RawSettings {
     /// Log as JSON lines
     #[arg(long, env = "PROXYCALL_LOG_JSON", global = true)]
     pub log_json: Option<String>,
+    /// Calling codes whose callers may use a proxy, comma-separated [default: EU, EEA, CH]
+    #[arg(long, env = "PROXYCALL_ALLOWED_CALLING_CODES", global = true)]
+    pub allowed_calling_codes: Option<String>,
+    /// Language of what callers hear and read: fr or en [default: fr]
+    #[arg(long, env = "PROXYCALL_LANGUAGE", global = true)]
+    pub language: Option<String>,
+    /// Days interactions are kept [default: 90]
+    #[arg(long, env = "PROXYCALL_RETENTION_DAYS", global = true)]
+    pub retention_days: Option<String>,
+    /// Outbox workers per process; 0 sends nothing from this process [default: 4]
+    #[arg(long, env = "PROXYCALL_OUTBOX_WORKERS", global = true)]
+    pub outbox_workers: Option<String>,
 
     // Read from the environment only: secrets do not belong on a command line.
     #[arg(skip)]
@@ -140,6 +153,13 @@ pub struct Settings {
     pub trust_forwarded_for: bool,
     pub log_level: String,
     pub log_json: bool,
+    pub allow_list: AllowList,
+    pub language: Language,
+    pub retention: chrono::Duration,
+    pub outbox_workers: usize,
+    /// The token webhooks are signed with: Twilio's auth token. `None` with the simulated
+    /// carrier and no `TWILIO_AUTH_TOKEN`: the server then makes one and keeps it.
+    pub webhook_auth_token: Option<SecretString>,
     /// Problems that do not stop the start, to log once logging is up.
     pub warnings: Vec<String>,
 }
@@ -381,6 +401,35 @@ impl Settings {
                 .map_err(|_| format!("'{v}' is not a level (error, warn, info, debug, trace)"))
         });
         let log_json = p.parse("PROXYCALL_LOG_JSON", given(&raw.log_json), false, flag);
+        let allow_list = p.parse(
+            "PROXYCALL_ALLOWED_CALLING_CODES",
+            given(&raw.allowed_calling_codes),
+            AllowList::default(),
+            AllowList::parse,
+        );
+        let language = p.parse(
+            "PROXYCALL_LANGUAGE",
+            given(&raw.language),
+            Language::Fr,
+            Language::parse,
+        );
+        let retention = chrono::Duration::days(p.parse(
+            "PROXYCALL_RETENTION_DAYS",
+            given(&raw.retention_days),
+            90,
+            positive::<i64>,
+        ));
+        // 0 is allowed: processes that only answer, beside others that send.
+        let outbox_workers = p.parse(
+            "PROXYCALL_OUTBOX_WORKERS",
+            given(&raw.outbox_workers),
+            4,
+            |v| {
+                v.parse::<usize>()
+                    .map_err(|_| format!("'{v}' is not a whole number"))
+            },
+        );
+        let webhook_auth_token = token_given.map(|t| SecretString::from(t.to_owned()));
 
         if !p.0.is_empty() {
             return Err(ConfigError(p.0));
@@ -402,6 +451,11 @@ impl Settings {
             trust_forwarded_for,
             log_level,
             log_json,
+            allow_list,
+            language,
+            retention,
+            outbox_workers,
+            webhook_auth_token,
             warnings,
         })
     }

@@ -5,8 +5,12 @@ pub mod config;
 mod demo;
 pub mod domain;
 pub mod http;
+pub mod messages;
+pub mod outbox;
+pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod twiml;
 
 /// Selects ring as the TLS crypto provider, once per process, before any HTTPS client is
 /// built (reqwest is built without a provider of its own, to compile one crypto stack only).

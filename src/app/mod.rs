@@ -5,22 +5,73 @@ pub mod clients;
 pub mod keys;
 pub mod orders;
 pub mod pool;
+pub mod routing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::domain::{CountryIso, NumberType};
+use tokio::sync::Notify;
+
+use crate::carrier::Carrier;
+use crate::carrier::simulated::SimulatedCarrier;
+use crate::domain::{AllowList, CountryIso, NumberType};
 use crate::store::{PoolStatus, Store, StoreError};
 
 /// The application's shared handles.
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<dyn Store>,
+    pub carrier: Arc<dyn Carrier>,
+    pub routing: Arc<Routing>,
+    /// Wakes the outbox workers when a message is enqueued.
+    pub outbox_wake: Arc<Notify>,
+}
+
+/// What routing needs to know about this deployment.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    /// The calling codes whose callers may use a proxy.
+    pub allow_list: AllowList,
+    /// Where Twilio reaches this server, without trailing `/`.
+    pub public_base_url: String,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Self {
+            allow_list: AllowList::default(),
+            public_base_url: "http://127.0.0.1:8000".into(),
+        }
+    }
+}
+
+impl Routing {
+    /// The status-callback address of outbound texts.
+    pub fn sms_status_callback(&self) -> String {
+        format!("{}/twilio/sms", self.public_base_url)
+    }
 }
 
 impl App {
+    /// An application on `store` with the simulated carrier and default routing: what the
+    /// command line needs.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self {
+            carrier: Arc::new(SimulatedCarrier::new(store.clone())),
+            store,
+            routing: Arc::new(Routing::default()),
+            outbox_wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn with_carrier(mut self, carrier: Arc<dyn Carrier>) -> Self {
+        self.carrier = carrier;
+        self
+    }
+
+    pub fn with_routing(mut self, routing: Routing) -> Self {
+        self.routing = Arc::new(routing);
+        self
     }
 }
 

@@ -23,6 +23,8 @@ use crate::domain::Scope;
 pub struct RateLimits {
     by_address: DefaultKeyedRateLimiter<IpAddr>,
     by_key: DefaultKeyedRateLimiter<String>,
+    /// Webhooks that fail the signature check, per address.
+    bad_signatures: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl RateLimits {
@@ -31,13 +33,19 @@ impl RateLimits {
         Self {
             by_address: RateLimiter::keyed(quota),
             by_key: RateLimiter::keyed(quota),
+            bad_signatures: RateLimiter::keyed(quota),
         }
+    }
+
+    pub fn check_bad_signature(&self, address: IpAddr) -> Result<(), ApiError> {
+        Self::check(&self.bad_signatures, &address)
     }
 
     /// Forgets idle clients, so the tables do not grow without bound.
     pub fn forget_idle(&self) {
         self.by_address.retain_recent();
         self.by_key.retain_recent();
+        self.bad_signatures.retain_recent();
     }
 
     fn check<K: std::hash::Hash + Eq + Clone>(
@@ -65,7 +73,7 @@ fn needed_scope(method: &Method, route: &str) -> Scope {
 
 /// The address rate limits apply to: the peer, or with `PROXYCALL_TRUST_FORWARDED_FOR` the
 /// address our reverse proxy appended last to `X-Forwarded-For`.
-fn client_address(state: &AppState, req: &Request) -> IpAddr {
+pub(super) fn client_address(state: &AppState, req: &Request) -> IpAddr {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

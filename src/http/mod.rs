@@ -2,7 +2,8 @@
 //!
 //! A request goes: request id → gzip → `observe` (span with the request id, metrics, one
 //! debug line) → time-out → router → for business routes `auth::require_key` (rate limits,
-//! key, scope) → handler (parses the body into domain types) → `app` use case → store.
+//! key, scope), for webhooks `twilio::SignedForm` (signature) → handler (parses input into
+//! domain types) → `app` use case → store.
 
 mod auth;
 mod clients;
@@ -14,6 +15,7 @@ mod openapi;
 mod ops;
 mod orders;
 mod pool;
+mod twilio;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
@@ -36,6 +39,7 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::config::Settings;
+use crate::messages::Catalogue;
 pub use auth::RateLimits;
 
 #[derive(Clone)]
@@ -46,10 +50,13 @@ pub struct AppState {
     /// SHA-256 of `PROXYCALL_API_TOKEN`, compared in constant time.
     pub env_token_hash: Option<Arc<[u8; 32]>>,
     pub metrics: PrometheusHandle,
+    /// What webhooks are signed with: Twilio's auth token.
+    pub webhook_token: Arc<SecretString>,
+    pub catalogue: &'static Catalogue,
 }
 
 impl AppState {
-    pub fn new(app: App, settings: Settings) -> Self {
+    pub fn new(app: App, settings: Settings, webhook_token: SecretString) -> Self {
         use secrecy::ExposeSecret;
         let env_token_hash = settings
             .api_token
@@ -57,6 +64,8 @@ impl AppState {
             .map(|t| Arc::new(Sha256::digest(t.expose_secret().as_bytes()).into()));
         Self {
             app,
+            catalogue: Catalogue::get(settings.language),
+            webhook_token: Arc::new(webhook_token),
             limits: Arc::new(RateLimits::per_minute(settings.rate_limit_per_minute)),
             settings: Arc::new(settings),
             env_token_hash,
@@ -79,6 +88,8 @@ pub fn router(state: AppState) -> Router {
     let (public, public_api) = OpenApiRouter::new()
         .routes(routes!(ops::health))
         .routes(routes!(ops::ready))
+        .routes(routes!(twilio::voice))
+        .routes(routes!(twilio::sms))
         .split_for_parts();
     let mut api = business_api;
     api.merge(public_api);

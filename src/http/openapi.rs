@@ -17,6 +17,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "clients", description = "Clients and their proxies"),
         (name = "pool", description = "The numbers ProxyCall hands out"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "twilio", description = "Webhooks Twilio calls, signed with X-Twilio-Signature"),
     )
 )]
 pub struct ApiDoc;

@@ -66,8 +66,9 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Rea
     (status, axum::Json(body))
 }
 
-/// Prometheus metrics: requests and latency per route and status, and the pool's size per
-/// country, type and status. Needs a key with the `read` scope.
+/// Prometheus metrics: requests and latency per route and status, the pool's size per
+/// country, type and status, webhook outcomes, the outbox's depth and age, send attempts,
+/// carrier latency and errors. Needs a key with the `read` scope.
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(("api_key" = [])),
     responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
@@ -94,6 +95,19 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             }
         }
     }
+    let outbox = state.app.store.outbox_stats().await?;
+    for (status, n) in [
+        ("pending", outbox.pending),
+        ("sending", outbox.sending),
+        ("sent", outbox.sent),
+        ("failed", outbox.failed),
+    ] {
+        metrics::gauge!("proxycall_outbox_messages", "status" => status).set(n as f64);
+    }
+    let age = outbox.oldest_pending_at.map_or(0.0, |t| {
+        (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+    });
+    metrics::gauge!("proxycall_outbox_oldest_pending_seconds").set(age);
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -29,6 +29,8 @@ pub enum Outcome {
     UnknownProxy,
     BlockedCountry,
     NoRecentCaller,
+    /// A text with nothing to relay (no body: media only).
+    EmptyMessage,
 }
 
 impl Direction {
@@ -57,6 +59,7 @@ impl Outcome {
             Self::UnknownProxy => "unknown_proxy",
             Self::BlockedCountry => "blocked_country",
             Self::NoRecentCaller => "no_recent_caller",
+            Self::EmptyMessage => "empty_message",
         }
     }
 }

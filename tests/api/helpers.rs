@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use proxycall::app::{App, keys, pool};
 use proxycall::config::{RawSettings, Settings};
 use proxycall::domain::{E164, NumberType, Scopes};
-use proxycall::http::{self, AppState};
-use proxycall::store;
+use proxycall::{server, store};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -115,12 +114,24 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
 }
 
+/// The token the tests' webhooks are signed with.
+pub const WEBHOOK_TOKEN: &str = "test-webhook-token";
+
 #[derive(Default)]
 pub struct Options {
     pub rate_limit_per_minute: Option<u32>,
     pub api_token: Option<String>,
     pub body_limit_bytes: Option<usize>,
+    /// Use the Twilio REST client against this base URL instead of the simulated carrier.
+    pub twilio_api_base: Option<String>,
+    /// Outbox workers in the server; `Some(0)` lets a test drive the outbox itself.
+    pub outbox_workers: Option<usize>,
+    pub allowed_calling_codes: Option<String>,
+    pub language: Option<String>,
 }
+
+/// A Twilio account SID of the right shape.
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
@@ -129,10 +140,21 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(options: Options) -> TestApp {
     init_logs();
     let db = TestDb::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let base = format!("http://{address}");
     let mut raw = RawSettings {
         database_url: Some(db.url().to_owned()),
-        listen: Some("127.0.0.1:0".into()),
-        carrier: Some("simulated".into()),
+        listen: Some(address.to_string()),
+        carrier: Some(
+            if options.twilio_api_base.is_some() {
+                "twilio"
+            } else {
+                "simulated"
+            }
+            .into(),
+        ),
+        public_base_url: Some(base.clone()),
         rate_limit_per_minute: Some(
             options
                 .rate_limit_per_minute
@@ -140,20 +162,27 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
                 .to_string(),
         ),
         body_limit_bytes: options.body_limit_bytes.map(|b| b.to_string()),
+        outbox_workers: Some(options.outbox_workers.unwrap_or(2).to_string()),
+        allowed_calling_codes: options.allowed_calling_codes,
+        language: options.language,
         ..Default::default()
     };
     raw.env.api_token = options.api_token;
+    raw.env.twilio_auth_token = Some(WEBHOOK_TOKEN.into());
+    if let Some(api_base) = options.twilio_api_base {
+        raw.env.twilio_account_sid = Some(ACCOUNT_SID.into());
+        raw.env.twilio_api_base = Some(api_base);
+    }
     let settings = Settings::from_raw(&raw).expect("test settings are valid");
-    let app = App::new(store::connect(db.url()).await.expect("test database opens"));
+    let store = store::connect(db.url()).await.expect("test database opens");
+    let parts = server::assemble(settings, store, address).await.unwrap();
+    let app = parts.app.clone();
     let key = keys::create(&app, "test-admin", Scopes::admin(), None)
         .await
         .unwrap()
         .secret;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel();
-    let state = AppState::new(app.clone(), settings);
-    tokio::spawn(http::serve(listener, state, async {
+    tokio::spawn(server::run(listener, parts, async {
         let _ = rx.await;
     }));
     TestApp {

@@ -1,0 +1,168 @@
+//! Twilio's webhooks. The signature is checked first: a request without a valid
+//! `X-Twilio-Signature` is refused (403) before anything is read or written (audit #1).
+
+use std::net::IpAddr;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::app::routing::{self, Call, CallAnswer, Text, TextAnswer};
+use crate::carrier::signature;
+use crate::domain::E164;
+use crate::twiml;
+
+/// A webhook's form parameters, once the signature over them has been checked.
+pub struct SignedForm(Vec<(String, String)>);
+
+impl SignedForm {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A number field, normalised; `None` when absent or not a number (e.g. `anonymous`).
+    fn phone(&self, name: &str) -> Option<E164> {
+        self.get(name).and_then(|v| E164::parse_shape(v).ok())
+    }
+}
+
+impl FromRequest<AppState> for SignedForm {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let address = super::auth::client_address(state, &req);
+        // Twilio signs the URL it called: our public base, then the path and query.
+        let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let url = format!("{}{path_and_query}", state.app.routing.public_base_url);
+        let given = req
+            .headers()
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large",
+            )
+        })?;
+        let params: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+        let token = state.webhook_token.expose_secret().as_bytes();
+        if given.is_some_and(|sig| signature::verify(token, &url, &params, &sig)) {
+            return Ok(Self(params));
+        }
+        refuse(state, address)
+    }
+}
+
+/// A forged or unsigned request: counted, logged without its content, and limited per
+/// address (signed traffic never is: a dropped webhook is a lost call).
+fn refuse(state: &AppState, address: IpAddr) -> Result<SignedForm, ApiError> {
+    metrics::counter!("webhook_signature_failures_total").increment(1);
+    tracing::warn!(%address, "webhook refused: missing or invalid X-Twilio-Signature");
+    state.limits.check_bad_signature(address)?;
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "bad_signature",
+        "missing or invalid X-Twilio-Signature",
+    ))
+}
+
+fn xml(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+/// The form Twilio posts for a call (other fields are accepted and signed, not read).
+#[derive(Deserialize, ToSchema)]
+#[allow(non_snake_case, dead_code)]
+pub struct VoiceWebhook {
+    From: String,
+    To: String,
+    CallSid: String,
+}
+
+/// The form Twilio posts for a text or a delivery status.
+#[derive(Deserialize, ToSchema)]
+#[allow(non_snake_case, dead_code)]
+pub struct SmsWebhook {
+    From: String,
+    To: String,
+    Body: Option<String>,
+    MessageSid: String,
+    /// Present on delivery-status callbacks only.
+    MessageStatus: Option<String>,
+}
+
+/// A call to a proxy: connect the third party to the client, or the client to their last
+/// caller. Signed by Twilio (`X-Twilio-Signature`).
+#[utoipa::path(post, path = "/twilio/voice", tag = "twilio",
+    request_body(content = VoiceWebhook, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML"),
+              (status = 403, description = "missing or invalid signature")))]
+pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response {
+    let call = Call {
+        from: form.phone("From"),
+        to: form.phone("To"),
+        sid: form.get("CallSid").map(str::to_owned),
+    };
+    let words = state.catalogue;
+    let say = |text: &str| twiml::say(&words.voice_language, text);
+    xml(match routing::route_call(&state.app, call).await {
+        Ok(CallAnswer::Connect { proxy, number }) => twiml::dial(&proxy, &number),
+        Ok(CallAnswer::UnknownNumber) => say(&words.unknown_number),
+        Ok(CallAnswer::CountryBlocked) => say(&words.country_blocked),
+        Ok(CallAnswer::NoRecentCaller) => say(&words.no_recent_caller),
+        Err(e) => {
+            tracing::error!(error = %e, "voice webhook failed");
+            say(&words.voice_apology)
+        }
+    })
+}
+
+/// A text to a proxy (relayed through the outbox), or a delivery status of a text we sent.
+/// Signed by Twilio (`X-Twilio-Signature`).
+#[utoipa::path(post, path = "/twilio/sms", tag = "twilio",
+    request_body(content = SmsWebhook, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML"),
+              (status = 403, description = "missing or invalid signature")))]
+pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
+    let sid = form
+        .get("MessageSid")
+        .or(form.get("SmsSid"))
+        .map(str::to_owned);
+    if let Some(status) = form.get("MessageStatus") {
+        if let Some(sid) = &sid
+            && let Err(e) = routing::delivery_status(&state.app, sid, status).await
+        {
+            tracing::error!(error = %e, "status callback failed");
+        }
+        return xml(twiml::empty());
+    }
+    let text = Text {
+        from: form.phone("From"),
+        to: form.phone("To"),
+        body: form.get("Body").unwrap_or_default().to_owned(),
+        sid,
+    };
+    let words = state.catalogue;
+    xml(match routing::route_text(&state.app, text).await {
+        Ok(TextAnswer::Nothing) => twiml::empty(),
+        Ok(TextAnswer::UnknownProxy) => twiml::message(&words.sms_unknown_proxy),
+        Ok(TextAnswer::CountryBlocked) => twiml::message(&words.country_blocked),
+        Ok(TextAnswer::NoRecentCorrespondent) => twiml::message(&words.sms_no_recent_correspondent),
+        Err(e) => {
+            tracing::error!(error = %e, "sms webhook failed");
+            twiml::message(&words.sms_apology)
+        }
+    })
+}

@@ -1,0 +1,79 @@
+//! What callers hear and read comes from a catalogue per language (`messages/*.toml`),
+//! embedded in the binary. French is the default, as the earlier version spoke.
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Fr,
+    En,
+}
+
+impl Language {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "fr" | "fr-fr" => Ok(Self::Fr),
+            "en" | "en-us" | "en-gb" => Ok(Self::En),
+            other => Err(format!("'{other}' is not a catalogue (fr or en)")),
+        }
+    }
+}
+
+/// One language's wording. Every field is required and no other is allowed, so an
+/// incomplete catalogue cannot load.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalogue {
+    pub voice_language: String,
+    pub unknown_number: String,
+    pub country_blocked: String,
+    pub no_recent_caller: String,
+    pub voice_apology: String,
+    pub sms_unknown_proxy: String,
+    pub sms_no_recent_correspondent: String,
+    pub sms_apology: String,
+}
+
+impl Catalogue {
+    pub fn get(language: Language) -> &'static Catalogue {
+        static FR: OnceLock<Catalogue> = OnceLock::new();
+        static EN: OnceLock<Catalogue> = OnceLock::new();
+        match language {
+            Language::Fr => FR.get_or_init(|| parse(include_str!("../messages/fr.toml"))),
+            Language::En => EN.get_or_init(|| parse(include_str!("../messages/en.toml"))),
+        }
+    }
+}
+
+fn parse(text: &str) -> Catalogue {
+    toml::from_str(text).expect("embedded catalogues are complete (checked by tests)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalogue_is_complete() {
+        for text in [
+            include_str!("../messages/fr.toml"),
+            include_str!("../messages/en.toml"),
+        ] {
+            let parsed: Result<Catalogue, _> = toml::from_str(text);
+            assert!(parsed.is_ok(), "{parsed:?}");
+        }
+    }
+
+    #[test]
+    fn french_keeps_the_earlier_wording() {
+        let fr = Catalogue::get(Language::Fr);
+        assert_eq!(fr.voice_language, "fr-FR");
+        assert_eq!(fr.unknown_number, "Ce numéro n'est pas reconnu.");
+        assert_eq!(
+            fr.sms_no_recent_correspondent,
+            "Aucun correspondant récent pour ce proxy."
+        );
+    }
+}

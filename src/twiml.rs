@@ -1,0 +1,70 @@
+//! TwiML answers, with XML escaping of everything that comes from data.
+
+use quick_xml::escape::{escape, partial_escape};
+
+use crate::domain::E164;
+
+const HEADER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
+
+/// `<Response />`: do nothing (an SMS needing no reply, a status callback).
+pub fn empty() -> String {
+    format!("{HEADER}<Response />")
+}
+
+/// Speaks `text` in `language` (e.g. `fr-FR`).
+pub fn say(language: &str, text: &str) -> String {
+    format!(
+        r#"{HEADER}<Response><Say language="{}">{}</Say></Response>"#,
+        escape(language),
+        partial_escape(text)
+    )
+}
+
+/// Connects the call to `number`, showing `caller_id` (the proxy) to the person called.
+pub fn dial(caller_id: &E164, number: &E164) -> String {
+    format!(
+        r#"{HEADER}<Response><Dial callerId="{}"><Number>{}</Number></Dial></Response>"#,
+        escape(caller_id.as_str()),
+        partial_escape(number.as_str())
+    )
+}
+
+/// Replies to the sender with a text.
+pub fn message(text: &str) -> String {
+    format!(
+        "{HEADER}<Response><Message>{}</Message></Response>",
+        partial_escape(text)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_the_earlier_versions_twiml() {
+        let proxy = E164::parse_shape("+33780000001").unwrap();
+        let client = E164::parse_shape("+33612345678").unwrap();
+        assert_eq!(
+            dial(&proxy, &client),
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial callerId="+33780000001"><Number>+33612345678</Number></Dial></Response>"#
+        );
+        assert_eq!(
+            say("fr-FR", "Aucun appelant récent."),
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say language="fr-FR">Aucun appelant récent.</Say></Response>"#
+        );
+        assert_eq!(
+            empty(),
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response />"#
+        );
+    }
+
+    #[test]
+    fn text_from_data_is_escaped() {
+        assert_eq!(
+            message("<Dial>+1</Dial> & co"),
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>&lt;Dial&gt;+1&lt;/Dial&gt; &amp; co</Message></Response>"#
+        );
+        assert!(say("fr\"x", "a").contains(r#"language="fr&quot;x""#));
+    }
+}
