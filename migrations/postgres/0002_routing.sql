@@ -36,7 +36,7 @@ create table outbound_messages (
     -- Makes enqueueing idempotent, e.g. the MessageSid of the text being relayed.
     dedupe_key      text unique,
     status          text not null check (status in ('pending', 'sending', 'sent', 'failed')),
-    attempts        integer not null default 0,
+    attempts        bigint not null default 0,
     next_attempt_at timestamptz not null,
     locked_until    timestamptz,
     last_error      text,

@@ -74,28 +74,44 @@ fn leg(client: &Client, from: &E164) -> Leg {
     }
 }
 
+/// What one webhook is about, to record with its outcome.
+struct Seen<'a> {
+    channel: Channel,
+    proxy: &'a E164,
+    sid: Option<&'a str>,
+}
+
+impl Seen<'_> {
+    fn interaction(
+        &self,
+        client: Option<ClientId>,
+        direction: Direction,
+        outcome: Outcome,
+    ) -> NewInteraction {
+        NewInteraction {
+            occurred_at: Utc::now(),
+            proxy: self.proxy.clone(),
+            client_id: client,
+            direction,
+            channel: self.channel,
+            outcome,
+            twilio_sid: self.sid.map(str::to_owned),
+        }
+    }
+}
+
+/// Records an interaction, with the caller to remember and the message to send, at once.
+/// `false` for a retried webhook, which changes nothing.
 async fn record(
     app: &App,
-    channel: Channel,
-    proxy: &E164,
-    client: Option<ClientId>,
-    direction: Direction,
-    outcome: Outcome,
-    sid: Option<&str>,
+    interaction: NewInteraction,
     new_last_caller: Option<(ClientId, &E164)>,
     outbound: Option<&NewOutbound>,
 ) -> AppResult<bool> {
-    metrics::counter!("webhook_outcomes_total", "channel" => channel.as_str(), "outcome" => outcome.as_str())
-        .increment(1);
-    let interaction = NewInteraction {
-        occurred_at: Utc::now(),
-        proxy: proxy.clone(),
-        client_id: client,
-        direction,
-        channel,
-        outcome,
-        twilio_sid: sid.map(str::to_owned),
-    };
+    metrics::counter!("webhook_outcomes_total",
+        "channel" => interaction.channel.as_str(),
+        "outcome" => interaction.outcome.as_str())
+    .increment(1);
     Ok(app
         .store
         .record_routing(&interaction, new_last_caller, outbound)
@@ -107,16 +123,15 @@ pub async fn route_call(app: &App, call: Call) -> AppResult<CallAnswer> {
         tracing::info!("call without a usable To: refused");
         return Ok(CallAnswer::UnknownNumber);
     };
-    let sid = call.sid.as_deref();
+    let seen = Seen {
+        channel: Channel::Voice,
+        proxy: &proxy,
+        sid: call.sid.as_deref(),
+    };
     let Some(client) = app.store.client_by_proxy(&proxy).await? else {
         record(
             app,
-            Channel::Voice,
-            &proxy,
-            None,
-            Direction::Unknown,
-            Outcome::UnknownProxy,
-            sid,
+            seen.interaction(None, Direction::Unknown, Outcome::UnknownProxy),
             None,
             None,
         )
@@ -133,12 +148,7 @@ pub async fn route_call(app: &App, call: Call) -> AppResult<CallAnswer> {
     if !app.routing.allow_list.allows(&from) {
         record(
             app,
-            Channel::Voice,
-            &proxy,
-            Some(client.id),
-            Direction::Unknown,
-            Outcome::BlockedCountry,
-            sid,
+            seen.interaction(Some(client.id), Direction::Unknown, Outcome::BlockedCountry),
             None,
             None,
         )
@@ -150,12 +160,11 @@ pub async fn route_call(app: &App, call: Call) -> AppResult<CallAnswer> {
         Leg::FromClient(None) => {
             record(
                 app,
-                Channel::Voice,
-                &proxy,
-                Some(client.id),
-                Direction::FromClient,
-                Outcome::NoRecentCaller,
-                sid,
+                seen.interaction(
+                    Some(client.id),
+                    Direction::FromClient,
+                    Outcome::NoRecentCaller,
+                ),
                 None,
                 None,
             )
@@ -165,12 +174,7 @@ pub async fn route_call(app: &App, call: Call) -> AppResult<CallAnswer> {
         Leg::FromClient(Some(last)) => {
             record(
                 app,
-                Channel::Voice,
-                &proxy,
-                Some(client.id),
-                Direction::FromClient,
-                Outcome::Forwarded,
-                sid,
+                seen.interaction(Some(client.id), Direction::FromClient, Outcome::Forwarded),
                 None,
                 None,
             )
@@ -183,12 +187,7 @@ pub async fn route_call(app: &App, call: Call) -> AppResult<CallAnswer> {
         Leg::ToClient(caller) => {
             record(
                 app,
-                Channel::Voice,
-                &proxy,
-                Some(client.id),
-                Direction::ToClient,
-                Outcome::Forwarded,
-                sid,
+                seen.interaction(Some(client.id), Direction::ToClient, Outcome::Forwarded),
                 Some((client.id, &caller)),
                 None,
             )
@@ -209,15 +208,15 @@ pub async fn route_text(app: &App, text: Text) -> AppResult<TextAnswer> {
         return Ok(TextAnswer::Nothing);
     };
     let sid = text.sid.as_deref();
+    let seen = Seen {
+        channel: Channel::Sms,
+        proxy: &proxy,
+        sid,
+    };
     let Some(client) = app.store.client_by_proxy(&proxy).await? else {
         record(
             app,
-            Channel::Sms,
-            &proxy,
-            None,
-            Direction::Unknown,
-            Outcome::UnknownProxy,
-            sid,
+            seen.interaction(None, Direction::Unknown, Outcome::UnknownProxy),
             None,
             None,
         )
@@ -228,12 +227,7 @@ pub async fn route_text(app: &App, text: Text) -> AppResult<TextAnswer> {
     if !app.routing.allow_list.allows(&from) {
         record(
             app,
-            Channel::Sms,
-            &proxy,
-            Some(client.id),
-            Direction::Unknown,
-            Outcome::BlockedCountry,
-            sid,
+            seen.interaction(Some(client.id), Direction::Unknown, Outcome::BlockedCountry),
             None,
             None,
         )
@@ -290,18 +284,8 @@ pub async fn route_text(app: &App, text: Text) -> AppResult<TextAnswer> {
         ),
     };
     let new_last_caller = last_caller.as_ref().map(|c| (client.id, c));
-    let first_time = record(
-        app,
-        Channel::Sms,
-        &proxy,
-        Some(client.id),
-        direction,
-        outcome,
-        sid,
-        new_last_caller,
-        outbound.as_ref(),
-    )
-    .await?;
+    let interaction = seen.interaction(Some(client.id), direction, outcome);
+    let first_time = record(app, interaction, new_last_caller, outbound.as_ref()).await?;
     if first_time && outbound.is_some() {
         app.outbox_wake.notify_one();
     }

@@ -55,6 +55,24 @@ impl TestDb {
         }
     }
 
+    /// Drops a table, to make the next request that needs it fail inside.
+    pub async fn drop_table(&self, table: &str) {
+        use sqlx::Connection;
+        let sql = format!("drop table {table}");
+        match self {
+            Self::Sqlite { url, .. } => {
+                let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+                sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql))
+                    .await
+                    .unwrap();
+            }
+            Self::Postgres { url, .. } => {
+                let mut conn = sqlx_connect(url).await;
+                sqlx_exec(&mut conn, &sql).await;
+            }
+        }
+    }
+
     pub fn url(&self) -> &str {
         match self {
             Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
@@ -109,8 +127,8 @@ pub struct TestApp {
     /// An admin key.
     pub key: String,
     pub app: App,
-    /// Kept for its `Drop`, which removes the database.
-    _db: TestDb,
+    /// Removed on `Drop`.
+    pub db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -190,7 +208,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         http: reqwest::Client::new(),
         key,
         app,
-        _db: db,
+        db,
         shutdown: Some(tx),
     }
 }
@@ -379,4 +397,82 @@ pub fn order(order_id: &str, client_id: i64, phone: &str) -> Value {
         "client_mail": format!("jeanne{client_id}@example.com"),
         "client_real_phone": phone,
     })
+}
+
+impl TestApp {
+    pub async fn break_table(&self, table: &str) {
+        self.db.drop_table(table).await;
+    }
+
+    /// Posts a webhook form signed as Twilio signs it.
+    pub async fn webhook(&self, path: &str, params: &[(&str, &str)]) -> (StatusCode, String) {
+        let owned: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let url = format!("{}{path}", self.base);
+        let signature = proxycall::carrier::signature::sign(WEBHOOK_TOKEN.as_bytes(), &url, &owned);
+        self.webhook_signed(path, params, &signature).await
+    }
+
+    /// Posts a webhook form with the given signature header.
+    pub async fn webhook_signed(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        signature: &str,
+    ) -> (StatusCode, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("x-twilio-signature", signature)
+            .form(params)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// A client with a proxy, through the API: returns the proxy.
+    pub async fn client_with_proxy(&self, client_id: i64, real_phone: &str) -> String {
+        if self.get("/pool/available?country_iso=FR").await.body["available"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {
+            self.add_numbers("FR", NumberType::Mobile, 1).await;
+        }
+        let answer = self
+            .post(
+                "/orders",
+                &order(&format!("CMD-{client_id}"), client_id, real_phone),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body["client_proxy_number"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Waits until the simulated carrier has delivered `n` messages to `to`, newest first.
+    pub async fn deliveries_to(
+        &self,
+        to: &str,
+        n: usize,
+    ) -> Vec<proxycall::store::SimulatedDelivery> {
+        let to = E164::parse_shape(to).unwrap();
+        for _ in 0..100 {
+            let got = self
+                .app
+                .store
+                .simulated_deliveries(Some(&to), 100)
+                .await
+                .unwrap();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {n} deliveries to {to:?}");
+    }
 }

@@ -8,3 +8,4 @@ mod ops;
 mod orders;
 mod pool;
 mod processes;
+mod webhooks;

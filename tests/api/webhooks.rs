@@ -1,0 +1,488 @@
+//! Masked routing through the signed webhooks (SPEC §5), on the simulated carrier.
+
+use std::time::Duration;
+
+use proxycall::domain::{E164, NumberType};
+
+use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
+
+const CLIENT: &str = "+33612345678";
+const COURIER: &str = "+33698765432";
+const SAY: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say language="fr-FR">"#;
+
+fn dial(proxy: &str, number: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial callerId="{proxy}"><Number>{number}</Number></Dial></Response>"#
+    )
+}
+
+fn say(text: &str) -> String {
+    format!("{SAY}{text}</Say></Response>")
+}
+
+fn message(text: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>{text}</Message></Response>"#
+    )
+}
+
+const EMPTY: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response />"#;
+
+async fn last_caller(app: &TestApp, client_id: i64) -> String {
+    app.get(&format!("/clients/{client_id}")).await.body["client_last_caller"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_courier_call_reaches_the_client_and_the_client_calls_back_the_courier() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+
+    // The client first: nobody has called yet.
+    let (status, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", CLIENT), ("To", &proxy), ("CallSid", "CA01")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(twiml, say("Aucun appelant récent."));
+
+    let (status, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", COURIER), ("To", &proxy), ("CallSid", "CA02")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        twiml,
+        dial(&proxy, CLIENT),
+        "the courier sees the proxy, reaches the client"
+    );
+    assert_eq!(last_caller(&app, 1).await, COURIER);
+
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", CLIENT), ("To", &proxy), ("CallSid", "CA03")],
+        )
+        .await;
+    assert_eq!(
+        twiml,
+        dial(&proxy, COURIER),
+        "the client reaches the last caller through the proxy"
+    );
+
+    let recorded = app.app.store.interactions(10).await.unwrap();
+    let outcomes: Vec<(&str, &str, &str)> = recorded
+        .iter()
+        .rev()
+        .map(|i| {
+            (
+                i.direction.as_str(),
+                i.outcome.as_str(),
+                i.twilio_sid.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("from_client", "no_recent_caller", "CA01"),
+            ("to_client", "forwarded", "CA02"),
+            ("from_client", "forwarded", "CA03"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn callers_are_allowed_by_their_full_calling_code() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    for (caller, allowed) in [
+        ("+351912345678", true),  // Portugal, refused by the earlier version
+        ("+420601234567", true),  // Czechia
+        ("+35312345678", true),   // Ireland
+        ("+14155552345", false),  // United States
+        ("+447700900123", false), // United Kingdom
+    ] {
+        let (status, twiml) = app
+            .webhook("/twilio/voice", &[("From", caller), ("To", &proxy)])
+            .await;
+        assert_eq!(status, 200);
+        if allowed {
+            assert_eq!(twiml, dial(&proxy, CLIENT), "{caller}");
+            assert_eq!(last_caller(&app, 1).await, caller);
+        } else {
+            assert_eq!(
+                twiml,
+                say("Ce numéro n'est pas accessible depuis votre pays."),
+                "{caller}"
+            );
+            assert_ne!(
+                last_caller(&app, 1).await,
+                caller,
+                "a refused caller is not remembered"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_proxies_and_missing_or_garbage_numbers_get_a_clear_answer_and_change_nothing() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", COURIER), ("To", "+33780009999")],
+        )
+        .await;
+    assert_eq!(twiml, say("Ce numéro n'est pas reconnu."));
+    let (_, twiml) = app.webhook("/twilio/voice", &[("From", COURIER)]).await;
+    assert_eq!(twiml, say("Ce numéro n'est pas reconnu."));
+    for garbage in ["anonymous", "", "+33 6 98", "hello"] {
+        let (status, twiml) = app
+            .webhook("/twilio/voice", &[("From", garbage), ("To", &proxy)])
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            twiml,
+            say("Ce numéro n'est pas accessible depuis votre pays."),
+            "{garbage:?}"
+        );
+    }
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/sms",
+            &[("From", COURIER), ("To", "+33780009999"), ("Body", "allo")],
+        )
+        .await;
+    assert_eq!(twiml, message("Ce numéro proxy n'est pas reconnu."));
+    let (_, twiml) = app
+        .webhook("/twilio/sms", &[("To", &proxy), ("Body", "allo")])
+        .await;
+    assert_eq!(twiml, EMPTY);
+
+    assert_eq!(last_caller(&app, 1).await, "");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        app.app
+            .store
+            .simulated_deliveries(None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no relay"
+    );
+    // Only the call to an unknown proxy is worth recording; bad input writes nothing.
+    let recorded = app.app.store.interactions(10).await.unwrap();
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    assert!(recorded.iter().all(|i| i.outcome == "unknown_proxy"));
+}
+
+#[tokio::test]
+async fn forged_requests_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let params = [
+        ("From", COURIER),
+        ("To", proxy.as_str()),
+        ("CallSid", "CA1"),
+    ];
+
+    let unsigned = app
+        .http
+        .post(format!("{}/twilio/voice", app.base))
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 403);
+
+    let (status, _) = app
+        .webhook_signed("/twilio/voice", &params, "bm90IGEgc2lnbmF0dXJl")
+        .await;
+    assert_eq!(status, 403);
+
+    // A valid signature, for other parameters: the caller swapped after signing.
+    let signed_for = [
+        ("From", "+33611111111"),
+        ("To", proxy.as_str()),
+        ("CallSid", "CA1"),
+    ];
+    let owned: Vec<(String, String)> = signed_for
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let url = format!("{}/twilio/voice", app.base);
+    let signature =
+        proxycall::carrier::signature::sign(crate::helpers::WEBHOOK_TOKEN.as_bytes(), &url, &owned);
+    let (status, _) = app
+        .webhook_signed("/twilio/voice", &params, &signature)
+        .await;
+    assert_eq!(status, 403);
+
+    // A valid signature for another URL.
+    let elsewhere = proxycall::carrier::signature::sign(
+        crate::helpers::WEBHOOK_TOKEN.as_bytes(),
+        &format!("{}/twilio/sms", app.base),
+        &owned,
+    );
+    let (status, _) = app
+        .webhook_signed("/twilio/voice", &signed_for, &elsewhere)
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .webhook_signed(
+            "/twilio/sms",
+            &[("From", COURIER), ("To", &proxy), ("Body", "x")],
+            "",
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    assert_eq!(last_caller(&app, 1).await, "");
+    assert!(app.app.store.interactions(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn repeated_bad_signatures_are_rate_limited() {
+    let app = spawn_app_with(Options {
+        rate_limit_per_minute: Some(3),
+        ..Default::default()
+    })
+    .await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    for _ in 0..3 {
+        let (status, _) = app
+            .webhook_signed("/twilio/voice", &[("To", &proxy)], "AAAA")
+            .await;
+        assert_eq!(status, 403);
+    }
+    let (status, _) = app
+        .webhook_signed("/twilio/voice", &[("To", &proxy)], "AAAA")
+        .await;
+    assert_eq!(status, 429);
+    // Signed traffic is never limited.
+    for _ in 0..5 {
+        let (status, _) = app
+            .webhook("/twilio/voice", &[("From", COURIER), ("To", &proxy)])
+            .await;
+        assert_eq!(status, 200);
+    }
+}
+
+#[tokio::test]
+async fn texts_are_relayed_from_the_proxy_both_ways() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/sms",
+            &[
+                ("From", CLIENT),
+                ("To", &proxy),
+                ("Body", "Qui est là ?"),
+                ("MessageSid", "SM00"),
+            ],
+        )
+        .await;
+    assert_eq!(twiml, message("Aucun correspondant récent pour ce proxy."));
+
+    let (status, twiml) = app
+        .webhook(
+            "/twilio/sms",
+            &[
+                ("From", COURIER),
+                ("To", &proxy),
+                ("Body", "Je suis en bas, code 1234 <porte>"),
+                ("MessageSid", "SM01"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), twiml.as_str()),
+        (200, EMPTY),
+        "answered without waiting for the carrier"
+    );
+    let to_client = app.deliveries_to(CLIENT, 1).await;
+    assert_eq!(to_client[0].from.as_str(), proxy, "sent from the proxy");
+    assert_eq!(
+        to_client[0].body.as_deref(),
+        Some("Je suis en bas, code 1234 <porte>")
+    );
+    assert_eq!(last_caller(&app, 1).await, COURIER);
+
+    app.webhook(
+        "/twilio/sms",
+        &[
+            ("From", CLIENT),
+            ("To", &proxy),
+            ("Body", "J'arrive"),
+            ("MessageSid", "SM02"),
+        ],
+    )
+    .await;
+    let to_courier = app.deliveries_to(COURIER, 1).await;
+    assert_eq!(to_courier[0].from.as_str(), proxy);
+    assert_eq!(to_courier[0].body.as_deref(), Some("J'arrive"));
+
+    // Sent messages keep no text, and interactions never had any.
+    let sent = app.app.store.outbound_messages(10).await.unwrap();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter()
+            .all(|m| m.status == "sent" && m.body.is_none() && m.twilio_sid.is_some())
+    );
+}
+
+#[tokio::test]
+async fn a_retried_text_webhook_is_relayed_once_and_a_retried_call_recorded_once() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let params = [
+        ("From", COURIER),
+        ("To", proxy.as_str()),
+        ("Body", "Colis déposé"),
+        ("MessageSid", "SMretry"),
+    ];
+    for _ in 0..3 {
+        let (status, twiml) = app.webhook("/twilio/sms", &params).await;
+        assert_eq!((status.as_u16(), twiml.as_str()), (200, EMPTY));
+    }
+    for _ in 0..2 {
+        app.webhook(
+            "/twilio/voice",
+            &[("From", COURIER), ("To", &proxy), ("CallSid", "CAretry")],
+        )
+        .await;
+    }
+    app.deliveries_to(CLIENT, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = E164::parse(CLIENT).unwrap();
+    assert_eq!(
+        app.app
+            .store
+            .simulated_deliveries(Some(&client), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(app.app.store.interactions(10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn delivery_status_callbacks_update_the_sent_message() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    app.webhook(
+        "/twilio/sms",
+        &[
+            ("From", COURIER),
+            ("To", &proxy),
+            ("Body", "Bonjour"),
+            ("MessageSid", "SM1"),
+        ],
+    )
+    .await;
+    let delivered = app.deliveries_to(CLIENT, 1).await;
+    let (status, twiml) = app
+        .webhook(
+            "/twilio/sms",
+            &[
+                ("MessageSid", &delivered[0].sid),
+                ("MessageStatus", "delivered"),
+                ("From", &proxy),
+                ("To", CLIENT),
+            ],
+        )
+        .await;
+    assert_eq!((status.as_u16(), twiml.as_str()), (200, EMPTY));
+    let sent = app.app.store.outbound_messages(1).await.unwrap();
+    assert_eq!(sent[0].delivery_status.as_deref(), Some("delivered"));
+}
+
+#[tokio::test]
+async fn callers_hear_the_configured_language() {
+    let app = spawn_app_with(Options {
+        language: Some("en".into()),
+        ..Default::default()
+    })
+    .await;
+    app.add_numbers("FR", NumberType::Mobile, 1).await;
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", COURIER), ("To", "+33780009999")],
+        )
+        .await;
+    assert_eq!(
+        twiml,
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say language="en-US">This number is not recognised.</Say></Response>"#
+    );
+}
+
+#[tokio::test]
+async fn the_allow_list_is_configurable() {
+    let app = spawn_app_with(Options {
+        allowed_calling_codes: Some("+33,+1".into()),
+        ..Default::default()
+    })
+    .await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let (_, twiml) = app
+        .webhook("/twilio/voice", &[("From", "+14155552345"), ("To", &proxy)])
+        .await;
+    assert_eq!(twiml, dial(&proxy, CLIENT));
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", "+351912345678"), ("To", &proxy)],
+        )
+        .await;
+    assert!(twiml.contains("pas accessible"), "{twiml}");
+}
+
+#[tokio::test]
+async fn an_internal_failure_answers_a_spoken_apology() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    app.break_table("interactions").await;
+    let (status, twiml) = app
+        .webhook("/twilio/voice", &[("From", COURIER), ("To", &proxy)])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(twiml, say("Service temporairement indisponible."));
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/sms",
+            &[("From", COURIER), ("To", &proxy), ("Body", "x")],
+        )
+        .await;
+    assert_eq!(twiml, message("Service SMS temporairement indisponible."));
+}
+
+#[tokio::test]
+async fn oversized_webhooks_are_refused() {
+    let app = spawn_app_with(Options {
+        body_limit_bytes: Some(4096),
+        ..Default::default()
+    })
+    .await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let body = "x".repeat(8192);
+    let (status, _) = app
+        .webhook(
+            "/twilio/sms",
+            &[("From", COURIER), ("To", &proxy), ("Body", &body)],
+        )
+        .await;
+    assert_eq!(status, 413);
+    assert_eq!(last_caller(&app, 1).await, "");
+}
