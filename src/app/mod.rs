@@ -5,6 +5,7 @@ pub mod clients;
 pub mod keys;
 pub mod orders;
 pub mod pool;
+pub mod provision;
 pub mod routing;
 
 use std::collections::BTreeMap;
@@ -93,6 +94,9 @@ pub enum AppError {
         wanted: String,
         available: PoolBreakdown,
     },
+    /// The carrier refused or failed, in a way retrying now would not mend.
+    #[error(transparent)]
+    Carrier(#[from] crate::carrier::CarrierError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -109,6 +109,19 @@ impl From<AppError> for ApiError {
                     ..Self::new(StatusCode::CONFLICT, "pool_exhausted", message)
                 }
             }
+            AppError::Carrier(e) => {
+                use crate::carrier::CarrierError;
+                let (status, code) = match &e {
+                    CarrierError::AddressNotInBundle => {
+                        (StatusCode::CONFLICT, "address_not_in_bundle")
+                    }
+                    CarrierError::BundleMismatch => (StatusCode::CONFLICT, "bundle_mismatch"),
+                    CarrierError::Rejected { .. } => (StatusCode::BAD_GATEWAY, "carrier_refused"),
+                    _ => (StatusCode::SERVICE_UNAVAILABLE, "carrier_unavailable"),
+                };
+                tracing::warn!(error = %e, "carrier error");
+                Self::new(status, code, e.to_string())
+            }
             AppError::Store(StoreError::Database(
                 e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed),
             )) => {

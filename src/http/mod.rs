@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(clients::create_client))
         .routes(routes!(pool::available))
         .routes(routes!(pool::assign))
+        .routes(routes!(pool::provision))
         .routes(routes!(ops::metrics))
         .split_for_parts();
     let (public, public_api) = OpenApiRouter::new()

@@ -9,6 +9,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query, blank_as_none};
 use super::legacy::{text, timestamp};
 use crate::app::pool::{self, Assign};
+use crate::app::provision::{self, Provision};
 use crate::domain::{ClientId, ClientName, CountryIso, NumberType, NumberTypeFilter};
 use crate::store::PoolNumber;
 
@@ -168,5 +169,116 @@ pub async fn assign(
     Ok(axum::Json(AssignResponse {
         client_id: req.client_id.get(),
         proxy: number.phone_number.to_string(),
+    }))
+}
+
+fn default_batch() -> u32 {
+    1
+}
+
+fn default_candidates() -> u32 {
+    100
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionRequest {
+    #[schema(value_type = String, example = "FR")]
+    country_iso: CountryIso,
+    /// Numbers to buy, 1 to 50.
+    #[serde(default = "default_batch")]
+    batch_size: u32,
+    /// `mobile` (default; local numbers are the fall-back) or `local`/`national`.
+    #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(value_type = Option<String>, example = "mobile")]
+    number_type: Option<NumberType>,
+    #[serde(default)]
+    require_sms_capability: bool,
+    #[serde(default)]
+    require_voice_capability: bool,
+    /// Candidates to ask the carrier for (at most 100 are asked).
+    #[serde(default = "default_candidates")]
+    candidates_limit: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SkippedCandidate {
+    phone_number: String,
+    reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProvisionResponse {
+    country_iso: String,
+    /// The numbers bought, now available in the pool.
+    purchased_now: Vec<String>,
+    batch_size: u32,
+    number_type: String,
+    require_sms_capability: bool,
+    require_voice_capability: bool,
+    candidates_limit: u32,
+    /// Candidates not bought, and why.
+    skipped: Vec<SkippedCandidate>,
+    /// Why buying stopped before the batch was complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<String>,
+}
+
+/// Buy numbers from the carrier, with this server's webhooks, into the pool.
+#[utoipa::path(post, path = "/pool/provision", tag = "pool", request_body = ProvisionRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = ProvisionResponse, description = "what was bought and skipped"),
+        (status = 409, body = ErrorBody, description = "no candidate, bundle or address problem"),
+        (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "the carrier is unreachable or refuses our credentials"),
+    ))]
+pub async fn provision(
+    State(state): State<AppState>,
+    Json(req): Json<ProvisionRequest>,
+) -> Result<axum::Json<ProvisionResponse>, ApiError> {
+    if !(1..=50).contains(&req.batch_size) {
+        return Err(ApiError::invalid("batch_size", "must be between 1 and 50"));
+    }
+    if req.candidates_limit == 0 {
+        return Err(ApiError::invalid("candidates_limit", "must be at least 1"));
+    }
+    let number_type = req.number_type.unwrap_or(NumberType::Mobile);
+    let twilio = state.settings.twilio.as_ref();
+    let done = provision::provision(
+        &state.app,
+        Provision {
+            country: req.country_iso,
+            batch_size: req.batch_size,
+            number_type,
+            require_sms: req.require_sms_capability,
+            require_voice: req.require_voice_capability,
+            candidates_limit: req.candidates_limit,
+            address_sid: twilio.and_then(|t| t.address_sid.clone()),
+            bundle_sid: twilio.and_then(|t| t.bundle_sid.clone()),
+        },
+    )
+    .await?;
+    Ok(axum::Json(ProvisionResponse {
+        country_iso: req.country_iso.to_string(),
+        purchased_now: done
+            .purchased
+            .iter()
+            .map(|n| n.phone_number.to_string())
+            .collect(),
+        batch_size: req.batch_size,
+        number_type: number_type.to_string(),
+        require_sms_capability: req.require_sms_capability,
+        require_voice_capability: req.require_voice_capability,
+        candidates_limit: req.candidates_limit,
+        skipped: done
+            .skipped
+            .into_iter()
+            .map(|s| SkippedCandidate {
+                phone_number: text(s.phone_number),
+                reason: s.reason,
+            })
+            .collect(),
+        stopped: done.stopped,
     }))
 }

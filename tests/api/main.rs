@@ -8,4 +8,5 @@ mod ops;
 mod orders;
 mod pool;
 mod processes;
+mod provision;
 mod webhooks;

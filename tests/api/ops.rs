@@ -46,6 +46,14 @@ async fn metrics_count_requests_per_route_and_the_pool_per_status() {
         text.contains(r#"proxycall_pool_numbers{country="FR",type="mobile",status="assigned"} 1"#),
         "{text}"
     );
+    assert!(
+        text.contains(r#"proxycall_outbox_messages{status="pending"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("proxycall_outbox_oldest_pending_seconds 0"),
+        "{text}"
+    );
     // Routes are named by template, never by a real path.
     assert!(!text.contains("+33"), "{text}");
 }
@@ -65,6 +73,9 @@ async fn the_openapi_document_describes_every_route() {
         ("/clients", "post"),
         ("/pool/available", "get"),
         ("/pool/assign", "post"),
+        ("/pool/provision", "post"),
+        ("/twilio/voice", "post"),
+        ("/twilio/sms", "post"),
         ("/health", "get"),
         ("/ready", "get"),
         ("/metrics", "get"),

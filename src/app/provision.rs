@@ -1,0 +1,193 @@
+//! Buying numbers from the carrier into the pool (SPEC §6): search the country's mobile
+//! numbers (local ones when no mobile is offered, or when asked), try the candidates in turn,
+//! buy with this server's webhooks, and report what was bought and why others were skipped.
+
+use chrono::Utc;
+
+use super::{App, AppError, AppResult};
+use crate::carrier::{CarrierError, NumberSearch, Purchase};
+use crate::domain::{CountryIso, E164, NumberType, NumberTypeFilter};
+use crate::store::{NewPoolNumber, PoolNumber};
+
+#[derive(Debug, Clone)]
+pub struct Provision {
+    pub country: CountryIso,
+    pub batch_size: u32,
+    pub number_type: NumberType,
+    pub require_sms: bool,
+    pub require_voice: bool,
+    pub candidates_limit: u32,
+    pub address_sid: Option<String>,
+    pub bundle_sid: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub phone_number: Option<E164>,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Provisioned {
+    pub purchased: Vec<PoolNumber>,
+    pub skipped: Vec<Skipped>,
+    /// Why buying stopped before the batch was complete, when it did.
+    pub stopped: Option<String>,
+}
+
+/// What a refusal means for the remaining candidates.
+enum Next {
+    TryAnother(String),
+    Stop(CarrierError),
+}
+
+fn on_refusal(e: CarrierError) -> Next {
+    match e {
+        // Another number may fit the bundle, or still be free.
+        CarrierError::BundleMismatch => Next::TryAnother("bundle_mismatch (Twilio 21649)".into()),
+        CarrierError::Rejected { status, code } => Next::TryAnother(format!(
+            "refused (HTTP {status}, code {})",
+            code.map_or("none".into(), |c| c.to_string())
+        )),
+        // Configuration, credentials or an outage: every other candidate would fail alike.
+        other => Next::Stop(other),
+    }
+}
+
+pub async fn provision(app: &App, p: Provision) -> AppResult<Provisioned> {
+    let mut done = Provisioned::default();
+    let types = match p.number_type {
+        NumberType::Mobile => vec![NumberType::Mobile, NumberType::Local],
+        NumberType::Local => vec![NumberType::Local],
+    };
+    let mut offered_any = false;
+    'types: for number_type in types {
+        let search = NumberSearch {
+            country: p.country,
+            number_type,
+            sms: p.require_sms,
+            voice: p.require_voice,
+            limit: p.candidates_limit,
+        };
+        let candidates = match app.carrier.search_numbers(&search).await {
+            Ok(c) => c,
+            Err(e) if number_type == NumberType::Mobile => {
+                // As the earlier version did: no mobile search, try local numbers.
+                done.skipped.push(Skipped {
+                    phone_number: None,
+                    reason: format!("mobile search failed: {e}"),
+                });
+                continue;
+            }
+            Err(e) => return finish(done, Some(e)),
+        };
+        for candidate in candidates {
+            if done.purchased.len() as u32 >= p.batch_size {
+                break 'types;
+            }
+            // The filters are checked again: an answer may not honour them.
+            if (p.require_sms && !candidate.sms) || (p.require_voice && !candidate.voice) {
+                continue;
+            }
+            offered_any = true;
+            if app
+                .store
+                .pool_number(&candidate.phone_number)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            let purchase = Purchase {
+                phone_number: candidate.phone_number.clone(),
+                voice_url: format!("{}/twilio/voice", app.routing.public_base_url),
+                sms_url: format!("{}/twilio/sms", app.routing.public_base_url),
+                friendly_name: friendly_name(app, p.country).await?,
+                address_sid: p.address_sid.clone(),
+                bundle_sid: p.bundle_sid.clone(),
+            };
+            match app.carrier.buy_number(&purchase).await {
+                Ok(bought) => {
+                    let added = app
+                        .store
+                        .add_pool_number(&NewPoolNumber {
+                            phone_number: bought.phone_number,
+                            twilio_sid: Some(bought.sid),
+                            country_iso: p.country,
+                            // The type actually bought (the earlier version wrote `mobile`).
+                            number_type,
+                            voice_capable: candidate.voice,
+                            sms_capable: candidate.sms,
+                            friendly_name: bought.friendly_name.or(Some(purchase.friendly_name)),
+                            purchased_at: Utc::now(),
+                        })
+                        .await?;
+                    tracing::info!(number = %added.phone_number.masked(), country = %p.country, %number_type, "number bought");
+                    done.purchased.push(added);
+                }
+                Err(e) => match on_refusal(e) {
+                    Next::TryAnother(reason) => done.skipped.push(Skipped {
+                        phone_number: Some(candidate.phone_number),
+                        reason,
+                    }),
+                    Next::Stop(e) => return finish(done, Some(e)),
+                },
+            }
+        }
+        if !done.purchased.is_empty() {
+            // Local numbers are a fall-back for when no mobile could be had.
+            break;
+        }
+    }
+    if done.purchased.is_empty() && !offered_any {
+        let sms = if p.require_sms {
+            " with SMS capability"
+        } else {
+            ""
+        };
+        return Err(AppError::Conflict {
+            code: "no_candidates",
+            message: format!(
+                "the carrier offers no number for {} ({}{sms})",
+                p.country, p.number_type
+            ),
+        });
+    }
+    if done.purchased.is_empty()
+        && done
+            .skipped
+            .iter()
+            .all(|s| s.reason.starts_with("bundle_mismatch"))
+    {
+        return Err(AppError::Conflict {
+            code: "bundle_mismatch",
+            message: "none of the offered numbers can be bought with the current bundle \
+                      (TWILIO_BUNDLE_SID): its regulation type does not fit them (Twilio 21649)"
+                .into(),
+        });
+    }
+    finish(done, None)
+}
+
+/// With nothing bought, a stop is the answer; with some bought, they are reported with it.
+fn finish(mut done: Provisioned, stop: Option<CarrierError>) -> AppResult<Provisioned> {
+    match stop {
+        Some(e) if done.purchased.is_empty() => Err(AppError::Carrier(e)),
+        Some(e) => {
+            tracing::warn!(error = %e, bought = done.purchased.len(), "buying stopped");
+            done.stopped = Some(e.to_string());
+            Ok(done)
+        }
+        None => Ok(done),
+    }
+}
+
+/// `Pool-FR-7`: the country and the number's rank in that country's pool.
+async fn friendly_name(app: &App, country: CountryIso) -> AppResult<String> {
+    let n = app
+        .store
+        .pool_numbers(Some(country), NumberTypeFilter::Any, None)
+        .await?
+        .len();
+    Ok(format!("Pool-{country}-{}", n + 1))
+}

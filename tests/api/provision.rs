@@ -1,0 +1,283 @@
+//! `POST /pool/provision`: buying numbers into the pool, on the simulated carrier and against
+//! a Twilio double that answers with Twilio's error codes.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, sorted, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn the_simulated_carrier_sells_numbers_with_this_servers_webhooks() {
+    let app = spawn_app().await;
+    let answer = app
+        .post(
+            "/pool/provision",
+            &json!({"country_iso": "FR", "batch_size": 3, "require_sms_capability": true}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.keys(),
+        sorted(&[
+            "country_iso",
+            "purchased_now",
+            "batch_size",
+            "number_type",
+            "require_sms_capability",
+            "require_voice_capability",
+            "candidates_limit",
+            "skipped",
+        ])
+    );
+    let bought: Vec<&str> = answer.body["purchased_now"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(bought.len(), 3);
+    assert_eq!(answer.body["candidates_limit"], 100, "the earlier default");
+
+    let pool = app
+        .get("/pool/available?country_iso=FR&number_type=mobile")
+        .await;
+    let rows = pool.body["available"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["friendly_name"], "Pool-FR-1");
+    let carrier_side = app.app.carrier.incoming_numbers().await.unwrap();
+    assert_eq!(carrier_side.len(), 3);
+    assert!(carrier_side.iter().all(|n| n.voice_url.as_deref()
+        == Some(&format!("{}/twilio/voice", app.base))
+        && n.sms_url.as_deref() == Some(&format!("{}/twilio/sms", app.base))
+        && n.voice_method.as_deref() == Some("POST")));
+
+    let local = app
+        .post(
+            "/pool/provision",
+            &json!({"country_iso": "PT", "number_type": "national"}),
+        )
+        .await;
+    assert_eq!(local.status, 200, "{}", local.body);
+    assert_eq!(local.body["number_type"], "local");
+    let pt = app.get("/pool/available?country_iso=PT").await;
+    assert_eq!(pt.body["available"][0]["number_type"], "local");
+}
+
+#[tokio::test]
+async fn bad_provision_requests_name_the_field() {
+    let app = spawn_app().await;
+    for (body, field) in [
+        (json!({"batch_size": 1}), "country_iso"),
+        (json!({"country_iso": "FR", "batch_size": 0}), "batch_size"),
+        (
+            json!({"country_iso": "FR", "batch_size": 500}),
+            "batch_size",
+        ),
+        (
+            json!({"country_iso": "FR", "number_type": "fax"}),
+            "number_type",
+        ),
+        (
+            json!({"country_iso": "FR", "require_sms_capability": "yes"}),
+            "require_sms_capability",
+        ),
+    ] {
+        let answer = app.post("/pool/provision", &body).await;
+        assert_eq!(
+            (answer.status.as_u16(), answer.field()),
+            (422, field),
+            "{body}"
+        );
+    }
+    let reader = app.key_with_scopes("read").await;
+    let refused = app
+        .send_with_key(
+            reqwest::Method::POST,
+            "/pool/provision",
+            &json!({"country_iso": "FR"}),
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+}
+
+/// A Twilio double for the purchase path: scripted answers to number purchases, and the
+/// candidates it offers per type.
+#[derive(Clone, Default)]
+struct Double {
+    mobile: Vec<&'static str>,
+    local: Vec<&'static str>,
+    /// Answers to successive purchases: (status, Twilio error code).
+    purchases: Arc<Mutex<Vec<(u16, Option<u32>)>>>,
+    bought: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+}
+
+async fn available(
+    State(d): State<Double>,
+    Path((_acc, _cc, kind)): Path<(String, String, String)>,
+) -> axum::Json<Value> {
+    let numbers = if kind == "Mobile.json" {
+        &d.mobile
+    } else {
+        &d.local
+    };
+    let rows: Vec<Value> = numbers
+        .iter()
+        .map(|n| json!({"phone_number": n, "capabilities": {"voice": true, "SMS": true, "MMS": false}}))
+        .collect();
+    axum::Json(json!({ "available_phone_numbers": rows }))
+}
+
+async fn buy(State(d): State<Double>, body: String) -> (StatusCode, axum::Json<Value>) {
+    let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let number = form
+        .iter()
+        .find(|(k, _)| k == "PhoneNumber")
+        .unwrap()
+        .1
+        .clone();
+    d.bought.lock().unwrap().push(form);
+    let (status, code) = {
+        let mut script = d.purchases.lock().unwrap();
+        if script.is_empty() {
+            (201, None)
+        } else {
+            script.remove(0)
+        }
+    };
+    let body = match code {
+        Some(code) => json!({"code": code, "message": "refused", "status": status}),
+        None => json!({"sid": format!("PN{:032x}", number.len()), "phone_number": number,
+                       "friendly_name": "x", "capabilities": {"voice": true, "sms": true}}),
+    };
+    (StatusCode::from_u16(status).unwrap(), axum::Json(body))
+}
+
+async fn start(double: Double) -> String {
+    let router = axum::Router::new()
+        .route(
+            "/2010-04-01/Accounts/{acc}/AvailablePhoneNumbers/{cc}/{kind}",
+            get(available),
+        )
+        .route(
+            "/2010-04-01/Accounts/{acc}/IncomingPhoneNumbers.json",
+            post(buy),
+        )
+        .with_state(double);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    base
+}
+
+#[tokio::test]
+async fn a_bundle_mismatch_moves_to_the_next_candidate() {
+    let double = Double {
+        mobile: vec!["+33780000101", "+33780000102"],
+        purchases: Arc::new(Mutex::new(vec![(400, Some(21649))])),
+        ..Default::default()
+    };
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(start(double.clone()).await),
+        ..Default::default()
+    })
+    .await;
+    let answer = app
+        .post("/pool/provision", &json!({"country_iso": "FR"}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["purchased_now"], json!(["+33780000102"]));
+    assert_eq!(answer.body["skipped"][0]["phone_number"], "+33780000101");
+    assert!(
+        answer.body["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("21649")
+    );
+    // The purchase carried this server's webhooks, by POST.
+    let form = &double.bought.lock().unwrap()[1];
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("VoiceUrl"), Some(format!("{}/twilio/voice", app.base)));
+    assert_eq!(get("SmsMethod").as_deref(), Some("POST"));
+}
+
+#[tokio::test]
+async fn an_address_outside_the_bundle_stops_with_a_clear_message() {
+    let double = Double {
+        mobile: vec!["+33780000201", "+33780000202"],
+        purchases: Arc::new(Mutex::new(vec![(400, Some(21651))])),
+        ..Default::default()
+    };
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(start(double.clone()).await),
+        ..Default::default()
+    })
+    .await;
+    let answer = app
+        .post(
+            "/pool/provision",
+            &json!({"country_iso": "FR", "batch_size": 2}),
+        )
+        .await;
+    assert_eq!(answer.status, 409, "{}", answer.body);
+    assert_eq!(answer.code(), "address_not_in_bundle");
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("TWILIO_ADDRESS_SID")
+    );
+    assert_eq!(
+        double.bought.lock().unwrap().len(),
+        1,
+        "no other candidate tried"
+    );
+    assert_eq!(
+        app.get("/pool/available?country_iso=FR").await.body["available"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn without_mobiles_a_local_number_is_bought_and_recorded_as_local() {
+    let double = Double {
+        local: vec!["+33140000301"],
+        ..Default::default()
+    };
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(start(double).await),
+        ..Default::default()
+    })
+    .await;
+    let answer = app
+        .post("/pool/provision", &json!({"country_iso": "FR"}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["purchased_now"], json!(["+33140000301"]));
+    let pool = app.get("/pool/available?country_iso=FR").await;
+    assert_eq!(pool.body["available"][0]["number_type"], "local");
+}
+
+#[tokio::test]
+async fn no_candidate_is_a_clear_409() {
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(start(Double::default()).await),
+        ..Default::default()
+    })
+    .await;
+    let answer = app
+        .post(
+            "/pool/provision",
+            &json!({"country_iso": "FR", "require_sms_capability": true}),
+        )
+        .await;
+    assert_eq!(answer.status, 409);
+    assert_eq!(answer.code(), "no_candidates");
+    assert!(answer.body["message"].as_str().unwrap().contains("SMS"));
+}
