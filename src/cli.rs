@@ -9,7 +9,7 @@ use crate::app::{App, keys, pool};
 use crate::config::{self, RawSettings, Settings};
 use crate::domain::{CountryIso, E164, NumberType, NumberTypeFilter, Scopes};
 use crate::store::{self, PoolStatus};
-use crate::{demo, server, telemetry};
+use crate::{demo, server, simulate, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +42,46 @@ pub enum Command {
     Pool {
         #[command(subcommand)]
         action: PoolCommand,
+    },
+    /// Play Twilio: send signed webhooks to a running server, read what the simulated
+    /// carrier delivered.
+    Simulate {
+        #[command(subcommand)]
+        action: SimulateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SimulateCommand {
+    /// Someone calls a proxy: prints the TwiML answer.
+    Call {
+        #[arg(long)]
+        from: String,
+        /// The proxy number called.
+        #[arg(long)]
+        to: String,
+        /// The server's public URL [default: PUBLIC_BASE_URL, else http://LISTEN]
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Someone texts a proxy: prints the TwiML answer; the relay follows through the outbox.
+    Sms {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        body: String,
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// What the simulated carrier delivered, newest first.
+    Inbox {
+        /// Only what reached this phone.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        limit: i64,
     },
 }
 
@@ -142,6 +182,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 }
                 Command::Keys { action } => keys_command(&app, action).await,
                 Command::Pool { action } => pool_command(&app, action).await,
+                Command::Simulate { action } => simulate_command(&app, &raw, action).await,
                 Command::Serve | Command::Demo => unreachable!("handled above"),
             }
         }
@@ -172,11 +213,15 @@ async fn serve(settings: Settings, demo_mode: bool) -> Result<(), Failure> {
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let address = listener.local_addr()?;
     let carrier = format!("{:?}", settings.carrier).to_lowercase();
+    let carrier = carrier.as_str();
     let parts = server::assemble(settings, app.store.clone(), address).await?;
     tracing::info!(%address, carrier, public_url = %parts.app.routing.public_base_url, "ProxyCall listening");
+    let base = parts.app.routing.public_base_url.clone();
+    let token = parts.state.webhook_token.clone();
+    let store = parts.app.store.clone();
     let running = tokio::spawn(server::run(listener, parts, shutdown_signal()));
     if let Some(key) = demo_key {
-        demo::show(address, &key).await?;
+        demo::show(&base, &key, &token, store.as_ref()).await?;
     }
     running.await??;
     tracing::info!("ProxyCall stopped");
@@ -324,6 +369,84 @@ async fn pool_command(app: &App, action: PoolCommand) -> Result<(), Failure> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+async fn simulate_command(
+    app: &App,
+    raw: &RawSettings,
+    action: SimulateCommand,
+) -> Result<(), Failure> {
+    let settings = Settings::from_raw(raw).map_err(usage)?;
+    let base = |url: Option<String>| {
+        url.unwrap_or_else(|| server::public_base_url(&settings, settings.listen))
+    };
+    let phone = |flag: &str, raw: &str| {
+        E164::parse_shape(raw)
+            .map(|n| n.to_string())
+            .map_err(|e| usage(format!("--{flag}: {e}")))
+    };
+    let token = || async {
+        let token = server::webhook_token(&settings, app.store.as_ref()).await?;
+        Ok::<_, Failure>(secrecy::ExposeSecret::expose_secret(&token).to_owned())
+    };
+    let http = reqwest::Client::new();
+    let (status, twiml) = match action {
+        SimulateCommand::Call { from, to, url } => {
+            let (from, to) = (phone("from", &from)?, phone("to", &to)?);
+            let sid = simulate::sid("CA");
+            let params = simulate::call_params(&from, &to, &sid);
+            simulate::post_webhook(
+                &http,
+                &base(url),
+                "/twilio/voice",
+                token().await?.as_bytes(),
+                &params,
+            )
+            .await?
+        }
+        SimulateCommand::Sms {
+            from,
+            to,
+            body,
+            url,
+        } => {
+            let (from, to) = (phone("from", &from)?, phone("to", &to)?);
+            let sid = simulate::sid("SM");
+            let params = simulate::sms_params(&from, &to, &body, &sid);
+            simulate::post_webhook(
+                &http,
+                &base(url),
+                "/twilio/sms",
+                token().await?.as_bytes(),
+                &params,
+            )
+            .await?
+        }
+        SimulateCommand::Inbox { to, limit } => {
+            let to = to
+                .map(|t| E164::parse_shape(&t).map_err(|e| usage(format!("--to: {e}"))))
+                .transpose()?;
+            for d in app.store.simulated_deliveries(to.as_ref(), limit).await? {
+                let what = d.body.or(d.url).unwrap_or_default();
+                println!(
+                    "{} {:<4} {} -> {}  {what}",
+                    d.delivered_at.format("%H:%M:%S"),
+                    d.kind,
+                    d.from,
+                    d.to
+                );
+            }
+            return Ok(());
+        }
+    };
+    println!("{status} {twiml}");
+    if status >= 400 {
+        return Err(Failure {
+            message: format!("the server answered {status}"),
+            code: 1,
+        });
     }
     Ok(())
 }

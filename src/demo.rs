@@ -1,23 +1,23 @@
-//! `proxycall demo`: the README's first command. It prepares an admin key and a few
-//! simulated French numbers, then shows the main job through the real HTTP API.
+//! `proxycall demo`: the README's first command. It prepares an admin key and simulated French
+//! numbers, then shows the main job through the real HTTP API and signed webhooks: a client
+//! gets a proxy, a courier's call and text reach the client, the client's reply reaches the
+//! courier, and nobody sees a real number.
 
-use std::net::SocketAddr;
+use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use crate::app::{App, AppError, keys, pool};
-use crate::domain::{E164, NumberType, Scopes};
+use crate::domain::{CountryIso, E164, NumberType, NumberTypeFilter, Scopes};
+use crate::simulate;
+use crate::store::{PoolStatus, Store};
 
-/// Simulated numbers in a French mobile range.
-const DEMO_NUMBERS: [&str; 5] = [
-    "+33780000001",
-    "+33780000002",
-    "+33780000003",
-    "+33780000004",
-    "+33780000005",
-];
+const CLIENT_PHONE: &str = "+33612345678";
+const COURIER_PHONE: &str = "+33698765432";
 
-/// Returns a fresh admin key; earlier demo keys are revoked.
+/// Returns a fresh admin key (earlier demo keys are revoked) and makes sure the French pool
+/// has numbers to hand out.
 pub async fn prepare(app: &App) -> Result<String, AppError> {
     for key in keys::list(app).await? {
         if key.name == "demo" && key.revoked_at.is_none() {
@@ -25,8 +25,18 @@ pub async fn prepare(app: &App) -> Result<String, AppError> {
         }
     }
     let issued = keys::create(app, "demo", Scopes::admin(), None).await?;
-    for number in DEMO_NUMBERS {
-        let phone_number = E164::parse(number).expect("demo numbers are valid");
+    let fr = CountryIso::parse("FR").expect("FR is a country");
+    let mut candidate = 1;
+    while app
+        .store
+        .pool_numbers(Some(fr), NumberTypeFilter::Any, Some(PoolStatus::Available))
+        .await?
+        .len()
+        < 3
+    {
+        // Simulated numbers in a French mobile range.
+        let phone_number = E164::parse(&format!("+3378{candidate:07}")).expect("a valid FR mobile");
+        candidate += 1;
         if app.store.pool_number(&phone_number).await?.is_some() {
             continue;
         }
@@ -46,9 +56,41 @@ pub async fn prepare(app: &App) -> Result<String, AppError> {
     Ok(issued.secret)
 }
 
-pub async fn show(address: SocketAddr, key: &str) -> Result<(), reqwest::Error> {
-    let base = format!("http://{address}");
+/// Waits for the simulated carrier to deliver a text to `to` after `before` others.
+async fn delivered(store: &dyn Store, to: &str, before: usize) -> Option<String> {
+    let to = E164::parse_shape(to).ok()?;
+    for _ in 0..50 {
+        let got = store.simulated_deliveries(Some(&to), 100).await.ok()?;
+        if got.len() > before {
+            let d = &got[0];
+            return Some(format!(
+                "{} -> {}: \"{}\"",
+                d.from,
+                d.to,
+                d.body.clone().unwrap_or_default()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+async fn inbox_size(store: &dyn Store, to: &str) -> usize {
+    let to = E164::parse_shape(to).expect("a demo number");
+    store
+        .simulated_deliveries(Some(&to), 1000)
+        .await
+        .map_or(0, |d| d.len())
+}
+
+pub async fn show(
+    base: &str,
+    key: &str,
+    token: &SecretString,
+    store: &dyn Store,
+) -> Result<(), reqwest::Error> {
     let http = reqwest::Client::new();
+    let token = token.expose_secret().as_bytes();
     let next: Value = http
         .get(format!("{base}/clients/next-id"))
         .bearer_auth(key)
@@ -62,11 +104,12 @@ pub async fn show(address: SocketAddr, key: &str) -> Result<(), reqwest::Error> 
         "client_id": client_id,
         "client_name": "Jeanne MARTIN",
         "client_mail": "jeanne.martin@example.com",
-        "client_real_phone": "+33612345678",
+        "client_real_phone": CLIENT_PHONE,
     });
     println!("\n== ProxyCall demo on {base} (SQLite, simulated carrier) ==");
     println!("admin key (shown once): {key}\n");
-    for attempt in ["new order", "same order again"] {
+    let mut proxy = String::new();
+    for attempt in ["a new order", "the same order again"] {
         let response = http
             .post(format!("{base}/orders"))
             .bearer_auth(key)
@@ -76,19 +119,72 @@ pub async fn show(address: SocketAddr, key: &str) -> Result<(), reqwest::Error> 
         let status = response.status();
         let body: Value = response.json().await?;
         println!("POST /orders ({attempt}) -> {status} {body}");
+        proxy = body["client_proxy_number"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
     }
-    let available = http
-        .get(format!("{base}/pool/available?country_iso=FR"))
-        .bearer_auth(key)
-        .send()
-        .await?
-        .json::<Value>()
-        .await?;
-    let left = available["available"].as_array().map_or(0, Vec::len);
-    println!("FR numbers still available: {left}");
-    println!("\nTry it:");
+    if proxy.is_empty() {
+        println!("no proxy: see the answer above");
+        return Ok(());
+    }
+    println!(
+        "\nJeanne's real phone is {CLIENT_PHONE}; her proxy is {proxy}. The courier is {COURIER_PHONE}."
+    );
+
+    let sid = simulate::sid("CA");
+    let (_, twiml) = simulate::post_webhook(
+        &http,
+        base,
+        "/twilio/voice",
+        token,
+        &simulate::call_params(COURIER_PHONE, &proxy, &sid),
+    )
+    .await?;
+    println!("\n1. The courier calls the proxy. ProxyCall answers Twilio:\n   {twiml}");
+
+    let to_client = inbox_size(store, CLIENT_PHONE).await;
+    let sid = simulate::sid("SM");
+    simulate::post_webhook(
+        &http,
+        base,
+        "/twilio/sms",
+        token,
+        &simulate::sms_params(
+            COURIER_PHONE,
+            &proxy,
+            "Bonjour, je suis devant chez vous",
+            &sid,
+        ),
+    )
+    .await?;
+    let got = delivered(store, CLIENT_PHONE, to_client).await;
+    println!(
+        "2. The courier texts the proxy. Jeanne's phone receives, from the proxy:\n   {}",
+        got.unwrap_or_else(|| "(nothing yet)".into())
+    );
+
+    let to_courier = inbox_size(store, COURIER_PHONE).await;
+    let sid = simulate::sid("SM");
+    simulate::post_webhook(
+        &http,
+        base,
+        "/twilio/sms",
+        token,
+        &simulate::sms_params(CLIENT_PHONE, &proxy, "J'arrive !", &sid),
+    )
+    .await?;
+    let got = delivered(store, COURIER_PHONE, to_courier).await;
+    println!(
+        "3. Jeanne replies to the proxy. The courier's phone receives, from the proxy:\n   {}",
+        got.unwrap_or_else(|| "(nothing yet)".into())
+    );
+
+    println!("\nTry it (in another terminal):");
+    println!("  cargo run -- simulate call --from +33611223344 --to {proxy}");
+    println!("  cargo run -- simulate sms --from +33611223344 --to {proxy} --body 'Colis livré'");
+    println!("  cargo run -- simulate inbox --to {CLIENT_PHONE}");
     println!("  curl -s -H 'Authorization: Bearer {key}' {base}/clients/{client_id}");
-    println!("  curl -s {base}/openapi.json | head -c 300");
     println!("Ctrl-C stops the server.\n");
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod http;
 pub mod messages;
 pub mod outbox;
 pub mod server;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;
 pub mod twiml;

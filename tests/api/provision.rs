@@ -105,15 +105,19 @@ async fn bad_provision_requests_name_the_field() {
     assert_eq!(refused.status, 403);
 }
 
+/// Answers to successive purchases: (HTTP status, Twilio error code).
+type Script = Arc<Mutex<Vec<(u16, Option<u32>)>>>;
+/// The form of each purchase received.
+type Forms = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
 /// A Twilio double for the purchase path: scripted answers to number purchases, and the
 /// candidates it offers per type.
 #[derive(Clone, Default)]
 struct Double {
     mobile: Vec<&'static str>,
     local: Vec<&'static str>,
-    /// Answers to successive purchases: (status, Twilio error code).
-    purchases: Arc<Mutex<Vec<(u16, Option<u32>)>>>,
-    bought: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    purchases: Script,
+    bought: Forms,
 }
 
 async fn available(
