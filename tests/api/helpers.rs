@@ -28,6 +28,8 @@ pub enum TestDb {
 
 impl TestDb {
     pub async fn new() -> Self {
+        // Every test makes a database first: the HTTPS stack is set up here, once.
+        proxycall::install_crypto_provider();
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         match std::env::var("PROXYCALL_TEST_DATABASE_URL") {
             Ok(admin_url) if admin_url.starts_with("postgres") => {
@@ -222,7 +224,6 @@ impl Drop for TestApp {
 }
 
 fn init_logs() {
-    proxycall::install_crypto_provider();
     if std::env::var("TEST_LOG").is_ok() {
         proxycall::telemetry::init("debug", false);
     }

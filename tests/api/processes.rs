@@ -272,3 +272,62 @@ async fn keys_and_pool_commands_work_from_the_command_line() {
     assert_eq!(listed.lines().count(), 2, "{listed}");
     assert!(listed.contains("+33780000001") && listed.contains("available"));
 }
+
+#[tokio::test]
+async fn two_processes_send_each_queued_message_exactly_once() {
+    let db = TestDb::new().await;
+    let app = App::new(store::connect(db.url()).await.unwrap());
+    // The servers refuse to start without a way to authenticate.
+    keys::create(&app, "ops", Scopes::admin(), None)
+        .await
+        .unwrap();
+    let proxy = proxycall::domain::E164::parse("+33780000001").unwrap();
+    for i in 0..60 {
+        let message = proxycall::store::NewOutbound {
+            kind: proxycall::store::OutboundKind::Sms,
+            purpose: "relay",
+            from: proxy.clone(),
+            to: proxycall::domain::E164::parse(&format!("+336{:08}", 20_000_000 + i)).unwrap(),
+            body: Some(format!("message {i}")),
+            url: None,
+            dedupe_key: Some(format!("test:{i}")),
+        };
+        assert!(
+            app.store
+                .enqueue(&message, chrono::Utc::now())
+                .await
+                .unwrap()
+        );
+    }
+
+    let ports = [free_port(), free_port()];
+    let children: Vec<Child> = ports.iter().map(|p| server(&db, *p)).collect();
+    let http = reqwest::Client::new();
+    for p in ports {
+        wait_until_up(&http, &format!("http://127.0.0.1:{p}")).await;
+    }
+    let mut stats = app.store.outbox_stats().await.unwrap();
+    for _ in 0..200 {
+        if stats.sent == 60 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stats = app.store.outbox_stats().await.unwrap();
+    }
+    for child in children {
+        stop(child).await;
+    }
+    assert_eq!(
+        (stats.sent, stats.pending, stats.failed),
+        (60, 0, 0),
+        "{stats:?}"
+    );
+    let deliveries = app.store.simulated_deliveries(None, 1000).await.unwrap();
+    assert_eq!(
+        deliveries.len(),
+        60,
+        "each message delivered once, by one process"
+    );
+    let recipients: HashSet<String> = deliveries.iter().map(|d| d.to.to_string()).collect();
+    assert_eq!(recipients.len(), 60);
+}
