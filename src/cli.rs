@@ -43,6 +43,9 @@ pub enum Command {
         #[command(subcommand)]
         action: PoolCommand,
     },
+    /// Measure throughput and latency under load against a reference route (build with
+    /// --release for figures).
+    Bench(crate::bench::BenchArgs),
     /// Play Twilio: send signed webhooks to a running server, read what the simulated
     /// carrier delivered.
     Simulate {
@@ -171,6 +174,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve => serve(Settings::from_raw(&raw).map_err(usage)?, false).await,
         Command::Demo => serve(Settings::from_raw(&raw).map_err(usage)?, true).await,
+        Command::Bench(args) => crate::bench::run(args).await.map_err(|e| Failure {
+            message: format!("{e:#}"),
+            code: 1,
+        }),
         command => {
             let level = raw.log_level.clone().unwrap_or_else(|| "warn".into());
             telemetry::init(&level, false);
@@ -183,7 +190,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 Command::Keys { action } => keys_command(&app, action).await,
                 Command::Pool { action } => pool_command(&app, action).await,
                 Command::Simulate { action } => simulate_command(&app, &raw, action).await,
-                Command::Serve | Command::Demo => unreachable!("handled above"),
+                Command::Serve | Command::Demo | Command::Bench(_) => unreachable!("handled above"),
             }
         }
     }

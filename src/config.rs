@@ -53,6 +53,9 @@ pub struct RawSettings {
     /// Days interactions are kept [default: 90]
     #[arg(long, env = "PROXYCALL_RETENTION_DAYS", global = true)]
     pub retention_days: Option<String>,
+    /// Serve `POST /bench/twiml`, a constant TwiML answer: the benchmark's reference
+    #[arg(long, env = "PROXYCALL_BENCH_REFERENCE", global = true, hide = true)]
+    pub bench_reference: Option<String>,
     /// Outbox workers per process; 0 sends nothing from this process [default: 4]
     #[arg(long, env = "PROXYCALL_OUTBOX_WORKERS", global = true)]
     pub outbox_workers: Option<String>,
@@ -157,6 +160,8 @@ pub struct Settings {
     pub language: Language,
     pub retention: chrono::Duration,
     pub outbox_workers: usize,
+    /// Whether `POST /bench/twiml` is served (for `proxycall bench` only).
+    pub bench_reference: bool,
     /// The token webhooks are signed with: Twilio's auth token. `None` with the simulated
     /// carrier and no `TWILIO_AUTH_TOKEN`: the server then makes one and keeps it.
     pub webhook_auth_token: Option<SecretString>,
@@ -429,6 +434,12 @@ impl Settings {
                     .map_err(|_| format!("'{v}' is not a whole number"))
             },
         );
+        let bench_reference = p.parse(
+            "PROXYCALL_BENCH_REFERENCE",
+            given(&raw.bench_reference),
+            false,
+            flag,
+        );
         let webhook_auth_token = token_given.map(|t| SecretString::from(t.to_owned()));
 
         if !p.0.is_empty() {
@@ -455,6 +466,7 @@ impl Settings {
             language,
             retention,
             outbox_workers,
+            bench_reference,
             webhook_auth_token,
             warnings,
         })

@@ -102,6 +102,19 @@ pub fn router(state: AppState) -> Router {
     ));
     let body_limit = state.settings.body_limit_bytes;
     let timeout = state.settings.request_timeout;
+    let mut public = public;
+    if state.settings.bench_reference {
+        // The benchmark's reference: the same stack, a constant answer, no work.
+        public = public.route(
+            "/bench/twiml",
+            axum::routing::post(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+                    crate::twiml::empty(),
+                )
+            }),
+        );
+    }
     Router::new()
         .merge(business)
         .merge(public)

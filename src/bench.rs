@@ -1,0 +1,512 @@
+//! `proxycall bench`: the load benchmark. It seeds a database with clients, starts this very
+//! binary as a `serve` process on it, and loads it from many connections: signed voice
+//! webhooks from distinct callers, signed SMS relays, `POST /orders` for existing clients,
+//! and, in the same run, a reference route of the same server and HTTP stack that answers a
+//! constant TwiML. It prints each load's throughput and latency, the ratios to the reference,
+//! the server's memory, and how the voice webhook's median changes from 1 000 to 1 000 000
+//! clients. Figures are ratios measured in one run on one machine, not absolute promises.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hdrhistogram::Histogram;
+use rand::RngExt;
+use sqlx::Connection;
+
+use crate::app::{App, keys};
+use crate::carrier::signature;
+use crate::domain::Scopes;
+use crate::simulate;
+use crate::store;
+
+const TOKEN: &str = "bench-webhook-token";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Clients in the database for the main loads.
+    #[arg(long, default_value_t = 10_000)]
+    pub clients: u32,
+    /// Seconds each load is measured (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Run on PostgreSQL: a server URL whose user may create databases (a fresh database is
+    /// made and dropped). SQLite in a temporary folder otherwise.
+    #[arg(long)]
+    pub postgres: Option<String>,
+    /// Skip the 1 000 vs 1 000 000 clients comparison (it seeds a million rows).
+    #[arg(long)]
+    pub skip_scale: bool,
+}
+
+/// A database made for one measurement, removed afterwards.
+enum BenchDb {
+    Sqlite {
+        dir: PathBuf,
+        url: String,
+    },
+    Postgres {
+        admin: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl BenchDb {
+    async fn create(args: &BenchArgs, label: &str) -> anyhow::Result<Self> {
+        let tag = format!("{}_{}", std::process::id(), label);
+        match &args.postgres {
+            Some(admin) => {
+                let name = format!("proxycall_bench_{tag}");
+                let mut conn = sqlx::PgConnection::connect(admin)
+                    .await
+                    .context("PostgreSQL")?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
+                    .execute(&mut conn)
+                    .await?;
+                let mut url = url::Url::parse(admin)?;
+                url.set_path(&name);
+                Ok(Self::Postgres {
+                    admin: admin.clone(),
+                    name,
+                    url: url.to_string(),
+                })
+            }
+            None => {
+                let dir = std::env::temp_dir().join(format!("proxycall-bench-{tag}"));
+                std::fs::create_dir_all(&dir)?;
+                let url = format!("sqlite://{}", dir.join("bench.db").display());
+                Ok(Self::Sqlite { dir, url })
+            }
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+
+    async fn remove(self) {
+        match self {
+            Self::Sqlite { dir, .. } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Self::Postgres { admin, name, .. } => {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let sql = format!("drop database if exists {name} with (force)");
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+/// Client `i` has the real phone +336 and the proxy +3378 followed by `i`'s digits.
+fn proxy_of(i: u32) -> String {
+    format!("+3378{i:07}")
+}
+
+/// Migrates, inserts `n` clients in one statement, and makes an admin key.
+async fn seed(db: &BenchDb, n: u32) -> anyhow::Result<String> {
+    let store = store::connect(db.url()).await?;
+    let now = chrono::Utc::now();
+    let started = Instant::now();
+    match db {
+        BenchDb::Sqlite { url, .. } => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await?;
+            sqlx::query(
+                "with recursive seq(n) as (select 1 union all select n + 1 from seq where n < $1) \
+                 insert into clients (client_id, client_name, client_mail, client_real_phone, \
+                 client_proxy_number, client_iso_residency, client_country_code, created_at, \
+                 updated_at) select n, 'Client ' || n, 'c' || n || '@example.com', \
+                 '+336' || printf('%08d', n), '+3378' || printf('%07d', n), 'FR', '+33', $2, $2 \
+                 from seq",
+            )
+            .bind(i64::from(n))
+            .bind(now)
+            .execute(&mut conn)
+            .await?;
+        }
+        BenchDb::Postgres { url, .. } => {
+            let mut conn = sqlx::PgConnection::connect(url).await?;
+            sqlx::query(
+                "insert into clients (client_id, client_name, client_mail, client_real_phone, \
+                 client_proxy_number, client_iso_residency, client_country_code, created_at, \
+                 updated_at) select n, 'Client ' || n, 'c' || n || '@example.com', \
+                 '+336' || lpad(n::text, 8, '0'), '+3378' || lpad(n::text, 7, '0'), 'FR', '+33', \
+                 $2, $2 from generate_series(1, $1::bigint) as n",
+            )
+            .bind(i64::from(n))
+            .bind(now)
+            .execute(&mut conn)
+            .await?;
+            sqlx::raw_sql("analyze").execute(&mut conn).await?;
+        }
+    }
+    eprintln!(
+        "  seeded {n} clients in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let app = App::new(store);
+    Ok(keys::create(&app, "bench", Scopes::admin(), None)
+        .await?
+        .secret)
+}
+
+struct Server {
+    child: tokio::process::Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(db: &BenchDb) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let child = tokio::process::Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .env("PROXYCALL_DATABASE_URL", db.url())
+            .env("PROXYCALL_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PUBLIC_BASE_URL", &base)
+            .env("PROXYCALL_CARRIER", "simulated")
+            .env("TWILIO_AUTH_TOKEN", TOKEN)
+            .env("PROXYCALL_RATE_LIMIT_PER_MINUTE", "1000000000")
+            .env("PROXYCALL_BENCH_REFERENCE", "true")
+            .env("LOG_LEVEL", "info")
+            .env_remove("PROXYCALL_API_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let http = reqwest::Client::new();
+        for _ in 0..400 {
+            if let Ok(r) = http.get(format!("{base}/health")).send().await
+                && r.status().is_success()
+            {
+                return Ok(Self { child, base });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the server did not start on {base}")
+    }
+
+    /// (resident now, peak resident) in MiB, from /proc.
+    fn memory_mib(&self) -> Option<(f64, f64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map(|kb| kb / 1024.0)
+        };
+        Some((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+}
+
+/// One kind of request the load sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Load {
+    Reference,
+    Voice,
+    Sms,
+    Order,
+}
+
+impl Load {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Reference => "reference (constant TwiML)",
+            Self::Voice => "voice webhook",
+            Self::Sms => "sms relay webhook",
+            Self::Order => "order, existing client",
+        }
+    }
+}
+
+fn random_caller(rng: &mut impl RngExt) -> String {
+    format!("+3369{:07}", rng.random_range(0..10_000_000u32))
+}
+
+/// Builds one request of `load`, and what its answer must contain.
+fn request(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    clients: u32,
+    load: Load,
+) -> (reqwest::RequestBuilder, &'static str) {
+    let mut rng = rand::rng();
+    let i = rng.random_range(1..=clients);
+    let proxy = proxy_of(i);
+    let caller = random_caller(&mut rng);
+    let signed = |path: &str, params: Vec<(&str, &str)>| {
+        let url = format!("{base}{path}");
+        let owned: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        http.post(&url)
+            .header(
+                "x-twilio-signature",
+                signature::sign(TOKEN.as_bytes(), &url, &owned),
+            )
+            .form(&params)
+    };
+    match load {
+        Load::Reference => {
+            let sid = simulate::sid("CA");
+            let params = simulate::call_params(&caller, &proxy, &sid);
+            (
+                http.post(format!("{base}/bench/twiml")).form(&params),
+                "<Response",
+            )
+        }
+        Load::Voice => {
+            let sid = simulate::sid("CA");
+            (
+                signed(
+                    "/twilio/voice",
+                    simulate::call_params(&caller, &proxy, &sid),
+                ),
+                "<Dial",
+            )
+        }
+        Load::Sms => {
+            let sid = simulate::sid("SM");
+            let params = simulate::sms_params(&caller, &proxy, "Je suis devant la porte", &sid);
+            (signed("/twilio/sms", params), "<Response />")
+        }
+        Load::Order => {
+            let body = serde_json::json!({
+                "order_id": simulate::sid("ORD"),
+                "client_id": i,
+                "client_name": format!("Client {i}"),
+                "client_mail": format!("c{i}@example.com"),
+                "client_real_phone": format!("+336{i:08}"),
+            });
+            (
+                http.post(format!("{base}/orders"))
+                    .bearer_auth(key)
+                    .json(&body),
+                "client_proxy_number",
+            )
+        }
+    }
+}
+
+struct Measure {
+    requests: u64,
+    errors: u64,
+    seconds: f64,
+    latency: Histogram<u64>,
+}
+
+impl Measure {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+    fn ms(&self, quantile: f64) -> f64 {
+        self.latency.value_at_quantile(quantile) as f64 / 1000.0
+    }
+}
+
+/// `connections` loops, each sending one request after another, for one second of warm-up
+/// then `seconds` measured.
+async fn measure(
+    args: &BenchArgs,
+    base: &str,
+    key: &str,
+    clients: u32,
+    load: Load,
+    seconds: u64,
+) -> anyhow::Result<Measure> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
+    let start = Instant::now();
+    let warm_up = Duration::from_secs(1);
+    let end = warm_up + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..args.connections {
+        let (http, base, key) = (http.clone(), base.to_owned(), key.to_owned());
+        tasks.spawn(async move {
+            let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+            let (mut requests, mut errors) = (0u64, 0u64);
+            while start.elapsed() < end {
+                let (req, expect) = request(&http, &base, &key, clients, load);
+                let sent = Instant::now();
+                let ok = match req.send().await {
+                    Ok(r) => {
+                        r.status().is_success() && r.text().await.is_ok_and(|t| t.contains(expect))
+                    }
+                    Err(_) => false,
+                };
+                if start.elapsed() > warm_up {
+                    requests += 1;
+                    errors += u64::from(!ok);
+                    let _ = latency.record(sent.elapsed().as_micros() as u64);
+                }
+            }
+            (requests, errors, latency)
+        });
+    }
+    let mut total = Measure {
+        requests: 0,
+        errors: 0,
+        seconds: seconds as f64,
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+    };
+    while let Some(done) = tasks.join_next().await {
+        let (requests, errors, latency) = done?;
+        total.requests += requests;
+        total.errors += errors;
+        total.latency.add(latency)?;
+    }
+    Ok(total)
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let engine = if args.postgres.is_some() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "ProxyCall benchmark: {engine}, {} clients, {} connections, {} s per load, {cores} cores{}",
+        args.clients,
+        args.connections,
+        args.seconds,
+        if cfg!(debug_assertions) {
+            " (DEBUG BUILD: use --release for figures)"
+        } else {
+            ""
+        }
+    );
+    let db = BenchDb::create(&args, "main").await?;
+    let key = seed(&db, args.clients).await?;
+    let server = Server::start(&db).await?;
+    let mut results = Vec::new();
+    for load in [Load::Reference, Load::Voice, Load::Sms, Load::Order] {
+        let m = measure(&args, &server.base, &key, args.clients, load, args.seconds).await?;
+        results.push((load, m));
+    }
+    let memory = server.memory_mib();
+    server.stop().await;
+    db.remove().await;
+
+    println!(
+        "\n{:<28} {:>10} {:>9} {:>9} {:>8} {:>12}",
+        "load", "req/s", "p50 ms", "p99 ms", "errors", "vs reference"
+    );
+    let reference = results[0].1.rps();
+    for (load, m) in &results {
+        println!(
+            "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>8} {:>11.0}%",
+            load.name(),
+            m.rps(),
+            m.ms(0.5),
+            m.ms(0.99),
+            m.errors,
+            100.0 * m.rps() / reference
+        );
+    }
+    let voice = &results[1].1;
+    let order = &results[3].1;
+    let (rss, peak) = memory.unwrap_or((f64::NAN, f64::NAN));
+    println!("server memory: {rss:.1} MiB resident after the loads, {peak:.1} MiB at peak");
+
+    let scale = if args.skip_scale {
+        None
+    } else {
+        let mut p50 = Vec::new();
+        for n in [1_000u32, 1_000_000] {
+            let db = BenchDb::create(&args, &format!("scale{n}")).await?;
+            let key = seed(&db, n).await?;
+            let server = Server::start(&db).await?;
+            let m = measure(
+                &args,
+                &server.base,
+                &key,
+                n,
+                Load::Voice,
+                args.seconds.div_ceil(2),
+            )
+            .await?;
+            println!(
+                "voice webhook at {n:>9} clients: p50 {:.2} ms, p99 {:.2} ms, {:.0} req/s",
+                m.ms(0.5),
+                m.ms(0.99),
+                m.rps()
+            );
+            p50.push(m.ms(0.5));
+            server.stop().await;
+            db.remove().await;
+        }
+        Some(p50[1] / p50[0])
+    };
+
+    let voice_ratio = voice.rps() / reference;
+    let mut checks = vec![
+        (
+            "voice >= 50% of reference",
+            voice_ratio >= 0.5,
+            format!("{:.0}%", 100.0 * voice_ratio),
+        ),
+        (
+            "voice p99 < 10 ms",
+            voice.ms(0.99) < 10.0,
+            format!("{:.2} ms", voice.ms(0.99)),
+        ),
+        (
+            "order p99 < 2 ms",
+            order.ms(0.99) < 2.0,
+            format!("{:.2} ms", order.ms(0.99)),
+        ),
+        ("peak RSS < 64 MiB", peak < 64.0, format!("{peak:.1} MiB")),
+    ];
+    if let Some(ratio) = scale {
+        checks.push((
+            "voice p50 1M/1k <= 1.5x",
+            ratio <= 1.5,
+            format!("{ratio:.2}x"),
+        ));
+    }
+    let errors: u64 = results.iter().map(|(_, m)| m.errors).sum();
+    let met = checks.iter().filter(|c| c.1).count();
+    println!();
+    for (name, ok, value) in &checks {
+        println!("  [{}] {name}: {value}", if *ok { "met" } else { "MISSED" });
+    }
+    println!(
+        "SUMMARY {engine}: reference {reference:.0} req/s; voice {:.0} req/s ({:.0}%), p99 {:.2} ms; sms {:.0} req/s; order p99 {:.2} ms; peak RSS {peak:.1} MiB{}; {errors} errors; {met}/{} targets met",
+        voice.rps(),
+        100.0 * voice_ratio,
+        voice.ms(0.99),
+        results[2].1.rps(),
+        order.ms(0.99),
+        scale.map_or(String::new(), |r| format!("; p50 1M/1k {r:.2}x")),
+        checks.len()
+    );
+    Ok(())
+}
