@@ -73,12 +73,13 @@ impl Worker {
         let lease_until = now + chrono::Duration::from_std(LEASE).expect("a minute fits");
         let claimed = self.store.claim_outbound(now, lease_until, BATCH).await?;
         for message in &claimed {
-            self.send(message).await?;
+            self.send(message, now).await?;
         }
         Ok(claimed.len())
     }
 
-    async fn send(&self, m: &OutboundMessage) -> StoreResult<()> {
+    /// Sends one claimed message; `now` is the claim's time, from which a retry is scheduled.
+    async fn send(&self, m: &OutboundMessage, now: chrono::DateTime<Utc>) -> StoreResult<()> {
         let kind = m.kind.as_str();
         let result = match m.kind {
             OutboundKind::Sms => {
@@ -92,7 +93,6 @@ impl Worker {
                 self.carrier.place_call(&m.from, &m.to, url).await
             }
         };
-        let now = Utc::now();
         match result {
             Ok(sid) => {
                 self.store.outbound_sent(m.id, &sid, now).await?;
