@@ -3,6 +3,7 @@
 //! written once (`sql/`) and instantiated for each engine, which supplies only what differs:
 //! its pools, its transaction start and its claim queries.
 
+mod batch;
 mod clients;
 mod keys;
 mod outbox;
@@ -37,6 +38,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A write grouped with others failed; every job of the group gets this.
+    #[error("grouped write failed: {0}")]
+    Batch(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +66,9 @@ impl std::fmt::Display for Conflict {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Most webhooks the routing writer groups in one transaction.
+const BATCH: usize = 256;
 
 /// Everything ProxyCall keeps, one trait per area.
 #[async_trait]

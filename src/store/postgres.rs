@@ -6,8 +6,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
-use super::StoreResult;
-use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_store};
+use super::batch::Batcher;
+use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_routing_batch, impl_store};
+use super::{BATCH, RoutingJob, StoreResult};
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -22,8 +23,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-pub struct PgStore {
+/// The pool; cheap to clone, for the routing writer's task.
+#[derive(Clone)]
+pub struct PgDb {
     pool: PgPool,
+}
+
+pub struct PgStore {
+    db: PgDb,
+    routing: Batcher<RoutingJob>,
 }
 
 impl_columns!(PgRow);
@@ -41,20 +49,37 @@ impl PgStore {
             .await?;
         // Migrations take an advisory lock, so two processes starting at once are safe.
         super::migrator(MIGRATIONS).run(&pool).await?;
-        Ok(Self { pool })
+        let db = PgDb { pool };
+        let handle = db.clone();
+        let routing = Batcher::spawn(BATCH, move |jobs| {
+            let db = handle.clone();
+            async move { db.write_routing_batch(jobs).await }
+        });
+        Ok(Self { db, routing })
     }
 
     fn reader(&self) -> &PgPool {
-        &self.pool
+        &self.db.pool
     }
 
     fn writer(&self) -> &PgPool {
-        &self.pool
+        &self.db.pool
     }
 
+    async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Postgres>> {
+        self.db.begin_write().await
+    }
+
+    fn routing_writer(&self) -> &Batcher<RoutingJob> {
+        &self.routing
+    }
+}
+
+impl PgDb {
     async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Postgres>> {
         self.pool.begin().await
     }
 }
 
+impl_routing_batch!(PgDb, Postgres);
 impl_store!(PgStore);

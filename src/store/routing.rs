@@ -126,3 +126,11 @@ pub trait RoutingStore {
         limit: i64,
     ) -> StoreResult<Vec<SimulatedDelivery>>;
 }
+
+/// One webhook's writes, queued for the routing writer (see `store/batch.rs`).
+#[derive(Debug, Clone)]
+pub(crate) struct RoutingJob {
+    pub interaction: NewInteraction,
+    pub new_last_caller: Option<(ClientId, E164)>,
+    pub outbound: Option<NewOutbound>,
+}

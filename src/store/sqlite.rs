@@ -14,8 +14,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
-use super::StoreResult;
-use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_store};
+use super::batch::Batcher;
+use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_routing_batch, impl_store};
+use super::{BATCH, RoutingJob, StoreResult};
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -30,9 +31,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-pub struct SqliteStore {
+/// The pools; cheap to clone, for the routing writer's task.
+#[derive(Clone)]
+pub struct SqliteDb {
     reader: SqlitePool,
     writer: SqlitePool,
+}
+
+pub struct SqliteStore {
+    db: SqliteDb,
+    routing: Batcher<RoutingJob>,
 }
 
 impl_columns!(SqliteRow);
@@ -57,20 +65,37 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { reader, writer })
+        let db = SqliteDb { reader, writer };
+        let handle = db.clone();
+        let routing = Batcher::spawn(BATCH, move |jobs| {
+            let db = handle.clone();
+            async move { db.write_routing_batch(jobs).await }
+        });
+        Ok(Self { db, routing })
     }
 
     fn reader(&self) -> &SqlitePool {
-        &self.reader
+        &self.db.reader
     }
 
     fn writer(&self) -> &SqlitePool {
-        &self.writer
+        &self.db.writer
     }
 
+    async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
+        self.db.begin_write().await
+    }
+
+    fn routing_writer(&self) -> &Batcher<RoutingJob> {
+        &self.routing
+    }
+}
+
+impl SqliteDb {
     async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 }
 
+impl_routing_batch!(SqliteDb, Sqlite);
 impl_store!(SqliteStore);

@@ -486,3 +486,57 @@ async fn oversized_webhooks_are_refused() {
     assert_eq!(status, 413);
     assert_eq!(last_caller(&app, 1).await, "");
 }
+
+#[tokio::test]
+async fn concurrent_webhooks_are_grouped_without_losing_or_doubling_anything() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+
+    // Twilio retrying one text while the first try is still in flight: one relay.
+    let same = [
+        ("From", COURIER),
+        ("To", proxy.as_str()),
+        ("Body", "Une fois"),
+        ("MessageSid", "SMsame"),
+    ];
+    let tries = (0..20).map(|_| app.webhook("/twilio/sms", &same));
+    for (status, twiml) in futures_util::future::join_all(tries).await {
+        assert_eq!((status.as_u16(), twiml.as_str()), (200, EMPTY));
+    }
+
+    // Twenty callers at once: each recorded, and the client's last caller is one of them.
+    let callers: Vec<String> = (0..20).map(|i| format!("+336987654{i:02}")).collect();
+    let app_ref = &app;
+    let calls = callers.iter().enumerate().map(|(i, caller)| {
+        let sid = format!("CAconcurrent{i}");
+        let proxy = proxy.clone();
+        async move {
+            app_ref
+                .webhook(
+                    "/twilio/voice",
+                    &[("From", caller), ("To", &proxy), ("CallSid", &sid)],
+                )
+                .await
+        }
+    });
+    for (status, twiml) in futures_util::future::join_all(calls).await {
+        assert_eq!(status, 200);
+        assert_eq!(twiml, dial(&proxy, CLIENT));
+    }
+
+    app.deliveries_to(CLIENT, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = E164::parse(CLIENT).unwrap();
+    assert_eq!(
+        app.app
+            .store
+            .simulated_deliveries(Some(&client), 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let recorded = app.app.store.interactions(100).await.unwrap();
+    assert_eq!(recorded.len(), 21, "one text and twenty calls");
+    assert!(callers.contains(&last_caller(&app, 1).await));
+}

@@ -19,7 +19,7 @@ pub(crate) use clients::impl_clients_store;
 pub(crate) use keys::impl_keys_store;
 pub(crate) use outbox::{impl_outbox_store, insert_outbound};
 pub(crate) use pool::impl_pool_store;
-pub(crate) use routing::impl_routing_store;
+pub(crate) use routing::{impl_routing_batch, impl_routing_store};
 
 /// Column lists as macros, so that `concat!` builds each statement as a `&'static str`.
 macro_rules! client_cols {
