@@ -333,6 +333,20 @@ impl Measure {
     }
 }
 
+/// Waits until the outbox has nothing left to send; returns how many it sent meanwhile and
+/// how long it took.
+async fn drain(store: &dyn store::Store) -> anyhow::Result<(i64, f64)> {
+    let started = Instant::now();
+    let before = store.outbox_stats().await?;
+    loop {
+        let now = store.outbox_stats().await?;
+        if now.pending + now.sending == 0 || started.elapsed() > Duration::from_secs(300) {
+            return Ok((now.sent - before.sent, started.elapsed().as_secs_f64()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// `connections` loops, for one second of warm-up then `seconds` measured. Without `rate`,
 /// each sends its next request as soon as the last is answered (saturation: throughput).
 /// With `rate`, requests leave on a fixed schedule and latency counts from the time each
@@ -495,9 +509,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             m.errors
         );
     }
+    for (sent, seconds) in &drains {
+        println!(
+            "outbox: {sent} relays sent by the simulated carrier in {seconds:.1} s after the load ({:.0}/s)",
+            *sent as f64 / seconds.max(0.001)
+        );
+    }
     let voice = &results[1].1;
     let steady_voice = &steady[1].1;
-    let order = &steady[3].1;
+    let order = &steady[2].1;
     let (rss, peak) = memory.unwrap_or((f64::NAN, f64::NAN));
     println!("server memory: {rss:.1} MiB resident after the loads, {peak:.1} MiB at peak");
 
@@ -570,7 +590,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         100.0 * voice_ratio,
         steady_voice.ms(0.99),
         args.rate,
-        results[2].1.rps(),
+        results[3].1.rps(),
         order.ms(0.99),
         args.rate,
         scale.map_or(String::new(), |r| format!("; p50 1M/1k {r:.2}x")),

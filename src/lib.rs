@@ -1,4 +1,5 @@
 pub mod app;
+pub mod batch;
 pub mod bench;
 pub mod carrier;
 pub mod cli;

@@ -26,6 +26,8 @@ pub struct App {
     pub routing: Arc<Routing>,
     /// Wakes the outbox workers when a message is enqueued.
     pub outbox_wake: Arc<Notify>,
+    /// Decides and records webhooks in batches (`routing.rs`).
+    pub routing_engine: Arc<routing::Engine>,
 }
 
 /// What routing needs to know about this deployment.
@@ -57,11 +59,18 @@ impl App {
     /// An application on `store` with the simulated carrier and default routing: what the
     /// command line needs.
     pub fn new(store: Arc<dyn Store>) -> Self {
+        let routing = Arc::new(Routing::default());
+        let outbox_wake = Arc::new(Notify::new());
         Self {
             carrier: Arc::new(SimulatedCarrier::new(store.clone())),
+            routing_engine: Arc::new(routing::engine(
+                store.clone(),
+                routing.clone(),
+                outbox_wake.clone(),
+            )),
             store,
-            routing: Arc::new(Routing::default()),
-            outbox_wake: Arc::new(Notify::new()),
+            routing,
+            outbox_wake,
         }
     }
 
@@ -72,6 +81,11 @@ impl App {
 
     pub fn with_routing(mut self, routing: Routing) -> Self {
         self.routing = Arc::new(routing);
+        self.routing_engine = Arc::new(routing::engine(
+            self.store.clone(),
+            self.routing.clone(),
+            self.outbox_wake.clone(),
+        ));
         self
     }
 }

@@ -3,7 +3,6 @@
 //! written once (`sql/`) and instantiated for each engine, which supplies only what differs:
 //! its pools, its transaction start and its claim queries.
 
-mod batch;
 mod clients;
 mod keys;
 mod outbox;
@@ -38,9 +37,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A write grouped with others failed; every job of the group gets this.
-    #[error("grouped write failed: {0}")]
-    Batch(String),
+    /// A write grouped with others failed (the cause is logged where it happened).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,9 +65,6 @@ impl std::fmt::Display for Conflict {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// Most webhooks the routing writer groups in one transaction.
-const BATCH: usize = 256;
 
 /// Everything ProxyCall keeps, one trait per area.
 #[async_trait]

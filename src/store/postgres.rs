@@ -6,9 +6,11 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
-use super::batch::Batcher;
-use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_routing_batch, impl_store};
-use super::{BATCH, RoutingJob, StoreResult};
+use super::StoreResult;
+use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_store};
+
+/// The sqlx database the shared SQL is instantiated for.
+type DbEngine = Postgres;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -23,15 +25,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// The pool; cheap to clone, for the routing writer's task.
-#[derive(Clone)]
-pub struct PgDb {
-    pool: PgPool,
-}
-
 pub struct PgStore {
-    db: PgDb,
-    routing: Batcher<RoutingJob>,
+    pool: PgPool,
 }
 
 impl_columns!(PgRow);
@@ -49,37 +44,20 @@ impl PgStore {
             .await?;
         // Migrations take an advisory lock, so two processes starting at once are safe.
         super::migrator(MIGRATIONS).run(&pool).await?;
-        let db = PgDb { pool };
-        let handle = db.clone();
-        let routing = Batcher::spawn(BATCH, move |jobs| {
-            let db = handle.clone();
-            async move { db.write_routing_batch(jobs).await }
-        });
-        Ok(Self { db, routing })
+        Ok(Self { pool })
     }
 
     fn reader(&self) -> &PgPool {
-        &self.db.pool
+        &self.pool
     }
 
     fn writer(&self) -> &PgPool {
-        &self.db.pool
+        &self.pool
     }
 
-    async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Postgres>> {
-        self.db.begin_write().await
-    }
-
-    fn routing_writer(&self) -> &Batcher<RoutingJob> {
-        &self.routing
-    }
-}
-
-impl PgDb {
     async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Postgres>> {
         self.pool.begin().await
     }
 }
 
-impl_routing_batch!(PgDb, Postgres);
 impl_store!(PgStore);

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{NewOutbound, StoreResult};
+use super::{Client, NewOutbound, StoreResult};
 use crate::domain::{ClientId, E164};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,15 +103,13 @@ pub struct SimulatedDelivery {
 
 #[async_trait]
 pub trait RoutingStore {
-    /// Records what a webhook did, in one transaction: the interaction, the client's new last
-    /// caller, and a message to send. Returns `false`, changing nothing, when an interaction
-    /// with the same channel and SID exists: Twilio retried the webhook.
-    async fn record_routing(
-        &self,
-        interaction: &NewInteraction,
-        new_last_caller: Option<(ClientId, &E164)>,
-        outbound: Option<&NewOutbound>,
-    ) -> StoreResult<bool>;
+    /// The clients these proxies belong to (a proxy of no client is simply absent).
+    async fn clients_by_proxies(&self, proxies: &[E164]) -> StoreResult<Vec<Client>>;
+    /// Records what a batch of webhooks did, in one transaction: the interactions, the new
+    /// last callers, the messages to send. Answers, per job, whether it was new: a job whose
+    /// interaction (same channel and SID) exists already is a retried webhook, and changes
+    /// nothing.
+    async fn record_routing_batch(&self, jobs: Vec<RoutingJob>) -> StoreResult<Vec<bool>>;
     /// The latest interactions, newest first.
     async fn interactions(&self, limit: i64) -> StoreResult<Vec<Interaction>>;
     /// Deletes interactions older than `before`; returns how many.
@@ -127,9 +125,9 @@ pub trait RoutingStore {
     ) -> StoreResult<Vec<SimulatedDelivery>>;
 }
 
-/// One webhook's writes, queued for the routing writer (see `store/batch.rs`).
+/// What one webhook writes.
 #[derive(Debug, Clone)]
-pub(crate) struct RoutingJob {
+pub struct RoutingJob {
     pub interaction: NewInteraction,
     pub new_last_caller: Option<(ClientId, E164)>,
     pub outbound: Option<NewOutbound>,

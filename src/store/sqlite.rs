@@ -14,9 +14,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
-use super::batch::Batcher;
-use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_routing_batch, impl_store};
-use super::{BATCH, RoutingJob, StoreResult};
+use super::StoreResult;
+use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_store};
+
+/// The sqlx database the shared SQL is instantiated for.
+type DbEngine = Sqlite;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -31,16 +33,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// The pools; cheap to clone, for the routing writer's task.
-#[derive(Clone)]
-pub struct SqliteDb {
+pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
-}
-
-pub struct SqliteStore {
-    db: SqliteDb,
-    routing: Batcher<RoutingJob>,
 }
 
 impl_columns!(SqliteRow);
@@ -65,37 +60,20 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        let db = SqliteDb { reader, writer };
-        let handle = db.clone();
-        let routing = Batcher::spawn(BATCH, move |jobs| {
-            let db = handle.clone();
-            async move { db.write_routing_batch(jobs).await }
-        });
-        Ok(Self { db, routing })
+        Ok(Self { reader, writer })
     }
 
     fn reader(&self) -> &SqlitePool {
-        &self.db.reader
+        &self.reader
     }
 
     fn writer(&self) -> &SqlitePool {
-        &self.db.writer
+        &self.writer
     }
 
-    async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
-        self.db.begin_write().await
-    }
-
-    fn routing_writer(&self) -> &Batcher<RoutingJob> {
-        &self.routing
-    }
-}
-
-impl SqliteDb {
     async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 }
 
-impl_routing_batch!(SqliteDb, Sqlite);
 impl_store!(SqliteStore);

@@ -19,7 +19,7 @@ pub(crate) use clients::impl_clients_store;
 pub(crate) use keys::impl_keys_store;
 pub(crate) use outbox::{impl_outbox_store, insert_outbound};
 pub(crate) use pool::impl_pool_store;
-pub(crate) use routing::{impl_routing_batch, impl_routing_store};
+pub(crate) use routing::impl_routing_store;
 
 /// Column lists as macros, so that `concat!` builds each statement as a `&'static str`.
 macro_rules! client_cols {
@@ -267,7 +267,8 @@ pub(crate) fn on_unique(err: sqlx::Error, conflict: crate::store::Conflict) -> S
 }
 
 /// Implements `Store` and every area trait for a back-end, which provides `reader()`,
-/// `writer()`, `begin_write()` and the claim queries as associated constants.
+/// `writer()`, `begin_write()`, the claim queries as associated constants, and its sqlx
+/// database type as `DbEngine`.
 macro_rules! impl_store {
     ($store:ty) => {
         $crate::store::sql::impl_clients_store!($store);

@@ -6,25 +6,143 @@ macro_rules! impl_routing_store {
         const _: () = {
             use chrono::{DateTime, Utc};
 
+
             use $crate::domain::*;
             use $crate::store::sql::*;
             use $crate::store::*;
 
             #[async_trait::async_trait]
             impl RoutingStore for $store {
-                async fn record_routing(
-                    &self,
-                    interaction: &NewInteraction,
-                    new_last_caller: Option<(ClientId, &E164)>,
-                    outbound: Option<&NewOutbound>,
-                ) -> StoreResult<bool> {
-                    self.routing_writer()
-                        .submit(RoutingJob {
-                            interaction: interaction.clone(),
-                            new_last_caller: new_last_caller.map(|(c, n)| (c, n.clone())),
-                            outbound: outbound.cloned(),
+                async fn clients_by_proxies(&self, proxies: &[E164]) -> StoreResult<Vec<Client>> {
+                    if proxies.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut query = sqlx::QueryBuilder::<DbEngine>::new(concat!(
+                        "select ", client_cols!(), " from clients where client_proxy_number in ("
+                    ));
+                    let mut list = query.separated(", ");
+                    for proxy in proxies {
+                        list.push_bind(proxy.as_str().to_owned());
+                    }
+                    query.push(")");
+                    query
+                        .build()
+                        .fetch_all(self.reader())
+                        .await?
+                        .iter()
+                        .map(client_from)
+                        .collect()
+                }
+
+                async fn record_routing_batch(&self, jobs: Vec<RoutingJob>) -> StoreResult<Vec<bool>> {
+                    use std::collections::{HashMap, HashSet};
+
+                    use sqlx::QueryBuilder;
+
+                    let mut answers = vec![false; jobs.len()];
+                    // A webhook retried while its first delivery is in the same batch: only the
+                    // first goes on.
+                    let mut seen = HashSet::new();
+                    let candidates: Vec<usize> = (0..jobs.len())
+                        .filter(|&i| {
+                            let it = &jobs[i].interaction;
+                            it.twilio_sid.is_none()
+                                || seen.insert((it.channel.as_str(), it.twilio_sid.clone()))
                         })
-                        .await
+                        .collect();
+                    if candidates.is_empty() {
+                        return Ok(answers);
+                    }
+                    let mut tx = self.begin_write().await?;
+
+                    let mut insert = QueryBuilder::<DbEngine>::new(
+                        "insert into interactions (occurred_at, proxy_number, client_id, direction, \
+                         channel, outcome, twilio_sid) ",
+                    );
+                    insert.push_values(&candidates, |mut row, &i| {
+                        let it = &jobs[i].interaction;
+                        row.push_bind(it.occurred_at)
+                            .push_bind(it.proxy.as_str().to_owned())
+                            .push_bind(it.client_id.map(|c| c.get()))
+                            .push_bind(it.direction.as_str())
+                            .push_bind(it.channel.as_str())
+                            .push_bind(it.outcome.as_str())
+                            .push_bind(it.twilio_sid.clone());
+                    });
+                    insert.push(
+                        " on conflict (channel, twilio_sid) do nothing returning channel, twilio_sid",
+                    );
+                    let rows = insert.build().fetch_all(&mut *tx).await?;
+                    let mut recorded = HashSet::new();
+                    for row in &rows {
+                        let channel: String = sqlx::Row::try_get(row, "channel")?;
+                        let sid: Option<String> = sqlx::Row::try_get(row, "twilio_sid")?;
+                        recorded.insert((channel, sid));
+                    }
+                    let new: Vec<usize> = candidates
+                        .into_iter()
+                        .filter(|&i| {
+                            let it = &jobs[i].interaction;
+                            it.twilio_sid.is_none()
+                                || recorded.contains(&(it.channel.as_str().to_owned(), it.twilio_sid.clone()))
+                        })
+                        .collect();
+
+                    // The latest caller of each client wins.
+                    let mut last: HashMap<i64, String> = HashMap::new();
+                    for &i in &new {
+                        if let Some((client, caller)) = &jobs[i].new_last_caller {
+                            last.insert(client.get(), caller.as_str().to_owned());
+                        }
+                    }
+                    if !last.is_empty() {
+                        let mut update = QueryBuilder::<DbEngine>::new(
+                            "update clients set client_last_caller = case client_id",
+                        );
+                        for (client, caller) in &last {
+                            update.push(" when ").push_bind(*client).push(" then ").push_bind(caller.clone());
+                        }
+                        update.push(" end, updated_at = ").push_bind(chrono::Utc::now());
+                        update.push(" where client_id in (");
+                        let mut ids = update.separated(", ");
+                        for client in last.keys() {
+                            ids.push_bind(*client);
+                        }
+                        update.push(")");
+                        update.build().execute(&mut *tx).await?;
+                    }
+
+                    let outbound: Vec<&NewOutbound> =
+                        new.iter().filter_map(|&i| jobs[i].outbound.as_ref()).collect();
+                    if !outbound.is_empty() {
+                        let now = chrono::Utc::now();
+                        let mut insert = QueryBuilder::<DbEngine>::new(
+                            "insert into outbound_messages (kind, purpose, from_number, to_number, \
+                             body, url, dedupe_key, status, attempts, next_attempt_at, created_at, \
+                             updated_at) ",
+                        );
+                        insert.push_values(&outbound, |mut row, m| {
+                            row.push_bind(m.kind.as_str())
+                                .push_bind(m.purpose)
+                                .push_bind(m.from.as_str().to_owned())
+                                .push_bind(m.to.as_str().to_owned())
+                                .push_bind(m.body.clone())
+                                .push_bind(m.url.clone())
+                                .push_bind(m.dedupe_key.clone())
+                                .push_bind("pending")
+                                .push_bind(0_i64)
+                                .push_bind(now)
+                                .push_bind(now)
+                                .push_bind(now);
+                        });
+                        insert.push(" on conflict (dedupe_key) do nothing");
+                        insert.build().execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    for i in new {
+                        answers[i] = true;
+                    }
+                    Ok(answers)
                 }
 
                 async fn interactions(&self, limit: i64) -> StoreResult<Vec<Interaction>> {
@@ -109,128 +227,3 @@ macro_rules! impl_routing_store {
     };
 }
 pub(crate) use impl_routing_store;
-
-/// Writes a batch of `RoutingJob`s in one transaction of at most five statements, whatever
-/// its size: the interactions (a retried webhook's is skipped by the unique index), the last
-/// callers of the new ones, their messages to send. Answers, per job, whether it was new.
-/// Generated for a back-end's cloneable database handle (see `Batcher`).
-macro_rules! impl_routing_batch {
-    ($db:ty, $engine:ty) => {
-        impl $db {
-            pub(super) async fn write_routing_batch(
-                &self,
-                jobs: Vec<$crate::store::RoutingJob>,
-            ) -> $crate::store::StoreResult<Vec<bool>> {
-                use std::collections::{HashMap, HashSet};
-
-                use sqlx::QueryBuilder;
-
-                let mut answers = vec![false; jobs.len()];
-                // A webhook retried while its first delivery is in the same batch: only the
-                // first goes on.
-                let mut seen = HashSet::new();
-                let candidates: Vec<usize> = (0..jobs.len())
-                    .filter(|&i| {
-                        let it = &jobs[i].interaction;
-                        it.twilio_sid.is_none()
-                            || seen.insert((it.channel.as_str(), it.twilio_sid.clone()))
-                    })
-                    .collect();
-                if candidates.is_empty() {
-                    return Ok(answers);
-                }
-                let mut tx = self.begin_write().await?;
-
-                let mut insert = QueryBuilder::<$engine>::new(
-                    "insert into interactions (occurred_at, proxy_number, client_id, direction, \
-                     channel, outcome, twilio_sid) ",
-                );
-                insert.push_values(&candidates, |mut row, &i| {
-                    let it = &jobs[i].interaction;
-                    row.push_bind(it.occurred_at)
-                        .push_bind(it.proxy.as_str().to_owned())
-                        .push_bind(it.client_id.map(|c| c.get()))
-                        .push_bind(it.direction.as_str())
-                        .push_bind(it.channel.as_str())
-                        .push_bind(it.outcome.as_str())
-                        .push_bind(it.twilio_sid.clone());
-                });
-                insert.push(
-                    " on conflict (channel, twilio_sid) do nothing returning channel, twilio_sid",
-                );
-                let rows = insert.build().fetch_all(&mut *tx).await?;
-                let mut recorded = HashSet::new();
-                for row in &rows {
-                    let channel: String = sqlx::Row::try_get(row, "channel")?;
-                    let sid: Option<String> = sqlx::Row::try_get(row, "twilio_sid")?;
-                    recorded.insert((channel, sid));
-                }
-                let new: Vec<usize> = candidates
-                    .into_iter()
-                    .filter(|&i| {
-                        let it = &jobs[i].interaction;
-                        it.twilio_sid.is_none()
-                            || recorded.contains(&(it.channel.as_str().to_owned(), it.twilio_sid.clone()))
-                    })
-                    .collect();
-
-                // The latest caller of each client wins.
-                let mut last: HashMap<i64, String> = HashMap::new();
-                for &i in &new {
-                    if let Some((client, caller)) = &jobs[i].new_last_caller {
-                        last.insert(client.get(), caller.as_str().to_owned());
-                    }
-                }
-                if !last.is_empty() {
-                    let mut update = QueryBuilder::<$engine>::new(
-                        "update clients set client_last_caller = case client_id",
-                    );
-                    for (client, caller) in &last {
-                        update.push(" when ").push_bind(*client).push(" then ").push_bind(caller.clone());
-                    }
-                    update.push(" end, updated_at = ").push_bind(chrono::Utc::now());
-                    update.push(" where client_id in (");
-                    let mut ids = update.separated(", ");
-                    for client in last.keys() {
-                        ids.push_bind(*client);
-                    }
-                    update.push(")");
-                    update.build().execute(&mut *tx).await?;
-                }
-
-                let outbound: Vec<&$crate::store::NewOutbound> =
-                    new.iter().filter_map(|&i| jobs[i].outbound.as_ref()).collect();
-                if !outbound.is_empty() {
-                    let now = chrono::Utc::now();
-                    let mut insert = QueryBuilder::<$engine>::new(
-                        "insert into outbound_messages (kind, purpose, from_number, to_number, \
-                         body, url, dedupe_key, status, attempts, next_attempt_at, created_at, \
-                         updated_at) ",
-                    );
-                    insert.push_values(&outbound, |mut row, m| {
-                        row.push_bind(m.kind.as_str())
-                            .push_bind(m.purpose)
-                            .push_bind(m.from.as_str().to_owned())
-                            .push_bind(m.to.as_str().to_owned())
-                            .push_bind(m.body.clone())
-                            .push_bind(m.url.clone())
-                            .push_bind(m.dedupe_key.clone())
-                            .push_bind("pending")
-                            .push_bind(0_i64)
-                            .push_bind(now)
-                            .push_bind(now)
-                            .push_bind(now);
-                    });
-                    insert.push(" on conflict (dedupe_key) do nothing");
-                    insert.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                for i in new {
-                    answers[i] = true;
-                }
-                Ok(answers)
-            }
-        }
-    };
-}
-pub(crate) use impl_routing_batch;
