@@ -46,7 +46,8 @@ create table outbound_messages (
     created_at      timestamptz not null,
     updated_at      timestamptz not null
 );
-create index outbound_due_idx on outbound_messages (status, next_attempt_at);
+-- Claiming: due messages in order, straight from the index (no sort of a long queue).
+create index outbound_due_idx on outbound_messages (status, next_attempt_at, id);
 
 -- Secrets ProxyCall makes for itself, e.g. the simulated carrier's signing token.
 create table app_secrets (

@@ -154,14 +154,12 @@ macro_rules! impl_outbox_store {
                         }
                     }
                     let oldest = sqlx::query(
-                        "select created_at from outbound_messages where status = 'pending' \
-                         order by created_at limit 1",
+                        "select min(created_at) as oldest from outbound_messages \
+                         where status = 'pending'",
                     )
-                    .fetch_optional(self.reader())
+                    .fetch_one(self.reader())
                     .await?;
-                    if let Some(row) = oldest {
-                        stats.oldest_pending_at = Columns::time(&row, "created_at")?;
-                    }
+                    stats.oldest_pending_at = Columns::time(&oldest, "oldest")?;
                     Ok(stats)
                 }
 
