@@ -25,6 +25,9 @@ const LEASE: Duration = Duration::from_secs(60);
 const BATCH: i64 = 8;
 /// How often an idle worker looks for due retries without being woken.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How often a worker looks for messages whose sender vanished: leases last a minute, so
+/// looking before every batch would only add writes.
+const LEASE_CHECK: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Worker {
@@ -127,16 +130,20 @@ impl Worker {
     /// Works until `shutdown` turns true: sends what is due, then sleeps until woken by a new
     /// message or the idle poll.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut leases_checked: Option<std::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            match self.store.abandon_expired_leases(Utc::now()).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::error!(count = n, "messages interrupted mid-send were not retried")
+            if leases_checked.is_none_or(|t| t.elapsed() >= LEASE_CHECK) {
+                leases_checked = Some(std::time::Instant::now());
+                match self.store.abandon_expired_leases(Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::error!(count = n, "messages interrupted mid-send were not retried")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "outbox: could not check leases"),
                 }
-                Err(e) => tracing::warn!(error = %e, "outbox: could not check leases"),
             }
             let handled = match self.run_once().await {
                 Ok(n) => n,

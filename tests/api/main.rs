@@ -6,6 +6,7 @@ mod clients;
 mod helpers;
 mod ops;
 mod orders;
+mod outbox;
 mod pool;
 mod processes;
 mod provision;
