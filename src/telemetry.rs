@@ -15,7 +15,9 @@ pub fn init(level: &str, json: bool) {
     let filter = EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        // Logs on stderr: stdout is for what a command prints (a key, the demo, a listing).
+        .with_writer(std::io::stderr);
     let result = if json {
         builder
             .json()
