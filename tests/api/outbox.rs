@@ -84,3 +84,34 @@ async fn a_message_interrupted_mid_send_is_failed_not_sent_twice() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn interactions_older_than_the_retention_period_are_purged() {
+    let app = spawn_app_with(Options::default()).await;
+    let proxy = app.client_with_proxy(1, "+33612345678").await;
+    for sid in ["CA1", "CA2"] {
+        app.webhook(
+            "/twilio/voice",
+            &[("From", "+33698765432"), ("To", &proxy), ("CallSid", sid)],
+        )
+        .await;
+    }
+    let store = &app.app.store;
+    assert_eq!(store.interactions(10).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .purge_interactions(Utc::now() - Duration::days(90))
+            .await
+            .unwrap(),
+        0,
+        "recent ones stay"
+    );
+    assert_eq!(
+        store
+            .purge_interactions(Utc::now() + Duration::seconds(1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(store.interactions(10).await.unwrap().is_empty());
+}

@@ -155,10 +155,40 @@ async fn two_processes_on_one_database_never_give_a_number_twice() {
         assert_eq!(row.reserved_by_client_id, Some(client.id));
     }
 
+    // A courier texts one of the proxies, signed with the token the servers keep.
+    let token = app
+        .store
+        .secret(proxycall::server::SIMULATED_TOKEN, "unused")
+        .await
+        .unwrap();
+    let proxy = proxies[0].clone();
+    let params = proxycall::simulate::sms_params(
+        "+33698765432",
+        &proxy,
+        "Digicode 4821B, 3e étage",
+        "SMlog",
+    );
+    let (status, _) = proxycall::simulate::post_webhook(
+        &http,
+        &bases[0],
+        "/twilio/sms",
+        token.as_bytes(),
+        &params,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
     let mut logs = String::new();
     for child in children {
         logs.push_str(&stop(child).await);
     }
+    assert!(logs.contains("message sent"), "the relay went out: {logs}");
+    assert!(
+        !logs.contains("Digicode") && !logs.contains("4821B"),
+        "an SMS body leaked"
+    );
     // The logs name the events, with a request id, and never a real number, an e-mail or a key.
     assert!(logs.contains("order recorded"), "{logs}");
     assert!(logs.contains("request_id"), "{logs}");
