@@ -18,8 +18,9 @@ create table interactions (
 -- Twilio retries a webhook with the same CallSid or MessageSid: it is recorded (and relayed)
 -- once.
 create unique index interactions_sid_idx on interactions (channel, twilio_sid);
+-- The retention purge deletes by age. (Every index costs each webhook a write: the reports
+-- and the dashboard add theirs when they come.)
 create index interactions_time_idx on interactions (occurred_at);
-create index interactions_proxy_idx on interactions (proxy_number, occurred_at);
 
 -- Every SMS or call ProxyCall must send, written before it is sent, so that none is lost;
 -- a worker sends it, retrying passing failures.
