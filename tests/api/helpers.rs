@@ -455,6 +455,19 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Waits until the outbox has `n` messages marked sent (the worker records that just after
+    /// the carrier delivers), and returns the latest messages, newest first.
+    pub async fn sent_messages(&self, n: usize) -> Vec<proxycall::store::OutboundMessage> {
+        for _ in 0..100 {
+            let all = self.app.store.outbound_messages(100).await.unwrap();
+            if all.iter().filter(|m| m.status == "sent").count() >= n {
+                return all;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {n} messages sent");
+    }
+
     /// Waits until the simulated carrier has delivered `n` messages to `to`, newest first.
     pub async fn deliveries_to(
         &self,

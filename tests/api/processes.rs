@@ -178,7 +178,12 @@ async fn two_processes_on_one_database_never_give_a_number_twice() {
     .await
     .unwrap();
     assert_eq!(status, 200);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..100 {
+        if app.store.outbox_stats().await.unwrap().sent == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let mut logs = String::new();
     for child in children {

@@ -333,7 +333,7 @@ async fn texts_are_relayed_from_the_proxy_both_ways() {
     assert_eq!(to_courier[0].body.as_deref(), Some("J'arrive"));
 
     // Sent messages keep no text, and interactions never had any.
-    let sent = app.app.store.outbound_messages(10).await.unwrap();
+    let sent = app.sent_messages(2).await;
     assert_eq!(sent.len(), 2);
     assert!(
         sent.iter()
@@ -392,6 +392,7 @@ async fn delivery_status_callbacks_update_the_sent_message() {
     )
     .await;
     let delivered = app.deliveries_to(CLIENT, 1).await;
+    app.sent_messages(1).await;
     let (status, twiml) = app
         .webhook(
             "/twilio/sms",
