@@ -115,3 +115,35 @@ async fn interactions_older_than_the_retention_period_are_purged() {
     );
     assert!(store.interactions(10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_status_callback_that_arrives_before_the_sid_is_stored_is_kept() {
+    let app = spawn_app_with(Options {
+        outbox_workers: Some(0),
+        ..Default::default()
+    })
+    .await;
+    let store = app.app.store.clone();
+    let now = Utc::now();
+    store.enqueue(&message("k2"), now).await.unwrap();
+    let taken = store
+        .claim_outbound(now, now + Duration::seconds(60), 8)
+        .await
+        .unwrap();
+    // The worker stores the SID a little after Twilio has already called back.
+    let id = taken[0].id;
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        store.outbound_sent(id, "SMlate", Utc::now()).await.unwrap();
+    });
+    let (status, _) = app
+        .webhook(
+            "/twilio/sms",
+            &[("MessageSid", "SMlate"), ("MessageStatus", "sent")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    late.await.unwrap();
+    let stored = &app.app.store.outbound_messages(1).await.unwrap()[0];
+    assert_eq!(stored.delivery_status.as_deref(), Some("sent"));
+}
