@@ -75,9 +75,10 @@ impl Worker {
     pub async fn run_once_at(&self, now: chrono::DateTime<Utc>) -> StoreResult<usize> {
         let lease_until = now + chrono::Duration::from_std(LEASE).expect("a minute fits");
         let claimed = self.store.claim_outbound(now, lease_until, BATCH).await?;
-        for message in &claimed {
-            self.send(message, now).await?;
-        }
+        // The batch's sends overlap: each waits on the carrier, not on the others.
+        let outcomes =
+            futures_util::future::join_all(claimed.iter().map(|m| self.send(m, now))).await;
+        outcomes.into_iter().collect::<StoreResult<Vec<()>>>()?;
         Ok(claimed.len())
     }
 
