@@ -52,8 +52,8 @@ async fn wait_until_up(http: &reqwest::Client, base: &str) {
     panic!("{base} did not start");
 }
 
-/// Stops the server with SIGTERM (a graceful stop) and returns everything it logged.
-async fn stop(mut child: Child) -> String {
+/// Stops a server with SIGTERM, as a platform does, and checks it stopped gracefully.
+async fn terminate(child: &mut Child) {
     let pid = child.id().unwrap();
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
@@ -64,6 +64,11 @@ async fn stop(mut child: Child) -> String {
         .unwrap()
         .unwrap();
     assert!(status.success(), "graceful stop exits 0, got {status}");
+}
+
+/// Stops the server gracefully and returns everything it logged.
+async fn stop(mut child: Child) -> String {
+    terminate(&mut child).await;
     let mut out = String::new();
     child
         .stdout
@@ -365,4 +370,103 @@ async fn two_processes_send_each_queued_message_exactly_once() {
     );
     let recipients: HashSet<String> = deliveries.iter().map(|d| d.to.to_string()).collect();
     assert_eq!(recipients.len(), 60);
+}
+
+#[tokio::test]
+async fn the_demo_shows_the_main_job_and_simulate_plays_twilio_against_it() {
+    let db = TestDb::new().await;
+    let port = free_port();
+    let env = |cmd: &mut Command| {
+        cmd.env_clear()
+            .env("PROXYCALL_DATABASE_URL", db.url())
+            .env("PROXYCALL_LISTEN", format!("127.0.0.1:{port}"));
+    };
+    let mut demo = Command::new(BIN);
+    demo.arg("demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    env(&mut demo);
+    let mut demo = demo.spawn().unwrap();
+
+    // The demo prints its story, then serves until stopped.
+    let mut out = tokio::io::BufReader::new(demo.stdout.take().unwrap());
+    let mut story = String::new();
+    let read = async {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = String::new();
+        while out.read_line(&mut line).await.unwrap() > 0 {
+            story.push_str(&line);
+            if line.contains("Ctrl-C stops the server") {
+                break;
+            }
+            line.clear();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the demo tells its story");
+    assert!(
+        story.contains(r#"<Dial callerId="+33780000001"><Number>+33612345678</Number></Dial>"#),
+        "{story}"
+    );
+    assert!(
+        story.contains(r#"+33780000001 -> +33612345678: "Bonjour, je suis devant chez vous""#),
+        "{story}"
+    );
+    assert!(
+        story.contains(r#"+33780000001 -> +33698765432: "J'arrive !""#),
+        "{story}"
+    );
+    assert_eq!(
+        story
+            .matches(r#""client_proxy_number":"+33780000001""#)
+            .count(),
+        2,
+        "same order, same proxy"
+    );
+
+    // `simulate` signs as Twilio does: the running demo accepts it and relays the text.
+    let simulate = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.arg("simulate")
+            .args(args)
+            .env_clear()
+            .env("PROXYCALL_DATABASE_URL", db.url())
+            .env("PROXYCALL_LISTEN", format!("127.0.0.1:{port}"));
+        cmd.output().unwrap()
+    };
+    let call = simulate(&["call", "--from", "+33611223344", "--to", "+33780000001"]);
+    assert!(
+        call.status.success(),
+        "{}",
+        String::from_utf8_lossy(&call.stderr)
+    );
+    assert!(String::from_utf8_lossy(&call.stdout).contains("<Number>+33612345678</Number>"));
+    let sms = simulate(&[
+        "sms",
+        "--from",
+        "+33611223344",
+        "--to",
+        "+33780000001",
+        "--body",
+        "Colis livré",
+    ]);
+    assert!(sms.status.success());
+    let mut inbox = String::new();
+    for _ in 0..50 {
+        inbox = String::from_utf8_lossy(&simulate(&["inbox", "--to", "+33612345678"]).stdout)
+            .into_owned();
+        if inbox.contains("Colis livré") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        inbox.contains("+33780000001 -> +33612345678  Colis livré"),
+        "{inbox}"
+    );
+    let us = simulate(&["call", "--from", "+14155552345", "--to", "+33780000001"]);
+    assert!(String::from_utf8_lossy(&us.stdout).contains("pas accessible depuis votre pays"));
+    terminate(&mut demo).await;
 }
