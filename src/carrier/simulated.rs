@@ -13,17 +13,12 @@ use super::{
     Purchase, WebhookUpdate,
 };
 use crate::domain::{E164, NumberType};
+use crate::simulate::sid;
 use crate::store::{SimulatedDelivery, Store};
 
 pub struct SimulatedCarrier {
     store: Arc<dyn Store>,
     owned: Mutex<Vec<IncomingNumber>>,
-}
-
-fn sid(prefix: &str) -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill(&mut bytes);
-    format!("{prefix}{}", hex::encode(bytes))
 }
 
 impl SimulatedCarrier {
