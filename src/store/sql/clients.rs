@@ -57,15 +57,7 @@ macro_rules! impl_clients_store {
                 let mut proxy = None;
                 if let Some(pick) = pick {
                     for number_type in &pick.types {
-                        let row = sqlx::query(Self::CLAIM_SQL)
-                            .bind(now)
-                            .bind(client.id.get())
-                            .bind(&pick.attribution_name)
-                            .bind(pick.friendly_name.as_deref())
-                            .bind(pick.country.as_str())
-                            .bind(number_type.as_str())
-                            .fetch_optional(&mut *tx)
-                            .await?;
+                        let row = claim_number!(&mut *tx, now, client.id, pick, number_type);
                         if let Some(row) = row {
                             proxy = Some(pool_from(&row)?.phone_number);
                             break;
@@ -106,15 +98,7 @@ macro_rules! impl_clients_store {
                 let mut tx = self.begin_write().await?;
                 let now = Utc::now();
                 for number_type in &pick.types {
-                    let row = sqlx::query(Self::CLAIM_SQL)
-                        .bind(now)
-                        .bind(id.get())
-                        .bind(&pick.attribution_name)
-                        .bind(pick.friendly_name.as_deref())
-                        .bind(pick.country.as_str())
-                        .bind(number_type.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let row = claim_number!(&mut *tx, now, id, pick, number_type);
                     let Some(row) = row else { continue };
                     let number = pool_from(&row)?.phone_number;
                     // Only a client still without a proxy takes it: a concurrent request may

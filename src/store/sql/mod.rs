@@ -72,6 +72,23 @@ macro_rules! claim_sql {
 }
 pub(crate) use claim_sql;
 
+/// Runs the back-end's `CLAIM_SQL` for one number type on an executor (the pool or a
+/// transaction); evaluates to the claimed row, if any.
+macro_rules! claim_number {
+    ($executor:expr, $now:expr, $client:expr, $pick:expr, $number_type:expr) => {
+        sqlx::query(Self::CLAIM_SQL)
+            .bind($now)
+            .bind($client.get())
+            .bind(&$pick.attribution_name)
+            .bind($pick.friendly_name.as_deref())
+            .bind($pick.country.as_str())
+            .bind($number_type.as_str())
+            .fetch_optional($executor)
+            .await?
+    };
+}
+pub(crate) use claim_number;
+
 /// Claims due outbound messages for one worker; `$lock` as in `claim_sql!`.
 macro_rules! claim_outbound_sql {
     ($lock:literal) => {

@@ -99,15 +99,7 @@ macro_rules! impl_pool_store {
             ) -> StoreResult<Option<PoolNumber>> {
                 let now = Utc::now();
                 for number_type in &pick.types {
-                    let row = sqlx::query(Self::CLAIM_SQL)
-                        .bind(now)
-                        .bind(client.get())
-                        .bind(&pick.attribution_name)
-                        .bind(pick.friendly_name.as_deref())
-                        .bind(pick.country.as_str())
-                        .bind(number_type.as_str())
-                        .fetch_optional(self.writer())
-                        .await?;
+                    let row = claim_number!(self.writer(), now, client, pick, number_type);
                     if let Some(row) = row {
                         return pool_from(&row).map(Some);
                     }
