@@ -23,6 +23,10 @@ use proxycall::store::{self, NewOutbound, OutboundKind, OutboundMessage, Store};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+#[path = "common/test_db.rs"]
+mod test_db;
+use test_db::TestDb;
+
 /// An account SID of the shape Twilio (and Prism) require.
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const AUTH_TOKEN: &str = "test-auth-token";
@@ -889,22 +893,22 @@ async fn a_closed_port_is_a_network_error() {
 // The outbox worker sending through the client
 // ---------------------------------------------------------------------------------------
 
-/// A real SQLite store in a temporary folder, with a worker sending through `twilio`.
+/// A real store (SQLite, or PostgreSQL with `PROXYCALL_TEST_DATABASE_URL`), with a worker
+/// sending through `twilio`.
 struct Outbox {
-    _dir: tempfile::TempDir,
+    _db: TestDb,
     store: Arc<dyn Store>,
     worker: Worker,
 }
 
 impl Outbox {
     async fn new(twilio: &TwilioDouble) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = store::connect(&url).await.expect("the store opens");
+        let db = TestDb::new().await;
+        let store = store::connect(db.url()).await.expect("the store opens");
         let carrier: Arc<dyn Carrier> = Arc::new(twilio.client());
         let worker = Worker::new(store.clone(), carrier, Arc::new(Notify::new()), None);
         Self {
-            _dir: dir,
+            _db: db,
             store,
             worker,
         }

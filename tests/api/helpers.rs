@@ -6,6 +6,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub use crate::test_db::TestDb;
+
 use proxycall::app::{App, keys, pool};
 use proxycall::config::{RawSettings, Settings};
 use proxycall::domain::{E164, NumberType, Scopes};
@@ -13,115 +15,6 @@ use proxycall::{server, store};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
-
-pub enum TestDb {
-    Sqlite {
-        _dir: tempfile::TempDir,
-        url: String,
-    },
-    Postgres {
-        admin_url: String,
-        name: String,
-        url: String,
-    },
-}
-
-impl TestDb {
-    pub async fn new() -> Self {
-        // Every test makes a database first: the HTTPS stack is set up here, once.
-        proxycall::install_crypto_provider();
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        match std::env::var("PROXYCALL_TEST_DATABASE_URL") {
-            Ok(admin_url) if admin_url.starts_with("postgres") => {
-                let name = format!(
-                    "pc_test_{}_{}_{}",
-                    std::process::id(),
-                    COUNTER.fetch_add(1, Ordering::SeqCst),
-                    uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap()
-                );
-                let mut admin = sqlx_connect(&admin_url).await;
-                sqlx_exec(&mut admin, &format!("create database {name}")).await;
-                let mut url = url::Url::parse(&admin_url).unwrap();
-                url.set_path(&name);
-                Self::Postgres {
-                    admin_url,
-                    name,
-                    url: url.to_string(),
-                }
-            }
-            _ => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                Self::Sqlite { _dir: dir, url }
-            }
-        }
-    }
-
-    /// Drops a table, to make the next request that needs it fail inside.
-    pub async fn drop_table(&self, table: &str) {
-        use sqlx::Connection;
-        let sql = format!("drop table {table}");
-        match self {
-            Self::Sqlite { url, .. } => {
-                let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-                sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql))
-                    .await
-                    .unwrap();
-            }
-            Self::Postgres { url, .. } => {
-                let mut conn = sqlx_connect(url).await;
-                sqlx_exec(&mut conn, &sql).await;
-            }
-        }
-    }
-
-    pub fn url(&self) -> &str {
-        match self {
-            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
-        }
-    }
-}
-
-async fn sqlx_connect(url: &str) -> sqlx::PgConnection {
-    use sqlx::Connection;
-    sqlx::PgConnection::connect(url)
-        .await
-        .expect("PostgreSQL for tests is reachable")
-}
-
-async fn sqlx_exec(conn: &mut sqlx::PgConnection, sql: &str) {
-    use sqlx::Executor;
-    conn.execute(sqlx::AssertSqlSafe(sql.to_owned()))
-        .await
-        .unwrap();
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Self::Postgres {
-            admin_url, name, ..
-        } = self
-        {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop runs outside any runtime we may block: use a thread with its own.
-            let _ = std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(async {
-                        let mut admin = sqlx_connect(&admin_url).await;
-                        sqlx_exec(
-                            &mut admin,
-                            &format!("drop database if exists {name} with (force)"),
-                        )
-                        .await;
-                    });
-            })
-            .join();
-        }
-    }
-}
 
 pub struct TestApp {
     pub base: String,

@@ -10,4 +10,6 @@ mod outbox;
 mod pool;
 mod processes;
 mod provision;
+#[path = "../common/test_db.rs"]
+mod test_db;
 mod webhooks;
