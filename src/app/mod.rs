@@ -102,6 +102,12 @@ pub enum AppError {
     },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The carrier has no number to sell: why, per number type.
+    #[error("{message}")]
+    NoNumbers {
+        message: String,
+        reasons: BTreeMap<&'static str, String>,
+    },
     #[error("no available number for {country} ({wanted})")]
     PoolExhausted {
         country: CountryIso,

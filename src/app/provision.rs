@@ -2,6 +2,8 @@
 //! numbers (local ones when no mobile is offered, or when asked), try the candidates in turn,
 //! buy with this server's webhooks, and report what was bought and why others were skipped.
 
+use std::collections::BTreeMap;
+
 use chrono::Utc;
 
 use super::{App, AppError, AppResult};
@@ -60,6 +62,15 @@ pub async fn provision(app: &App, p: Provision) -> AppResult<Provisioned> {
         NumberType::Mobile => vec![NumberType::Mobile, NumberType::Local],
         NumberType::Local => vec![NumberType::Local],
     };
+    let with_sms = if p.require_sms {
+        " with SMS capability"
+    } else {
+        ""
+    };
+    // Why each type offered nothing to buy, for the 409 that says so.
+    let mut reasons: BTreeMap<&'static str, String> = BTreeMap::new();
+    // A search that failed because the carrier is down: the answer when nothing is bought.
+    let mut down: Option<CarrierError> = None;
     let mut offered_any = false;
     'types: for number_type in types {
         let search = NumberSearch {
@@ -71,16 +82,24 @@ pub async fn provision(app: &App, p: Provision) -> AppResult<Provisioned> {
         };
         let candidates = match app.carrier.search_numbers(&search).await {
             Ok(c) => c,
-            Err(e) if number_type == NumberType::Mobile => {
+            // Twilio answers 404 (20404) for a country or type it has no inventory for: that
+            // type has nothing to offer, and the next type is tried, as the earlier version did.
+            Err(e @ CarrierError::Rejected { .. }) => {
+                reasons.insert(number_type.as_str(), format!("none offered ({e})"));
+                continue;
+            }
+            Err(e) => {
                 // As the earlier version did: no mobile search, try local numbers.
                 done.skipped.push(Skipped {
                     phone_number: None,
-                    reason: format!("mobile search failed: {e}"),
+                    reason: format!("{number_type} search failed: {e}"),
                 });
+                reasons.insert(number_type.as_str(), format!("search failed ({e})"));
+                down.get_or_insert(e);
                 continue;
             }
-            Err(e) => return finish(done, Some(e)),
         };
+        let mut offered = false;
         for candidate in candidates {
             if done.purchased.len() as u32 >= p.batch_size {
                 break 'types;
@@ -89,7 +108,7 @@ pub async fn provision(app: &App, p: Provision) -> AppResult<Provisioned> {
             if (p.require_sms && !candidate.sms) || (p.require_voice && !candidate.voice) {
                 continue;
             }
-            offered_any = true;
+            offered = true;
             if app
                 .store
                 .pool_number(&candidate.phone_number)
@@ -134,23 +153,31 @@ pub async fn provision(app: &App, p: Provision) -> AppResult<Provisioned> {
                 },
             }
         }
+        offered_any |= offered;
+        if !offered {
+            reasons.insert(number_type.as_str(), format!("none offered{with_sms}"));
+        }
         if !done.purchased.is_empty() {
             // Local numbers are a fall-back for when no mobile could be had.
             break;
         }
     }
+    if done.purchased.is_empty()
+        && let Some(e) = down
+    {
+        // A carrier that is down says nothing about its inventory: that is the answer.
+        return Err(AppError::Carrier(e));
+    }
     if done.purchased.is_empty() && !offered_any {
-        let sms = if p.require_sms {
-            " with SMS capability"
-        } else {
-            ""
-        };
-        return Err(AppError::Conflict {
-            code: "no_candidates",
+        let why: Vec<String> = reasons.iter().map(|(t, r)| format!("{t}: {r}")).collect();
+        return Err(AppError::NoNumbers {
             message: format!(
-                "the carrier offers no number for {} ({}{sms})",
-                p.country, p.number_type
+                "no number available for {} (type {}{with_sms}): {}",
+                p.country,
+                p.number_type,
+                why.join("; ")
             ),
+            reasons,
         });
     }
     if done.purchased.is_empty()

@@ -3,6 +3,8 @@
 //! version, which read `detail`. Internal errors are logged and answered with a generic text:
 //! no cause, query or stack trace leaves the server.
 
+use std::collections::BTreeMap;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -17,6 +19,8 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub available: Option<Box<PoolBreakdown>>,
+    /// With `no_candidates`: why each number type had nothing to offer.
+    pub reasons: Option<BTreeMap<&'static str, String>>,
     pub retry_after_secs: Option<u64>,
 }
 
@@ -35,6 +39,10 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     available: Option<Box<PoolBreakdown>>,
+    /// With `no_candidates`: why each number type (`mobile`, `local`) had nothing to offer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    reasons: Option<BTreeMap<&'static str, String>>,
 }
 
 impl ApiError {
@@ -45,6 +53,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             available: None,
+            reasons: None,
             retry_after_secs: None,
         }
     }
@@ -109,6 +118,10 @@ impl From<AppError> for ApiError {
                     ..Self::new(StatusCode::CONFLICT, "pool_exhausted", message)
                 }
             }
+            AppError::NoNumbers { message, reasons } => Self {
+                reasons: Some(reasons),
+                ..Self::new(StatusCode::CONFLICT, "no_candidates", message)
+            },
             AppError::Carrier(e) => {
                 use crate::carrier::CarrierError;
                 let (status, code) = match &e {
@@ -151,6 +164,7 @@ impl IntoResponse for ApiError {
             message: self.message,
             field: self.field,
             available: self.available,
+            reasons: self.reasons,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs {

@@ -116,6 +116,8 @@ type Forms = Arc<Mutex<Vec<Vec<(String, String)>>>>;
 struct Double {
     mobile: Vec<&'static str>,
     local: Vec<&'static str>,
+    /// Searches answered with a Twilio error instead: (`Mobile.json`…, HTTP status, code).
+    search_errors: Vec<(&'static str, u16, u32)>,
     purchases: Script,
     bought: Forms,
 }
@@ -123,7 +125,16 @@ struct Double {
 async fn available(
     State(d): State<Double>,
     Path((_acc, _cc, kind)): Path<(String, String, String)>,
-) -> axum::Json<Value> {
+) -> (StatusCode, axum::Json<Value>) {
+    if let Some((_, status, code)) = d.search_errors.iter().find(|(k, ..)| *k == kind) {
+        return (
+            StatusCode::from_u16(*status).unwrap(),
+            axum::Json(
+                json!({"code": code, "message": "The requested resource was not found",
+                              "status": status}),
+            ),
+        );
+    }
     let numbers = if kind == "Mobile.json" {
         &d.mobile
     } else {
@@ -133,7 +144,10 @@ async fn available(
         .iter()
         .map(|n| json!({"phone_number": n, "capabilities": {"voice": true, "SMS": true, "MMS": false}}))
         .collect();
-    axum::Json(json!({ "available_phone_numbers": rows }))
+    (
+        StatusCode::OK,
+        axum::Json(json!({ "available_phone_numbers": rows })),
+    )
 }
 
 async fn buy(State(d): State<Double>, body: String) -> (StatusCode, axum::Json<Value>) {
@@ -284,4 +298,105 @@ async fn no_candidate_is_a_clear_409() {
     assert_eq!(answer.status, 409);
     assert_eq!(answer.code(), "no_candidates");
     assert!(answer.body["message"].as_str().unwrap().contains("SMS"));
+}
+
+/// Twilio answers 404 (code 20404) for a country or a type it has no inventory for.
+const NO_INVENTORY: (u16, u32) = (404, 20404);
+
+#[tokio::test]
+async fn a_country_without_mobile_inventory_falls_back_to_local_numbers() {
+    let double = Double {
+        local: vec!["+12025550101"],
+        search_errors: vec![("Mobile.json", NO_INVENTORY.0, NO_INVENTORY.1)],
+        ..Default::default()
+    };
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(start(double).await),
+        ..Default::default()
+    })
+    .await;
+    let answer = app
+        .post(
+            "/pool/provision",
+            &json!({"country_iso": "US", "batch_size": 1}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["purchased_now"], json!(["+12025550101"]));
+    let pool = app.get("/pool/available?country_iso=US").await;
+    assert_eq!(pool.body["available"][0]["number_type"], "local");
+}
+
+#[tokio::test]
+async fn a_country_without_any_inventory_is_a_409_with_the_reason_per_type() {
+    let double = Double {
+        search_errors: vec![
+            ("Mobile.json", NO_INVENTORY.0, NO_INVENTORY.1),
+            ("Local.json", NO_INVENTORY.0, NO_INVENTORY.1),
+        ],
+        ..Default::default()
+    };
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(start(double).await),
+        ..Default::default()
+    })
+    .await;
+    let answer = app
+        .post(
+            "/pool/provision",
+            &json!({"country_iso": "US", "batch_size": 1}),
+        )
+        .await;
+    assert_eq!(answer.status, 409, "{}", answer.body);
+    assert_eq!(answer.code(), "no_candidates");
+    let message = answer.body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("no number available for US (type mobile)"),
+        "{message}"
+    );
+    let reasons = answer.body["reasons"].as_object().unwrap();
+    assert_eq!(
+        reasons.keys().collect::<Vec<_>>(),
+        ["local", "mobile"],
+        "{}",
+        answer.body
+    );
+    for (number_type, why) in reasons {
+        assert!(
+            why.as_str().unwrap().contains("20404"),
+            "{number_type}: {why}"
+        );
+    }
+    assert_eq!(
+        app.get("/pool/available?country_iso=US").await.body["available"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn a_carrier_that_refuses_our_credentials_is_still_a_server_side_error() {
+    let double = Double {
+        local: vec!["+12025550102"],
+        search_errors: vec![
+            ("Mobile.json", NO_INVENTORY.0, NO_INVENTORY.1),
+            ("Local.json", 401, 20003),
+        ],
+        ..Default::default()
+    };
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(start(double).await),
+        ..Default::default()
+    })
+    .await;
+    let answer = app
+        .post("/pool/provision", &json!({"country_iso": "US"}))
+        .await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.code(), "carrier_unavailable");
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("TWILIO_AUTH_TOKEN")
+    );
 }
