@@ -179,11 +179,14 @@ async fn a_proxy_that_belongs_to_another_client_is_refused() {
     let stolen = app
         .put("/clients/2", &json!({"client_proxy_number": a_proxy}))
         .await;
-    assert_eq!(stolen.status, 409);
-    assert_eq!(stolen.code(), "proxy_taken");
-    assert!(
-        !stolen.body.to_string().contains("\"1\""),
-        "no other client's id leaks"
+    // The whole answer: nothing in it names the client that holds the number.
+    let refusal = "client_proxy_number belongs to another client";
+    assert_eq!(
+        (stolen.status.as_u16(), &stolen.body),
+        (
+            409,
+            &json!({"code": "proxy_taken", "message": refusal, "detail": refusal})
+        )
     );
 
     // A number another client holds in the pool (assigned, not yet set on the client) too.
@@ -197,7 +200,13 @@ async fn a_proxy_that_belongs_to_another_client_is_refused() {
     let refused = app
         .put("/clients/2", &json!({"client_proxy_number": held_number}))
         .await;
-    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert_eq!(
+        (refused.status.as_u16(), &refused.body),
+        (
+            409,
+            &json!({"code": "proxy_taken", "message": refusal, "detail": refusal})
+        )
+    );
 
     // A free pool number is accepted and becomes this client's in the pool.
     let last_free = free

@@ -68,6 +68,37 @@ impl TestDb {
         }
     }
 
+    /// Every column of every row `sql` returns, by name, for the columns that hold text (a
+    /// timestamp or a number is left out: it cannot hold a secret or a phone number).
+    pub async fn text_columns(&self, sql: &str) -> Vec<Vec<(String, Option<String>)>> {
+        use sqlx::{Column, Connection, Row};
+        fn texts<R: Row>(row: &R) -> Vec<(String, Option<String>)>
+        where
+            for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            usize: sqlx::ColumnIndex<R>,
+        {
+            (0..row.len())
+                .filter_map(|i| {
+                    let value = row.try_get::<Option<String>, _>(i).ok()?;
+                    Some((row.columns()[i].name().to_owned(), value))
+                })
+                .collect()
+        }
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self {
+            Self::Sqlite { url, .. } => {
+                let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
+                rows.iter().map(texts).collect()
+            }
+            Self::Postgres { url, .. } => {
+                let mut conn = sqlx_connect(url).await;
+                let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
+                rows.iter().map(texts).collect()
+            }
+        }
+    }
+
     pub fn url(&self) -> &str {
         match self {
             Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
