@@ -82,7 +82,7 @@ const BATCH: usize = 256;
 pub fn engine(store: Arc<dyn Store>, routing: Arc<Routing>, wake: Arc<Notify>) -> Engine {
     Batcher::spawn(BATCH, move |jobs| {
         let (store, routing, wake) = (store.clone(), routing.clone(), wake.clone());
-        async move { handle(store.as_ref(), &routing, &wake, jobs).await }
+        async move { route_batch(store.as_ref(), &routing, &wake, jobs).await }
     })
 }
 
@@ -336,8 +336,17 @@ fn decide_text(routing: &Routing, clients: &HashMap<E164, Client>, text: &Text) 
     }
 }
 
-/// One batch: read, decide in order, write, log.
-async fn handle(
+/// The channel and SID a webhook is recorded under, when it has a SID.
+fn webhook_sid(job: &Inbound) -> Option<(Channel, String)> {
+    match job {
+        Inbound::Call(c) => Some((Channel::Voice, c.sid.clone()?)),
+        Inbound::Text(t) => Some((Channel::Sms, t.sid.clone()?)),
+    }
+}
+
+/// One batch: read, decide in order, write, log. The engine calls it; tests call it to put
+/// webhooks in one batch for certain.
+pub async fn route_batch(
     store: &dyn Store,
     routing: &Routing,
     wake: &Notify,
@@ -362,18 +371,30 @@ async fn handle(
             return vec![None; jobs.len()];
         }
     };
+    // Retried webhooks (a SID recorded already, or twice in this batch) are answered but
+    // change nothing: the store skips them, so what the batch remembers must skip them too.
+    let sids: Vec<(Channel, String)> = jobs.iter().filter_map(webhook_sid).collect();
+    let mut seen = match store.recorded_webhooks(&sids).await {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            tracing::error!(error = %e, "routing: recorded webhooks could not be read");
+            return vec![None; jobs.len()];
+        }
+    };
     let mut decisions = Vec::with_capacity(jobs.len());
     for job in &jobs {
         let decision = match job {
             Inbound::Call(call) => decide_call(routing, &clients, call),
             Inbound::Text(text) => decide_text(routing, &clients, text),
         };
+        let retried = webhook_sid(job).is_some_and(|sid| !seen.insert(sid));
         // The next webhook of this batch sees the caller this one remembered.
-        if let Some(RoutingJob {
-            interaction,
-            new_last_caller: Some((_, caller)),
-            ..
-        }) = &decision.record
+        if !retried
+            && let Some(RoutingJob {
+                interaction,
+                new_last_caller: Some((_, caller)),
+                ..
+            }) = &decision.record
             && let Some(client) = clients.get_mut(&interaction.proxy)
         {
             client.last_caller = Some(caller.clone());

@@ -1,5 +1,7 @@
 //! What routing records: interactions, the last caller, and the simulated carrier's phones.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -16,7 +18,7 @@ pub enum Direction {
     Unknown,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Channel {
     Voice,
     Sms,
@@ -105,6 +107,12 @@ pub struct SimulatedDelivery {
 pub trait RoutingStore {
     /// The clients these proxies belong to (a proxy of no client is simply absent).
     async fn clients_by_proxies(&self, proxies: &[E164]) -> StoreResult<Vec<Client>>;
+    /// Which of these webhooks (channel and CallSid/MessageSid) are recorded already: Twilio
+    /// retried them.
+    async fn recorded_webhooks(
+        &self,
+        sids: &[(Channel, String)],
+    ) -> StoreResult<HashSet<(Channel, String)>>;
     /// Records what a batch of webhooks did, in one transaction: the interactions, the new
     /// last callers, the messages to send. Answers, per job, whether it was new: a job whose
     /// interaction (same channel and SID) exists already is a retried webhook, and changes

@@ -541,3 +541,69 @@ async fn concurrent_webhooks_are_grouped_without_losing_or_doubling_anything() {
     assert_eq!(recorded.len(), 21, "one text and twenty calls");
     assert!(callers.contains(&last_caller(&app, 1).await));
 }
+
+/// A retried webhook changes nothing, even in the batch that also holds the client's call:
+/// the client reaches the courier the database remembers, not the retried webhook's caller.
+#[tokio::test]
+async fn a_retried_webhook_does_not_change_the_last_caller_for_the_rest_of_its_batch() {
+    use proxycall::app::routing::{Answer, Call, CallAnswer, Inbound, route_batch};
+
+    const FIRST: &str = "+33611111111";
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    for (from, sid) in [(FIRST, "CA-first"), (COURIER, "CA-second")] {
+        app.webhook(
+            "/twilio/voice",
+            &[("From", from), ("To", &proxy), ("CallSid", sid)],
+        )
+        .await;
+    }
+    assert_eq!(last_caller(&app, 1).await, COURIER);
+
+    let call = |from: &str, sid: &str| {
+        Inbound::Call(Call {
+            from: Some(E164::parse(from).unwrap()),
+            to: Some(E164::parse(&proxy).unwrap()),
+            sid: Some(sid.into()),
+        })
+    };
+    // Twilio retries the first courier's call; the client calls their proxy in the same batch.
+    let answers = route_batch(
+        app.app.store.as_ref(),
+        &app.app.routing,
+        &app.app.outbox_wake,
+        vec![call(FIRST, "CA-first"), call(CLIENT, "CA-client")],
+    )
+    .await;
+    let reached = |answer: &Option<Answer>| match answer {
+        Some(Answer::Call(CallAnswer::Connect { number, .. })) => number.as_str().to_owned(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        reached(&answers[0]),
+        CLIENT,
+        "the retry is answered as before"
+    );
+    assert_eq!(
+        reached(&answers[1]),
+        COURIER,
+        "the client reaches the last caller the database holds"
+    );
+    assert_eq!(last_caller(&app, 1).await, COURIER);
+
+    // A webhook retried within its own batch counts once as well.
+    let answers = route_batch(
+        app.app.store.as_ref(),
+        &app.app.routing,
+        &app.app.outbox_wake,
+        vec![
+            call(FIRST, "CA-third"),
+            call(COURIER, "CA-fourth"),
+            call(FIRST, "CA-third"),
+            call(CLIENT, "CA-client-2"),
+        ],
+    )
+    .await;
+    assert_eq!(reached(&answers[3]), COURIER);
+    assert_eq!(last_caller(&app, 1).await, COURIER);
+}

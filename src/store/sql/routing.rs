@@ -34,6 +34,46 @@ macro_rules! impl_routing_store {
                         .collect()
                 }
 
+                async fn recorded_webhooks(
+                    &self,
+                    sids: &[(Channel, String)],
+                ) -> StoreResult<std::collections::HashSet<(Channel, String)>> {
+                    let mut found = std::collections::HashSet::new();
+                    if sids.is_empty() {
+                        return Ok(found);
+                    }
+                    // One `channel = … and twilio_sid in (…)` term per channel, so that each
+                    // term is a range of the (channel, twilio_sid) index on both engines.
+                    let mut query = sqlx::QueryBuilder::<DbEngine>::new(
+                        "select channel, twilio_sid from interactions where false",
+                    );
+                    for channel in [Channel::Voice, Channel::Sms] {
+                        let of_channel: Vec<&String> =
+                            sids.iter().filter(|(c, _)| *c == channel).map(|(_, s)| s).collect();
+                        if of_channel.is_empty() {
+                            continue;
+                        }
+                        query.push(" or (channel = ").push_bind(channel.as_str());
+                        query.push(" and twilio_sid in (");
+                        let mut list = query.separated(", ");
+                        for sid in of_channel {
+                            list.push_bind(sid.clone());
+                        }
+                        query.push("))");
+                    }
+                    for row in query.build().fetch_all(self.reader()).await? {
+                        let channel: String = sqlx::Row::try_get(&row, "channel")?;
+                        let sid: String = sqlx::Row::try_get(&row, "twilio_sid")?;
+                        let channel = if channel == Channel::Voice.as_str() {
+                            Channel::Voice
+                        } else {
+                            Channel::Sms
+                        };
+                        found.insert((channel, sid));
+                    }
+                    Ok(found)
+                }
+
                 async fn record_routing_batch(&self, jobs: Vec<RoutingJob>) -> StoreResult<Vec<bool>> {
                     use std::collections::{HashMap, HashSet};
 
