@@ -20,7 +20,7 @@ pub struct ApiError {
     pub field: Option<String>,
     pub available: Option<Box<PoolBreakdown>>,
     /// With `no_candidates`: why each number type had nothing to offer.
-    pub reasons: Option<BTreeMap<&'static str, String>>,
+    pub reasons: Option<Box<BTreeMap<&'static str, String>>>,
     pub retry_after_secs: Option<u64>,
 }
 
@@ -119,7 +119,7 @@ impl From<AppError> for ApiError {
                 }
             }
             AppError::NoNumbers { message, reasons } => Self {
-                reasons: Some(reasons),
+                reasons: Some(Box::new(reasons)),
                 ..Self::new(StatusCode::CONFLICT, "no_candidates", message)
             },
             AppError::Carrier(e) => {
@@ -164,7 +164,7 @@ impl IntoResponse for ApiError {
             message: self.message,
             field: self.field,
             available: self.available,
-            reasons: self.reasons,
+            reasons: self.reasons.map(|r| *r),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs {
