@@ -7,6 +7,7 @@ pub mod config;
 mod demo;
 pub mod domain;
 pub mod http;
+pub mod jobs;
 pub mod messages;
 pub mod outbox;
 pub mod server;

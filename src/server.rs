@@ -1,12 +1,10 @@
 //! Assembling a running ProxyCall from its settings: the carrier, the webhook token, the
-//! HTTP server, the outbox workers and the retention purge. Shared by `proxycall serve` and
+//! HTTP server, the job workers and the periodic jobs. Shared by `proxycall serve` and
 //! the tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::Utc;
 use rand::RngExt;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
@@ -17,7 +15,7 @@ use crate::carrier::simulated::SimulatedCarrier;
 use crate::carrier::twilio::TwilioClient;
 use crate::config::Settings;
 use crate::http::{self, AppState};
-use crate::outbox::Worker;
+use crate::jobs::{self, Registry, Worker};
 use crate::store::{Store, StoreResult};
 
 /// The name under which the simulated carrier's signing token is kept.
@@ -62,8 +60,10 @@ pub fn public_base_url(settings: &Settings, address: SocketAddr) -> String {
 pub struct Parts {
     pub app: App,
     pub state: AppState,
-    pub outbox_workers: usize,
-    pub retention: chrono::Duration,
+    /// Job workers in this process.
+    pub job_workers: usize,
+    /// The kinds of job this process runs, periodic ones included.
+    pub jobs: Arc<Registry>,
 }
 
 pub async fn assemble(
@@ -78,8 +78,8 @@ pub async fn assemble(
         public_base_url: public_base_url(&settings, address),
     });
     Ok(Parts {
-        outbox_workers: settings.outbox_workers,
-        retention: settings.retention,
+        job_workers: settings.outbox_workers,
+        jobs: Arc::new(jobs::registry(settings.retention.num_days())),
         state: AppState::new(app.clone(), settings, token),
         app,
     })
@@ -95,18 +95,15 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let app = &parts.app;
     let mut workers = Vec::new();
-    for _ in 0..parts.outbox_workers {
-        let worker = Worker::new(
-            app.store.clone(),
-            app.carrier.clone(),
-            app.outbox_wake.clone(),
-            Some(app.routing.sms_status_callback()),
-        );
+    for _ in 0..parts.job_workers {
+        let worker = Worker::new(app.clone(), parts.jobs.clone());
         workers.push(tokio::spawn(worker.run(stop_rx.clone())));
     }
-    let purge = tokio::spawn(purge_old_interactions(
+    // Periodic jobs are enqueued by every process and stored once; a process without
+    // workers still enqueues them, for the others.
+    let scheduler = tokio::spawn(jobs::schedule::run(
         app.clone(),
-        parts.retention,
+        parts.jobs.clone(),
         stop_rx,
     ));
     let result = http::serve(listener, parts.state, shutdown).await;
@@ -114,25 +111,6 @@ pub async fn run(
     for worker in workers {
         let _ = worker.await;
     }
-    purge.abort();
+    let _ = scheduler.await;
     result
-}
-
-/// Deletes interactions past the retention period, hourly.
-async fn purge_old_interactions(
-    app: App,
-    retention: chrono::Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        match app.store.purge_interactions(Utc::now() - retention).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(count = n, "old interactions purged"),
-            Err(e) => tracing::warn!(error = %e, "could not purge old interactions"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
-            _ = stop.changed() => return,
-        }
-    }
 }

@@ -18,10 +18,9 @@ use proxycall::carrier::{
     Carrier, CarrierError, CarrierResult, NumberSearch, Purchase, WebhookUpdate,
 };
 use proxycall::domain::{CountryIso, E164, NumberType};
-use proxycall::outbox::Worker;
+use proxycall::jobs::{Registry, Worker};
 use proxycall::store::{self, NewOutbound, OutboundKind, OutboundMessage, Store};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
 #[path = "common/test_db.rs"]
 mod test_db;
@@ -906,7 +905,9 @@ impl Outbox {
         let db = TestDb::new().await;
         let store = store::connect(db.url()).await.expect("the store opens");
         let carrier: Arc<dyn Carrier> = Arc::new(twilio.client());
-        let worker = Worker::new(store.clone(), carrier, Arc::new(Notify::new()), None);
+        let app = proxycall::app::App::new(store.clone()).with_carrier(carrier);
+        let registry = Registry::new().register::<proxycall::outbox::SendOutbound>();
+        let worker = Worker::new(app, Arc::new(registry));
         Self {
             _db: db,
             store,
@@ -924,7 +925,13 @@ impl Outbox {
             url: None,
             dedupe_key: None,
         };
-        assert!(self.store.enqueue(&message, Utc::now()).await.unwrap());
+        assert!(
+            self.store
+                .enqueue(&message, Utc::now())
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     /// The one message in the outbox.

@@ -24,8 +24,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub carrier: Arc<dyn Carrier>,
     pub routing: Arc<Routing>,
-    /// Wakes the outbox workers when a message is enqueued.
-    pub outbox_wake: Arc<Notify>,
+    /// Wakes the job workers when a job is enqueued (a relay to send).
+    pub job_wake: Arc<Notify>,
     /// Decides and records webhooks in batches (`routing.rs`).
     pub routing_engine: Arc<routing::Engine>,
 }
@@ -60,17 +60,17 @@ impl App {
     /// command line needs.
     pub fn new(store: Arc<dyn Store>) -> Self {
         let routing = Arc::new(Routing::default());
-        let outbox_wake = Arc::new(Notify::new());
+        let job_wake = Arc::new(Notify::new());
         Self {
             carrier: Arc::new(SimulatedCarrier::new(store.clone())),
             routing_engine: Arc::new(routing::engine(
                 store.clone(),
                 routing.clone(),
-                outbox_wake.clone(),
+                job_wake.clone(),
             )),
             store,
             routing,
-            outbox_wake,
+            job_wake,
         }
     }
 
@@ -84,7 +84,7 @@ impl App {
         self.routing_engine = Arc::new(routing::engine(
             self.store.clone(),
             self.routing.clone(),
-            self.outbox_wake.clone(),
+            self.job_wake.clone(),
         ));
         self
     }

@@ -4,6 +4,7 @@
 //! its pools, its transaction start and its claim queries.
 
 mod clients;
+mod jobs;
 mod keys;
 mod outbox;
 mod pool;
@@ -15,6 +16,7 @@ mod sqlite;
 use async_trait::async_trait;
 
 pub use clients::*;
+pub use jobs::*;
 pub use keys::*;
 pub use outbox::*;
 pub use pool::*;
@@ -69,7 +71,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything ProxyCall keeps, one trait per area.
 #[async_trait]
 pub trait Store:
-    ClientStore + PoolStore + KeyStore + RoutingStore + OutboxStore + Send + Sync + 'static
+    ClientStore + PoolStore + KeyStore + RoutingStore + OutboxStore + JobStore + Send + Sync + 'static
 {
     /// Cheap round-trip for `/ready`.
     async fn ping(&self) -> StoreResult<()>;

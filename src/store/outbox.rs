@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreResult;
+use super::{NewJob, StoreResult};
 use crate::domain::E164;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,21 @@ impl OutboundKind {
             "call" => Some(Self::Call),
             _ => None,
         }
+    }
+}
+
+/// The job kind that sends an outbound message; its payload is `{"outbound_id": N}`.
+pub const SEND_JOB_KIND: &str = "outbound.send";
+
+/// The job that sends message `id`, due at once. Sending decides its own tries (see
+/// `crate::outbox`), so the job's cap is only a backstop.
+pub fn send_job(id: i64, now: DateTime<Utc>) -> NewJob {
+    NewJob {
+        kind: SEND_JOB_KIND.to_owned(),
+        payload: format!("{{\"outbound_id\":{id}}}"),
+        due_at: now,
+        max_attempts: 100,
+        dedupe_key: Some(format!("outbound:{id}")),
     }
 }
 
@@ -55,7 +70,6 @@ pub struct OutboundMessage {
     pub status: String,
     /// Tries so far, this one included once claimed.
     pub attempts: i64,
-    pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub twilio_sid: Option<String>,
     pub delivery_status: Option<String>,
@@ -73,24 +87,20 @@ pub struct OutboxStats {
 
 #[async_trait]
 pub trait OutboxStore {
-    /// Returns `false` when a message with the same dedupe key exists.
-    async fn enqueue(&self, message: &NewOutbound, now: DateTime<Utc>) -> StoreResult<bool>;
-    /// Takes up to `limit` due messages for this worker until `lease_until`. Several workers,
-    /// in several processes, never take the same message.
-    async fn claim_outbound(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: i64,
-    ) -> StoreResult<Vec<OutboundMessage>>;
-    async fn outbound_sent(&self, id: i64, sid: &str, now: DateTime<Utc>) -> StoreResult<()>;
-    async fn outbound_retry(
+    /// Writes the message and the job that sends it (`SEND_JOB_KIND`) together. Returns the
+    /// message's id; `None` when a message with the same dedupe key exists.
+    async fn enqueue(&self, message: &NewOutbound, now: DateTime<Utc>) -> StoreResult<Option<i64>>;
+    /// Marks a pending message as being sent until `lease_until`, counting a try; `None` when
+    /// it is not pending (sent, failed, or being sent by another worker).
+    async fn start_sending(
         &self,
         id: i64,
-        error: &str,
-        next_attempt_at: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Option<OutboundMessage>>;
+    async fn outbound_sent(&self, id: i64, sid: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Back to pending after a passing failure; its job says when the next try is.
+    async fn outbound_retry(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
     async fn outbound_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Messages whose worker vanished mid-send (lease expired) may or may not have left: they
     /// are marked failed, never retried, so that nothing is sent twice. Returns how many.

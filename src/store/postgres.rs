@@ -7,23 +7,14 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
 use super::StoreResult;
-use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_store};
+use super::sql::{claim_sql, impl_columns, impl_store};
 
 /// The sqlx database the shared SQL is instantiated for.
 type DbEngine = Postgres;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "init",
-        include_str!("../../migrations/postgres/0001_init.sql"),
-    ),
-    (
-        2,
-        "routing",
-        include_str!("../../migrations/postgres/0002_routing.sql"),
-    ),
-];
+/// Every file of `migrations/postgres/`, in version order (see `build.rs`).
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    include!(concat!(env!("OUT_DIR"), "/migrations_postgres.rs"));
 
 pub struct PgStore {
     pool: PgPool,
@@ -33,7 +24,8 @@ impl_columns!(PgRow);
 
 impl PgStore {
     const CLAIM_SQL: &'static str = claim_sql!("for update skip locked");
-    const CLAIM_OUTBOUND_SQL: &'static str = claim_outbound_sql!("for update skip locked");
+    /// Appended to the job claim's inner select.
+    const SKIP_LOCKED: &'static str = " for update skip locked";
 
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;

@@ -15,23 +15,14 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::StoreResult;
-use super::sql::{claim_outbound_sql, claim_sql, impl_columns, impl_store};
+use super::sql::{claim_sql, impl_columns, impl_store};
 
 /// The sqlx database the shared SQL is instantiated for.
 type DbEngine = Sqlite;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "init",
-        include_str!("../../migrations/sqlite/0001_init.sql"),
-    ),
-    (
-        2,
-        "routing",
-        include_str!("../../migrations/sqlite/0002_routing.sql"),
-    ),
-];
+/// Every file of `migrations/sqlite/`, in version order (see `build.rs`).
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    include!(concat!(env!("OUT_DIR"), "/migrations_sqlite.rs"));
 
 pub struct SqliteStore {
     reader: SqlitePool,
@@ -42,7 +33,8 @@ impl_columns!(SqliteRow);
 
 impl SqliteStore {
     const CLAIM_SQL: &'static str = claim_sql!("");
-    const CLAIM_OUTBOUND_SQL: &'static str = claim_outbound_sql!("");
+    /// Appended to the job claim's inner select.
+    const SKIP_LOCKED: &'static str = "";
 
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?

@@ -22,6 +22,8 @@ pub struct TestApp {
     /// An admin key.
     pub key: String,
     pub app: App,
+    /// The kinds of job the server runs.
+    pub jobs: std::sync::Arc<proxycall::jobs::Registry>,
     /// Removed on `Drop`.
     pub db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
@@ -90,6 +92,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let store = store::connect(db.url()).await.expect("test database opens");
     let parts = server::assemble(settings, store, address).await.unwrap();
     let app = parts.app.clone();
+    let jobs = parts.jobs.clone();
     let key = keys::create(&app, "test-admin", Scopes::admin(), None)
         .await
         .unwrap()
@@ -103,6 +106,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         http: reqwest::Client::new(),
         key,
         app,
+        jobs,
         db,
         shutdown: Some(tx),
     }
@@ -348,38 +352,44 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Waits until the outbox has `n` messages marked sent (the worker records that just after
-    /// the carrier delivers), and returns the latest messages, newest first.
-    pub async fn sent_messages(&self, n: usize) -> Vec<proxycall::store::OutboundMessage> {
-        for _ in 0..100 {
-            let all = self.app.store.outbound_messages(100).await.unwrap();
-            if all.iter().filter(|m| m.status == "sent").count() >= n {
-                return all;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("fewer than {n} messages sent");
+    /// Runs every due job until none is due or running, here or in the server's workers: what a
+    /// test waits for before it looks at what was (or was not) sent.
+    pub async fn drain(&self) {
+        proxycall::jobs::drain(&self.app, &self.jobs)
+            .await
+            .expect("jobs run");
     }
 
-    /// Waits until the simulated carrier has delivered `n` messages to `to`, newest first.
+    /// The latest outbound messages, newest first, once every due job has run; at least `n`
+    /// of them sent.
+    pub async fn sent_messages(&self, n: usize) -> Vec<proxycall::store::OutboundMessage> {
+        self.drain().await;
+        let all = self.app.store.outbound_messages(100).await.unwrap();
+        let sent = all.iter().filter(|m| m.status == "sent").count();
+        assert!(sent >= n, "{sent} messages sent, not {n}: {all:#?}");
+        all
+    }
+
+    /// What the simulated carrier delivered to `to`, newest first, once every due job has run;
+    /// at least `n` deliveries.
     pub async fn deliveries_to(
         &self,
         to: &str,
         n: usize,
     ) -> Vec<proxycall::store::SimulatedDelivery> {
+        self.drain().await;
         let to = E164::parse_shape(to).unwrap();
-        for _ in 0..100 {
-            let got = self
-                .app
-                .store
-                .simulated_deliveries(Some(&to), 100)
-                .await
-                .unwrap();
-            if got.len() >= n {
-                return got;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("fewer than {n} deliveries to {to:?}");
+        let got = self
+            .app
+            .store
+            .simulated_deliveries(Some(&to), 100)
+            .await
+            .unwrap();
+        assert!(
+            got.len() >= n,
+            "{} deliveries to {to:?}, not {n}",
+            got.len()
+        );
+        got
     }
 }

@@ -3,7 +3,9 @@
 
 use chrono::{Duration, Utc};
 use proxycall::domain::E164;
-use proxycall::store::{NewOutbound, OutboundKind};
+use std::sync::Arc;
+
+use proxycall::store::{JobStatus, NewOutbound, OutboundKind, SEND_JOB_KIND, Store};
 
 use crate::helpers::{Options, spawn_app_with};
 
@@ -19,6 +21,25 @@ fn message(key: &str) -> NewOutbound {
     }
 }
 
+/// What a worker does before it calls the carrier: claims the send's job and marks the
+/// message as being sent.
+async fn claim_send(
+    store: &Arc<dyn Store>,
+    now: chrono::DateTime<Utc>,
+) -> Option<proxycall::store::OutboundMessage> {
+    let lease = now + Duration::seconds(60);
+    let job = store
+        .claim_jobs(&[SEND_JOB_KIND], now, lease, 8)
+        .await
+        .unwrap()
+        .pop()?;
+    let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap();
+    store
+        .start_sending(payload["outbound_id"].as_i64().unwrap(), lease, now)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_message_interrupted_mid_send_is_failed_not_sent_twice() {
     // No workers: the test plays them.
@@ -29,42 +50,31 @@ async fn a_message_interrupted_mid_send_is_failed_not_sent_twice() {
     .await;
     let store = &app.app.store;
     let now = Utc::now();
-    assert!(store.enqueue(&message("k1"), now).await.unwrap());
+    assert!(store.enqueue(&message("k1"), now).await.unwrap().is_some());
     assert!(
-        !store.enqueue(&message("k1"), now).await.unwrap(),
+        store.enqueue(&message("k1"), now).await.unwrap().is_none(),
         "enqueued once per key"
     );
 
     // A worker takes it, then dies before recording anything.
-    let taken = store
-        .claim_outbound(now, now + Duration::seconds(60), 8)
-        .await
-        .unwrap();
-    assert_eq!(taken.len(), 1);
-    assert!(
-        store
-            .claim_outbound(now, now + Duration::seconds(60), 8)
-            .await
-            .unwrap()
-            .is_empty(),
-        "claimed once"
-    );
+    assert!(claim_send(store, now).await.is_some());
+    assert!(claim_send(store, now).await.is_none(), "claimed once");
 
     // Before the lease ends nothing happens; after it, the message is given up.
+    let registry = proxycall::jobs::registry(90);
+    let worker = proxycall::jobs::Worker::new(app.app.clone(), Arc::new(registry));
+    worker
+        .check_leases(now + Duration::seconds(30))
+        .await
+        .unwrap();
     assert_eq!(
-        store
-            .abandon_expired_leases(now + Duration::seconds(30))
-            .await
-            .unwrap(),
-        0
+        store.outbound_messages(1).await.unwrap()[0].status,
+        "sending"
     );
-    assert_eq!(
-        store
-            .abandon_expired_leases(now + Duration::seconds(61))
-            .await
-            .unwrap(),
-        1
-    );
+    worker
+        .check_leases(now + Duration::seconds(61))
+        .await
+        .unwrap();
     let stored = &store.outbound_messages(1).await.unwrap()[0];
     assert_eq!(stored.status, "failed");
     assert!(stored.body.is_none(), "the text is erased");
@@ -75,13 +85,24 @@ async fn a_message_interrupted_mid_send_is_failed_not_sent_twice() {
             .unwrap()
             .contains("never sent twice")
     );
+    let job = &store.jobs(Some(SEND_JOB_KIND), None, 10).await.unwrap()[0];
+    assert_eq!(job.status, JobStatus::Failed, "its job is not run again");
     let later = now + Duration::hours(1);
+    assert!(claim_send(store, later).await.is_none());
+    // A worker an hour later runs what is due (the periodic housekeeping), not the send.
+    worker.run_once_at(later).await.unwrap();
+    assert_eq!(
+        store.jobs(Some(SEND_JOB_KIND), None, 10).await.unwrap()[0].status,
+        JobStatus::Failed
+    );
     assert!(
-        store
-            .claim_outbound(later, later + Duration::seconds(60), 8)
+        app.app
+            .store
+            .simulated_deliveries(None, 10)
             .await
             .unwrap()
-            .is_empty()
+            .is_empty(),
+        "never sent"
     );
 }
 
@@ -126,12 +147,9 @@ async fn a_status_callback_that_arrives_before_the_sid_is_stored_is_kept() {
     let store = app.app.store.clone();
     let now = Utc::now();
     store.enqueue(&message("k2"), now).await.unwrap();
-    let taken = store
-        .claim_outbound(now, now + Duration::seconds(60), 8)
-        .await
-        .unwrap();
+    let taken = claim_send(&store, now).await.unwrap();
     // The worker stores the SID a little after Twilio has already called back.
-    let id = taken[0].id;
+    let id = taken.id;
     let late = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         store.outbound_sent(id, "SMlate", Utc::now()).await.unwrap();

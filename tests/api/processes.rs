@@ -337,6 +337,7 @@ async fn two_processes_send_each_queued_message_exactly_once() {
                 .enqueue(&message, chrono::Utc::now())
                 .await
                 .unwrap()
+                .is_some()
         );
     }
 

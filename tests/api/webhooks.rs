@@ -1,7 +1,5 @@
 //! Masked routing through the signed webhooks (SPEC §5), on the simulated carrier.
 
-use std::time::Duration;
-
 use proxycall::domain::{E164, NumberType};
 
 use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
@@ -168,7 +166,7 @@ async fn unknown_proxies_and_missing_or_garbage_numbers_get_a_clear_answer_and_c
     assert_eq!(twiml, EMPTY);
 
     assert_eq!(last_caller(&app, 1).await, "");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.drain().await;
     assert!(
         app.app
             .store
@@ -363,7 +361,6 @@ async fn a_retried_text_webhook_is_relayed_once_and_a_retried_call_recorded_once
         .await;
     }
     app.deliveries_to(CLIENT, 1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let client = E164::parse(CLIENT).unwrap();
     assert_eq!(
         app.app
@@ -526,7 +523,6 @@ async fn concurrent_webhooks_are_grouped_without_losing_or_doubling_anything() {
     }
 
     app.deliveries_to(CLIENT, 1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let client = E164::parse(CLIENT).unwrap();
     assert_eq!(
         app.app
@@ -571,7 +567,7 @@ async fn a_retried_webhook_does_not_change_the_last_caller_for_the_rest_of_its_b
     let answers = route_batch(
         app.app.store.as_ref(),
         &app.app.routing,
-        &app.app.outbox_wake,
+        &app.app.job_wake,
         vec![call(FIRST, "CA-first"), call(CLIENT, "CA-client")],
     )
     .await;
@@ -595,7 +591,7 @@ async fn a_retried_webhook_does_not_change_the_last_caller_for_the_rest_of_its_b
     let answers = route_batch(
         app.app.store.as_ref(),
         &app.app.routing,
-        &app.app.outbox_wake,
+        &app.app.job_wake,
         vec![
             call(FIRST, "CA-third"),
             call(COURIER, "CA-fourth"),

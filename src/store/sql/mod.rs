@@ -3,6 +3,7 @@
 //! starts, the claim query) is supplied by each back-end, which instantiates `impl_store!`.
 
 mod clients;
+mod jobs;
 mod keys;
 mod outbox;
 mod pool;
@@ -12,10 +13,11 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType, OrderId, Scopes};
 use crate::store::{
-    ApiKey, Client, Interaction, Order, OutboundKind, OutboundMessage, PoolNumber, PoolStatus,
-    SimulatedDelivery, StoreError, StoreResult,
+    ApiKey, Client, Interaction, Job, JobStatus, Order, OutboundKind, OutboundMessage, PoolNumber,
+    PoolStatus, SimulatedDelivery, StoreError, StoreResult,
 };
 pub(crate) use clients::impl_clients_store;
+pub(crate) use jobs::{impl_job_store, insert_job, job_cols};
 pub(crate) use keys::impl_keys_store;
 pub(crate) use outbox::{impl_outbox_store, insert_outbound};
 pub(crate) use pool::impl_pool_store;
@@ -43,7 +45,7 @@ macro_rules! key_cols {
 macro_rules! outbound_cols {
     () => {
         "id, kind, purpose, from_number, to_number, body, url, status, attempts, \
-         next_attempt_at, last_error, twilio_sid, delivery_status, created_at"
+         last_error, twilio_sid, delivery_status, created_at"
     };
 }
 pub(crate) use {client_cols, key_cols, outbound_cols, pool_cols};
@@ -88,23 +90,6 @@ macro_rules! claim_number {
     };
 }
 pub(crate) use claim_number;
-
-/// Claims due outbound messages for one worker; `$lock` as in `claim_sql!`.
-macro_rules! claim_outbound_sql {
-    ($lock:literal) => {
-        concat!(
-            "update outbound_messages set status = 'sending', locked_until = $2, \
-             attempts = attempts + 1, updated_at = $1 \
-             where status = 'pending' and id in (select id from outbound_messages \
-               where status = 'pending' and next_attempt_at <= $1 \
-               order by next_attempt_at, id limit $3 ",
-            $lock,
-            ") returning ",
-            $crate::store::sql::outbound_cols!()
-        )
-    };
-}
-pub(crate) use claim_outbound_sql;
 
 /// Typed column access over either engine's row.
 pub(crate) trait Columns {
@@ -251,13 +236,30 @@ pub(crate) fn outbound_from(r: &impl Columns) -> StoreResult<OutboundMessage> {
         url: present(r, "url")?,
         status: required(r, "status")?,
         attempts: r.int("attempts")?.unwrap_or(0),
-        next_attempt_at: r
-            .time("next_attempt_at")?
-            .ok_or_else(corrupt("next_attempt_at"))?,
         last_error: present(r, "last_error")?,
         twilio_sid: present(r, "twilio_sid")?,
         delivery_status: present(r, "delivery_status")?,
         created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
+    })
+}
+
+pub(crate) fn job_from(r: &impl Columns) -> StoreResult<Job> {
+    Ok(Job {
+        id: r.int("id")?.ok_or_else(corrupt("id"))?,
+        kind: required(r, "kind")?,
+        payload: r.text("payload")?.unwrap_or_default(),
+        status: JobStatus::parse(&required(r, "status")?).ok_or_else(corrupt("status"))?,
+        due_at: r.time("due_at")?.ok_or_else(corrupt("due_at"))?,
+        attempts: r.int("attempts")?.unwrap_or(0),
+        max_attempts: r.int("max_attempts")?.unwrap_or(1),
+        locked_until: r.time("locked_until")?,
+        last_error: present(r, "last_error")?,
+        dedupe_key: present(r, "dedupe_key")?,
+        progress: present(r, "progress")?,
+        result: present(r, "result")?,
+        created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
+        updated_at: r.time("updated_at")?.ok_or_else(corrupt("updated_at"))?,
+        finished_at: r.time("finished_at")?,
     })
 }
 
@@ -293,6 +295,7 @@ macro_rules! impl_store {
         $crate::store::sql::impl_keys_store!($store);
         $crate::store::sql::impl_routing_store!($store);
         $crate::store::sql::impl_outbox_store!($store);
+        $crate::store::sql::impl_job_store!($store);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

@@ -1,15 +1,16 @@
 //! The SQL of `OutboxStore`, shared by both engines.
 
-/// Inserts an outbound message, once per dedupe key, on any executor (a pool or the
-/// transaction of a webhook). Evaluates to the number of rows inserted.
+/// Inserts an outbound message and the job that sends it, once per dedupe key, on any
+/// executor (a transaction: the message and its job are written together). Evaluates to the
+/// new message's id, if one was inserted.
 macro_rules! insert_outbound {
     ($executor:expr, $message:expr, $now:expr) => {{
         let m: &NewOutbound = $message;
-        sqlx::query(
+        let id: Option<i64> = sqlx::query_scalar(
             "insert into outbound_messages (kind, purpose, from_number, to_number, body, url, \
-             dedupe_key, status, attempts, next_attempt_at, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8) \
-             on conflict (dedupe_key) do nothing",
+             dedupe_key, status, attempts, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8) \
+             on conflict (dedupe_key) do nothing returning id",
         )
         .bind(m.kind.as_str())
         .bind(m.purpose)
@@ -19,9 +20,12 @@ macro_rules! insert_outbound {
         .bind(m.url.as_deref())
         .bind(m.dedupe_key.as_deref())
         .bind($now)
-        .execute($executor)
-        .await?
-        .rows_affected()
+        .fetch_optional(&mut *$executor)
+        .await?;
+        if let Some(id) = id {
+            insert_job!(&mut *$executor, &send_job(id, $now), $now);
+        }
+        id
     }};
 }
 pub(crate) use insert_outbound;
@@ -37,25 +41,33 @@ macro_rules! impl_outbox_store {
 
             #[async_trait::async_trait]
             impl OutboxStore for $store {
-                async fn enqueue(&self, message: &NewOutbound, now: DateTime<Utc>) -> StoreResult<bool> {
-                    Ok(insert_outbound!(self.writer(), message, now) == 1)
+                async fn enqueue(&self, message: &NewOutbound, now: DateTime<Utc>) -> StoreResult<Option<i64>> {
+                    let mut tx = self.begin_write().await?;
+                    let id = insert_outbound!(tx, message, now);
+                    tx.commit().await?;
+                    Ok(id)
                 }
 
-                async fn claim_outbound(
+                async fn start_sending(
                     &self,
-                    now: DateTime<Utc>,
+                    id: i64,
                     lease_until: DateTime<Utc>,
-                    limit: i64,
-                ) -> StoreResult<Vec<OutboundMessage>> {
-                    sqlx::query(Self::CLAIM_OUTBOUND_SQL)
-                        .bind(now)
-                        .bind(lease_until)
-                        .bind(limit)
-                        .fetch_all(self.writer())
-                        .await?
-                        .iter()
-                        .map(outbound_from)
-                        .collect()
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Option<OutboundMessage>> {
+                    sqlx::query(concat!(
+                        "update outbound_messages set status = 'sending', locked_until = $2, \
+                         attempts = attempts + 1, updated_at = $3 \
+                         where id = $1 and status = 'pending' returning ",
+                        outbound_cols!()
+                    ))
+                    .bind(id)
+                    .bind(lease_until)
+                    .bind(now)
+                    .fetch_optional(self.writer())
+                    .await?
+                    .as_ref()
+                    .map(outbound_from)
+                    .transpose()
                 }
 
                 async fn outbound_sent(&self, id: i64, sid: &str, now: DateTime<Utc>) -> StoreResult<()> {
@@ -72,20 +84,13 @@ macro_rules! impl_outbox_store {
                     Ok(())
                 }
 
-                async fn outbound_retry(
-                    &self,
-                    id: i64,
-                    error: &str,
-                    next_attempt_at: DateTime<Utc>,
-                    now: DateTime<Utc>,
-                ) -> StoreResult<()> {
+                async fn outbound_retry(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()> {
                     sqlx::query(
                         "update outbound_messages set status = 'pending', last_error = $2, \
-                         next_attempt_at = $3, locked_until = null, updated_at = $4 where id = $1",
+                         locked_until = null, updated_at = $3 where id = $1",
                     )
                     .bind(id)
                     .bind(error)
-                    .bind(next_attempt_at)
                     .bind(now)
                     .execute(self.writer())
                     .await?;

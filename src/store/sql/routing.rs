@@ -158,8 +158,7 @@ macro_rules! impl_routing_store {
                         let now = chrono::Utc::now();
                         let mut insert = QueryBuilder::<DbEngine>::new(
                             "insert into outbound_messages (kind, purpose, from_number, to_number, \
-                             body, url, dedupe_key, status, attempts, next_attempt_at, created_at, \
-                             updated_at) ",
+                             body, url, dedupe_key, status, attempts, created_at, updated_at) ",
                         );
                         insert.push_values(&outbound, |mut row, m| {
                             row.push_bind(m.kind.as_str())
@@ -172,11 +171,30 @@ macro_rules! impl_routing_store {
                                 .push_bind("pending")
                                 .push_bind(0_i64)
                                 .push_bind(now)
-                                .push_bind(now)
                                 .push_bind(now);
                         });
-                        insert.push(" on conflict (dedupe_key) do nothing");
-                        insert.build().execute(&mut *tx).await?;
+                        insert.push(" on conflict (dedupe_key) do nothing returning id");
+                        let ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+                        // Each message's sending job, in the same transaction.
+                        let mut send = QueryBuilder::<DbEngine>::new(
+                            "insert into jobs (kind, payload, status, due_at, attempts, max_attempts, \
+                             dedupe_key, created_at, updated_at) ",
+                        );
+                        if !ids.is_empty() {
+                            send.push_values(ids.iter().map(|&id| send_job(id, now)), |mut row, j| {
+                                row.push_bind(j.kind)
+                                    .push_bind(j.payload)
+                                    .push_bind("queued")
+                                    .push_bind(j.due_at)
+                                    .push_bind(0_i64)
+                                    .push_bind(j.max_attempts)
+                                    .push_bind(j.dedupe_key)
+                                    .push_bind(now)
+                                    .push_bind(now);
+                            });
+                            send.push(" on conflict (dedupe_key) do nothing");
+                            send.build().execute(&mut *tx).await?;
+                        }
                     }
                     tx.commit().await?;
                     for i in new {

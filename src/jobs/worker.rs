@@ -1,0 +1,193 @@
+//! The worker: claims due jobs of the kinds it knows, runs them, records what became of them.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
+use tokio::sync::watch;
+
+use super::{JobContext, JobError, Registry, backoff, schedule};
+use crate::app::App;
+use crate::store::{Job, StoreResult};
+
+/// Longer than the carrier client's own time-out, so a live worker never loses its claim; a
+/// long job keeps it by reporting progress.
+const LEASE: Duration = Duration::from_secs(60);
+/// Jobs one worker takes at a time; they run concurrently.
+const BATCH: i64 = 8;
+/// How often an idle worker looks for due jobs without being woken.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How often a worker looks for jobs whose process died: leases last a minute.
+const LEASE_CHECK: Duration = Duration::from_secs(30);
+
+pub(super) fn lease() -> chrono::Duration {
+    chrono::Duration::from_std(LEASE).expect("a minute fits")
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    app: App,
+    registry: Arc<Registry>,
+}
+
+impl Worker {
+    pub fn new(app: App, registry: Arc<Registry>) -> Self {
+        Self { app, registry }
+    }
+
+    /// Claims one batch of due jobs and runs them. Returns how many it handled: 0 when
+    /// nothing is due.
+    pub async fn run_once(&self) -> StoreResult<usize> {
+        self.run_once_at(Utc::now()).await
+    }
+
+    /// `run_once` as if it were `now`: tests use it to reach a retry's time.
+    pub async fn run_once_at(&self, now: DateTime<Utc>) -> StoreResult<usize> {
+        let kinds = self.registry.kinds();
+        let claimed = self
+            .app
+            .store
+            .claim_jobs(&kinds, now, now + lease(), BATCH)
+            .await?;
+        let outcomes =
+            futures_util::future::join_all(claimed.iter().map(|job| self.run_job(job, now))).await;
+        outcomes.into_iter().collect::<StoreResult<Vec<()>>>()?;
+        Ok(claimed.len())
+    }
+
+    async fn run_job(&self, job: &Job, now: DateTime<Utc>) -> StoreResult<()> {
+        let ctx = JobContext {
+            app: self.app.clone(),
+            job_id: job.id,
+            attempt: job.attempts,
+            now,
+        };
+        let run = self.registry.run(&job.kind, ctx, &job.payload);
+        // A panic is one failed try of this job; the worker goes on with the others.
+        let outcome = match AssertUnwindSafe(run).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(panic) => Err(JobError::retry(format!("panicked: {}", panic_text(&panic)))),
+        };
+        let store = &self.app.store;
+        let kind = job.kind.clone();
+        let label = match outcome {
+            Ok(result) => {
+                let result = result.map(|r| r.to_string());
+                store
+                    .job_done(job.id, result.as_deref(), Utc::now())
+                    .await?;
+                tracing::debug!(job_id = job.id, kind, "job done");
+                "done"
+            }
+            Err(JobError::Retry { error, at }) if job.attempts < job.max_attempts => {
+                let due = at.unwrap_or_else(|| {
+                    now + chrono::Duration::from_std(backoff(job.attempts)).unwrap_or_default()
+                });
+                store.job_retry(job.id, &error, due, Utc::now()).await?;
+                tracing::warn!(job_id = job.id, kind, %error, attempts = job.attempts, "job failed; will retry");
+                "retry"
+            }
+            Err(JobError::Retry { error, .. }) => {
+                let error = format!("gave up after {} tries: {error}", job.attempts);
+                store.job_failed(job.id, &error, Utc::now()).await?;
+                tracing::error!(job_id = job.id, kind, %error, "job failed for good");
+                "failed"
+            }
+            Err(JobError::Fail(error)) => {
+                store.job_failed(job.id, &error, Utc::now()).await?;
+                tracing::error!(job_id = job.id, kind, %error, "job failed for good");
+                "failed"
+            }
+        };
+        metrics::counter!("job_runs_total", "kind" => kind, "outcome" => label).increment(1);
+        Ok(())
+    }
+
+    /// Jobs and messages whose process died mid-run.
+    pub async fn check_leases(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        let store = &self.app.store;
+        let expired = store
+            .expire_job_leases(now, &self.registry.at_most_once())
+            .await?;
+        if expired.requeued > 0 {
+            tracing::warn!(count = expired.requeued, "interrupted jobs queued again");
+        }
+        if expired.failed > 0 {
+            tracing::error!(
+                count = expired.failed,
+                "interrupted jobs failed: running them again could do them twice"
+            );
+        }
+        let abandoned = store.abandon_expired_leases(now).await?;
+        if abandoned > 0 {
+            tracing::error!(
+                count = abandoned,
+                "messages interrupted mid-send were not retried"
+            );
+        }
+        Ok(())
+    }
+
+    /// Works until `shutdown` turns true: runs what is due, then sleeps until woken by a new
+    /// job or the idle poll.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut leases_checked: Option<std::time::Instant> = None;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if leases_checked.is_none_or(|t| t.elapsed() >= LEASE_CHECK) {
+                leases_checked = Some(std::time::Instant::now());
+                if let Err(e) = self.check_leases(Utc::now()).await {
+                    tracing::warn!(error = %e, "jobs: could not check leases");
+                }
+            }
+            let handled = match self.run_once().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "jobs: store unavailable");
+                    0
+                }
+            };
+            if handled == 0 {
+                tokio::select! {
+                    () = self.app.job_wake.notified() => {}
+                    () = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Runs every job that is due (periodic ones included) until none is due or running, in any
+/// process: what tests wait for instead of sleeping. Gives up after `limit` rounds.
+pub async fn drain(app: &App, registry: &Arc<Registry>) -> StoreResult<usize> {
+    let worker = Worker::new(app.clone(), registry.clone());
+    schedule::enqueue_periodic(app.store.as_ref(), registry, Utc::now()).await?;
+    let mut handled = 0;
+    for _ in 0..10_000 {
+        let n = worker.run_once().await?;
+        handled += n;
+        if n > 0 {
+            continue;
+        }
+        let busy = app.store.busy_jobs(&registry.kinds(), Utc::now()).await? > 0;
+        if !busy {
+            return Ok(handled);
+        }
+        // Another worker holds a job: let it finish.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(handled)
+}

@@ -1,0 +1,145 @@
+//! Durable jobs: all background work, kept in the database (`crate::jobs` runs them).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobStatus {
+    /// Waiting for its time (`due_at`) and a worker.
+    Queued,
+    /// Claimed by a worker until `locked_until`.
+    Running,
+    Done,
+    /// Given up: refused, out of tries, interrupted when a retry could do harm, or a payload
+    /// that no longer parses.
+    Failed,
+}
+
+impl JobStatus {
+    pub const ALL: [Self; 4] = [Self::Queued, Self::Running, Self::Done, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    /// JSON.
+    pub payload: String,
+    pub due_at: DateTime<Utc>,
+    pub max_attempts: i64,
+    /// A second job with the same key is not enqueued.
+    pub dedupe_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub status: JobStatus,
+    pub due_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub dedupe_key: Option<String>,
+    /// JSON, written by the handler as it goes.
+    pub progress: Option<String>,
+    /// JSON, the handler's report once done.
+    pub result: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// How many jobs of one kind are in one status, and the oldest due time among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCount {
+    pub kind: String,
+    pub status: JobStatus,
+    pub count: i64,
+    pub oldest_due_at: Option<DateTime<Utc>>,
+}
+
+/// What a lease check did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpiredLeases {
+    /// Jobs whose worker vanished, queued again.
+    pub requeued: u64,
+    /// Jobs whose worker vanished and which must not run twice: failed.
+    pub failed: u64,
+}
+
+#[async_trait]
+pub trait JobStore {
+    /// The new job's id; `None` when a job with the same dedupe key exists.
+    async fn enqueue_job(&self, job: &NewJob, now: DateTime<Utc>) -> StoreResult<Option<i64>>;
+    /// Takes up to `limit` due queued jobs of these kinds until `lease_until`, counting a try
+    /// for each. Several workers, in several processes, never take the same job.
+    async fn claim_jobs(
+        &self,
+        kinds: &[&str],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Job>>;
+    /// The outcome of a claimed job. Each changes a job only while it is `running`.
+    async fn job_done(&self, id: i64, result: Option<&str>, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn job_retry(
+        &self,
+        id: i64,
+        error: &str,
+        due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn job_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Records a running job's progress and extends its lease: a long job that reports
+    /// keeps its claim.
+    async fn job_progress(
+        &self,
+        id: i64,
+        progress: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Running jobs whose lease ran out: their process died. Those of `at_most_once` kinds
+    /// (a send whose outcome is unknown) fail; the others are queued again.
+    async fn expire_job_leases(
+        &self,
+        now: DateTime<Utc>,
+        at_most_once: &[&str],
+    ) -> StoreResult<ExpiredLeases>;
+    /// How many jobs of these kinds are running, or queued and due at `now`.
+    async fn busy_jobs(&self, kinds: &[&str], now: DateTime<Utc>) -> StoreResult<i64>;
+    async fn job(&self, id: i64) -> StoreResult<Option<Job>>;
+    /// Jobs, newest first, optionally of one kind and status.
+    async fn jobs(
+        &self,
+        kind: Option<&str>,
+        status: Option<JobStatus>,
+        limit: i64,
+    ) -> StoreResult<Vec<Job>>;
+    async fn job_counts(&self) -> StoreResult<Vec<JobCount>>;
+    /// Deletes jobs finished before `before`; returns how many.
+    async fn purge_finished_jobs(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}

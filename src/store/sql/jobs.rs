@@ -1,0 +1,270 @@
+//! The SQL of `JobStore`, shared by both engines.
+
+macro_rules! job_cols {
+    () => {
+        "id, kind, payload, status, due_at, attempts, max_attempts, locked_until, last_error, \
+         dedupe_key, progress, result, created_at, updated_at, finished_at"
+    };
+}
+pub(crate) use job_cols;
+
+/// Inserts a job, once per dedupe key, on any executor (a pool, or the transaction of the
+/// change that calls for it). Evaluates to the new job's id, if one was inserted.
+macro_rules! insert_job {
+    ($executor:expr, $job:expr, $now:expr) => {{
+        let j: &NewJob = $job;
+        let id: Option<i64> = sqlx::query_scalar(
+            "insert into jobs (kind, payload, status, due_at, attempts, max_attempts, \
+             dedupe_key, created_at, updated_at) \
+             values ($1, $2, 'queued', $3, 0, $4, $5, $6, $6) \
+             on conflict (dedupe_key) do nothing returning id",
+        )
+        .bind(&j.kind)
+        .bind(&j.payload)
+        .bind(j.due_at)
+        .bind(j.max_attempts)
+        .bind(j.dedupe_key.as_deref())
+        .bind($now)
+        .fetch_optional($executor)
+        .await?;
+        id
+    }};
+}
+pub(crate) use insert_job;
+
+/// Implements `JobStore` for a back-end (see `impl_store!`). The back-end supplies
+/// `SKIP_LOCKED`: PostgreSQL's `for update skip locked`, so that concurrent claims take
+/// different rows; SQLite serialises writers and needs nothing.
+macro_rules! impl_job_store {
+    ($store:ty) => {
+        const _: () = {
+            use chrono::{DateTime, Utc};
+            use sqlx::QueryBuilder;
+
+            use $crate::store::sql::*;
+            use $crate::store::*;
+
+            #[async_trait::async_trait]
+            impl JobStore for $store {
+                async fn enqueue_job(&self, job: &NewJob, now: DateTime<Utc>) -> StoreResult<Option<i64>> {
+                    Ok(insert_job!(self.writer(), job, now))
+                }
+
+                async fn claim_jobs(
+                    &self,
+                    kinds: &[&str],
+                    now: DateTime<Utc>,
+                    lease_until: DateTime<Utc>,
+                    limit: i64,
+                ) -> StoreResult<Vec<Job>> {
+                    if kinds.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut claim = QueryBuilder::<DbEngine>::new(
+                        "update jobs set status = 'running', attempts = attempts + 1, locked_until = ",
+                    );
+                    claim.push_bind(lease_until).push(", updated_at = ").push_bind(now);
+                    claim.push(
+                        " where status = 'queued' and id in (select id from jobs \
+                         where status = 'queued' and due_at <= ",
+                    );
+                    claim.push_bind(now).push(" and kind in (");
+                    let mut list = claim.separated(", ");
+                    for kind in kinds {
+                        list.push_bind(kind.to_string());
+                    }
+                    claim.push(") order by due_at, id limit ").push_bind(limit);
+                    claim.push(Self::SKIP_LOCKED);
+                    claim.push(concat!(") returning ", job_cols!()));
+                    let mut jobs: Vec<Job> = claim
+                        .build()
+                        .fetch_all(self.writer())
+                        .await?
+                        .iter()
+                        .map(job_from)
+                        .collect::<StoreResult<_>>()?;
+                    jobs.sort_by_key(|j| (j.due_at, j.id));
+                    Ok(jobs)
+                }
+
+                async fn job_done(&self, id: i64, result: Option<&str>, now: DateTime<Utc>) -> StoreResult<()> {
+                    sqlx::query(
+                        "update jobs set status = 'done', result = $2, locked_until = null, \
+                         last_error = null, updated_at = $3, finished_at = $3 \
+                         where id = $1 and status = 'running'",
+                    )
+                    .bind(id)
+                    .bind(result)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(())
+                }
+
+                async fn job_retry(
+                    &self,
+                    id: i64,
+                    error: &str,
+                    due_at: DateTime<Utc>,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
+                    sqlx::query(
+                        "update jobs set status = 'queued', last_error = $2, due_at = $3, \
+                         locked_until = null, updated_at = $4 where id = $1 and status = 'running'",
+                    )
+                    .bind(id)
+                    .bind(error)
+                    .bind(due_at)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(())
+                }
+
+                async fn job_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                    sqlx::query(
+                        "update jobs set status = 'failed', last_error = $2, locked_until = null, \
+                         updated_at = $3, finished_at = $3 where id = $1 and status = 'running'",
+                    )
+                    .bind(id)
+                    .bind(error)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(())
+                }
+
+                async fn job_progress(
+                    &self,
+                    id: i64,
+                    progress: &str,
+                    lease_until: DateTime<Utc>,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
+                    sqlx::query(
+                        "update jobs set progress = $2, locked_until = $3, updated_at = $4 \
+                         where id = $1 and status = 'running'",
+                    )
+                    .bind(id)
+                    .bind(progress)
+                    .bind(lease_until)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(())
+                }
+
+                async fn expire_job_leases(
+                    &self,
+                    now: DateTime<Utc>,
+                    at_most_once: &[&str],
+                ) -> StoreResult<ExpiredLeases> {
+                    let mut tx = self.begin_write().await?;
+                    let mut fail = QueryBuilder::<DbEngine>::new(
+                        "update jobs set status = 'failed', last_error = 'interrupted: its \
+                         process stopped mid-run, and running it again could do it twice', \
+                         locked_until = null, updated_at = ",
+                    );
+                    fail.push_bind(now).push(", finished_at = ").push_bind(now);
+                    fail.push(" where status = 'running' and locked_until < ").push_bind(now);
+                    // `''` keeps the list valid when it is empty.
+                    fail.push(" and kind in (''");
+                    for kind in at_most_once {
+                        fail.push(", ").push_bind(kind.to_string());
+                    }
+                    fail.push(")");
+                    let failed = fail.build().execute(&mut *tx).await?.rows_affected();
+                    let requeued = sqlx::query(
+                        "update jobs set status = 'queued', due_at = $1, locked_until = null, \
+                         last_error = 'interrupted: its process stopped mid-run', updated_at = $1 \
+                         where status = 'running' and locked_until < $1",
+                    )
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    tx.commit().await?;
+                    Ok(ExpiredLeases { requeued, failed })
+                }
+
+                async fn busy_jobs(&self, kinds: &[&str], now: DateTime<Utc>) -> StoreResult<i64> {
+                    let mut count = QueryBuilder::<DbEngine>::new(
+                        "select count(*) from jobs where (status = 'running' or \
+                         (status = 'queued' and due_at <= ",
+                    );
+                    count.push_bind(now).push(")) and kind in (''");
+                    for kind in kinds {
+                        count.push(", ").push_bind(kind.to_string());
+                    }
+                    count.push(")");
+                    Ok(count.build_query_scalar().fetch_one(self.reader()).await?)
+                }
+
+                async fn job(&self, id: i64) -> StoreResult<Option<Job>> {
+                    sqlx::query(concat!("select ", job_cols!(), " from jobs where id = $1"))
+                        .bind(id)
+                        .fetch_optional(self.reader())
+                        .await?
+                        .as_ref()
+                        .map(job_from)
+                        .transpose()
+                }
+
+                async fn jobs(
+                    &self,
+                    kind: Option<&str>,
+                    status: Option<JobStatus>,
+                    limit: i64,
+                ) -> StoreResult<Vec<Job>> {
+                    sqlx::query(concat!(
+                        "select ", job_cols!(), " from jobs \
+                         where ($1 is null or kind = $1) and ($2 is null or status = $2) \
+                         order by id desc limit $3"
+                    ))
+                    .bind(kind)
+                    .bind(status.map(JobStatus::as_str))
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(job_from)
+                    .collect()
+                }
+
+                async fn job_counts(&self) -> StoreResult<Vec<JobCount>> {
+                    sqlx::query(
+                        "select kind, status, count(*) as n, min(due_at) as oldest \
+                         from jobs group by kind, status order by kind, status",
+                    )
+                    .fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        Ok(JobCount {
+                            kind: r.text("kind")?.unwrap_or_default(),
+                            status: r
+                                .text("status")?
+                                .as_deref()
+                                .and_then(JobStatus::parse)
+                                .ok_or(StoreError::Corrupt { column: "status" })?,
+                            count: r.int("n")?.unwrap_or(0),
+                            oldest_due_at: r.time("oldest")?,
+                        })
+                    })
+                    .collect()
+                }
+
+                async fn purge_finished_jobs(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                    let done = sqlx::query(
+                        "delete from jobs where status in ('done', 'failed') and finished_at < $1",
+                    )
+                    .bind(before)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(done.rows_affected())
+                }
+            }
+        };
+    };
+}
+pub(crate) use impl_job_store;
