@@ -32,13 +32,13 @@ impl OutboundKind {
 /// The job kind that sends an outbound message; its payload is `{"outbound_id": N}`.
 pub const SEND_JOB_KIND: &str = "outbound.send";
 
-/// The job that sends message `id`, due at once. Sending decides its own tries (see
+/// The job that sends message `id`, due at `send_at`. Sending decides its own tries (see
 /// `crate::outbox`), so the job's cap is only a backstop.
-pub fn send_job(id: i64, now: DateTime<Utc>) -> NewJob {
+pub fn send_job(id: i64, send_at: DateTime<Utc>) -> NewJob {
     NewJob {
         kind: SEND_JOB_KIND.to_owned(),
         payload: format!("{{\"outbound_id\":{id}}}"),
-        due_at: now,
+        due_at: send_at,
         max_attempts: 100,
         dedupe_key: Some(format!("outbound:{id}")),
     }
@@ -89,7 +89,16 @@ pub struct OutboxStats {
 pub trait OutboxStore {
     /// Writes the message and the job that sends it (`SEND_JOB_KIND`) together. Returns the
     /// message's id; `None` when a message with the same dedupe key exists.
-    async fn enqueue(&self, message: &NewOutbound, now: DateTime<Utc>) -> StoreResult<Option<i64>>;
+    async fn enqueue(&self, message: &NewOutbound, now: DateTime<Utc>) -> StoreResult<Option<i64>> {
+        self.enqueue_at(message, now, now).await
+    }
+    /// `enqueue`, sent no sooner than `send_at`.
+    async fn enqueue_at(
+        &self,
+        message: &NewOutbound,
+        send_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<i64>>;
     /// Marks a pending message as being sent until `lease_until`, counting a try; `None` when
     /// it is not pending (sent, failed, or being sent by another worker).
     async fn start_sending(

@@ -471,3 +471,135 @@ async fn the_demo_shows_the_main_job_and_simulate_plays_twilio_against_it() {
     assert!(String::from_utf8_lossy(&us.stdout).contains("pas accessible depuis votre pays"));
     terminate(&mut demo).await;
 }
+
+/// A text to `to`, from a pool number.
+fn text_to(to: &str, key: &str) -> proxycall::store::NewOutbound {
+    proxycall::store::NewOutbound {
+        kind: proxycall::store::OutboundKind::Sms,
+        purpose: "test",
+        from: proxycall::domain::E164::parse("+33780000001").unwrap(),
+        to: proxycall::domain::E164::parse(to).unwrap(),
+        body: Some("Votre code".into()),
+        url: None,
+        dedupe_key: Some(key.into()),
+    }
+}
+
+/// Waits (bounded) until the store says message `id` is sent, and returns its job.
+async fn sent_job(app: &App, key: &str) -> proxycall::store::Job {
+    for _ in 0..300 {
+        let done = app
+            .store
+            .jobs(Some(proxycall::store::SEND_JOB_KIND), None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|j| {
+                j.dedupe_key.as_deref() == Some(key)
+                    && j.status == proxycall::store::JobStatus::Done
+            });
+        if let Some(job) = done {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the job {key} never ran");
+}
+
+#[tokio::test]
+async fn scheduled_and_periodic_jobs_run_once_across_two_processes_and_survive_a_restart() {
+    use chrono::Utc;
+
+    let db = TestDb::new().await;
+    let app = App::new(store::connect(db.url()).await.unwrap());
+    keys::create(&app, "ops", Scopes::admin(), None)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    // Hourly periods this test spans so far: one, or two if an hour begins meanwhile.
+    let began = Utc::now();
+    let hours_spanned = || {
+        let hour = Duration::from_secs(3600);
+        let period = proxycall::jobs::schedule::period_start;
+        1 + ((period(hour, Utc::now()) - period(hour, began)).num_hours() as usize)
+    };
+    let start = |ports: &[u16]| -> Vec<Child> { ports.iter().map(|p| server(&db, *p)).collect() };
+
+    // A text scheduled 2 s ahead, with two processes running.
+    let first_at = Utc::now() + chrono::Duration::seconds(2);
+    let first = app
+        .store
+        .enqueue_at(
+            &text_to("+33611000001", "scheduled:1"),
+            first_at,
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let ports = [free_port(), free_port()];
+    let mut children = start(&ports);
+    for p in ports {
+        wait_until_up(&http, &format!("http://127.0.0.1:{p}")).await;
+    }
+    let job = sent_job(&app, &format!("outbound:{first}")).await;
+    assert_eq!(job.attempts, 1, "claimed once");
+    assert!(job.finished_at.unwrap() >= first_at, "not before its time");
+    let to = proxycall::domain::E164::parse("+33611000001").unwrap();
+    let delivered = app.store.simulated_deliveries(Some(&to), 10).await.unwrap();
+    assert_eq!(delivered.len(), 1, "sent by one process, once");
+    assert!(delivered[0].delivered_at >= first_at);
+
+    // Each periodic job has one job per period, whichever process enqueued it.
+    let purges = app
+        .store
+        .jobs(Some("interactions.purge"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(purges.len(), hours_spanned(), "{purges:#?}");
+
+    // A text scheduled before a restart is sent after it: both processes stop before its
+    // time, one comes back.
+    let second_at = Utc::now() + chrono::Duration::seconds(3);
+    let second = app
+        .store
+        .enqueue_at(
+            &text_to("+33611000002", "scheduled:2"),
+            second_at,
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    for child in children.iter_mut() {
+        terminate(child).await;
+    }
+    assert!(Utc::now() < second_at, "stopped before its time");
+    let port = free_port();
+    children = start(&[port]);
+    wait_until_up(&http, &format!("http://127.0.0.1:{port}")).await;
+    let job = sent_job(&app, &format!("outbound:{second}")).await;
+    assert_eq!(job.attempts, 1);
+    assert!(job.finished_at.unwrap() >= second_at);
+    let to = proxycall::domain::E164::parse("+33611000002").unwrap();
+    assert_eq!(
+        app.store
+            .simulated_deliveries(Some(&to), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The restarted process found this period's periodic jobs and added none.
+    assert_eq!(
+        app.store
+            .jobs(Some("interactions.purge"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        hours_spanned()
+    );
+    for child in children {
+        stop(child).await;
+    }
+}

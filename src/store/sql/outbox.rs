@@ -4,7 +4,7 @@
 /// executor (a transaction: the message and its job are written together). Evaluates to the
 /// new message's id, if one was inserted.
 macro_rules! insert_outbound {
-    ($executor:expr, $message:expr, $now:expr) => {{
+    ($executor:expr, $message:expr, $send_at:expr, $now:expr) => {{
         let m: &NewOutbound = $message;
         let id: Option<i64> = sqlx::query_scalar(
             "insert into outbound_messages (kind, purpose, from_number, to_number, body, url, \
@@ -23,7 +23,7 @@ macro_rules! insert_outbound {
         .fetch_optional(&mut *$executor)
         .await?;
         if let Some(id) = id {
-            insert_job!(&mut *$executor, &send_job(id, $now), $now);
+            insert_job!(&mut *$executor, &send_job(id, $send_at), $now);
         }
         id
     }};
@@ -41,9 +41,14 @@ macro_rules! impl_outbox_store {
 
             #[async_trait::async_trait]
             impl OutboxStore for $store {
-                async fn enqueue(&self, message: &NewOutbound, now: DateTime<Utc>) -> StoreResult<Option<i64>> {
+                async fn enqueue_at(
+                    &self,
+                    message: &NewOutbound,
+                    send_at: DateTime<Utc>,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Option<i64>> {
                     let mut tx = self.begin_write().await?;
-                    let id = insert_outbound!(tx, message, now);
+                    let id = insert_outbound!(tx, message, send_at, now);
                     tx.commit().await?;
                     Ok(id)
                 }

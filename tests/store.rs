@@ -1,0 +1,511 @@
+//! The store's behaviour, run directly on SQLite and (with `PROXYCALL_TEST_DATABASE_URL`)
+//! PostgreSQL: migrations, job claims, leases, dedupe, scheduling, periodic jobs, retention.
+//! Two stores opened on one database stand for two processes.
+
+#[path = "common/test_db.rs"]
+mod test_db;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use proxycall::app::App;
+use proxycall::jobs::{self, Interrupted, Job, JobContext, JobError, Registry, Worker};
+use proxycall::store::{self, JobStatus, NewJob, Store};
+use serde::{Deserialize, Serialize};
+use test_db::TestDb;
+
+/// The clock at PostgreSQL's precision, so that times read back compare equal.
+fn now_micros() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Two stores on one fresh database: two processes.
+async fn two_processes() -> (TestDb, Arc<dyn Store>, Arc<dyn Store>) {
+    let db = TestDb::new().await;
+    let a = store::connect(db.url()).await.unwrap();
+    let b = store::connect(db.url()).await.unwrap();
+    (db, a, b)
+}
+
+fn job(kind: &str, due_at: DateTime<Utc>, key: Option<&str>) -> NewJob {
+    NewJob {
+        kind: kind.into(),
+        payload: "{}".into(),
+        due_at,
+        max_attempts: 3,
+        dedupe_key: key.map(Into::into),
+    }
+}
+
+/// What the test kinds did, by label: shared by every "process" of a test.
+static RUNS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn runs_of(label: &str) -> usize {
+    RUNS.lock().unwrap().iter().filter(|l| *l == label).count()
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    label: String,
+}
+
+impl Job for Record {
+    const KIND: &'static str = "test.record";
+
+    async fn run(self, ctx: JobContext) -> Result<Option<serde_json::Value>, JobError> {
+        ctx.progress(&serde_json::json!({"step": 1})).await?;
+        RUNS.lock().unwrap().push(self.label);
+        Ok(Some(serde_json::json!({"recorded": true})))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Panics {
+    label: String,
+}
+
+impl Job for Panics {
+    const KIND: &'static str = "test.panics";
+    const MAX_ATTEMPTS: i64 = 2;
+    const INTERRUPTED: Interrupted = Interrupted::Fail;
+
+    async fn run(self, _ctx: JobContext) -> Result<Option<serde_json::Value>, JobError> {
+        RUNS.lock().unwrap().push(self.label);
+        panic!("boom");
+    }
+}
+
+fn registry() -> Arc<Registry> {
+    Arc::new(Registry::new().register::<Record>().register::<Panics>())
+}
+
+async fn enqueue_record(store: &dyn Store, label: &str, due_at: DateTime<Utc>) -> i64 {
+    let record = Record {
+        label: label.into(),
+    };
+    jobs::enqueue(store, &record, due_at, None)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_migration_file_of_the_engine_is_applied() {
+    let db = TestDb::new().await;
+    store::connect(db.url()).await.unwrap();
+    let engine = if db.url().starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(engine);
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .map(|n| {
+            n.split('_')
+                .next()
+                .unwrap()
+                .trim_start_matches('0')
+                .to_owned()
+        })
+        .collect();
+    files.sort();
+    let mut applied: Vec<String> = db
+        .text_columns("select cast(version as text) as version from _sqlx_migrations where success")
+        .await
+        .into_iter()
+        .map(|row| row[0].1.clone().unwrap())
+        .collect();
+    applied.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    assert_eq!(applied, files);
+}
+
+#[tokio::test]
+async fn a_due_job_is_claimed_by_one_process_only() {
+    let (_db, a, b) = two_processes().await;
+    let now = now_micros();
+    for i in 0..20 {
+        a.enqueue_job(&job("k", now, Some(&format!("j{i}"))), now)
+            .await
+            .unwrap();
+    }
+    let lease = now + Duration::seconds(60);
+    let (left, right) = tokio::join!(
+        a.claim_jobs(&["k"], now, lease, 15),
+        b.claim_jobs(&["k"], now, lease, 15)
+    );
+    let (left, right) = (left.unwrap(), right.unwrap());
+    assert_eq!(left.len() + right.len(), 20);
+    let mut ids: Vec<i64> = left.iter().chain(&right).map(|j| j.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 20, "no job taken twice");
+    assert!(left.iter().chain(&right).all(|j| j.attempts == 1
+        && j.status == JobStatus::Running
+        && j.locked_until == Some(lease)));
+    assert!(
+        a.claim_jobs(&["k"], now, lease, 15)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_job_waits_for_its_time_and_a_known_kind() {
+    let (_db, a, _b) = two_processes().await;
+    let now = now_micros();
+    let later = now + Duration::seconds(60);
+    a.enqueue_job(&job("k", later, None), now).await.unwrap();
+    a.enqueue_job(&job("from.a.newer.binary", now, None), now)
+        .await
+        .unwrap();
+    let lease = now + Duration::seconds(60);
+    assert!(
+        a.claim_jobs(&["k"], now, lease, 8)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before its time; not a kind we do not know"
+    );
+    let claimed = a.claim_jobs(&["k"], later, lease, 8).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let unknown = a.jobs(Some("from.a.newer.binary"), None, 10).await.unwrap();
+    assert_eq!(
+        unknown[0].status,
+        JobStatus::Queued,
+        "left for a binary that knows it"
+    );
+}
+
+#[tokio::test]
+async fn a_dedupe_key_enqueues_once() {
+    let (_db, a, b) = two_processes().await;
+    let now = now_micros();
+    let first = a
+        .enqueue_job(&job("k", now, Some("once")), now)
+        .await
+        .unwrap();
+    let again = b
+        .enqueue_job(&job("k", now, Some("once")), now)
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    assert_eq!(again, None);
+    assert!(
+        a.enqueue_job(&job("k", now, None), now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        a.enqueue_job(&job("k", now, None), now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(a.jobs(Some("k"), None, 10).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn an_expired_lease_requeues_the_job_or_fails_one_that_must_not_run_twice() {
+    let (_db, a, _b) = two_processes().await;
+    let now = now_micros();
+    let again = a
+        .enqueue_job(&job("again", now, None), now)
+        .await
+        .unwrap()
+        .unwrap();
+    let once = a
+        .enqueue_job(&job("once", now, None), now)
+        .await
+        .unwrap()
+        .unwrap();
+    let lease = now + Duration::seconds(60);
+    assert_eq!(
+        a.claim_jobs(&["again", "once"], now, lease, 8)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // A live worker's progress keeps its claim.
+    let nothing = a
+        .expire_job_leases(now + Duration::seconds(30), &["once"])
+        .await
+        .unwrap();
+    assert_eq!((nothing.requeued, nothing.failed), (0, 0));
+    a.job_progress(again, "{\"done\":1}", now + Duration::seconds(120), now)
+        .await
+        .unwrap();
+    let expired = a
+        .expire_job_leases(now + Duration::seconds(61), &["once"])
+        .await
+        .unwrap();
+    assert_eq!((expired.requeued, expired.failed), (0, 1));
+    let expired = a
+        .expire_job_leases(now + Duration::seconds(121), &["once"])
+        .await
+        .unwrap();
+    assert_eq!((expired.requeued, expired.failed), (1, 0));
+
+    let again = a.job(again).await.unwrap().unwrap();
+    assert_eq!(again.status, JobStatus::Queued);
+    assert_eq!(again.progress.as_deref(), Some("{\"done\":1}"));
+    let once = a.job(once).await.unwrap().unwrap();
+    assert_eq!(once.status, JobStatus::Failed);
+    assert!(once.last_error.unwrap().contains("twice"));
+    let later = now + Duration::seconds(200);
+    let reclaimed = a
+        .claim_jobs(&["again", "once"], later, later, 8)
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    assert_eq!((reclaimed[0].id, reclaimed[0].attempts), (again.id, 2));
+}
+
+#[tokio::test]
+async fn outcomes_finish_a_job_and_old_finished_jobs_are_purged() {
+    let (_db, a, _b) = two_processes().await;
+    let now = now_micros();
+    let done = a
+        .enqueue_job(&job("k", now, None), now)
+        .await
+        .unwrap()
+        .unwrap();
+    let retried = a
+        .enqueue_job(&job("k", now, None), now)
+        .await
+        .unwrap()
+        .unwrap();
+    let failed = a
+        .enqueue_job(&job("k", now, None), now)
+        .await
+        .unwrap()
+        .unwrap();
+    a.claim_jobs(&["k"], now, now + Duration::seconds(60), 8)
+        .await
+        .unwrap();
+    a.job_done(done, Some("{\"n\":3}"), now).await.unwrap();
+    let retry_at = now + Duration::seconds(30);
+    a.job_retry(retried, "HTTP 503", retry_at, now)
+        .await
+        .unwrap();
+    a.job_failed(failed, "refused", now).await.unwrap();
+    // An outcome changes only a running job: a late worker cannot undo another's.
+    a.job_retry(done, "late", now, now).await.unwrap();
+
+    let get = |id| {
+        let a = a.clone();
+        async move { a.job(id).await.unwrap().unwrap() }
+    };
+    let (d, r, f) = (get(done).await, get(retried).await, get(failed).await);
+    assert_eq!(
+        (d.status, d.result.as_deref()),
+        (JobStatus::Done, Some("{\"n\":3}"))
+    );
+    assert_eq!(
+        (r.status, r.due_at, r.last_error.as_deref()),
+        (JobStatus::Queued, retry_at, Some("HTTP 503"))
+    );
+    assert_eq!(f.status, JobStatus::Failed);
+    assert!(d.finished_at.is_some() && f.finished_at.is_some());
+
+    let counts: HashMap<JobStatus, i64> = a
+        .job_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.status, c.count))
+        .collect();
+    assert_eq!(counts[&JobStatus::Done], 1);
+    assert_eq!(counts[&JobStatus::Queued], 1);
+    assert_eq!(
+        a.purge_finished_jobs(now - Duration::seconds(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        a.purge_finished_jobs(now + Duration::seconds(1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        a.jobs(None, None, 10).await.unwrap().len(),
+        1,
+        "the queued one stays"
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_job_is_recorded_and_the_worker_goes_on() {
+    let db = TestDb::new().await;
+    let store = store::connect(db.url()).await.unwrap();
+    let app = App::new(store.clone());
+    let worker = Worker::new(app, registry());
+    let now = now_micros();
+    let boom = jobs::enqueue(
+        store.as_ref(),
+        &Panics {
+            label: "boom".into(),
+        },
+        now,
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let fine = enqueue_record(store.as_ref(), "after-boom", now).await;
+
+    assert_eq!(worker.run_once_at(now).await.unwrap(), 2);
+    let boom_job = store.job(boom).await.unwrap().unwrap();
+    assert_eq!(
+        boom_job.status,
+        JobStatus::Queued,
+        "a try failed; it will retry"
+    );
+    assert!(
+        boom_job
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("panicked: boom")
+    );
+    let fine_job = store.job(fine).await.unwrap().unwrap();
+    assert_eq!(fine_job.status, JobStatus::Done);
+    assert_eq!(fine_job.result.as_deref(), Some("{\"recorded\":true}"));
+    assert_eq!(fine_job.progress.as_deref(), Some("{\"step\":1}"));
+    assert_eq!(runs_of("after-boom"), 1);
+
+    // Its last try spent, it fails for good.
+    let later = now + Duration::hours(1);
+    assert_eq!(worker.run_once_at(later).await.unwrap(), 1);
+    let boom_job = store.job(boom).await.unwrap().unwrap();
+    assert_eq!(boom_job.status, JobStatus::Failed);
+    assert!(
+        boom_job
+            .last_error
+            .unwrap()
+            .starts_with("gave up after 2 tries")
+    );
+    assert_eq!(
+        worker
+            .run_once_at(later + Duration::hours(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(runs_of("boom"), 2);
+}
+
+#[tokio::test]
+async fn a_payload_that_no_longer_parses_fails_at_once() {
+    let db = TestDb::new().await;
+    let store = store::connect(db.url()).await.unwrap();
+    let worker = Worker::new(App::new(store.clone()), registry());
+    let now = now_micros();
+    let old = store
+        .enqueue_job(
+            &NewJob {
+                kind: "test.record".into(),
+                payload: "{\"name\":\"an older shape\"}".into(),
+                due_at: now,
+                max_attempts: 5,
+                dedupe_key: None,
+            },
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(worker.run_once_at(now).await.unwrap(), 1);
+    let job = store.job(old).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.attempts, 1, "never retried");
+    assert!(
+        job.last_error
+            .unwrap()
+            .contains("does not parse as a test.record job")
+    );
+    assert_eq!(
+        worker.run_once_at(now + Duration::hours(1)).await.unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_periodic_job_runs_once_per_period_across_two_processes() {
+    let (_db, a, b) = two_processes().await;
+    let label = format!("periodic-{}", uuid::Uuid::new_v4());
+    let period = StdDuration::from_secs(60);
+    let periodic = || {
+        Arc::new(Registry::new().every(
+            period,
+            Record {
+                label: label.clone(),
+            },
+        ))
+    };
+    let (reg_a, reg_b) = (periodic(), periodic());
+    let workers = [
+        Worker::new(App::new(a.clone()), reg_a.clone()),
+        Worker::new(App::new(b.clone()), reg_b.clone()),
+    ];
+    let t0 = jobs::schedule::period_start(period, now_micros());
+    // Three periods; in each, both processes enqueue at several moments (as a restart
+    // would), and both workers run.
+    for p in 0..3 {
+        for s in [1, 20, 59] {
+            let now = t0 + Duration::seconds(60 * p + s);
+            jobs::schedule::enqueue_periodic(a.as_ref(), &reg_a, now)
+                .await
+                .unwrap();
+            jobs::schedule::enqueue_periodic(b.as_ref(), &reg_b, now)
+                .await
+                .unwrap();
+            for w in &workers {
+                w.run_once_at(now).await.unwrap();
+            }
+        }
+        assert_eq!(runs_of(&label), p as usize + 1, "period {p}");
+    }
+    let all = a.jobs(Some("test.record"), None, 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.iter().all(|j| j.status == JobStatus::Done));
+}
+
+#[tokio::test]
+async fn a_message_and_its_sending_job_are_written_together() {
+    let db = TestDb::new().await;
+    let store = store::connect(db.url()).await.unwrap();
+    let message = proxycall::store::NewOutbound {
+        kind: proxycall::store::OutboundKind::Sms,
+        purpose: "test",
+        from: proxycall::domain::E164::parse("+33780000001").unwrap(),
+        to: proxycall::domain::E164::parse("+33612345678").unwrap(),
+        body: Some("Bonjour".into()),
+        url: None,
+        dedupe_key: Some("m1".into()),
+    };
+    let now = now_micros();
+    let at = now + Duration::seconds(90);
+    let id = store.enqueue_at(&message, at, now).await.unwrap().unwrap();
+    assert_eq!(store.enqueue(&message, now).await.unwrap(), None);
+    let sends = store
+        .jobs(Some(proxycall::store::SEND_JOB_KIND), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].due_at, at);
+    assert_eq!(sends[0].payload, format!("{{\"outbound_id\":{id}}}"));
+}
