@@ -371,8 +371,7 @@ async fn pool_command(app: &App, action: PoolCommand) -> Result<(), Failure> {
                     n.country_iso.to_string(),
                     n.number_type.as_str(),
                     n.status.as_str(),
-                    n.reserved_by_client_id
-                        .map_or("-".to_owned(), |c| c.to_string())
+                    n.holder().map_or("-".to_owned(), |c| c.to_string())
                 );
             }
         }

@@ -35,6 +35,7 @@ pub struct PoolRow {
 
 impl From<PoolNumber> for PoolRow {
     fn from(n: PoolNumber) -> Self {
+        let holder = n.holder();
         Self {
             country_iso: n.country_iso.to_string(),
             phone_number: n.phone_number.to_string(),
@@ -46,7 +47,7 @@ impl From<PoolNumber> for PoolRow {
             number_type: n.number_type.to_string(),
             reserved_token: text(n.reserved_token),
             reserved_at: timestamp(n.reserved_at),
-            reserved_by_client_id: text(n.reserved_by_client_id),
+            reserved_by_client_id: text(holder),
             voice_capable: n.voice_capable,
             sms_capable: n.sms_capable,
         }

@@ -61,8 +61,21 @@ pub struct PoolNumber {
     pub attribution_to_client_name: Option<String>,
     pub reserved_token: Option<String>,
     pub reserved_at: Option<DateTime<Utc>>,
-    /// The client holding the number: its owner once assigned (column K of the legacy sheet).
+    /// The client a `reserved` number is held for while they activate.
     pub reserved_by_client_id: Option<ClientId>,
+    /// The client an `assigned` number belongs to.
+    pub owner_client_id: Option<ClientId>,
+}
+
+impl PoolNumber {
+    /// The client holding the number, owner or reservation: column K of the legacy sheet.
+    pub fn holder(&self) -> Option<ClientId> {
+        match self.status {
+            PoolStatus::Assigned => self.owner_client_id,
+            PoolStatus::Reserved => self.reserved_by_client_id,
+            PoolStatus::Available | PoolStatus::Released => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

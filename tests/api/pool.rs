@@ -89,7 +89,11 @@ async fn assign_hands_out_a_number_of_that_type_once() {
         .unwrap()
         .unwrap();
     assert_eq!(row.status.as_str(), "assigned");
-    assert_eq!(row.reserved_by_client_id.map(|c| c.get()), Some(12));
+    assert_eq!(row.owner_client_id.map(|c| c.get()), Some(12));
+    assert_eq!(
+        row.reserved_by_client_id, None,
+        "an owner, not a reservation"
+    );
     assert_eq!(row.friendly_name.as_deref(), Some("Client-12"));
     assert_eq!(row.attribution_to_client_name.as_deref(), Some("Jean"));
 

@@ -157,7 +157,7 @@ async fn two_processes_on_one_database_never_give_a_number_twice() {
         let e164 = proxycall::domain::E164::parse(proxy).unwrap();
         let client = app.store.client_by_proxy(&e164).await.unwrap().unwrap();
         let row = app.store.pool_number(&e164).await.unwrap().unwrap();
-        assert_eq!(row.reserved_by_client_id, Some(client.id));
+        assert_eq!(row.owner_client_id, Some(client.id));
     }
 
     // A courier texts one of the proxies, signed with the token the servers keep.

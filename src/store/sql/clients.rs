@@ -164,20 +164,21 @@ macro_rules! impl_clients_store {
                         let held_by_other = match pooled.status {
                             PoolStatus::Available | PoolStatus::Released => false,
                             PoolStatus::Assigned | PoolStatus::Reserved => {
-                                pooled.reserved_by_client_id != Some(id)
+                                pooled.holder() != Some(id)
                             }
                         };
                         if held_by_other {
                             return Err(StoreError::Conflict(Conflict::ProxyTaken {
-                                owner: pooled.reserved_by_client_id,
+                                owner: pooled.holder(),
                             }));
                         }
                         // Keep the pool's view in step with the client's.
                         sqlx::query(
                             "update pool_numbers set status = 'assigned', \
-                             assigned_at = coalesce(assigned_at, $1), reserved_by_client_id = $2, \
+                             assigned_at = coalesce(assigned_at, $1), owner_client_id = $2, \
                              attribution_to_client_name = $3, reserved_token = null, \
-                             reserved_at = null where phone_number = $4",
+                             reserved_at = null, reserved_by_client_id = null \
+                             where phone_number = $4",
                         )
                         .bind(now)
                         .bind(id.get())

@@ -34,7 +34,7 @@ macro_rules! pool_cols {
     () => {
         "phone_number, twilio_sid, country_iso, number_type, voice_capable, sms_capable, \
          status, friendly_name, purchased_at, assigned_at, attribution_to_client_name, \
-         reserved_token, reserved_at, reserved_by_client_id"
+         reserved_token, reserved_at, reserved_by_client_id, owner_client_id"
     };
 }
 macro_rules! key_cols {
@@ -58,9 +58,9 @@ macro_rules! claim_sql {
     ($lock:literal) => {
         concat!(
             "update pool_numbers set status = 'assigned', assigned_at = $1, \
-             reserved_by_client_id = $2, attribution_to_client_name = $3, \
+             owner_client_id = $2, attribution_to_client_name = $3, \
              friendly_name = coalesce($4, friendly_name), reserved_token = null, \
-             reserved_at = null \
+             reserved_at = null, reserved_by_client_id = null \
              where id = (select p.id from pool_numbers p \
                where p.country_iso = $5 and p.number_type = $6 and p.status = 'available' \
                and not exists (select 1 from clients c \
@@ -197,6 +197,7 @@ pub(crate) fn pool_from(r: &impl Columns) -> StoreResult<PoolNumber> {
         reserved_token: present(r, "reserved_token")?,
         reserved_at: r.time("reserved_at")?,
         reserved_by_client_id: client_id(r, "reserved_by_client_id")?,
+        owner_client_id: client_id(r, "owner_client_id")?,
     })
 }
 
