@@ -1,16 +1,9 @@
 //! Webhooks sent as Twilio sends them: form parameters signed with `X-Twilio-Signature`.
 //! `proxycall simulate`, the demo and the benchmark use it against a running server.
 
-use rand::RngExt;
-
 use crate::carrier::signature;
 
-/// A new SID of Twilio's shape, e.g. `CA` + 32 hex digits.
-pub fn sid(prefix: &str) -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill(&mut bytes);
-    format!("{prefix}{}", hex::encode(bytes))
-}
+pub use crate::carrier::sid;
 
 /// Posts `params` to `base` + `path`, signed with `token` over that URL.
 pub async fn post_webhook(

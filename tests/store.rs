@@ -509,3 +509,38 @@ async fn a_message_and_its_sending_job_are_written_together() {
     assert_eq!(sends[0].due_at, at);
     assert_eq!(sends[0].payload, format!("{{\"outbound_id\":{id}}}"));
 }
+
+#[tokio::test]
+async fn the_simulated_carriers_inventory_survives_a_restart() {
+    use proxycall::carrier::simulated::SimulatedCarrier;
+    use proxycall::carrier::{Carrier, Purchase, WebhookUpdate};
+
+    let (_db, a, b) = two_processes().await;
+    let before = SimulatedCarrier::new(a);
+    let purchase = Purchase {
+        phone_number: proxycall::domain::E164::parse("+33780000042").unwrap(),
+        voice_url: "https://example.com/twilio/voice".into(),
+        sms_url: "https://example.com/twilio/sms".into(),
+        friendly_name: "Pool-FR-1".into(),
+        address_sid: None,
+        bundle_sid: None,
+    };
+    let bought = before.buy_number(&purchase).await.unwrap();
+    assert!(before.buy_number(&purchase).await.is_err(), "rented once");
+
+    // Another process, or the same one restarted, sees what was bought.
+    let after = SimulatedCarrier::new(b);
+    let owned = after.incoming_numbers().await.unwrap();
+    assert_eq!(owned, vec![bought.clone()]);
+    assert_eq!(owned[0].voice_method.as_deref(), Some("POST"));
+    let update = WebhookUpdate {
+        voice_url: Some("https://new.example.com/twilio/voice".into()),
+        ..Default::default()
+    };
+    let updated = after.update_number(&bought.sid, &update).await.unwrap();
+    assert_eq!(updated.voice_url, update.voice_url);
+    assert_eq!(updated.sms_url, bought.sms_url);
+    after.release_number(&bought.sid).await.unwrap();
+    assert!(before.incoming_numbers().await.unwrap().is_empty());
+    assert!(after.release_number(&bought.sid).await.is_err());
+}

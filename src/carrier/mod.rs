@@ -71,6 +71,14 @@ impl CarrierError {
 
 pub type CarrierResult<T> = Result<T, CarrierError>;
 
+/// A new SID of Twilio's shape, e.g. `CA` + 32 hex digits.
+pub fn sid(prefix: &str) -> String {
+    use rand::RngExt;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
 /// A number the carrier offers to rent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvailableNumber {

@@ -1,8 +1,9 @@
-//! A carrier that carries nothing: it offers valid-looking numbers, "sells" them, and records
-//! every text and call it would have delivered in `simulated_deliveries`, where the operator
-//! (`proxycall simulate inbox`) and the tests can read them.
+//! A carrier that carries nothing: it offers valid-looking numbers, "sells" them (keeping them
+//! in `simulated_numbers`, so that a restart keeps its inventory), and records every text and
+//! call it would have delivered in `simulated_deliveries`, where the operator (`proxycall
+//! simulate inbox`) and the tests can read them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -10,23 +11,44 @@ use rand::RngExt;
 
 use super::{
     Account, AvailableNumber, Carrier, CarrierError, CarrierResult, IncomingNumber, NumberSearch,
-    Purchase, WebhookUpdate,
+    Purchase, WebhookUpdate, sid,
 };
 use crate::domain::{E164, NumberType};
-use crate::simulate::sid;
-use crate::store::{SimulatedDelivery, Store};
+use crate::store::{SimulatedDelivery, SimulatedNumber, Store, StoreError};
 
 pub struct SimulatedCarrier {
     store: Arc<dyn Store>,
-    owned: Mutex<Vec<IncomingNumber>>,
+}
+
+/// The store is the simulated carrier's own back office: failing to reach it is the carrier
+/// being unreachable.
+fn unreachable(e: StoreError) -> CarrierError {
+    CarrierError::Network(e.to_string())
+}
+
+/// What Twilio answers for a number the account does not rent.
+const NOT_FOUND: CarrierError = CarrierError::Rejected {
+    status: 404,
+    code: Some(20404),
+};
+
+fn incoming(n: SimulatedNumber) -> IncomingNumber {
+    IncomingNumber {
+        sid: n.sid,
+        phone_number: n.phone_number,
+        friendly_name: n.friendly_name,
+        voice_method: n.voice_url.as_ref().map(|_| "POST".to_owned()),
+        voice_url: n.voice_url,
+        sms_method: n.sms_url.as_ref().map(|_| "POST".to_owned()),
+        sms_url: n.sms_url,
+        voice: n.voice,
+        sms: n.sms,
+    }
 }
 
 impl SimulatedCarrier {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self {
-            store,
-            owned: Mutex::new(Vec::new()),
-        }
+        Self { store }
     }
 
     async fn deliver(
@@ -122,67 +144,56 @@ impl Carrier for SimulatedCarrier {
     }
 
     async fn buy_number(&self, p: &Purchase) -> CarrierResult<IncomingNumber> {
-        let mut owned = self.owned.lock().expect("not poisoned");
-        if owned.iter().any(|n| n.phone_number == p.phone_number) {
+        let number = SimulatedNumber {
+            sid: sid("PN"),
+            phone_number: p.phone_number.clone(),
+            friendly_name: Some(p.friendly_name.clone()),
+            voice_url: Some(p.voice_url.clone()),
+            sms_url: Some(p.sms_url.clone()),
+            voice: true,
+            sms: true,
+            bought_at: Utc::now(),
+        };
+        if !self
+            .store
+            .add_simulated_number(&number)
+            .await
+            .map_err(unreachable)?
+        {
             // What Twilio answers for a number that is no longer available.
             return Err(CarrierError::Rejected {
                 status: 400,
                 code: Some(21422),
             });
         }
-        let number = IncomingNumber {
-            sid: sid("PN"),
-            phone_number: p.phone_number.clone(),
-            friendly_name: Some(p.friendly_name.clone()),
-            voice_url: Some(p.voice_url.clone()),
-            voice_method: Some("POST".into()),
-            sms_url: Some(p.sms_url.clone()),
-            sms_method: Some("POST".into()),
-            voice: true,
-            sms: true,
-        };
-        owned.push(number.clone());
-        Ok(number)
+        Ok(incoming(number))
     }
 
     async fn incoming_numbers(&self) -> CarrierResult<Vec<IncomingNumber>> {
-        Ok(self.owned.lock().expect("not poisoned").clone())
+        let numbers = self.store.simulated_numbers().await.map_err(unreachable)?;
+        Ok(numbers.into_iter().map(incoming).collect())
     }
 
     async fn update_number(&self, sid: &str, u: &WebhookUpdate) -> CarrierResult<IncomingNumber> {
-        let mut owned = self.owned.lock().expect("not poisoned");
-        let number = owned
-            .iter_mut()
-            .find(|n| n.sid == sid)
-            .ok_or(CarrierError::Rejected {
-                status: 404,
-                code: Some(20404),
-            })?;
-        if let Some(url) = &u.voice_url {
-            number.voice_url = Some(url.clone());
-            number.voice_method = Some("POST".into());
-        }
-        if let Some(url) = &u.sms_url {
-            number.sms_url = Some(url.clone());
-            number.sms_method = Some("POST".into());
-        }
-        if let Some(name) = &u.friendly_name {
-            number.friendly_name = Some(name.clone());
-        }
-        Ok(number.clone())
+        self.store
+            .update_simulated_number(
+                sid,
+                u.voice_url.as_deref(),
+                u.sms_url.as_deref(),
+                u.friendly_name.as_deref(),
+            )
+            .await
+            .map_err(unreachable)?
+            .map(incoming)
+            .ok_or(NOT_FOUND)
     }
 
     async fn release_number(&self, sid: &str) -> CarrierResult<()> {
-        let mut owned = self.owned.lock().expect("not poisoned");
-        let before = owned.len();
-        owned.retain(|n| n.sid != sid);
-        if owned.len() == before {
-            return Err(CarrierError::Rejected {
-                status: 404,
-                code: Some(20404),
-            });
+        match self.store.remove_simulated_number(sid).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(NOT_FOUND),
+            Err(e) => Err(unreachable(e)),
         }
-        Ok(())
     }
 
     async fn account(&self) -> CarrierResult<Account> {

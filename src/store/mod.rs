@@ -10,6 +10,7 @@ mod outbox;
 mod pool;
 mod postgres;
 mod routing;
+mod simulated;
 mod sql;
 mod sqlite;
 
@@ -21,6 +22,7 @@ pub use keys::*;
 pub use outbox::*;
 pub use pool::*;
 pub use routing::*;
+pub use simulated::*;
 
 use crate::domain::ClientId;
 
@@ -71,7 +73,16 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything ProxyCall keeps, one trait per area.
 #[async_trait]
 pub trait Store:
-    ClientStore + PoolStore + KeyStore + RoutingStore + OutboxStore + JobStore + Send + Sync + 'static
+    ClientStore
+    + PoolStore
+    + KeyStore
+    + RoutingStore
+    + OutboxStore
+    + JobStore
+    + SimulatedStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Cheap round-trip for `/ready`.
     async fn ping(&self) -> StoreResult<()>;

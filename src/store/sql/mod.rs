@@ -8,6 +8,7 @@ mod keys;
 mod outbox;
 mod pool;
 mod routing;
+mod simulated;
 
 use chrono::{DateTime, Utc};
 
@@ -22,6 +23,7 @@ pub(crate) use keys::impl_keys_store;
 pub(crate) use outbox::{impl_outbox_store, insert_outbound};
 pub(crate) use pool::impl_pool_store;
 pub(crate) use routing::impl_routing_store;
+pub(crate) use simulated::{impl_simulated_store, simulated_cols};
 
 /// Column lists as macros, so that `concat!` builds each statement as a `&'static str`.
 macro_rules! client_cols {
@@ -297,6 +299,7 @@ macro_rules! impl_store {
         $crate::store::sql::impl_routing_store!($store);
         $crate::store::sql::impl_outbox_store!($store);
         $crate::store::sql::impl_job_store!($store);
+        $crate::store::sql::impl_simulated_store!($store);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
