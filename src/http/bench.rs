@@ -1,4 +1,5 @@
-//! The benchmark's reference route, served only when `PROXYCALL_BENCH_REFERENCE` is set.
+//! The benchmark's reference route, compiled only with `--features bench`: production builds
+//! neither serve it nor know its setting.
 
 use axum::http::header;
 use axum::response::IntoResponse;

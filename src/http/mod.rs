@@ -8,6 +8,7 @@
 
 mod access;
 mod auth;
+#[cfg(feature = "bench")]
 mod bench;
 mod clients;
 pub mod error;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pool::router(&state))
         .merge(ops::router(&state))
         .merge(twilio::router());
+    #[cfg(feature = "bench")]
     let routes = if state.settings.bench_reference {
         routes.merge(bench::router())
     } else {
