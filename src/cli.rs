@@ -45,6 +45,7 @@ pub enum Command {
     },
     /// Measure throughput and latency under load against a reference route (build with
     /// --release for figures).
+    #[cfg(feature = "bench")]
     Bench(crate::bench::BenchArgs),
     /// Play Twilio: send signed webhooks to a running server, read what the simulated
     /// carrier delivered.
@@ -174,6 +175,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve => serve(Settings::from_raw(&raw).map_err(usage)?, false).await,
         Command::Demo => serve(Settings::from_raw(&raw).map_err(usage)?, true).await,
+        #[cfg(feature = "bench")]
         Command::Bench(args) => crate::bench::run(args).await.map_err(|e| Failure {
             message: format!("{e:#}"),
             code: 1,
@@ -190,7 +192,9 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 Command::Keys { action } => keys_command(&app, action).await,
                 Command::Pool { action } => pool_command(&app, action).await,
                 Command::Simulate { action } => simulate_command(&app, &raw, action).await,
-                Command::Serve | Command::Demo | Command::Bench(_) => unreachable!("handled above"),
+                Command::Serve | Command::Demo => unreachable!("handled above"),
+                #[cfg(feature = "bench")]
+                Command::Bench(_) => unreachable!("handled above"),
             }
         }
     }

@@ -54,6 +54,7 @@ pub struct RawSettings {
     #[arg(long, env = "PROXYCALL_RETENTION_DAYS", global = true)]
     pub retention_days: Option<String>,
     /// Serve `POST /bench/twiml`, a constant TwiML answer: the benchmark's reference
+    #[cfg(feature = "bench")]
     #[arg(long, env = "PROXYCALL_BENCH_REFERENCE", global = true, hide = true)]
     pub bench_reference: Option<String>,
     /// Outbox workers per process; 0 sends nothing from this process [default: 4]
@@ -161,6 +162,7 @@ pub struct Settings {
     pub retention: chrono::Duration,
     pub outbox_workers: usize,
     /// Whether `POST /bench/twiml` is served (for `proxycall bench` only).
+    #[cfg(feature = "bench")]
     pub bench_reference: bool,
     /// The token webhooks are signed with: Twilio's auth token. `None` with the simulated
     /// carrier and no `TWILIO_AUTH_TOKEN`: the server then makes one and keeps it.
@@ -434,6 +436,7 @@ impl Settings {
                     .map_err(|_| format!("'{v}' is not a whole number"))
             },
         );
+        #[cfg(feature = "bench")]
         let bench_reference = p.parse(
             "PROXYCALL_BENCH_REFERENCE",
             given(&raw.bench_reference),
@@ -466,6 +469,7 @@ impl Settings {
             language,
             retention,
             outbox_workers,
+            #[cfg(feature = "bench")]
             bench_reference,
             webhook_auth_token,
             warnings,

@@ -1,5 +1,6 @@
 pub mod app;
 pub mod batch;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod carrier;
 pub mod cli;

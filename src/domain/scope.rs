@@ -10,7 +10,8 @@ pub enum Scope {
     Clients,
     /// Changes to the pool: assign, provision, sync, release…
     Pool,
-    /// Every `GET` on clients and the pool.
+    /// Lookups: clients, the pool, metrics. A new `GET` does not get it by default: its
+    /// module states its scope (`http/access.rs`).
     Read,
 }
 

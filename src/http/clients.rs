@@ -3,14 +3,37 @@
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::scoped;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, blank_as_none};
 use super::legacy::{text, timestamp};
 use crate::app::clients::{self, CreateClient};
-use crate::domain::{ClientId, ClientName, CountryIso, E164, Email};
+use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, Scope};
 use crate::store::{Client, ClientPatch};
+
+/// Lookups need `read`; creating or changing a client needs `clients`. `GET` and `PUT` of
+/// `/clients/{client_id}` share a path and still get a scope each.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    scoped(
+        state,
+        Scope::Read,
+        OpenApiRouter::new()
+            .routes(routes!(next_id))
+            .routes(routes!(get_client))
+            .routes(routes!(by_proxy)),
+    )
+    .merge(scoped(
+        state,
+        Scope::Clients,
+        OpenApiRouter::new()
+            .routes(routes!(create_client))
+            .routes(routes!(update_client)),
+    ))
+}
 
 /// A client, with the earlier version's 8 keys first. Absent values are `""`, as the earlier
 /// version's spreadsheet gave them.
@@ -88,7 +111,7 @@ fn client_id(raw: &str) -> Result<ClientId, ApiError> {
 }
 
 /// The next free client id (highest + 1).
-#[utoipa::path(get, path = "/clients/next-id", tag = "clients", security(("api_key" = [])),
+#[utoipa::path(get, path = "/clients/next-id", tag = "clients",
     responses((status = 200, body = NextIdResponse)))]
 pub async fn next_id(
     State(state): State<AppState>,
@@ -99,7 +122,7 @@ pub async fn next_id(
 }
 
 /// One client.
-#[utoipa::path(get, path = "/clients/{client_id}", tag = "clients", security(("api_key" = [])),
+#[utoipa::path(get, path = "/clients/{client_id}", tag = "clients",
     params(("client_id" = i64, Path)),
     responses((status = 200, body = ClientResponse), (status = 404, body = ErrorBody)))]
 pub async fn get_client(
@@ -111,7 +134,7 @@ pub async fn get_client(
 }
 
 /// The client a proxy number belongs to. Spaces and a missing `+` are tolerated.
-#[utoipa::path(get, path = "/clients/by-proxy/{proxy}", tag = "clients", security(("api_key" = [])),
+#[utoipa::path(get, path = "/clients/by-proxy/{proxy}", tag = "clients",
     params(("proxy" = String, Path, example = "+33780000001")),
     responses((status = 200, body = ClientResponse), (status = 404, body = ErrorBody)))]
 pub async fn by_proxy(
@@ -149,7 +172,6 @@ pub struct ClientCreatedResponse {
 
 /// Strict create: 409 if the id exists. The new client gets a proxy from the pool.
 #[utoipa::path(post, path = "/clients", tag = "clients", request_body = CreateClientRequest,
-    security(("api_key" = [])),
     responses(
         (status = 200, body = ClientCreatedResponse),
         (status = 409, body = ErrorBody, description = "the id exists, or the pool is empty"),
@@ -206,7 +228,7 @@ pub struct UpdateClientRequest {
 
 /// Partial update. A proxy that belongs to another client is refused (409).
 #[utoipa::path(put, path = "/clients/{client_id}", tag = "clients",
-    request_body = UpdateClientRequest, security(("api_key" = [])),
+    request_body = UpdateClientRequest,
     params(("client_id" = i64, Path)),
     responses(
         (status = 200, body = ClientUpdatedResponse),

@@ -1,11 +1,15 @@
 //! The HTTP edge: routes, extractors, the error mapping and the layers every request crosses.
 //!
 //! A request goes: request id → gzip → `observe` (span with the request id, metrics, one
-//! debug line) → time-out → router → for business routes `auth::require_key` (rate limits,
-//! key, scope), for webhooks `twilio::SignedForm` (signature) → handler (parses input into
+//! debug line) → time-out → router → `access::only_declared` (the route stated who may call
+//! it) → for business routes `auth::require_key` (rate limits, key, the scope the route's
+//! module stated), for webhooks `twilio::SignedForm` (signature) → handler (parses input into
 //! domain types) → `app` use case → store.
 
+mod access;
 mod auth;
+#[cfg(feature = "bench")]
+mod bench;
 mod clients;
 pub mod error;
 mod extract;
@@ -21,11 +25,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::get;
+use axum::{Extension, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
@@ -35,7 +38,6 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::config::Settings;
@@ -75,53 +77,30 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (business, business_api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .routes(routes!(orders::create_order))
-        .routes(routes!(clients::next_id))
-        .routes(routes!(clients::by_proxy))
-        .routes(routes!(clients::get_client, clients::update_client))
-        .routes(routes!(clients::create_client))
-        .routes(routes!(pool::available))
-        .routes(routes!(pool::assign))
-        .routes(routes!(pool::provision))
-        .routes(routes!(ops::metrics))
-        .split_for_parts();
-    let (public, public_api) = OpenApiRouter::new()
-        .routes(routes!(ops::health))
-        .routes(routes!(ops::ready))
-        .routes(routes!(twilio::voice))
-        .routes(routes!(twilio::sms))
-        .split_for_parts();
-    let mut api = business_api;
-    api.merge(public_api);
+    // Each area's router states who may call its routes (`access.rs`); nothing is decided here.
+    let routes = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(orders::router(&state))
+        .merge(clients::router(&state))
+        .merge(pool::router(&state))
+        .merge(ops::router(&state))
+        .merge(twilio::router());
+    #[cfg(feature = "bench")]
+    let routes = if state.settings.bench_reference {
+        routes.merge(bench::router())
+    } else {
+        routes
+    };
+    let (routes, api) = routes.split_for_parts();
+    access::assert_declared(&api);
     let api = Arc::new(api);
 
-    let business = business.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_key,
-    ));
     let body_limit = state.settings.body_limit_bytes;
     let timeout = state.settings.request_timeout;
-    let mut public = public;
-    if state.settings.bench_reference {
-        // The benchmark's reference: the same stack, a constant answer, no work.
-        public = public.route(
-            "/bench/twiml",
-            axum::routing::post(|| async {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-                    crate::twiml::empty(),
-                )
-            }),
-        );
-    }
-    Router::new()
-        .merge(business)
-        .merge(public)
-        .route(
-            "/openapi.json",
-            get(move || async move { axum::Json(api.as_ref().clone()) }),
-        )
+    routes
+        .route_layer(middleware::from_fn_with_state(
+            api.clone(),
+            access::only_declared,
+        ))
         .route_layer(middleware::from_fn(observe::tag_route))
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
@@ -144,6 +123,7 @@ pub fn router(state: AppState) -> Router {
                 ))
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
+        .layer(Extension(api))
         .with_state(state)
 }
 

@@ -1,7 +1,9 @@
 //! The OpenAPI document served at `/openapi.json`; paths are collected from the handlers.
 
 use utoipa::Modify;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use super::access::{API_KEY_SCHEME, TWILIO_SCHEME};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -9,9 +11,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         title = "ProxyCall",
         description = "Masked phone numbers: each client gets a proxy number; third parties \
             reach the client through it without seeing the real number. Business routes need \
-            `Authorization: Bearer <key>`; errors are `{code, message, field?}`."
+            `Authorization: Bearer <key>` with the scope named in their `security`; errors are \
+            `{code, message, field?}`."
     ),
-    modifiers(&BearerAuth),
+    modifiers(&SecuritySchemes),
     tags(
         (name = "orders", description = "New orders from the shop"),
         (name = "clients", description = "Clients and their proxies"),
@@ -22,14 +25,31 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 )]
 pub struct ApiDoc;
 
-struct BearerAuth;
+/// The schemes operations refer to; which one an operation needs is written by the wrapper it
+/// is registered with (`http/access.rs`).
+struct SecuritySchemes;
 
-impl Modify for BearerAuth {
+impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            API_KEY_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key; the operation names the scope it needs (`admin` holds all)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            TWILIO_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Twilio-Signature",
+                "HMAC-SHA1 of PUBLIC_BASE_URL + path + query and the sorted form, with Twilio's \
+                 auth token",
+            ))),
         );
     }
 }

@@ -1,17 +1,40 @@
-//! Liveness, readiness and metrics.
+//! Liveness, readiness, metrics and the API description.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::{public, scoped};
 use super::error::ApiError;
-use crate::domain::NumberType;
+use crate::domain::{NumberType, Scope};
 use crate::store::PoolStatus;
+
+/// Probes and the API description are public: load balancers and integrators call them
+/// without a key, and they reveal nothing about clients. Metrics do (pool sizes, traffic):
+/// `read`.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    public(
+        OpenApiRouter::new()
+            .routes(routes!(health))
+            .routes(routes!(ready))
+            .routes(routes!(openapi)),
+    )
+    .merge(scoped(
+        state,
+        Scope::Read,
+        OpenApiRouter::new().routes(routes!(metrics)),
+    ))
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -69,7 +92,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Rea
 /// Prometheus metrics: requests and latency per route and status, the pool's size per
 /// country, type and status, webhook outcomes, the outbox's depth and age, send attempts,
 /// carrier latency and errors. Needs a key with the `read` scope.
-#[utoipa::path(get, path = "/metrics", tag = "operations", security(("api_key" = [])),
+#[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let counts = state.app.store.pool_counts().await?;
@@ -112,4 +135,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     ))
+}
+
+/// This document: every route, and in each operation's `security` what it needs (an API key
+/// with one scope, Twilio's signature, or nothing).
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, body = Object, description = "the OpenAPI 3.1 document")))]
+pub async fn openapi(Extension(doc): Extension<Arc<OpenApi>>) -> Response {
+    axum::Json(doc.as_ref()).into_response()
 }

@@ -3,12 +3,24 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::scoped;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, blank_as_none};
 use crate::app::orders::{self, PlaceOrder};
-use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, OrderId};
+use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, OrderId, Scope};
+
+/// The shop's route: its key holds `orders`.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    scoped(
+        state,
+        Scope::Orders,
+        OpenApiRouter::new().routes(routes!(create_order)),
+    )
+}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +57,6 @@ pub struct OrderResponse {
 /// Get or create the client (a new client gets a proxy from its country's pool, mobile
 /// first), record the order, and return the client's proxy. Idempotent.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = OrderRequest,
-    security(("api_key" = [])),
     responses(
         (status = 200, body = OrderResponse, description = "the client's proxy"),
         (status = 409, body = ErrorBody, description = "order_id used by another client, or the pool is empty"),

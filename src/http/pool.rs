@@ -3,15 +3,34 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::scoped;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query, blank_as_none};
 use super::legacy::{text, timestamp};
 use crate::app::pool::{self, Assign};
 use crate::app::provision::{self, Provision};
-use crate::domain::{ClientId, ClientName, CountryIso, NumberType, NumberTypeFilter};
+use crate::domain::{ClientId, ClientName, CountryIso, NumberType, NumberTypeFilter, Scope};
 use crate::store::PoolNumber;
+
+/// Reading the pool needs `read`; changing it (assigning, buying) needs `pool`.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    scoped(
+        state,
+        Scope::Read,
+        OpenApiRouter::new().routes(routes!(available)),
+    )
+    .merge(scoped(
+        state,
+        Scope::Pool,
+        OpenApiRouter::new()
+            .routes(routes!(assign))
+            .routes(routes!(provision)),
+    ))
+}
 
 /// A pool number with the earlier `TwilioPools` sheet's 11 columns (absent values `""`),
 /// plus its capabilities.
@@ -72,7 +91,6 @@ pub struct AvailableResponse {
 
 /// Available numbers of a country, of one type or all.
 #[utoipa::path(get, path = "/pool/available", tag = "pool", params(AvailableQuery),
-    security(("api_key" = [])),
     responses((status = 200, body = AvailableResponse), (status = 422, body = ErrorBody)))]
 pub async fn available(
     State(state): State<AppState>,
@@ -128,7 +146,6 @@ pub struct AssignResponse {
 /// Give a client an available number of that type, atomically: one number never goes to two
 /// clients. The client record itself is not changed (set it with `PUT /clients/{id}`).
 #[utoipa::path(post, path = "/pool/assign", tag = "pool", request_body = AssignRequest,
-    security(("api_key" = [])),
     responses(
         (status = 200, body = AssignResponse),
         (status = 409, body = ErrorBody, description = "no available number; `available` gives the pool by type"),
@@ -227,7 +244,6 @@ pub struct ProvisionResponse {
 
 /// Buy numbers from the carrier, with this server's webhooks, into the pool.
 #[utoipa::path(post, path = "/pool/provision", tag = "pool", request_body = ProvisionRequest,
-    security(("api_key" = [])),
     responses(
         (status = 200, body = ProvisionResponse, description = "what was bought and skipped"),
         (status = 409, body = ErrorBody, description = "no candidate, bundle or address problem"),

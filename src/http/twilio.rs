@@ -10,13 +10,25 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::access::twilio_signed;
 use super::error::ApiError;
 use crate::app::routing::{self, Call, CallAnswer, Text, TextAnswer};
 use crate::carrier::signature;
 use crate::domain::E164;
 use crate::twiml;
+
+/// The webhooks: Twilio holds no API key, it signs each request instead.
+pub fn router() -> OpenApiRouter<AppState> {
+    twilio_signed(
+        OpenApiRouter::new()
+            .routes(routes!(voice))
+            .routes(routes!(sms)),
+    )
+}
 
 /// A webhook's form parameters, once the signature over them has been checked.
 pub struct SignedForm(Vec<(String, String)>);

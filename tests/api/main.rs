@@ -10,6 +10,7 @@ mod outbox;
 mod pool;
 mod processes;
 mod provision;
+mod scopes;
 #[path = "../common/test_db.rs"]
 mod test_db;
 mod webhooks;

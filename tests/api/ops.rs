@@ -119,3 +119,21 @@ async fn an_unknown_route_is_a_json_404() {
     assert_eq!(answer.status, 404);
     assert_eq!(answer.code(), "not_found");
 }
+
+/// The benchmark's reference route belongs to `--features bench` builds only.
+#[cfg(not(feature = "bench"))]
+#[tokio::test]
+async fn a_default_build_does_not_serve_the_benchmark_reference() {
+    let app = spawn_app().await;
+    let doc = app.get_with_key("/openapi.json", None).await;
+    assert!(doc.body["paths"].get("/bench/twiml").is_none());
+    let answer = app
+        .send_with_key(
+            reqwest::Method::POST,
+            "/bench/twiml",
+            &serde_json::json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 404, "{}", answer.text);
+}
