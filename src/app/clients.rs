@@ -69,7 +69,7 @@ pub async fn create(app: &App, c: CreateClient) -> AppResult<Client> {
     insert_with_proxy(app, &c)
         .await?
         .map_err(|_| AppError::Conflict {
-            code: "client_exists",
+            kind: super::ConflictKind::ClientExists,
             message: format!("client {} already exists", c.id),
         })
 }
@@ -131,7 +131,7 @@ pub async fn update(app: &App, id: ClientId, mut patch: ClientPatch) -> AppResul
         }
         Err(StoreError::NotFound) => Err(AppError::NotFound { what: "client" }),
         Err(StoreError::Conflict(Conflict::ProxyTaken { .. })) => Err(AppError::Conflict {
-            code: "proxy_taken",
+            kind: super::ConflictKind::ProxyTaken,
             // Never say which client holds it: that is another client's data.
             message: "client_proxy_number belongs to another client".into(),
         }),

@@ -2,6 +2,8 @@
 //! layer decides; the store persists; neither knows about HTTP.
 
 pub mod clients;
+pub mod gauges;
+pub mod jobs;
 pub mod keys;
 pub mod orders;
 pub mod pool;
@@ -101,7 +103,7 @@ pub enum AppError {
         message: String,
     },
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { kind: ConflictKind, message: String },
     /// The carrier has no number to sell: why, per number type.
     #[error("{message}")]
     NoNumbers {
@@ -122,6 +124,20 @@ pub enum AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// Which rule a conflicting request broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// The order id is recorded for another client.
+    OrderConflict,
+    ClientExists,
+    /// The proxy belongs to another client.
+    ProxyTaken,
+    /// The number is in the pool already.
+    NumberExists,
+    /// No offered number fits the regulatory bundle.
+    BundleMismatch,
+}
 
 /// Available numbers of one country by type, with the total: what an operator needs to see
 /// when the pool cannot serve a request.

@@ -73,7 +73,7 @@ pub async fn place(app: &App, req: PlaceOrder) -> AppResult<OrderPlaced> {
 async fn replay(app: &App, req: &PlaceOrder, owner: ClientId) -> AppResult<OrderPlaced> {
     if owner != req.client_id {
         return Err(AppError::Conflict {
-            code: "order_conflict",
+            kind: super::ConflictKind::OrderConflict,
             message: format!(
                 "order_id {} is already recorded for another client",
                 req.order_id

@@ -87,7 +87,7 @@ pub async fn add(app: &App, n: AddNumber) -> AppResult<PoolNumber> {
             Ok(number)
         }
         Err(StoreError::Conflict(Conflict::NumberExists)) => Err(AppError::Conflict {
-            code: "number_exists",
+            kind: super::ConflictKind::NumberExists,
             message: format!("{} is already in the pool", n.phone_number),
         }),
         Err(e) => Err(e.into()),

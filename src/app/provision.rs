@@ -187,7 +187,7 @@ pub async fn provision(app: &App, p: Provision) -> AppResult<Provisioned> {
             .all(|s| s.reason.starts_with("bundle_mismatch"))
     {
         return Err(AppError::Conflict {
-            code: "bundle_mismatch",
+            kind: super::ConflictKind::BundleMismatch,
             message: "none of the offered numbers can be bought with the current bundle \
                       (TWILIO_BUNDLE_SID): its regulation type does not fit them (Twilio 21649)"
                 .into(),

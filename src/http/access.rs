@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::OpenApi;
@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::AppState;
 use super::auth;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::domain::Scope;
 
 /// The security scheme of API keys in the OpenAPI document.
@@ -188,8 +188,7 @@ pub async fn only_declared(State(doc): State<Arc<OpenApi>>, req: Request, next: 
         _ => {
             let allow: Vec<String> = operations(item).map(|(m, _)| m.to_string()).collect();
             let mut response = ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 format!("this route answers {}", allow.join(", ")),
             )
             .into_response();

@@ -9,14 +9,14 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::app::keys;
 use crate::domain::Scope;
 
@@ -127,8 +127,7 @@ pub async fn require_key(
     if !principal.scopes.allows(scope) {
         refuse("missing scope", Some(&principal.key_id));
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             format!("this API key lacks the '{}' scope", scope.as_str()),
         ));
     }

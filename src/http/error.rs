@@ -9,13 +9,109 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::app::{AppError, PoolBreakdown};
+use crate::app::{AppError, ConflictKind, PoolBreakdown};
 use crate::store::StoreError;
+
+/// Every error code the API answers, each with its status: chosen here, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    MalformedJson,
+    InvalidInput,
+    Unauthorized,
+    Forbidden,
+    BadSignature,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    OrderConflict,
+    ClientExists,
+    ProxyTaken,
+    NumberExists,
+    PoolExhausted,
+    NoCandidates,
+    BundleMismatch,
+    AddressNotInBundle,
+    CarrierRefused,
+    CarrierUnavailable,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest | Self::MalformedJson => StatusCode::BAD_REQUEST,
+            Self::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::BadSignature => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::OrderConflict
+            | Self::ClientExists
+            | Self::ProxyTaken
+            | Self::NumberExists
+            | Self::PoolExhausted
+            | Self::NoCandidates
+            | Self::BundleMismatch
+            | Self::AddressNotInBundle => StatusCode::CONFLICT,
+            Self::CarrierRefused => StatusCode::BAD_GATEWAY,
+            Self::CarrierUnavailable | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable `code` of the JSON body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::MalformedJson => "malformed_json",
+            Self::InvalidInput => "invalid_input",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::BadSignature => "bad_signature",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited => "rate_limited",
+            Self::OrderConflict => "order_conflict",
+            Self::ClientExists => "client_exists",
+            Self::ProxyTaken => "proxy_taken",
+            Self::NumberExists => "number_exists",
+            Self::PoolExhausted => "pool_exhausted",
+            Self::NoCandidates => "no_candidates",
+            Self::BundleMismatch => "bundle_mismatch",
+            Self::AddressNotInBundle => "address_not_in_bundle",
+            Self::CarrierRefused => "carrier_refused",
+            Self::CarrierUnavailable => "carrier_unavailable",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl From<ConflictKind> for ErrorCode {
+    fn from(kind: ConflictKind) -> Self {
+        match kind {
+            ConflictKind::OrderConflict => Self::OrderConflict,
+            ConflictKind::ClientExists => Self::ClientExists,
+            ConflictKind::ProxyTaken => Self::ProxyTaken,
+            ConflictKind::NumberExists => Self::NumberExists,
+            ConflictKind::BundleMismatch => Self::BundleMismatch,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
     pub available: Option<Box<PoolBreakdown>>,
@@ -46,9 +142,9 @@ pub struct ErrorBody {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             field: None,
@@ -64,20 +160,19 @@ impl ApiError {
         Self {
             message: format!("{field}: {message}"),
             field: Some(field),
-            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "")
+            ..Self::new(ErrorCode::InvalidInput, "")
         }
     }
 
     pub fn unauthorized(message: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
 
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs),
             ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many requests: slow down and retry after the delay in Retry-After",
             )
         }
@@ -85,8 +180,7 @@ impl ApiError {
 
     pub fn internal() -> Self {
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error; the request id in x-request-id identifies it in the logs",
         )
     }
@@ -101,13 +195,11 @@ impl From<StoreError> for ApiError {
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
-            AppError::NotFound { what } => Self::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{what} not found"),
-            ),
+            AppError::NotFound { what } => {
+                Self::new(ErrorCode::NotFound, format!("{what} not found"))
+            }
             AppError::Invalid { field, message } => Self::invalid(field, message),
-            AppError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            AppError::Conflict { kind, message } => Self::new(kind.into(), message),
             e @ AppError::PoolExhausted { .. } => {
                 let message = e.to_string();
                 let AppError::PoolExhausted { available, .. } = e else {
@@ -115,33 +207,28 @@ impl From<AppError> for ApiError {
                 };
                 Self {
                     available: Some(Box::new(available)),
-                    ..Self::new(StatusCode::CONFLICT, "pool_exhausted", message)
+                    ..Self::new(ErrorCode::PoolExhausted, message)
                 }
             }
             AppError::NoNumbers { message, reasons } => Self {
                 reasons: Some(Box::new(reasons)),
-                ..Self::new(StatusCode::CONFLICT, "no_candidates", message)
+                ..Self::new(ErrorCode::NoCandidates, message)
             },
             AppError::Carrier(e) => {
                 use crate::carrier::CarrierError;
-                let (status, code) = match &e {
-                    CarrierError::AddressNotInBundle => {
-                        (StatusCode::CONFLICT, "address_not_in_bundle")
-                    }
-                    CarrierError::BundleMismatch => (StatusCode::CONFLICT, "bundle_mismatch"),
-                    CarrierError::Rejected { .. } => (StatusCode::BAD_GATEWAY, "carrier_refused"),
-                    _ => (StatusCode::SERVICE_UNAVAILABLE, "carrier_unavailable"),
+                let code = match &e {
+                    CarrierError::AddressNotInBundle => ErrorCode::AddressNotInBundle,
+                    CarrierError::BundleMismatch => ErrorCode::BundleMismatch,
+                    CarrierError::Rejected { .. } => ErrorCode::CarrierRefused,
+                    _ => ErrorCode::CarrierUnavailable,
                 };
                 tracing::warn!(error = %e, "carrier error");
-                Self::new(status, code, e.to_string())
+                Self::new(code, e.to_string())
             }
-            AppError::Store(StoreError::Database(
-                e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed),
-            )) => {
+            AppError::Store(e) if e.is_unavailable() => {
                 tracing::error!(error = %e, "database unavailable");
                 Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    ErrorCode::Unavailable,
                     "the database is unavailable; retry later",
                 )
             }
@@ -156,10 +243,10 @@ impl From<AppError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::debug!(code = self.code, "answered with a server error");
+            tracing::debug!(code = self.code.as_str(), "answered with a server error");
         }
         let body = ErrorBody {
-            code: self.code,
+            code: self.code.as_str(),
             detail: self.message.clone(),
             message: self.message,
             field: self.field,

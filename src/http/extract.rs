@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 /// A JSON body, deserialised into domain types. Types use `deny_unknown_fields`, so an
 /// unexpected key is refused too.
@@ -35,8 +35,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             && !ct.ends_with("+json")
         {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "the body must be JSON (Content-Type: application/json)",
             ));
         }
@@ -49,17 +48,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is too large",
-        )
+        ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
     } else {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "the request body could not be read",
-        )
+        ApiError::new(ErrorCode::BadRequest, "the request body could not be read")
     }
 }
 
@@ -70,8 +61,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = err.inner();
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 format!(
                     "the body is not valid JSON ({})",
                     without_position(&inner.to_string())

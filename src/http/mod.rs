@@ -13,6 +13,7 @@ mod bench;
 mod clients;
 pub mod error;
 mod extract;
+mod jobs;
 mod legacy;
 mod observe;
 mod openapi;
@@ -43,6 +44,7 @@ use crate::app::App;
 use crate::config::Settings;
 use crate::messages::Catalogue;
 pub use auth::RateLimits;
+use error::ErrorCode;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -83,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(clients::router(&state))
         .merge(pool::router(&state))
         .merge(ops::router(&state))
+        .merge(jobs::router(&state))
         .merge(twilio::router());
     #[cfg(feature = "bench")]
     let routes = if state.settings.bench_reference {
@@ -102,9 +105,7 @@ pub fn router(state: AppState) -> Router {
             access::only_declared,
         ))
         .route_layer(middleware::from_fn(observe::tag_route))
-        .fallback(|| async {
-            error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
-        })
+        .fallback(|| async { error::ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -1,6 +1,5 @@
 //! Liveness, readiness, metrics and the API description.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -16,8 +15,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::access::{public, scoped};
 use super::error::ApiError;
-use crate::domain::{NumberType, Scope};
-use crate::store::PoolStatus;
+use crate::domain::Scope;
 
 /// Probes and the API description are public: load balancers and integrators call them
 /// without a key, and they reveal nothing about clients. Metrics do (pool sizes, traffic):
@@ -64,13 +62,7 @@ pub struct Readiness {
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
-    let database_ok = match state.app.store.ping().await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database unreachable");
-            false
-        }
-    };
+    let database_ok = crate::app::gauges::database_answers(&state.app).await;
     let carrier = match state.settings.carrier {
         crate::config::CarrierKind::Twilio => "twilio",
         crate::config::CarrierKind::Simulated => "simulated",
@@ -95,42 +87,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Rea
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let counts = state.app.store.pool_counts().await?;
-    // Every type and status of every country gets a value, so a count that drops to zero
-    // reads 0 instead of keeping its last value.
-    let countries: BTreeSet<_> = counts.iter().map(|c| c.country_iso).collect();
-    for country in countries {
-        for number_type in NumberType::ALL {
-            for status in PoolStatus::ALL {
-                let n = counts
-                    .iter()
-                    .find(|c| {
-                        c.country_iso == country
-                            && c.number_type == number_type
-                            && c.status == status
-                    })
-                    .map_or(0, |c| c.count);
-                metrics::gauge!("proxycall_pool_numbers",
-                    "country" => country.to_string(),
-                    "type" => number_type.as_str(),
-                    "status" => status.as_str())
-                .set(n as f64);
-            }
-        }
-    }
-    let outbox = state.app.store.outbox_stats().await?;
-    for (status, n) in [
-        ("pending", outbox.pending),
-        ("sending", outbox.sending),
-        ("sent", outbox.sent),
-        ("failed", outbox.failed),
-    ] {
-        metrics::gauge!("proxycall_outbox_messages", "status" => status).set(n as f64);
-    }
-    let age = outbox.oldest_pending_at.map_or(0.0, |t| {
-        (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
-    });
-    metrics::gauge!("proxycall_outbox_oldest_pending_seconds").set(age);
+    crate::app::gauges::record(&state.app).await?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::access::twilio_signed;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::app::routing::{self, Call, CallAnswer, Text, TextAnswer};
 use crate::carrier::signature;
 use crate::domain::E164;
@@ -62,11 +62,7 @@ impl FromRequest<AppState> for SignedForm {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is too large",
-            )
+            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
         })?;
         let params: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
         let token = state.webhook_token.expose_secret().as_bytes();
@@ -84,8 +80,7 @@ fn refuse(state: &AppState, address: IpAddr) -> Result<SignedForm, ApiError> {
     tracing::warn!(%address, "webhook refused: missing or invalid X-Twilio-Signature");
     state.limits.check_bad_signature(address)?;
     Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "bad_signature",
+        ErrorCode::BadSignature,
         "missing or invalid X-Twilio-Signature",
     ))
 }

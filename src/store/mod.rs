@@ -46,6 +46,19 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+impl StoreError {
+    /// The database cannot be reached now (pool exhausted or closed, connection lost): worth
+    /// retrying later, unlike a failed statement.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+            )
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conflict {
     ClientExists,

@@ -137,3 +137,51 @@ async fn a_default_build_does_not_serve_the_benchmark_reference() {
         .await;
     assert_eq!(answer.status, 404, "{}", answer.text);
 }
+
+#[tokio::test]
+async fn a_job_is_followed_by_its_id_until_its_report() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        outbox_workers: Some(0),
+        ..Default::default()
+    })
+    .await;
+    let purge = proxycall::jobs::maintenance::PurgeInteractions { retention_days: 90 };
+    let id = proxycall::jobs::enqueue(app.app.store.as_ref(), &purge, chrono::Utc::now(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let queued = app.get(&format!("/jobs/{id}")).await;
+    assert_eq!(queued.status, 200, "{}", queued.body);
+    assert_eq!(queued.body["status"], "queued");
+    assert_eq!(queued.body["kind"], "interactions.purge");
+    assert!(
+        queued.body.get("payload").is_none(),
+        "the input is not shown"
+    );
+
+    app.drain().await;
+    let done = app.get(&format!("/jobs/{id}")).await;
+    assert_eq!(done.body["status"], "done");
+    assert_eq!(done.body["attempts"], 1);
+    assert_eq!(done.body["result"], serde_json::json!({"deleted": 0}));
+
+    assert_eq!(app.get("/jobs/999999").await.status, 404);
+    let bad = app.get("/jobs/abc").await;
+    assert_eq!((bad.status.as_u16(), bad.field()), (422, "job_id"));
+
+    // The gauges per kind come from the database.
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"proxycall_jobs{kind="interactions.purge",status="done"}"#),
+        "{metrics}"
+    );
+}
