@@ -157,7 +157,7 @@ async fn seed(db: &BenchDb, n: u32) -> anyhow::Result<String> {
         "  seeded {n} clients in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let app = App::new(store);
+    let app = App::simulated(store);
     Ok(keys::create(&app, "bench", Scopes::admin(), None)
         .await?
         .secret)

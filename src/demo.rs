@@ -16,9 +16,51 @@ use crate::store::{PoolStatus, Store};
 const CLIENT_PHONE: &str = "+33612345678";
 const COURIER_PHONE: &str = "+33698765432";
 
+/// Marks a database the demo set up: the demo runs again on it, and on no other.
+const DEMO_MARKER: &str = "demo_database";
+
+/// Why the demo would not run here.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(
+        "this database already holds data that is not the demo's (clients, keys or numbers): \
+         the demo would write demo numbers into a real pool. Run it on its own database, e.g. \
+         PROXYCALL_DATABASE_URL=sqlite://demo.db proxycall demo"
+    )]
+    NotADemoDatabase,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<crate::store::StoreError> for DemoError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::App(e.into())
+    }
+}
+
+/// A database is the demo's if the demo marked it, or if it is empty (then it is marked).
+async fn claim_database(app: &App) -> Result<(), DemoError> {
+    if app.store.existing_secret(DEMO_MARKER).await?.is_some() {
+        return Ok(());
+    }
+    let empty = app.store.next_client_id().await? == 1
+        && app.store.api_keys().await?.is_empty()
+        && app
+            .store
+            .pool_numbers(None, NumberTypeFilter::Any, None)
+            .await?
+            .is_empty();
+    if !empty {
+        return Err(DemoError::NotADemoDatabase);
+    }
+    app.store.secret(DEMO_MARKER, "yes").await?;
+    Ok(())
+}
+
 /// Returns a fresh admin key (earlier demo keys are revoked) and makes sure the French pool
-/// has numbers to hand out.
-pub async fn prepare(app: &App) -> Result<String, AppError> {
+/// has numbers to hand out. Refuses a database that holds anything but the demo's data.
+pub async fn prepare(app: &App) -> Result<String, DemoError> {
+    claim_database(app).await?;
     for key in keys::list(app).await? {
         if key.name == "demo" && key.revoked_at.is_none() {
             keys::revoke(app, &key.id).await?;

@@ -73,7 +73,7 @@ pub async fn assemble(
 ) -> StoreResult<Parts> {
     let carrier = carrier(&settings, &store);
     let token = webhook_token(&settings, store.as_ref()).await?;
-    let app = App::new(store).with_carrier(carrier).with_routing(Routing {
+    let app = App::new(store, carrier).with_routing(Routing {
         allow_list: settings.allow_list.clone(),
         public_base_url: public_base_url(&settings, address),
     });

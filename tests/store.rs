@@ -351,7 +351,7 @@ async fn outcomes_finish_a_job_and_old_finished_jobs_are_purged() {
 async fn a_panicking_job_is_recorded_and_the_worker_goes_on() {
     let db = TestDb::new().await;
     let store = store::connect(db.url()).await.unwrap();
-    let app = App::new(store.clone());
+    let app = App::simulated(store.clone());
     let worker = Worker::new(app, registry());
     let now = now_micros();
     let boom = jobs::enqueue(
@@ -412,7 +412,7 @@ async fn a_panicking_job_is_recorded_and_the_worker_goes_on() {
 async fn a_payload_that_no_longer_parses_fails_at_once() {
     let db = TestDb::new().await;
     let store = store::connect(db.url()).await.unwrap();
-    let worker = Worker::new(App::new(store.clone()), registry());
+    let worker = Worker::new(App::simulated(store.clone()), registry());
     let now = now_micros();
     let old = store
         .enqueue_job(
@@ -458,8 +458,8 @@ async fn a_periodic_job_runs_once_per_period_across_two_processes() {
     };
     let (reg_a, reg_b) = (periodic(), periodic());
     let workers = [
-        Worker::new(App::new(a.clone()), reg_a.clone()),
-        Worker::new(App::new(b.clone()), reg_b.clone()),
+        Worker::new(App::simulated(a.clone()), reg_a.clone()),
+        Worker::new(App::simulated(b.clone()), reg_b.clone()),
     ];
     let t0 = jobs::schedule::period_start(period, now_micros());
     // Three periods; in each, both processes enqueue at several moments (as a restart

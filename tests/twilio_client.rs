@@ -905,7 +905,7 @@ impl Outbox {
         let db = TestDb::new().await;
         let store = store::connect(db.url()).await.expect("the store opens");
         let carrier: Arc<dyn Carrier> = Arc::new(twilio.client());
-        let app = proxycall::app::App::new(store.clone()).with_carrier(carrier);
+        let app = proxycall::app::App::new(store.clone(), carrier);
         let registry = Registry::new().register::<proxycall::outbox::SendOutbound>();
         let worker = Worker::new(app, Arc::new(registry));
         Self {

@@ -58,13 +58,14 @@ impl Routing {
 }
 
 impl App {
-    /// An application on `store` with the simulated carrier and default routing: what the
-    /// command line needs.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// An application on `store` and `carrier`, with default routing. The carrier is always
+    /// chosen by the caller (`server::carrier` builds it from the settings): nothing falls back
+    /// to the simulated carrier behind the operator's back.
+    pub fn new(store: Arc<dyn Store>, carrier: Arc<dyn Carrier>) -> Self {
         let routing = Arc::new(Routing::default());
         let job_wake = Arc::new(Notify::new());
         Self {
-            carrier: Arc::new(SimulatedCarrier::new(store.clone())),
+            carrier,
             routing_engine: Arc::new(routing::engine(
                 store.clone(),
                 routing.clone(),
@@ -76,9 +77,9 @@ impl App {
         }
     }
 
-    pub fn with_carrier(mut self, carrier: Arc<dyn Carrier>) -> Self {
-        self.carrier = carrier;
-        self
+    /// An application whose carrier is the simulated one, said so by name: tests and tools.
+    pub fn simulated(store: Arc<dyn Store>) -> Self {
+        Self::new(store.clone(), Arc::new(SimulatedCarrier::new(store)))
     }
 
     pub fn with_routing(mut self, routing: Routing) -> Self {

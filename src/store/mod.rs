@@ -99,19 +99,39 @@ pub trait Store:
 {
     /// Cheap round-trip for `/ready`.
     async fn ping(&self) -> StoreResult<()>;
+    async fn migration_status(&self) -> StoreResult<MigrationStatus>;
 }
 
 /// Opens the database the URL names and applies pending migrations.
 pub async fn connect(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    open(url, true).await
+}
+
+/// Opens the database the URL names as it is, migrations left pending: for looking only
+/// (`proxycall check`).
+pub async fn connect_as_is(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    open(url, false).await
+}
+
+async fn open(url: &str, migrate: bool) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(
-            sqlite::SqliteStore::connect(url).await?,
+            sqlite::SqliteStore::connect(url, migrate).await?,
         ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(postgres::PgStore::connect(url).await?))
+        Ok(std::sync::Arc::new(
+            postgres::PgStore::connect(url, migrate).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl)
     }
+}
+
+/// Migrations of this binary's engine: how many it has, and how many the database applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub known: usize,
+    pub applied: usize,
 }
 
 /// The migrations of one engine, embedded in the binary.

@@ -124,6 +124,8 @@ pub trait RoutingStore {
     async fn purge_interactions(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// The secret stored under `name`, stored as `candidate` the first time.
     async fn secret(&self, name: &str, candidate: &str) -> StoreResult<String>;
+    /// The secret stored under `name`, if any; stores nothing.
+    async fn existing_secret(&self, name: &str) -> StoreResult<Option<String>>;
     async fn record_simulated_delivery(&self, delivery: &SimulatedDelivery) -> StoreResult<()>;
     /// The latest simulated deliveries (to one number, or all), newest first.
     async fn simulated_deliveries(

@@ -36,9 +36,10 @@ impl SqliteStore {
     /// Appended to the job claim's inner select.
     const SKIP_LOCKED: &'static str = "";
 
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, migrate: bool) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+            // Looking only (`proxycall check`) must not create a database where there was none.
+            .create_if_missing(migrate)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
@@ -47,7 +48,9 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        super::migrator(MIGRATIONS).run(&writer).await?;
+        if migrate {
+            super::migrator(MIGRATIONS).run(&writer).await?;
+        }
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))

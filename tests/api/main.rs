@@ -3,6 +3,7 @@
 mod auth;
 mod bad_input;
 mod clients;
+mod commands;
 mod helpers;
 mod ops;
 mod orders;

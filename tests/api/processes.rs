@@ -90,7 +90,7 @@ async fn stop(mut child: Child) -> String {
 #[tokio::test]
 async fn two_processes_on_one_database_never_give_a_number_twice() {
     let db = TestDb::new().await;
-    let app = App::new(store::connect(db.url()).await.unwrap());
+    let app = App::simulated(store::connect(db.url()).await.unwrap());
     let numbers: HashSet<String> = add_numbers(&app, "FR", NumberType::Mobile, 24)
         .await
         .into_iter()
@@ -316,7 +316,7 @@ async fn keys_and_pool_commands_work_from_the_command_line() {
 #[tokio::test]
 async fn two_processes_send_each_queued_message_exactly_once() {
     let db = TestDb::new().await;
-    let app = App::new(store::connect(db.url()).await.unwrap());
+    let app = App::simulated(store::connect(db.url()).await.unwrap());
     // The servers refuse to start without a way to authenticate.
     keys::create(&app, "ops", Scopes::admin(), None)
         .await
@@ -511,7 +511,7 @@ async fn scheduled_and_periodic_jobs_run_once_across_two_processes_and_survive_a
     use chrono::Utc;
 
     let db = TestDb::new().await;
-    let app = App::new(store::connect(db.url()).await.unwrap());
+    let app = App::simulated(store::connect(db.url()).await.unwrap());
     keys::create(&app, "ops", Scopes::admin(), None)
         .await
         .unwrap();

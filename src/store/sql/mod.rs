@@ -307,6 +307,21 @@ macro_rules! impl_store {
                 sqlx::query("select 1").execute(self.reader()).await?;
                 Ok(())
             }
+
+            async fn migration_status(
+                &self,
+            ) -> $crate::store::StoreResult<$crate::store::MigrationStatus> {
+                // A database never migrated has no bookkeeping table yet: nothing applied.
+                let applied: i64 =
+                    sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
+                        .fetch_one(self.reader())
+                        .await
+                        .unwrap_or(0);
+                Ok($crate::store::MigrationStatus {
+                    known: MIGRATIONS.len(),
+                    applied: applied as usize,
+                })
+            }
         }
     };
 }

@@ -242,6 +242,13 @@ macro_rules! impl_routing_store {
                     )
                 }
 
+                async fn existing_secret(&self, name: &str) -> StoreResult<Option<String>> {
+                    Ok(sqlx::query_scalar("select value from app_secrets where name = $1")
+                        .bind(name)
+                        .fetch_optional(self.reader())
+                        .await?)
+                }
+
                 async fn record_simulated_delivery(
                     &self,
                     d: &SimulatedDelivery,

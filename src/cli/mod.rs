@@ -1,0 +1,168 @@
+//! The `proxycall` command line: parse, set up, dispatch. One file per command group.
+//!
+//! Every command that works on the service builds it from `Settings` as `serve` does
+//! ([`service`]): with Twilio credentials set it talks to Twilio, never silently to the
+//! simulated carrier.
+
+mod check;
+mod jobs;
+mod keys;
+mod pool;
+mod serve;
+mod simulate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::config::{self, RawSettings, Settings};
+use crate::{server, store, telemetry};
+use jobs::JobsCommand;
+use keys::KeysCommand;
+use pool::PoolCommand;
+use simulate::SimulateCommand;
+
+#[derive(Parser)]
+#[command(
+    name = "proxycall",
+    version,
+    about = "Masked phone numbers: proxies that hide real numbers"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: RawSettings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve,
+    /// Run the server with a demo set-up: an admin key (printed once), a few simulated
+    /// numbers in the pool, and an order placed through the API to show the result.
+    Demo,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Check the settings, the database and the carrier (for Twilio, fetch the account), and
+    /// say what is configured and what is wrong; exits non-zero on a problem.
+    Check,
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// Add and list pool numbers without the carrier.
+    Pool {
+        #[command(subcommand)]
+        action: PoolCommand,
+    },
+    /// Follow background work: sends, periodic housekeeping, long operations.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsCommand,
+    },
+    /// Measure throughput and latency under load against a reference route (build with
+    /// --release for figures).
+    #[cfg(feature = "bench")]
+    Bench(crate::bench::BenchArgs),
+    /// Play Twilio: send signed webhooks to a running server, read what the simulated
+    /// carrier delivered.
+    Simulate {
+        #[command(subcommand)]
+        action: SimulateCommand,
+    },
+}
+
+/// A failure to report to the operator, with the exit code to leave with.
+pub struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+fn usage(message: impl std::fmt::Display) -> Failure {
+    Failure {
+        message: message.to_string(),
+        code: 2,
+    }
+}
+
+pub async fn run(mut cli: Cli) -> ExitCode {
+    cli.settings.env = config::EnvOnly::from_env();
+    match dispatch(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("proxycall: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let raw = cli.settings;
+    match cli.command {
+        Command::Serve | Command::Demo => {
+            let settings = Settings::from_raw(&raw).map_err(usage)?;
+            telemetry::init(&settings.log_level, settings.log_json);
+            serve::run(settings, matches!(cli.command, Command::Demo)).await
+        }
+        #[cfg(feature = "bench")]
+        Command::Bench(args) => crate::bench::run(args).await.map_err(|e| Failure {
+            message: format!("{e:#}"),
+            code: 1,
+        }),
+        Command::Migrate => {
+            quiet_logs(&raw);
+            store::connect(&config::database_url(&raw).map_err(usage)?).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Check => {
+            quiet_logs(&raw);
+            check::run(&raw).await
+        }
+        Command::Keys { action } => {
+            let (_, app) = service(&raw).await?;
+            keys::run(&app, action).await
+        }
+        Command::Pool { action } => {
+            let (_, app) = service(&raw).await?;
+            pool::run(&app, action).await
+        }
+        Command::Jobs { action } => {
+            let (settings, app) = service(&raw).await?;
+            let registry = crate::jobs::registry(settings.retention.num_days());
+            jobs::run(&app, &registry, action).await
+        }
+        Command::Simulate { action } => {
+            let (settings, app) = service(&raw).await?;
+            simulate::run(&app, &settings, action).await
+        }
+    }
+}
+
+/// Commands print their results; logs are for what goes wrong.
+fn quiet_logs(raw: &RawSettings) {
+    let level = raw.log_level.clone().unwrap_or_else(|| "warn".into());
+    telemetry::init(&level, false);
+}
+
+/// The settings, and the service built from them exactly as `serve` builds it: the database
+/// (migrated) and the carrier they name.
+async fn service(raw: &RawSettings) -> Result<(Settings, App), Failure> {
+    quiet_logs(raw);
+    let settings = Settings::from_raw(raw).map_err(usage)?;
+    let store = store::connect(&settings.database_url).await?;
+    let carrier = server::carrier(&settings, &store);
+    Ok((settings, App::new(store, carrier)))
+}
