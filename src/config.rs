@@ -57,8 +57,12 @@ pub struct RawSettings {
     #[cfg(feature = "bench")]
     #[arg(long, env = "PROXYCALL_BENCH_REFERENCE", global = true, hide = true)]
     pub bench_reference: Option<String>,
-    /// Outbox workers per process; 0 sends nothing from this process [default: 4]
-    #[arg(long, env = "PROXYCALL_OUTBOX_WORKERS", global = true)]
+    /// Workers running background jobs (sends, housekeeping) per process; 0 runs none in
+    /// this process [default: 4]
+    #[arg(long, env = "PROXYCALL_JOB_WORKERS", global = true)]
+    pub job_workers: Option<String>,
+    /// The earlier name of `--job-workers`, still accepted.
+    #[arg(long, env = "PROXYCALL_OUTBOX_WORKERS", global = true, hide = true)]
     pub outbox_workers: Option<String>,
 
     // Read from the environment only: secrets do not belong on a command line.
@@ -160,7 +164,8 @@ pub struct Settings {
     pub allow_list: AllowList,
     pub language: Language,
     pub retention: chrono::Duration,
-    pub outbox_workers: usize,
+    /// Workers running background jobs in this process.
+    pub job_workers: usize,
     /// Whether `POST /bench/twiml` is served (for `proxycall bench` only).
     #[cfg(feature = "bench")]
     pub bench_reference: bool,
@@ -427,9 +432,9 @@ impl Settings {
             positive::<i64>,
         ));
         // 0 is allowed: processes that only answer, beside others that send.
-        let outbox_workers = p.parse(
-            "PROXYCALL_OUTBOX_WORKERS",
-            given(&raw.outbox_workers),
+        let job_workers = p.parse(
+            "PROXYCALL_JOB_WORKERS",
+            given(&raw.job_workers).or(given(&raw.outbox_workers)),
             4,
             |v| {
                 v.parse::<usize>()
@@ -468,7 +473,7 @@ impl Settings {
             allow_list,
             language,
             retention,
-            outbox_workers,
+            job_workers,
             #[cfg(feature = "bench")]
             bench_reference,
             webhook_auth_token,
@@ -526,6 +531,23 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:8000");
         assert_eq!(s.rate_limit_per_minute, 100);
         assert!(!s.warnings.is_empty());
+    }
+
+    #[test]
+    fn job_workers_take_the_earlier_outbox_name_too() {
+        let mut r = raw();
+        assert_eq!(Settings::from_raw(&r).unwrap().job_workers, 4);
+        r.outbox_workers = Some("2".into());
+        assert_eq!(Settings::from_raw(&r).unwrap().job_workers, 2);
+        r.job_workers = Some("0".into());
+        assert_eq!(
+            Settings::from_raw(&r).unwrap().job_workers,
+            0,
+            "the new name wins"
+        );
+        r.job_workers = Some("many".into());
+        let err = Settings::from_raw(&r).unwrap_err().to_string();
+        assert!(err.contains("PROXYCALL_JOB_WORKERS"), "{err}");
     }
 
     #[test]

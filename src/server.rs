@@ -78,7 +78,7 @@ pub async fn assemble(
         public_base_url: public_base_url(&settings, address),
     });
     Ok(Parts {
-        job_workers: settings.outbox_workers,
+        job_workers: settings.job_workers,
         jobs: Arc::new(jobs::registry(settings.retention.num_days())),
         state: AppState::new(app.clone(), settings, token),
         app,

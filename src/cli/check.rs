@@ -45,7 +45,7 @@ pub async fn run(raw: &RawSettings) -> Result<(), Failure> {
     println!(
         "language: {:?}; job workers: {}; retention: {} days",
         settings.language,
-        settings.outbox_workers,
+        settings.job_workers,
         settings.retention.num_days()
     );
 

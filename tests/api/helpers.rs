@@ -39,8 +39,8 @@ pub struct Options {
     pub body_limit_bytes: Option<usize>,
     /// Use the Twilio REST client against this base URL instead of the simulated carrier.
     pub twilio_api_base: Option<String>,
-    /// Outbox workers in the server; `Some(0)` lets a test drive the outbox itself.
-    pub outbox_workers: Option<usize>,
+    /// Job workers in the server; `Some(0)` lets a test drive the jobs itself.
+    pub job_workers: Option<usize>,
     pub allowed_calling_codes: Option<String>,
     pub language: Option<String>,
 }
@@ -77,7 +77,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
                 .to_string(),
         ),
         body_limit_bytes: options.body_limit_bytes.map(|b| b.to_string()),
-        outbox_workers: Some(options.outbox_workers.unwrap_or(2).to_string()),
+        job_workers: Some(options.job_workers.unwrap_or(2).to_string()),
         allowed_calling_codes: options.allowed_calling_codes,
         language: options.language,
         ..Default::default()

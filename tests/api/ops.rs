@@ -141,7 +141,7 @@ async fn a_default_build_does_not_serve_the_benchmark_reference() {
 #[tokio::test]
 async fn a_job_is_followed_by_its_id_until_its_report() {
     let app = crate::helpers::spawn_app_with(crate::helpers::Options {
-        outbox_workers: Some(0),
+        job_workers: Some(0),
         ..Default::default()
     })
     .await;

@@ -44,7 +44,7 @@ async fn claim_send(
 async fn a_message_interrupted_mid_send_is_failed_not_sent_twice() {
     // No workers: the test plays them.
     let app = spawn_app_with(Options {
-        outbox_workers: Some(0),
+        job_workers: Some(0),
         ..Default::default()
     })
     .await;
@@ -140,7 +140,7 @@ async fn interactions_older_than_the_retention_period_are_purged() {
 #[tokio::test]
 async fn a_status_callback_that_arrives_before_the_sid_is_stored_is_kept() {
     let app = spawn_app_with(Options {
-        outbox_workers: Some(0),
+        job_workers: Some(0),
         ..Default::default()
     })
     .await;

@@ -1,0 +1,123 @@
+//! Masked routing (SPEC §5): a third party reaching a client through the proxy, and the client
+//! reaching their last correspondent. Decides and records; the HTTP layer renders TwiML.
+//!
+//! Webhooks go through one engine task per process (`crate::batch`): it takes whatever has
+//! queued up, reads all their clients in one query, decides each in arrival order (so a
+//! call-back in the same batch sees the caller just remembered), and records the batch in one
+//! transaction. Under load a batch holds many webhooks, and the database work per webhook
+//! falls accordingly.
+
+mod decide;
+mod engine;
+
+use chrono::Utc;
+
+use super::{App, AppError, AppResult};
+use crate::domain::E164;
+use crate::store::StoreError;
+pub use engine::{Engine, engine, route_batch};
+
+/// An incoming call, as the webhook gave it. Numbers that do not parse are `None`.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub from: Option<E164>,
+    pub to: Option<E164>,
+    pub sid: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallAnswer {
+    UnknownNumber,
+    CountryBlocked,
+    NoRecentCaller,
+    /// Connect to `number`, showing the proxy as caller id.
+    Connect {
+        proxy: E164,
+        number: E164,
+    },
+}
+
+/// An incoming text.
+#[derive(Debug, Clone)]
+pub struct Text {
+    pub from: Option<E164>,
+    pub to: Option<E164>,
+    pub body: String,
+    pub sid: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextAnswer {
+    /// Nothing to say back (relayed, a duplicate, or nothing to do).
+    Nothing,
+    UnknownProxy,
+    CountryBlocked,
+    NoRecentCorrespondent,
+}
+
+/// A webhook for the engine.
+#[derive(Debug, Clone)]
+pub enum Inbound {
+    Call(Call),
+    Text(Text),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Call(CallAnswer),
+    Text(TextAnswer),
+}
+
+pub async fn route_call(app: &App, call: Call) -> AppResult<CallAnswer> {
+    match app
+        .routing_engine
+        .submit(Inbound::Call(call))
+        .await
+        .flatten()
+    {
+        Some(Answer::Call(answer)) => Ok(answer),
+        _ => Err(failed()),
+    }
+}
+
+pub async fn route_text(app: &App, text: Text) -> AppResult<TextAnswer> {
+    match app
+        .routing_engine
+        .submit(Inbound::Text(text))
+        .await
+        .flatten()
+    {
+        Some(Answer::Text(answer)) => Ok(answer),
+        _ => Err(failed()),
+    }
+}
+
+fn failed() -> AppError {
+    AppError::Store(StoreError::Unavailable(
+        "routing failed; see the log".into(),
+    ))
+}
+
+/// A delivery-status callback for a text we sent.
+pub async fn delivery_status(app: &App, sid: &str, status: &str) -> AppResult<()> {
+    // Twilio may call back before the worker has stored the SID its send returned: an unknown
+    // SID is tried again a few times, briefly, before it is given up.
+    let mut known = false;
+    for attempt in 0..4 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        known = app
+            .store
+            .outbound_delivery_status(sid, status, Utc::now())
+            .await?;
+        if known {
+            break;
+        }
+    }
+    metrics::counter!("webhook_outcomes_total", "channel" => "sms_status",
+        "outcome" => if known { "recorded" } else { "unknown_sid" })
+    .increment(1);
+    tracing::debug!(known, status, "delivery status");
+    Ok(())
+}
