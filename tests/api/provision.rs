@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, sorted, spawn_app, spawn_app_with};
+use crate::helpers::{Answer, Options, TestApp, sorted, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn the_simulated_carrier_sells_numbers_with_this_servers_webhooks() {
@@ -303,6 +303,17 @@ async fn no_candidate_is_a_clear_409() {
 /// Twilio answers 404 (code 20404) for a country or a type it has no inventory for.
 const NO_INVENTORY: (u16, u32) = (404, 20404);
 
+/// A server on the Twilio client against `double`, and its answer to one provisioning.
+async fn provision_against(double: Double, body: &Value) -> (TestApp, Answer) {
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(start(double).await),
+        ..Default::default()
+    })
+    .await;
+    let answer = app.post("/pool/provision", body).await;
+    (app, answer)
+}
+
 #[tokio::test]
 async fn a_country_without_mobile_inventory_falls_back_to_local_numbers() {
     let double = Double {
@@ -310,17 +321,8 @@ async fn a_country_without_mobile_inventory_falls_back_to_local_numbers() {
         search_errors: vec![("Mobile.json", NO_INVENTORY.0, NO_INVENTORY.1)],
         ..Default::default()
     };
-    let app = spawn_app_with(Options {
-        twilio_api_base: Some(start(double).await),
-        ..Default::default()
-    })
-    .await;
-    let answer = app
-        .post(
-            "/pool/provision",
-            &json!({"country_iso": "US", "batch_size": 1}),
-        )
-        .await;
+    let (app, answer) =
+        provision_against(double, &json!({"country_iso": "US", "batch_size": 1})).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["purchased_now"], json!(["+12025550101"]));
     let pool = app.get("/pool/available?country_iso=US").await;
@@ -336,17 +338,8 @@ async fn a_country_without_any_inventory_is_a_409_with_the_reason_per_type() {
         ],
         ..Default::default()
     };
-    let app = spawn_app_with(Options {
-        twilio_api_base: Some(start(double).await),
-        ..Default::default()
-    })
-    .await;
-    let answer = app
-        .post(
-            "/pool/provision",
-            &json!({"country_iso": "US", "batch_size": 1}),
-        )
-        .await;
+    let (app, answer) =
+        provision_against(double, &json!({"country_iso": "US", "batch_size": 1})).await;
     assert_eq!(answer.status, 409, "{}", answer.body);
     assert_eq!(answer.code(), "no_candidates");
     let message = answer.body["message"].as_str().unwrap();
@@ -383,14 +376,7 @@ async fn a_carrier_that_refuses_our_credentials_is_still_a_server_side_error() {
         ],
         ..Default::default()
     };
-    let app = spawn_app_with(Options {
-        twilio_api_base: Some(start(double).await),
-        ..Default::default()
-    })
-    .await;
-    let answer = app
-        .post("/pool/provision", &json!({"country_iso": "US"}))
-        .await;
+    let (_app, answer) = provision_against(double, &json!({"country_iso": "US"})).await;
     assert_eq!(answer.status, 503, "{}", answer.body);
     assert_eq!(answer.code(), "carrier_unavailable");
     assert!(
