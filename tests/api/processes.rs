@@ -560,7 +560,7 @@ async fn scheduled_and_periodic_jobs_run_once_across_two_processes_and_survive_a
 
     // A text scheduled before a restart is sent after it: both processes stop before its
     // time, one comes back.
-    let second_at = Utc::now() + chrono::Duration::seconds(3);
+    let second_at = Utc::now() + chrono::Duration::seconds(5);
     let second = app
         .store
         .enqueue_at(
