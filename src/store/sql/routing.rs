@@ -42,24 +42,30 @@ macro_rules! impl_routing_store {
                     if sids.is_empty() {
                         return Ok(found);
                     }
-                    // One `channel = … and twilio_sid in (…)` term per channel, so that each
-                    // term is a range of the (channel, twilio_sid) index on both engines.
-                    let mut query = sqlx::QueryBuilder::<DbEngine>::new(
-                        "select channel, twilio_sid from interactions where false",
-                    );
+                    // One `select … where channel = … and twilio_sid in (…)` per channel, joined
+                    // by `union all`: each is a range of the (channel, twilio_sid) index on both
+                    // engines (an `or` of the two, or a leading `false or`, can make SQLite scan
+                    // the whole table).
+                    let mut query = sqlx::QueryBuilder::<DbEngine>::new("");
+                    let mut first = true;
                     for channel in [Channel::Voice, Channel::Sms] {
                         let of_channel: Vec<&String> =
                             sids.iter().filter(|(c, _)| *c == channel).map(|(_, s)| s).collect();
                         if of_channel.is_empty() {
                             continue;
                         }
-                        query.push(" or (channel = ").push_bind(channel.as_str());
+                        if !first {
+                            query.push(" union all ");
+                        }
+                        first = false;
+                        query.push("select channel, twilio_sid from interactions where channel = ");
+                        query.push_bind(channel.as_str());
                         query.push(" and twilio_sid in (");
                         let mut list = query.separated(", ");
                         for sid in of_channel {
                             list.push_bind(sid.clone());
                         }
-                        query.push("))");
+                        query.push(")");
                     }
                     for row in query.build().fetch_all(self.reader()).await? {
                         let channel: String = sqlx::Row::try_get(&row, "channel")?;
