@@ -3,9 +3,10 @@
 //!
 //! The job sends it through the carrier and records the outcome: sent; retry later with
 //! exponential back-off and jitter on a passing failure (network, 429, 5xx); failed on a
-//! refusal (4xx) or after the last try. A message whose worker vanished mid-send is not
-//! retried (its job is at-most-once, and `abandon_expired_leases` fails the message): it may
-//! have left, and nothing is sent twice.
+//! refusal (4xx) or after the last try. The job's claim is the message's: one worker, in one
+//! process, has it. A message whose worker vanished mid-send is not retried (its job is
+//! at-most-once, and `abandon_interrupted_sends` fails the message): it may have left, and
+//! nothing is sent twice.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,13 +32,15 @@ impl Job for SendOutbound {
     async fn run(self, ctx: JobContext) -> Result<Option<serde_json::Value>, JobError> {
         let app = &ctx.app;
         let now = ctx.now;
-        let lease_until = now + chrono::Duration::minutes(1);
+        // This try's number: the job's tries are the message's.
+        let attempts = ctx.attempt;
         let Some(m) = app
             .store
-            .start_sending(self.outbound_id, lease_until, now)
+            .outbound_message(self.outbound_id)
             .await?
+            .filter(|m| m.status == "pending")
         else {
-            // Sent, failed, or being sent by another worker: nothing to do.
+            // Sent or failed already: nothing to do.
             return Ok(None);
         };
         let kind = m.kind.as_str();
@@ -56,30 +59,34 @@ impl Job for SendOutbound {
         };
         match result {
             Ok(sid) => {
-                app.store.outbound_sent(m.id, &sid, now).await?;
+                app.store.outbound_sent(m.id, &sid, attempts, now).await?;
                 metrics::counter!("outbound_send_attempts_total", "kind" => kind, "outcome" => "sent").increment(1);
-                tracing::info!(id = m.id, kind, purpose = %m.purpose, to = %m.to.masked(), attempts = m.attempts, "message sent");
+                tracing::info!(id = m.id, kind, purpose = %m.purpose, to = %m.to.masked(), attempts, "message sent");
                 Ok(None)
             }
-            Err(e) if e.is_transient() && m.attempts < MAX_ATTEMPTS => {
+            Err(e) if e.is_transient() && attempts < MAX_ATTEMPTS => {
                 let delay = match &e {
                     CarrierError::RateLimited {
                         retry_after: Some(after),
-                    } => (*after).max(backoff(m.attempts)),
-                    _ => backoff(m.attempts),
+                    } => (*after).max(backoff(attempts)),
+                    _ => backoff(attempts),
                 };
-                app.store.outbound_retry(m.id, &e.to_string(), now).await?;
+                app.store
+                    .outbound_retry(m.id, &e.to_string(), attempts, now)
+                    .await?;
                 metrics::counter!("outbound_send_attempts_total", "kind" => kind, "outcome" => "retry").increment(1);
-                tracing::warn!(id = m.id, kind, error = %e, attempts = m.attempts, retry_in_secs = delay.as_secs(), "send failed; will retry");
+                tracing::warn!(id = m.id, kind, error = %e, attempts, retry_in_secs = delay.as_secs(), "send failed; will retry");
                 Err(JobError::Retry {
                     error: e.to_string(),
                     at: Some(now + chrono::Duration::from_std(delay).unwrap_or_default()),
                 })
             }
             Err(e) => {
-                app.store.outbound_failed(m.id, &e.to_string(), now).await?;
+                app.store
+                    .outbound_failed(m.id, &e.to_string(), attempts, now)
+                    .await?;
                 metrics::counter!("outbound_send_attempts_total", "kind" => kind, "outcome" => "failed").increment(1);
-                tracing::error!(id = m.id, kind, error = %e, attempts = m.attempts, "send failed for good");
+                tracing::error!(id = m.id, kind, error = %e, attempts, "send failed for good");
                 Err(JobError::Fail(e.to_string()))
             }
         }

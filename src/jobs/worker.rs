@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::{JobContext, JobError, Registry, backoff, schedule};
 use crate::app::App;
-use crate::store::{Job, StoreResult};
+use crate::store::{Job, JobOutcome, StoreResult};
 
 /// Longer than the carrier client's own time-out, so a live worker never loses its claim; a
 /// long job keeps it by reporting progress.
@@ -51,13 +51,21 @@ impl Worker {
             .store
             .claim_jobs(&kinds, now, now + lease(), BATCH)
             .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        // The batch's jobs overlap (each waits on its own I/O); their outcomes are recorded
+        // together.
         let outcomes =
             futures_util::future::join_all(claimed.iter().map(|job| self.run_job(job, now))).await;
-        outcomes.into_iter().collect::<StoreResult<Vec<()>>>()?;
+        self.app.store.finish_jobs(&outcomes, Utc::now()).await?;
+        for (job, outcome) in claimed.iter().zip(&outcomes) {
+            report(job, outcome);
+        }
         Ok(claimed.len())
     }
 
-    async fn run_job(&self, job: &Job, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn run_job(&self, job: &Job, now: DateTime<Utc>) -> JobOutcome {
         let ctx = JobContext {
             app: self.app.clone(),
             job_id: job.id,
@@ -70,39 +78,24 @@ impl Worker {
             Ok(outcome) => outcome,
             Err(panic) => Err(JobError::retry(format!("panicked: {}", panic_text(&panic)))),
         };
-        let store = &self.app.store;
-        let kind = job.kind.clone();
-        let label = match outcome {
-            Ok(result) => {
-                let result = result.map(|r| r.to_string());
-                store
-                    .job_done(job.id, result.as_deref(), Utc::now())
-                    .await?;
-                tracing::debug!(job_id = job.id, kind, "job done");
-                "done"
-            }
+        let id = job.id;
+        match outcome {
+            Ok(result) => JobOutcome::Done {
+                id,
+                result: result.map(|r| r.to_string()),
+            },
             Err(JobError::Retry { error, at }) if job.attempts < job.max_attempts => {
-                let due = at.unwrap_or_else(|| {
+                let due_at = at.unwrap_or_else(|| {
                     now + chrono::Duration::from_std(backoff(job.attempts)).unwrap_or_default()
                 });
-                store.job_retry(job.id, &error, due, Utc::now()).await?;
-                tracing::warn!(job_id = job.id, kind, %error, attempts = job.attempts, "job failed; will retry");
-                "retry"
+                JobOutcome::Retry { id, error, due_at }
             }
-            Err(JobError::Retry { error, .. }) => {
-                let error = format!("gave up after {} tries: {error}", job.attempts);
-                store.job_failed(job.id, &error, Utc::now()).await?;
-                tracing::error!(job_id = job.id, kind, %error, "job failed for good");
-                "failed"
-            }
-            Err(JobError::Fail(error)) => {
-                store.job_failed(job.id, &error, Utc::now()).await?;
-                tracing::error!(job_id = job.id, kind, %error, "job failed for good");
-                "failed"
-            }
-        };
-        metrics::counter!("job_runs_total", "kind" => kind, "outcome" => label).increment(1);
-        Ok(())
+            Err(JobError::Retry { error, .. }) => JobOutcome::Failed {
+                id,
+                error: format!("gave up after {} tries: {error}", job.attempts),
+            },
+            Err(JobError::Fail(error)) => JobOutcome::Failed { id, error },
+        }
     }
 
     /// Jobs and messages whose process died mid-run.
@@ -120,7 +113,7 @@ impl Worker {
                 "interrupted jobs failed: running them again could do them twice"
             );
         }
-        let abandoned = store.abandon_expired_leases(now).await?;
+        let abandoned = store.abandon_interrupted_sends(now).await?;
         if abandoned > 0 {
             tracing::error!(
                 count = abandoned,
@@ -160,6 +153,26 @@ impl Worker {
             }
         }
     }
+}
+
+/// One line and one count per run.
+fn report(job: &Job, outcome: &JobOutcome) {
+    let kind = job.kind.as_str();
+    let label = match outcome {
+        JobOutcome::Done { .. } => {
+            tracing::debug!(job_id = job.id, kind, "job done");
+            "done"
+        }
+        JobOutcome::Retry { error, .. } => {
+            tracing::warn!(job_id = job.id, kind, %error, attempts = job.attempts, "job failed; will retry");
+            "retry"
+        }
+        JobOutcome::Failed { error, .. } => {
+            tracing::error!(job_id = job.id, kind, %error, attempts = job.attempts, "job failed for good");
+            "failed"
+        }
+    };
+    metrics::counter!("job_runs_total", "kind" => kind.to_owned(), "outcome" => label).increment(1);
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -81,6 +81,24 @@ pub struct JobCount {
     pub oldest_due_at: Option<DateTime<Utc>>,
 }
 
+/// What became of one run of a claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done {
+        id: i64,
+        result: Option<String>,
+    },
+    Retry {
+        id: i64,
+        error: String,
+        due_at: DateTime<Utc>,
+    },
+    Failed {
+        id: i64,
+        error: String,
+    },
+}
+
 /// What a lease check did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExpiredLeases {
@@ -103,16 +121,30 @@ pub trait JobStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<Job>>;
-    /// The outcome of a claimed job. Each changes a job only while it is `running`.
-    async fn job_done(&self, id: i64, result: Option<&str>, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Records the outcomes of a worker's batch in one transaction. Each changes a job only
+    /// while it is `running`: a late worker cannot undo another's outcome.
+    async fn finish_jobs(&self, outcomes: &[JobOutcome], now: DateTime<Utc>) -> StoreResult<()>;
+    async fn job_done(&self, id: i64, result: Option<&str>, now: DateTime<Utc>) -> StoreResult<()> {
+        let result = result.map(str::to_owned);
+        self.finish_jobs(&[JobOutcome::Done { id, result }], now)
+            .await
+    }
     async fn job_retry(
         &self,
         id: i64,
         error: &str,
         due_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
-    async fn job_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let error = error.to_owned();
+        self.finish_jobs(&[JobOutcome::Retry { id, error, due_at }], now)
+            .await
+    }
+    async fn job_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let error = error.to_owned();
+        self.finish_jobs(&[JobOutcome::Failed { id, error }], now)
+            .await
+    }
     /// Records a running job's progress and extends its lease: a long job that reports
     /// keeps its claim.
     async fn job_progress(

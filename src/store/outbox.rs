@@ -66,7 +66,7 @@ pub struct OutboundMessage {
     pub to: E164,
     pub body: Option<String>,
     pub url: Option<String>,
-    /// `pending`, `sending`, `sent` or `failed`.
+    /// `pending` (until its job has sent it or given up), `sent` or `failed`.
     pub status: String,
     /// Tries so far, this one included once claimed.
     pub attempts: i64,
@@ -99,21 +99,35 @@ pub trait OutboxStore {
         send_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<i64>>;
-    /// Marks a pending message as being sent until `lease_until`, counting a try; `None` when
-    /// it is not pending (sent, failed, or being sent by another worker).
-    async fn start_sending(
+    async fn outbound_message(&self, id: i64) -> StoreResult<Option<OutboundMessage>>;
+    /// The outcome of try number `attempts` of a pending message: sent (its text erased)…
+    async fn outbound_sent(
         &self,
         id: i64,
-        lease_until: DateTime<Utc>,
+        sid: &str,
+        attempts: i64,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<OutboundMessage>>;
-    async fn outbound_sent(&self, id: i64, sid: &str, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Back to pending after a passing failure; its job says when the next try is.
-    async fn outbound_retry(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
-    async fn outbound_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Messages whose worker vanished mid-send (lease expired) may or may not have left: they
-    /// are marked failed, never retried, so that nothing is sent twice. Returns how many.
-    async fn abandon_expired_leases(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    ) -> StoreResult<()>;
+    /// … still pending after a passing failure (its job says when the next try is) …
+    async fn outbound_retry(
+        &self,
+        id: i64,
+        error: &str,
+        attempts: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// … or failed for good (its text erased).
+    async fn outbound_failed(
+        &self,
+        id: i64,
+        error: &str,
+        attempts: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Pending messages whose send job failed without saying so to the message — its process
+    /// stopped mid-send (`JobStore::expire_job_leases`) — may or may not have left: they are
+    /// marked failed, never retried, so that nothing is sent twice. Returns how many.
+    async fn abandon_interrupted_sends(&self, now: DateTime<Utc>) -> StoreResult<u64>;
     /// Records a delivery status from a status callback; `false` if no message has that SID.
     async fn outbound_delivery_status(
         &self,

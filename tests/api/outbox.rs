@@ -21,8 +21,8 @@ fn message(key: &str) -> NewOutbound {
     }
 }
 
-/// What a worker does before it calls the carrier: claims the send's job and marks the
-/// message as being sent.
+/// What a worker does before it calls the carrier: claims the send's job, and with it the
+/// message.
 async fn claim_send(
     store: &Arc<dyn Store>,
     now: chrono::DateTime<Utc>,
@@ -35,7 +35,7 @@ async fn claim_send(
         .pop()?;
     let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap();
     store
-        .start_sending(payload["outbound_id"].as_i64().unwrap(), lease, now)
+        .outbound_message(payload["outbound_id"].as_i64().unwrap())
         .await
         .unwrap()
 }
@@ -69,7 +69,12 @@ async fn a_message_interrupted_mid_send_is_failed_not_sent_twice() {
         .unwrap();
     assert_eq!(
         store.outbound_messages(1).await.unwrap()[0].status,
-        "sending"
+        "pending"
+    );
+    assert_eq!(
+        store.jobs(Some(SEND_JOB_KIND), None, 1).await.unwrap()[0].status,
+        JobStatus::Running,
+        "still its worker's"
     );
     worker
         .check_leases(now + Duration::seconds(61))
@@ -152,7 +157,10 @@ async fn a_status_callback_that_arrives_before_the_sid_is_stored_is_kept() {
     let id = taken.id;
     let late = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-        store.outbound_sent(id, "SMlate", Utc::now()).await.unwrap();
+        store
+            .outbound_sent(id, "SMlate", 1, Utc::now())
+            .await
+            .unwrap();
     });
     let (status, _) = app
         .webhook(

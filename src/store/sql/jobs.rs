@@ -87,50 +87,54 @@ macro_rules! impl_job_store {
                     Ok(jobs)
                 }
 
-                async fn job_done(&self, id: i64, result: Option<&str>, now: DateTime<Utc>) -> StoreResult<()> {
-                    sqlx::query(
-                        "update jobs set status = 'done', result = $2, locked_until = null, \
-                         last_error = null, updated_at = $3, finished_at = $3 \
-                         where id = $1 and status = 'running'",
-                    )
-                    .bind(id)
-                    .bind(result)
-                    .bind(now)
-                    .execute(self.writer())
-                    .await?;
-                    Ok(())
-                }
-
-                async fn job_retry(
-                    &self,
-                    id: i64,
-                    error: &str,
-                    due_at: DateTime<Utc>,
-                    now: DateTime<Utc>,
-                ) -> StoreResult<()> {
-                    sqlx::query(
-                        "update jobs set status = 'queued', last_error = $2, due_at = $3, \
-                         locked_until = null, updated_at = $4 where id = $1 and status = 'running'",
-                    )
-                    .bind(id)
-                    .bind(error)
-                    .bind(due_at)
-                    .bind(now)
-                    .execute(self.writer())
-                    .await?;
-                    Ok(())
-                }
-
-                async fn job_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()> {
-                    sqlx::query(
-                        "update jobs set status = 'failed', last_error = $2, locked_until = null, \
-                         updated_at = $3, finished_at = $3 where id = $1 and status = 'running'",
-                    )
-                    .bind(id)
-                    .bind(error)
-                    .bind(now)
-                    .execute(self.writer())
-                    .await?;
+                async fn finish_jobs(&self, outcomes: &[JobOutcome], now: DateTime<Utc>) -> StoreResult<()> {
+                    if outcomes.is_empty() {
+                        return Ok(());
+                    }
+                    // One commit for the batch: on PostgreSQL each commit waits for the disk.
+                    let mut tx = self.begin_write().await?;
+                    for outcome in outcomes {
+                        match outcome {
+                            JobOutcome::Done { id, result } => {
+                                sqlx::query(
+                                    "update jobs set status = 'done', result = $2, locked_until = null, \
+                                     last_error = null, updated_at = $3, finished_at = $3 \
+                                     where id = $1 and status = 'running'",
+                                )
+                                .bind(id)
+                                .bind(result.as_deref())
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                            JobOutcome::Retry { id, error, due_at } => {
+                                sqlx::query(
+                                    "update jobs set status = 'queued', last_error = $2, due_at = $3, \
+                                     locked_until = null, updated_at = $4 \
+                                     where id = $1 and status = 'running'",
+                                )
+                                .bind(id)
+                                .bind(error)
+                                .bind(due_at)
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                            JobOutcome::Failed { id, error } => {
+                                sqlx::query(
+                                    "update jobs set status = 'failed', last_error = $2, \
+                                     locked_until = null, updated_at = $3, finished_at = $3 \
+                                     where id = $1 and status = 'running'",
+                                )
+                                .bind(id)
+                                .bind(error)
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                        }
+                    }
+                    tx.commit().await?;
                     Ok(())
                 }
 

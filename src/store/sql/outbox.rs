@@ -53,76 +53,93 @@ macro_rules! impl_outbox_store {
                     Ok(id)
                 }
 
-                async fn start_sending(
-                    &self,
-                    id: i64,
-                    lease_until: DateTime<Utc>,
-                    now: DateTime<Utc>,
-                ) -> StoreResult<Option<OutboundMessage>> {
+                async fn outbound_message(&self, id: i64) -> StoreResult<Option<OutboundMessage>> {
                     sqlx::query(concat!(
-                        "update outbound_messages set status = 'sending', locked_until = $2, \
-                         attempts = attempts + 1, updated_at = $3 \
-                         where id = $1 and status = 'pending' returning ",
-                        outbound_cols!()
+                        "select ", outbound_cols!(), " from outbound_messages where id = $1"
                     ))
                     .bind(id)
-                    .bind(lease_until)
-                    .bind(now)
-                    .fetch_optional(self.writer())
+                    .fetch_optional(self.reader())
                     .await?
                     .as_ref()
                     .map(outbound_from)
                     .transpose()
                 }
 
-                async fn outbound_sent(&self, id: i64, sid: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                async fn outbound_sent(
+                    &self,
+                    id: i64,
+                    sid: &str,
+                    attempts: i64,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
                     sqlx::query(
                         "update outbound_messages set status = 'sent', twilio_sid = $2, \
-                         body = null, locked_until = null, last_error = null, updated_at = $3 \
-                         where id = $1",
+                         attempts = $3, body = null, locked_until = null, last_error = null, \
+                         updated_at = $4 where id = $1",
                     )
                     .bind(id)
                     .bind(sid)
+                    .bind(attempts)
                     .bind(now)
                     .execute(self.writer())
                     .await?;
                     Ok(())
                 }
 
-                async fn outbound_retry(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                async fn outbound_retry(
+                    &self,
+                    id: i64,
+                    error: &str,
+                    attempts: i64,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
                     sqlx::query(
                         "update outbound_messages set status = 'pending', last_error = $2, \
-                         locked_until = null, updated_at = $3 where id = $1",
+                         attempts = $3, locked_until = null, updated_at = $4 where id = $1",
                     )
                     .bind(id)
                     .bind(error)
+                    .bind(attempts)
                     .bind(now)
                     .execute(self.writer())
                     .await?;
                     Ok(())
                 }
 
-                async fn outbound_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                async fn outbound_failed(
+                    &self,
+                    id: i64,
+                    error: &str,
+                    attempts: i64,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
                     sqlx::query(
                         "update outbound_messages set status = 'failed', last_error = $2, \
-                         body = null, locked_until = null, updated_at = $3 where id = $1",
+                         attempts = $3, body = null, locked_until = null, updated_at = $4 \
+                         where id = $1",
                     )
                     .bind(id)
                     .bind(error)
+                    .bind(attempts)
                     .bind(now)
                     .execute(self.writer())
                     .await?;
                     Ok(())
                 }
 
-                async fn abandon_expired_leases(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+                async fn abandon_interrupted_sends(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+                    // A send job's dedupe key is `outbound:<message id>` (`send_job`): the
+                    // message is found from it on both engines, without parsing JSON.
                     let done = sqlx::query(
                         "update outbound_messages set status = 'failed', body = null, \
                          last_error = 'interrupted while sending: not retried, so that it is \
                          never sent twice', locked_until = null, updated_at = $1 \
-                         where status = 'sending' and locked_until < $1",
+                         where status = 'pending' and id in (select \
+                           cast(substr(dedupe_key, 10) as bigint) from jobs \
+                           where status = 'failed' and kind = $2)",
                     )
                     .bind(now)
+                    .bind(SEND_JOB_KIND)
                     .execute(self.writer())
                     .await?;
                     Ok(done.rows_affected())
