@@ -53,7 +53,15 @@ pub async fn route_batch(
         .collect();
     proxies.sort();
     proxies.dedup();
-    let mut clients: HashMap<E164, Client> = match store.clients_by_proxies(&proxies).await {
+    // Retried webhooks (a SID recorded already, or twice in this batch) are answered but
+    // change nothing: the store skips them, so what the batch remembers must skip them too.
+    // Both reads go at once: the engine waits for the slower, not for their sum.
+    let sids: Vec<(Channel, String)> = jobs.iter().filter_map(webhook_sid).collect();
+    let (found, recorded) = tokio::join!(
+        store.clients_by_proxies(&proxies),
+        store.recorded_webhooks(&sids)
+    );
+    let mut clients: HashMap<E164, Client> = match found {
         Ok(found) => found
             .into_iter()
             .filter_map(|c| Some((c.proxy.clone()?, c)))
@@ -63,10 +71,7 @@ pub async fn route_batch(
             return vec![None; jobs.len()];
         }
     };
-    // Retried webhooks (a SID recorded already, or twice in this batch) are answered but
-    // change nothing: the store skips them, so what the batch remembers must skip them too.
-    let sids: Vec<(Channel, String)> = jobs.iter().filter_map(webhook_sid).collect();
-    let mut seen = match store.recorded_webhooks(&sids).await {
+    let mut seen = match recorded {
         Ok(recorded) => recorded,
         Err(e) => {
             tracing::error!(error = %e, "routing: recorded webhooks could not be read");
