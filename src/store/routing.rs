@@ -1,7 +1,5 @@
 //! What routing records: interactions, the last caller, and the simulated carrier's phones.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -107,17 +105,13 @@ pub struct SimulatedDelivery {
 pub trait RoutingStore {
     /// The clients these proxies belong to (a proxy of no client is simply absent).
     async fn clients_by_proxies(&self, proxies: &[E164]) -> StoreResult<Vec<Client>>;
-    /// Which of these webhooks (channel and CallSid/MessageSid) are recorded already: Twilio
-    /// retried them.
-    async fn recorded_webhooks(
-        &self,
-        sids: &[(Channel, String)],
-    ) -> StoreResult<HashSet<(Channel, String)>>;
     /// Records what a batch of webhooks did, in one transaction: the interactions, the new
     /// last callers, the messages to send. Answers, per job, whether it was new: a job whose
     /// interaction (same channel and SID) exists already is a retried webhook, and changes
-    /// nothing.
-    async fn record_routing_batch(&self, jobs: Vec<RoutingJob>) -> StoreResult<Vec<bool>>;
+    /// nothing. When such a job was one that later jobs of the batch depend on
+    /// (`RoutingJob::later_jobs_depend`), nothing is written and the answer names the retried
+    /// webhooks, so that the batch is decided again without them.
+    async fn record_routing_batch(&self, jobs: Vec<RoutingJob>) -> StoreResult<BatchWritten>;
     /// The latest interactions, newest first.
     async fn interactions(&self, limit: i64) -> StoreResult<Vec<Interaction>>;
     /// Deletes interactions older than `before`; returns how many.
@@ -141,4 +135,16 @@ pub struct RoutingJob {
     pub interaction: NewInteraction,
     pub new_last_caller: Option<(ClientId, E164)>,
     pub outbound: Option<NewOutbound>,
+    /// A later job of the same batch was decided with the last caller this one sets.
+    pub later_jobs_depend: bool,
+}
+
+/// What `record_routing_batch` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchWritten {
+    /// Written; per job, whether it was new (not a retried webhook).
+    Written(Vec<bool>),
+    /// Nothing written: these webhooks (channel, SID) are retries of recorded ones, and later
+    /// jobs were decided as if they were new.
+    Retried(Vec<(Channel, String)>),
 }

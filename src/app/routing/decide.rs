@@ -42,6 +42,7 @@ fn only(interaction: NewInteraction) -> Option<RoutingJob> {
         interaction,
         new_last_caller: None,
         outbound: None,
+        later_jobs_depend: false,
     })
 }
 
@@ -125,6 +126,7 @@ pub(super) fn decide_call(
             interaction: record(Some(client), Direction::ToClient, Outcome::Forwarded),
             new_last_caller: Some((client.id, from.clone())),
             outbound: None,
+            later_jobs_depend: false,
         }),
     }
 }
@@ -203,6 +205,7 @@ pub(super) fn decide_text(
                 interaction: record(Some(client), Direction::FromClient, outcome),
                 new_last_caller: None,
                 outbound: (!empty).then(|| relay(last)),
+                later_jobs_depend: false,
             }),
         };
     }
@@ -212,6 +215,7 @@ pub(super) fn decide_text(
             interaction: record(Some(client), Direction::ToClient, outcome),
             new_last_caller: Some((client.id, from.clone())),
             outbound: (!empty).then(|| relay(&client.real_phone)),
+            later_jobs_depend: false,
         }),
     }
 }

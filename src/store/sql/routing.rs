@@ -13,6 +13,9 @@ macro_rules! impl_routing_store {
 
             #[async_trait::async_trait]
             impl RoutingStore for $store {
+                // The statements built for a batch differ with its size: they are not kept
+                // in the connection's statement cache, where they would push out the fixed
+                // statements every request uses.
                 async fn clients_by_proxies(&self, proxies: &[E164]) -> StoreResult<Vec<Client>> {
                     if proxies.is_empty() {
                         return Ok(Vec::new());
@@ -27,6 +30,7 @@ macro_rules! impl_routing_store {
                     query.push(")");
                     query
                         .build()
+                        .persistent(false)
                         .fetch_all(self.reader())
                         .await?
                         .iter()
@@ -34,53 +38,7 @@ macro_rules! impl_routing_store {
                         .collect()
                 }
 
-                async fn recorded_webhooks(
-                    &self,
-                    sids: &[(Channel, String)],
-                ) -> StoreResult<std::collections::HashSet<(Channel, String)>> {
-                    let mut found = std::collections::HashSet::new();
-                    if sids.is_empty() {
-                        return Ok(found);
-                    }
-                    // One `select … where channel = … and twilio_sid in (…)` per channel, joined
-                    // by `union all`: each is a range of the (channel, twilio_sid) index on both
-                    // engines (an `or` of the two, or a leading `false or`, can make SQLite scan
-                    // the whole table).
-                    let mut query = sqlx::QueryBuilder::<DbEngine>::new("");
-                    let mut first = true;
-                    for channel in [Channel::Voice, Channel::Sms] {
-                        let of_channel: Vec<&String> =
-                            sids.iter().filter(|(c, _)| *c == channel).map(|(_, s)| s).collect();
-                        if of_channel.is_empty() {
-                            continue;
-                        }
-                        if !first {
-                            query.push(" union all ");
-                        }
-                        first = false;
-                        query.push("select channel, twilio_sid from interactions where channel = ");
-                        query.push_bind(channel.as_str());
-                        query.push(" and twilio_sid in (");
-                        let mut list = query.separated(", ");
-                        for sid in of_channel {
-                            list.push_bind(sid.clone());
-                        }
-                        query.push(")");
-                    }
-                    for row in query.build().fetch_all(self.reader()).await? {
-                        let channel: String = sqlx::Row::try_get(&row, "channel")?;
-                        let sid: String = sqlx::Row::try_get(&row, "twilio_sid")?;
-                        let channel = if channel == Channel::Voice.as_str() {
-                            Channel::Voice
-                        } else {
-                            Channel::Sms
-                        };
-                        found.insert((channel, sid));
-                    }
-                    Ok(found)
-                }
-
-                async fn record_routing_batch(&self, jobs: Vec<RoutingJob>) -> StoreResult<Vec<bool>> {
+                async fn record_routing_batch(&self, jobs: Vec<RoutingJob>) -> StoreResult<BatchWritten> {
                     use std::collections::{HashMap, HashSet};
 
                     use sqlx::QueryBuilder;
@@ -97,7 +55,7 @@ macro_rules! impl_routing_store {
                         })
                         .collect();
                     if candidates.is_empty() {
-                        return Ok(answers);
+                        return Ok(BatchWritten::Written(answers));
                     }
                     let mut tx = self.begin_write().await?;
 
@@ -118,21 +76,32 @@ macro_rules! impl_routing_store {
                     insert.push(
                         " on conflict (channel, twilio_sid) do nothing returning channel, twilio_sid",
                     );
-                    let rows = insert.build().fetch_all(&mut *tx).await?;
+                    let rows = insert.build().persistent(false).fetch_all(&mut *tx).await?;
                     let mut recorded = HashSet::new();
                     for row in &rows {
                         let channel: String = sqlx::Row::try_get(row, "channel")?;
                         let sid: Option<String> = sqlx::Row::try_get(row, "twilio_sid")?;
                         recorded.insert((channel, sid));
                     }
-                    let new: Vec<usize> = candidates
-                        .into_iter()
-                        .filter(|&i| {
+                    let (new, retried): (Vec<usize>, Vec<usize>) =
+                        candidates.into_iter().partition(|&i| {
                             let it = &jobs[i].interaction;
                             it.twilio_sid.is_none()
                                 || recorded.contains(&(it.channel.as_str().to_owned(), it.twilio_sid.clone()))
+                        });
+                    // A retry that later jobs were decided after: they may be wrong. Nothing
+                    // is kept (the transaction rolls back when dropped); the engine decides again.
+                    let misread: Vec<(Channel, String)> = retried
+                        .iter()
+                        .filter(|&&i| jobs[i].later_jobs_depend)
+                        .filter_map(|&i| {
+                            let it = &jobs[i].interaction;
+                            Some((it.channel, it.twilio_sid.clone()?))
                         })
                         .collect();
+                    if !misread.is_empty() {
+                        return Ok(BatchWritten::Retried(misread));
+                    }
 
                     // The latest caller of each client wins.
                     let mut last: HashMap<i64, String> = HashMap::new();
@@ -155,7 +124,7 @@ macro_rules! impl_routing_store {
                             ids.push_bind(*client);
                         }
                         update.push(")");
-                        update.build().execute(&mut *tx).await?;
+                        update.build().persistent(false).execute(&mut *tx).await?;
                     }
 
                     let outbound: Vec<&NewOutbound> =
@@ -180,7 +149,8 @@ macro_rules! impl_routing_store {
                                 .push_bind(now);
                         });
                         insert.push(" on conflict (dedupe_key) do nothing returning id");
-                        let ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+                        let ids: Vec<i64> =
+                            insert.build_query_scalar().persistent(false).fetch_all(&mut *tx).await?;
                         // Each message's sending job, in the same transaction.
                         let mut send = QueryBuilder::<DbEngine>::new(
                             "insert into jobs (kind, payload, status, due_at, attempts, max_attempts, \
@@ -199,14 +169,14 @@ macro_rules! impl_routing_store {
                                     .push_bind(now);
                             });
                             send.push(" on conflict (dedupe_key) do nothing");
-                            send.build().execute(&mut *tx).await?;
+                            send.build().persistent(false).execute(&mut *tx).await?;
                         }
                     }
                     tx.commit().await?;
                     for i in new {
                         answers[i] = true;
                     }
-                    Ok(answers)
+                    Ok(BatchWritten::Written(answers))
                 }
 
                 async fn interactions(&self, limit: i64) -> StoreResult<Vec<Interaction>> {
