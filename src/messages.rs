@@ -12,6 +12,13 @@ pub enum Language {
 }
 
 impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fr => "fr",
+            Self::En => "en",
+        }
+    }
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "fr" | "fr-fr" => Ok(Self::Fr),

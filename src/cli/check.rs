@@ -43,8 +43,8 @@ pub async fn run(raw: &RawSettings) -> Result<(), Failure> {
         server::public_base_url(&settings, settings.listen)
     );
     println!(
-        "language: {:?}; job workers: {}; retention: {} days",
-        settings.language,
+        "language: {}; job workers: {}; retention: {} days",
+        settings.language.as_str(),
         settings.job_workers,
         settings.retention.num_days()
     );
