@@ -15,8 +15,11 @@ use crate::store::{Job, JobOutcome, StoreResult};
 /// Longer than the carrier client's own time-out, so a live worker never loses its claim; a
 /// long job keeps it by reporting progress.
 const LEASE: Duration = Duration::from_secs(60);
-/// Jobs one worker takes at a time; they run concurrently.
-const BATCH: i64 = 8;
+/// Jobs one worker takes at a time; they run concurrently. Each send holds a database
+/// connection at a time: four workers of four leave PostgreSQL's pool (16) room for the
+/// routing engine, which webhooks wait on (eight each starved it: relays at 1 000/s fell
+/// behind).
+const BATCH: i64 = 4;
 /// How often an idle worker looks for due jobs without being woken.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How often a worker looks for jobs whose process died: leases last a minute.
