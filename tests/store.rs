@@ -78,6 +78,22 @@ impl Job for Panics {
     }
 }
 
+/// Released by the test: a job that runs until then.
+static RELEASE_SLOW: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[derive(Serialize, Deserialize)]
+struct Slow {}
+
+impl Job for Slow {
+    const KIND: &'static str = "test.slow";
+
+    async fn run(self, ctx: JobContext) -> Result<Option<serde_json::Value>, JobError> {
+        ctx.progress(&serde_json::json!({"waiting": true})).await?;
+        RELEASE_SLOW.notified().await;
+        Ok(None)
+    }
+}
+
 fn registry() -> Arc<Registry> {
     Arc::new(Registry::new().register::<Record>().register::<Panics>())
 }
@@ -406,6 +422,46 @@ async fn a_panicking_job_is_recorded_and_the_worker_goes_on() {
         0
     );
     assert_eq!(runs_of("boom"), 2);
+}
+
+#[tokio::test]
+async fn a_long_job_does_not_hold_back_the_outcome_of_the_others_in_its_batch() {
+    let db = TestDb::new().await;
+    let store = store::connect(db.url()).await.unwrap();
+    let registry = Arc::new(Registry::new().register::<Record>().register::<Slow>());
+    let worker = Worker::new(App::simulated(store.clone()), registry);
+    let now = now_micros();
+    let slow = jobs::enqueue(store.as_ref(), &Slow {}, now, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let quick = enqueue_record(store.as_ref(), "beside-slow", now).await;
+    let running = tokio::spawn(async move { worker.run_once_at(now).await });
+
+    // Wait (bounded) for the quick job's outcome while the slow one still runs.
+    let mut done = false;
+    for _ in 0..200 {
+        if store.job(quick).await.unwrap().unwrap().status == JobStatus::Done {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    assert!(
+        done,
+        "the quick job's outcome is recorded while the slow one runs"
+    );
+    assert_eq!(
+        store.job(slow).await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+
+    RELEASE_SLOW.notify_one();
+    assert_eq!(running.await.unwrap().unwrap(), 2);
+    assert_eq!(
+        store.job(slow).await.unwrap().unwrap().status,
+        JobStatus::Done
+    );
 }
 
 #[tokio::test]

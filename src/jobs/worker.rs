@@ -57,15 +57,45 @@ impl Worker {
         if claimed.is_empty() {
             return Ok(0);
         }
-        // The batch's jobs overlap (each waits on its own I/O); their outcomes are recorded
-        // together.
-        let outcomes =
-            futures_util::future::join_all(claimed.iter().map(|job| self.run_job(job, now))).await;
-        self.app.store.finish_jobs(&outcomes, Utc::now()).await?;
-        for (job, outcome) in claimed.iter().zip(&outcomes) {
-            report(job, outcome);
+        // The batch's jobs overlap (each waits on its own I/O). Outcomes are recorded as jobs
+        // end, those that end together in one commit: a long job does not hold back the
+        // others' (their leases would run out meanwhile).
+        // Each job is a task of its own, so that one waiting for the database never waits on
+        // another that this loop is not polling.
+        let handled = claimed.len();
+        let mut running = tokio::task::JoinSet::new();
+        for job in claimed {
+            let worker = self.clone();
+            running.spawn(async move {
+                let outcome = worker.run_job(&job, now).await;
+                (job, outcome)
+            });
         }
-        Ok(claimed.len())
+        // A failure to record does not cut the others short: a send is never dropped
+        // half-way. The job whose outcome was not recorded is found by the lease check.
+        let mut unrecorded = None;
+        while let Some(first) = running.join_next().await {
+            let mut ended = vec![first];
+            while let Some(more) = running.try_join_next() {
+                ended.push(more);
+            }
+            let ended: Vec<(Job, JobOutcome)> = ended
+                .into_iter()
+                .filter_map(|r| {
+                    r.inspect_err(|e| tracing::error!(error = %e, "job task lost"))
+                        .ok()
+                })
+                .collect();
+            let outcomes: Vec<JobOutcome> = ended.iter().map(|(_, o)| o.clone()).collect();
+            match self.app.store.finish_jobs(&outcomes, Utc::now()).await {
+                Ok(()) => ended.iter().for_each(|(job, outcome)| report(job, outcome)),
+                Err(e) => unrecorded = Some(e),
+            }
+        }
+        if let Some(e) = unrecorded {
+            return Err(e);
+        }
+        Ok(handled)
     }
 
     async fn run_job(&self, job: &Job, now: DateTime<Utc>) -> JobOutcome {
