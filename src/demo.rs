@@ -38,29 +38,32 @@ impl From<crate::store::StoreError> for DemoError {
     }
 }
 
-/// A database is the demo's if the demo marked it, or if it is empty (then it is marked).
-async fn claim_database(app: &App) -> Result<(), DemoError> {
-    if app.store.existing_secret(DEMO_MARKER).await?.is_some() {
+/// Whether the demo may use the database at `url`: one the demo marked, or one that holds
+/// nothing yet. Looks without migrating or creating anything, so that a database it refuses
+/// is left exactly as it was.
+pub async fn accept_database(url: &str) -> Result<(), DemoError> {
+    let store = match crate::store::connect_as_is(url).await {
+        Ok(store) => store,
+        // No database yet: the demo creates its own.
+        Err(_) => return Ok(()),
+    };
+    if store.migration_status().await?.applied == 0 {
         return Ok(());
     }
-    let empty = app.store.next_client_id().await? == 1
-        && app.store.api_keys().await?.is_empty()
-        && app
-            .store
-            .pool_numbers(None, NumberTypeFilter::Any, None)
-            .await?
-            .is_empty();
-    if !empty {
+    // A database older than the secrets table has no marker.
+    if let Ok(Some(_)) = store.existing_secret(DEMO_MARKER).await {
+        return Ok(());
+    }
+    if store.holds_data().await? {
         return Err(DemoError::NotADemoDatabase);
     }
-    app.store.secret(DEMO_MARKER, "yes").await?;
     Ok(())
 }
-
 /// Returns a fresh admin key (earlier demo keys are revoked) and makes sure the French pool
-/// has numbers to hand out. Refuses a database that holds anything but the demo's data.
+/// has numbers to hand out, on a database `accept_database` accepted.
 pub async fn prepare(app: &App) -> Result<String, DemoError> {
-    claim_database(app).await?;
+    // Accepted (`accept_database`): from now on it is the demo's.
+    app.store.secret(DEMO_MARKER, "yes").await?;
     for key in keys::list(app).await? {
         if key.name == "demo" && key.revoked_at.is_none() {
             keys::revoke(app, &key.id).await?;

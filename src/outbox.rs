@@ -57,9 +57,20 @@ impl Job for SendOutbound {
                 app.carrier.place_call(&m.from, &m.to, url).await
             }
         };
+        // From here the carrier has been asked: whatever goes wrong now must not send again.
+        // A store that fails to record the outcome fails the job, and the lease check then
+        // fails the message (`abandon_interrupted_sends`).
+        let unrecorded = |e: crate::store::StoreError| {
+            JobError::Fail(format!(
+                "the send's outcome could not be recorded ({e}); not sent again"
+            ))
+        };
         match result {
             Ok(sid) => {
-                app.store.outbound_sent(m.id, &sid, attempts, now).await?;
+                app.store
+                    .outbound_sent(m.id, &sid, attempts, now)
+                    .await
+                    .map_err(unrecorded)?;
                 metrics::counter!("outbound_send_attempts_total", "kind" => kind, "outcome" => "sent").increment(1);
                 tracing::info!(id = m.id, kind, purpose = %m.purpose, to = %m.to.masked(), attempts, "message sent");
                 Ok(None)
@@ -73,7 +84,8 @@ impl Job for SendOutbound {
                 };
                 app.store
                     .outbound_retry(m.id, &e.to_string(), attempts, now)
-                    .await?;
+                    .await
+                    .map_err(unrecorded)?;
                 metrics::counter!("outbound_send_attempts_total", "kind" => kind, "outcome" => "retry").increment(1);
                 tracing::warn!(id = m.id, kind, error = %e, attempts, retry_in_secs = delay.as_secs(), "send failed; will retry");
                 Err(JobError::Retry {
@@ -84,7 +96,8 @@ impl Job for SendOutbound {
             Err(e) => {
                 app.store
                     .outbound_failed(m.id, &e.to_string(), attempts, now)
-                    .await?;
+                    .await
+                    .map_err(unrecorded)?;
                 metrics::counter!("outbound_send_attempts_total", "kind" => kind, "outcome" => "failed").increment(1);
                 tracing::error!(id = m.id, kind, error = %e, attempts, "send failed for good");
                 Err(JobError::Fail(e.to_string()))

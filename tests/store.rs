@@ -12,7 +12,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use proxycall::app::App;
 use proxycall::jobs::{self, Interrupted, Job, JobContext, JobError, Registry, Worker};
-use proxycall::store::{self, JobStatus, NewJob, Store};
+use proxycall::store::{self, JobEnd, JobOutcome, JobStatus, NewJob, Store};
 use serde::{Deserialize, Serialize};
 use test_db::TestDb;
 
@@ -70,11 +70,23 @@ struct Panics {
 impl Job for Panics {
     const KIND: &'static str = "test.panics";
     const MAX_ATTEMPTS: i64 = 2;
-    const INTERRUPTED: Interrupted = Interrupted::Fail;
 
     async fn run(self, _ctx: JobContext) -> Result<Option<serde_json::Value>, JobError> {
         RUNS.lock().unwrap().push(self.label);
         panic!("boom");
+    }
+}
+
+/// A job that must not run twice, and panics: it may have had its effect.
+#[derive(Serialize, Deserialize)]
+struct PanicsOnce {}
+
+impl Job for PanicsOnce {
+    const KIND: &'static str = "test.panics-once";
+    const INTERRUPTED: Interrupted = Interrupted::Fail;
+
+    async fn run(self, _ctx: JobContext) -> Result<Option<serde_json::Value>, JobError> {
+        panic!("after the effect");
     }
 }
 
@@ -95,7 +107,12 @@ impl Job for Slow {
 }
 
 fn registry() -> Arc<Registry> {
-    Arc::new(Registry::new().register::<Record>().register::<Panics>())
+    Arc::new(
+        Registry::new()
+            .register::<Record>()
+            .register::<Panics>()
+            .register::<PanicsOnce>(),
+    )
 }
 
 async fn enqueue_record(store: &dyn Store, label: &str, due_at: DateTime<Utc>) -> i64 {
@@ -255,20 +272,20 @@ async fn an_expired_lease_requeues_the_job_or_fails_one_that_must_not_run_twice(
     );
     // A live worker's progress keeps its claim.
     let nothing = a
-        .expire_job_leases(now + Duration::seconds(30), &["once"])
+        .expire_job_leases(now + Duration::seconds(30), &["again", "once"], &["once"])
         .await
         .unwrap();
     assert_eq!((nothing.requeued, nothing.failed), (0, 0));
-    a.job_progress(again, "{\"done\":1}", now + Duration::seconds(120), now)
+    a.job_progress(again, 1, "{\"done\":1}", now + Duration::seconds(120), now)
         .await
         .unwrap();
     let expired = a
-        .expire_job_leases(now + Duration::seconds(61), &["once"])
+        .expire_job_leases(now + Duration::seconds(61), &["again", "once"], &["once"])
         .await
         .unwrap();
     assert_eq!((expired.requeued, expired.failed), (0, 1));
     let expired = a
-        .expire_job_leases(now + Duration::seconds(121), &["once"])
+        .expire_job_leases(now + Duration::seconds(121), &["again", "once"], &["once"])
         .await
         .unwrap();
     assert_eq!((expired.requeued, expired.failed), (1, 0));
@@ -310,14 +327,51 @@ async fn outcomes_finish_a_job_and_old_finished_jobs_are_purged() {
     a.claim_jobs(&["k"], now, now + Duration::seconds(60), 8)
         .await
         .unwrap();
-    a.job_done(done, Some("{\"n\":3}"), now).await.unwrap();
     let retry_at = now + Duration::seconds(30);
-    a.job_retry(retried, "HTTP 503", retry_at, now)
-        .await
-        .unwrap();
-    a.job_failed(failed, "refused", now).await.unwrap();
+    let outcome = |id, end| JobOutcome {
+        id,
+        attempt: 1,
+        end,
+    };
+    a.finish_jobs(
+        &[
+            outcome(
+                done,
+                JobEnd::Done {
+                    result: Some("{\"n\":3}".into()),
+                },
+            ),
+            outcome(
+                retried,
+                JobEnd::Retry {
+                    error: "HTTP 503".into(),
+                    due_at: retry_at,
+                },
+            ),
+            outcome(
+                failed,
+                JobEnd::Failed {
+                    error: "refused".into(),
+                },
+            ),
+        ],
+        now,
+    )
+    .await
+    .unwrap();
     // An outcome changes only a running job: a late worker cannot undo another's.
-    a.job_retry(done, "late", now, now).await.unwrap();
+    a.finish_jobs(
+        &[outcome(
+            done,
+            JobEnd::Retry {
+                error: "late".into(),
+                due_at: now,
+            },
+        )],
+        now,
+    )
+    .await
+    .unwrap();
 
     let get = |id| {
         let a = a.clone();
@@ -599,4 +653,275 @@ async fn the_simulated_carriers_inventory_survives_a_restart() {
     after.release_number(&bought.sid).await.unwrap();
     assert!(before.incoming_numbers().await.unwrap().is_empty());
     assert!(after.release_number(&bought.sid).await.is_err());
+}
+
+#[tokio::test]
+async fn a_worker_whose_claim_ran_out_cannot_undo_the_next_try() {
+    let (_db, a, _b) = two_processes().await;
+    let now = now_micros();
+    let id = a
+        .enqueue_job(&job("k", now, None), now)
+        .await
+        .unwrap()
+        .unwrap();
+    a.claim_jobs(&["k"], now, now + Duration::seconds(60), 1)
+        .await
+        .unwrap();
+    // Worker A is slow: its lease runs out, the job is queued again and B takes it.
+    let later = now + Duration::seconds(61);
+    a.expire_job_leases(later, &["k"], &[]).await.unwrap();
+    let second = a
+        .claim_jobs(&["k"], later, later + Duration::seconds(60), 1)
+        .await
+        .unwrap();
+    assert_eq!(second[0].attempts, 2);
+    // A finishes at last: its outcome and progress are for try 1, and change nothing.
+    a.job_progress(id, 1, "{\"a\":1}", later + Duration::seconds(600), later)
+        .await
+        .unwrap();
+    a.finish_jobs(
+        &[JobOutcome {
+            id,
+            attempt: 1,
+            end: JobEnd::Done { result: None },
+        }],
+        later,
+    )
+    .await
+    .unwrap();
+    let job = a.job(id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Running, "B's try goes on");
+    assert_eq!(job.progress, None);
+    a.finish_jobs(
+        &[JobOutcome {
+            id,
+            attempt: 2,
+            end: JobEnd::Done { result: None },
+        }],
+        later,
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.job(id).await.unwrap().unwrap().status, JobStatus::Done);
+}
+
+#[tokio::test]
+async fn a_lease_check_leaves_unknown_kinds_alone_and_fails_jobs_out_of_tries() {
+    let (_db, a, _b) = two_processes().await;
+    let now = now_micros();
+    let mut last_try = job("k", now, None);
+    last_try.max_attempts = 1;
+    let spent = a.enqueue_job(&last_try, now).await.unwrap().unwrap();
+    let foreign = a
+        .enqueue_job(&job("newer.kind", now, None), now)
+        .await
+        .unwrap()
+        .unwrap();
+    // A newer binary claimed its own kind; this one claimed `k`.
+    a.claim_jobs(&["k", "newer.kind"], now, now + Duration::seconds(60), 8)
+        .await
+        .unwrap();
+    let expired = a
+        .expire_job_leases(now + Duration::seconds(61), &["k"], &[])
+        .await
+        .unwrap();
+    assert_eq!((expired.requeued, expired.failed), (0, 1));
+    assert_eq!(
+        a.job(spent).await.unwrap().unwrap().status,
+        JobStatus::Failed
+    );
+    assert_eq!(
+        a.job(foreign).await.unwrap().unwrap().status,
+        JobStatus::Running,
+        "only a binary that knows the kind knows whether it may run twice"
+    );
+}
+
+#[tokio::test]
+async fn an_upgrade_gives_waiting_messages_their_jobs_and_fails_those_caught_mid_send() {
+    let db = TestDb::new().await;
+    // The release before durable jobs: its two migrations, and its outbox rows.
+    store::open(db.url(), store::Migrations::UpTo(2))
+        .await
+        .unwrap();
+    // As sqlx writes a time on SQLite; PostgreSQL reads the same text as a timestamptz.
+    let at = "2026-11-30T10:00:00+00:00";
+    for (key, status, attempts) in [("waiting", "pending", 2), ("caught", "sending", 1)] {
+        db.exec(&format!(
+            "insert into outbound_messages (kind, purpose, from_number, to_number, body, \
+             dedupe_key, status, attempts, next_attempt_at, locked_until, created_at, updated_at) \
+             values ('sms', 'relay', '+33780000001', '+33612345678', 'Bonjour', '{key}', \
+             '{status}', {attempts}, '{at}', '{at}', '{at}', '{at}')"
+        ))
+        .await;
+    }
+    let store = store::connect(db.url()).await.unwrap();
+    let messages = store.outbound_messages(10).await.unwrap();
+    let by = |status: &str| {
+        messages
+            .iter()
+            .find(|m| m.status == status)
+            .unwrap()
+            .clone()
+    };
+    let caught = by("failed");
+    assert!(caught.body.is_none());
+    assert!(caught.last_error.unwrap().contains("never sent twice"));
+    let waiting = by("pending");
+    let jobs = store
+        .jobs(Some(proxycall::store::SEND_JOB_KIND), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "only the waiting message gets a job");
+    assert_eq!(
+        jobs[0].payload,
+        format!("{{\"outbound_id\":{}}}", waiting.id)
+    );
+    assert_eq!(jobs[0].attempts, 2, "its tries so far count");
+    assert_eq!(jobs[0].status, JobStatus::Queued);
+}
+
+/// The simulated carrier, after which the database loses the outbox for a moment: the send
+/// happened, its outcome cannot be recorded.
+struct OutcomeLost {
+    inner: proxycall::carrier::simulated::SimulatedCarrier,
+    db_url: String,
+}
+
+impl OutcomeLost {
+    async fn hide_outbox(&self) {
+        let db = TestDbRef(&self.db_url);
+        db.exec("alter table outbound_messages rename to outbound_messages_away")
+            .await;
+    }
+}
+
+/// `TestDb::exec` for a URL, without owning the database.
+struct TestDbRef<'a>(&'a str);
+
+impl TestDbRef<'_> {
+    async fn exec(&self, sql: &str) {
+        use sqlx::{Connection, Executor};
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.0.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(self.0).await.unwrap();
+            c.execute(sql).await.unwrap();
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(self.0).await.unwrap();
+            c.execute(sql).await.unwrap();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl proxycall::carrier::Carrier for OutcomeLost {
+    fn name(&self) -> &'static str {
+        "simulated"
+    }
+    async fn send_sms(
+        &self,
+        from: &proxycall::domain::E164,
+        to: &proxycall::domain::E164,
+        body: &str,
+        callback: Option<&str>,
+    ) -> proxycall::carrier::CarrierResult<String> {
+        let sid = self.inner.send_sms(from, to, body, callback).await?;
+        self.hide_outbox().await;
+        Ok(sid)
+    }
+    async fn place_call(
+        &self,
+        from: &proxycall::domain::E164,
+        to: &proxycall::domain::E164,
+        url: &str,
+    ) -> proxycall::carrier::CarrierResult<String> {
+        self.inner.place_call(from, to, url).await
+    }
+    async fn search_numbers(
+        &self,
+        s: &proxycall::carrier::NumberSearch,
+    ) -> proxycall::carrier::CarrierResult<Vec<proxycall::carrier::AvailableNumber>> {
+        self.inner.search_numbers(s).await
+    }
+    async fn buy_number(
+        &self,
+        p: &proxycall::carrier::Purchase,
+    ) -> proxycall::carrier::CarrierResult<proxycall::carrier::IncomingNumber> {
+        self.inner.buy_number(p).await
+    }
+    async fn incoming_numbers(
+        &self,
+    ) -> proxycall::carrier::CarrierResult<Vec<proxycall::carrier::IncomingNumber>> {
+        self.inner.incoming_numbers().await
+    }
+    async fn update_number(
+        &self,
+        sid: &str,
+        u: &proxycall::carrier::WebhookUpdate,
+    ) -> proxycall::carrier::CarrierResult<proxycall::carrier::IncomingNumber> {
+        self.inner.update_number(sid, u).await
+    }
+    async fn release_number(&self, sid: &str) -> proxycall::carrier::CarrierResult<()> {
+        self.inner.release_number(sid).await
+    }
+    async fn account(&self) -> proxycall::carrier::CarrierResult<proxycall::carrier::Account> {
+        self.inner.account().await
+    }
+}
+
+#[tokio::test]
+async fn a_send_whose_outcome_cannot_be_recorded_is_never_sent_again() {
+    let db = TestDb::new().await;
+    let store = store::connect(db.url()).await.unwrap();
+    let carrier = OutcomeLost {
+        inner: proxycall::carrier::simulated::SimulatedCarrier::new(store.clone()),
+        db_url: db.url().to_owned(),
+    };
+    let app = App::new(store.clone(), Arc::new(carrier));
+    let worker = Worker::new(app, Arc::new(jobs::registry(90)));
+    let message = proxycall::store::NewOutbound {
+        kind: proxycall::store::OutboundKind::Sms,
+        purpose: "test",
+        from: proxycall::domain::E164::parse("+33780000001").unwrap(),
+        to: proxycall::domain::E164::parse("+33612345678").unwrap(),
+        body: Some("Bonjour".into()),
+        url: None,
+        dedupe_key: Some("lost".into()),
+    };
+    let now = now_micros();
+    store.enqueue(&message, now).await.unwrap().unwrap();
+
+    worker.run_once_at(now).await.unwrap();
+    db.exec("alter table outbound_messages_away rename to outbound_messages")
+        .await;
+    let send = &store
+        .jobs(Some(proxycall::store::SEND_JOB_KIND), None, 1)
+        .await
+        .unwrap()[0];
+    assert_eq!(send.status, JobStatus::Failed, "not retried");
+    assert!(
+        send.last_error
+            .as_deref()
+            .unwrap()
+            .contains("could not be recorded")
+    );
+
+    // Hours later nothing is sent again, and the message ends failed, not pending forever.
+    let later = now + Duration::hours(3);
+    worker.run_once_at(later).await.unwrap();
+    worker.check_leases(later).await.unwrap();
+    let to = proxycall::domain::E164::parse("+33612345678").unwrap();
+    assert_eq!(
+        store
+            .simulated_deliveries(Some(&to), 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "sent once"
+    );
+    assert_eq!(
+        store.outbound_messages(1).await.unwrap()[0].status,
+        "failed"
+    );
 }

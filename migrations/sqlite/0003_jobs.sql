@@ -29,11 +29,16 @@ create table jobs (
 create index jobs_due_idx on jobs (status, due_at, id);
 
 -- Sending is now a job (`outbound.send`); a message keeps what was sent and its outcome.
--- Messages waiting for a try get their job.
+-- A message caught mid-send by the upgrade may have left: failed, never sent again (as the
+-- earlier version's lease check would have done). Messages waiting for a try get their job,
+-- which counts the tries they had.
+update outbound_messages set status = 'failed', body = null, locked_until = null,
+    last_error = 'interrupted while sending (upgrade): not retried, so that it is never sent twice'
+where status = 'sending';
 insert into jobs (kind, payload, status, due_at, attempts, max_attempts, dedupe_key,
                   created_at, updated_at)
-select 'outbound.send', '{"outbound_id":' || id || '}', 'queued', next_attempt_at, 0, 100,
-       'outbound:' || id, created_at, updated_at
+select 'outbound.send', '{"outbound_id":' || id || '}', 'queued', next_attempt_at, attempts,
+       100, 'outbound:' || id, created_at, updated_at
 from outbound_messages where status = 'pending';
 drop index outbound_due_idx;
 alter table outbound_messages drop column next_attempt_at;

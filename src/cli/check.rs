@@ -7,15 +7,31 @@ use crate::app::{App, keys};
 use crate::config::{RawSettings, Settings};
 use crate::{server, store};
 
-/// The URL without its password, if it has one.
+/// The URL without its password, in the user part or the query (`?password=`). One that does
+/// not parse is not shown beyond its scheme: it may hold a password where we cannot see it.
 fn without_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
+    let Ok(mut u) = url::Url::parse(url) else {
+        let scheme = url.split("://").next().unwrap_or("database");
+        return format!("{scheme}://… (a URL that does not parse)");
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    let query: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k.eq_ignore_ascii_case("password") {
+                "***".to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    if !query.is_empty() {
+        u.query_pairs_mut().clear().extend_pairs(query);
+    }
+    u.to_string()
 }
 
 pub async fn run(raw: &RawSettings) -> Result<(), Failure> {
@@ -150,4 +166,25 @@ fn finish(problems: usize) -> Result<(), Failure> {
         message: format!("{problems} problem(s) found (above)"),
         code: 1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            without_password("postgres://app:s3cret@db/app"),
+            "postgres://app:***@db/app"
+        );
+        let q = without_password("postgres://db/app?user=app&password=s3cret");
+        assert!(!q.contains("s3cret") && q.contains("user=app"), "{q}");
+        let bad = without_password("postgres://app:s3cr#t@db/app");
+        assert!(!bad.contains("s3cr"), "{bad}");
+        assert_eq!(
+            without_password("sqlite://proxycall.db"),
+            "sqlite://proxycall.db"
+        );
+    }
 }

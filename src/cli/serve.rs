@@ -10,16 +10,20 @@ pub async fn run(settings: Settings, demo_mode: bool) -> Result<(), Failure> {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let store = store::connect(&settings.database_url).await?;
-    let carrier = server::carrier(&settings, &store);
-    let app = App::new(store, carrier);
-    let demo_key = if demo_mode {
+    // The demo refuses before touching anything: no migration of a database it will not use.
+    if demo_mode {
         if settings.twilio.is_some() {
             return Err(usage(
                 "the demo runs on the simulated carrier only: unset TWILIO_ACCOUNT_SID and \
                  TWILIO_AUTH_TOKEN (or use another shell), so that it never rents real numbers",
             ));
         }
+        demo::accept_database(&settings.database_url).await?;
+    }
+    let store = store::connect(&settings.database_url).await?;
+    let carrier = server::carrier(&settings, &store);
+    let app = App::new(store, carrier);
+    let demo_key = if demo_mode {
         Some(demo::prepare(&app).await?)
     } else {
         None

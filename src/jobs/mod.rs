@@ -101,7 +101,7 @@ impl JobContext {
         let json = serde_json::to_string(progress).unwrap_or_else(|_| "null".into());
         self.app
             .store
-            .job_progress(self.job_id, &json, now + worker::lease(), now)
+            .job_progress(self.job_id, self.attempt, &json, now + worker::lease(), now)
             .await
     }
 }

@@ -82,6 +82,13 @@ impl Registry {
         kinds
     }
 
+    /// Whether jobs of `kind` must not run twice (interrupted or panicked, they fail).
+    pub fn is_at_most_once(&self, kind: &str) -> bool {
+        self.kinds
+            .get(kind)
+            .is_some_and(|e| e.interrupted == Interrupted::Fail)
+    }
+
     /// Kinds whose interrupted jobs fail rather than run again.
     pub fn at_most_once(&self) -> Vec<&'static str> {
         let mut kinds: Vec<&'static str> = self

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::{JobContext, JobError, Registry, backoff, schedule};
 use crate::app::App;
-use crate::store::{Job, JobOutcome, StoreResult};
+use crate::store::{Job, JobEnd, JobOutcome, StoreResult};
 
 /// Longer than the carrier client's own time-out, so a live worker never loses its claim; a
 /// long job keeps it by reporting progress.
@@ -106,28 +106,35 @@ impl Worker {
             now,
         };
         let run = self.registry.run(&job.kind, ctx, &job.payload);
-        // A panic is one failed try of this job; the worker goes on with the others.
+        // A panic is one failed try of this job; the worker goes on with the others. A job
+        // that must not run twice may have had its effect before it panicked: it fails.
         let outcome = match AssertUnwindSafe(run).catch_unwind().await {
             Ok(outcome) => outcome,
+            Err(panic) if self.registry.is_at_most_once(&job.kind) => Err(JobError::Fail(format!(
+                "panicked: {}; not run again, as it may have had its effect",
+                panic_text(&panic)
+            ))),
             Err(panic) => Err(JobError::retry(format!("panicked: {}", panic_text(&panic)))),
         };
-        let id = job.id;
-        match outcome {
-            Ok(result) => JobOutcome::Done {
-                id,
+        let end = match outcome {
+            Ok(result) => JobEnd::Done {
                 result: result.map(|r| r.to_string()),
             },
             Err(JobError::Retry { error, at }) if job.attempts < job.max_attempts => {
                 let due_at = at.unwrap_or_else(|| {
                     now + chrono::Duration::from_std(backoff(job.attempts)).unwrap_or_default()
                 });
-                JobOutcome::Retry { id, error, due_at }
+                JobEnd::Retry { error, due_at }
             }
-            Err(JobError::Retry { error, .. }) => JobOutcome::Failed {
-                id,
+            Err(JobError::Retry { error, .. }) => JobEnd::Failed {
                 error: format!("gave up after {} tries: {error}", job.attempts),
             },
-            Err(JobError::Fail(error)) => JobOutcome::Failed { id, error },
+            Err(JobError::Fail(error)) => JobEnd::Failed { error },
+        };
+        JobOutcome {
+            id: job.id,
+            attempt: job.attempts,
+            end,
         }
     }
 
@@ -135,7 +142,7 @@ impl Worker {
     pub async fn check_leases(&self, now: DateTime<Utc>) -> StoreResult<()> {
         let store = &self.app.store;
         let expired = store
-            .expire_job_leases(now, &self.registry.at_most_once())
+            .expire_job_leases(now, &self.registry.kinds(), &self.registry.at_most_once())
             .await?;
         if expired.requeued > 0 {
             tracing::warn!(count = expired.requeued, "interrupted jobs queued again");
@@ -191,16 +198,16 @@ impl Worker {
 /// One line and one count per run.
 fn report(job: &Job, outcome: &JobOutcome) {
     let kind = job.kind.as_str();
-    let label = match outcome {
-        JobOutcome::Done { .. } => {
+    let label = match &outcome.end {
+        JobEnd::Done { .. } => {
             tracing::debug!(job_id = job.id, kind, "job done");
             "done"
         }
-        JobOutcome::Retry { error, .. } => {
+        JobEnd::Retry { error, .. } => {
             tracing::warn!(job_id = job.id, kind, %error, attempts = job.attempts, "job failed; will retry");
             "retry"
         }
-        JobOutcome::Failed { error, .. } => {
+        JobEnd::Failed { error } => {
             tracing::error!(job_id = job.id, kind, %error, attempts = job.attempts, "job failed for good");
             "failed"
         }

@@ -81,20 +81,25 @@ pub struct JobCount {
     pub oldest_due_at: Option<DateTime<Utc>>,
 }
 
-/// What became of one run of a claimed job.
+/// What became of one run of a claimed job: the job, the try it was (its `attempts` when
+/// claimed), and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobOutcome {
+pub struct JobOutcome {
+    pub id: i64,
+    pub attempt: i64,
+    pub end: JobEnd,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobEnd {
     Done {
-        id: i64,
         result: Option<String>,
     },
     Retry {
-        id: i64,
         error: String,
         due_at: DateTime<Utc>,
     },
     Failed {
-        id: i64,
         error: String,
     },
 }
@@ -121,44 +126,28 @@ pub trait JobStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<Job>>;
-    /// Records the outcomes of a worker's batch in one transaction. Each changes a job only
-    /// while it is `running`: a late worker cannot undo another's outcome.
+    /// Records outcomes in one transaction. Each changes its job only while that try is the
+    /// one running (`running`, same `attempts`): a worker whose claim ran out cannot undo the
+    /// outcome of the try that followed.
     async fn finish_jobs(&self, outcomes: &[JobOutcome], now: DateTime<Utc>) -> StoreResult<()>;
-    async fn job_done(&self, id: i64, result: Option<&str>, now: DateTime<Utc>) -> StoreResult<()> {
-        let result = result.map(str::to_owned);
-        self.finish_jobs(&[JobOutcome::Done { id, result }], now)
-            .await
-    }
-    async fn job_retry(
-        &self,
-        id: i64,
-        error: &str,
-        due_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let error = error.to_owned();
-        self.finish_jobs(&[JobOutcome::Retry { id, error, due_at }], now)
-            .await
-    }
-    async fn job_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        let error = error.to_owned();
-        self.finish_jobs(&[JobOutcome::Failed { id, error }], now)
-            .await
-    }
     /// Records a running job's progress and extends its lease: a long job that reports
-    /// keeps its claim.
+    /// keeps its claim. `attempt` is the try reporting, as in `finish_jobs`.
     async fn job_progress(
         &self,
         id: i64,
+        attempt: i64,
         progress: &str,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// Running jobs whose lease ran out: their process died. Those of `at_most_once` kinds
-    /// (a send whose outcome is unknown) fail; the others are queued again.
+    /// Running jobs of the `known` kinds whose lease ran out: their process died. Those of
+    /// `at_most_once` kinds (a send whose outcome is unknown), and those out of tries, fail;
+    /// the others are queued again. Kinds this binary does not know are left to a binary that
+    /// does: only it knows whether they may run twice.
     async fn expire_job_leases(
         &self,
         now: DateTime<Utc>,
+        known: &[&str],
         at_most_once: &[&str],
     ) -> StoreResult<ExpiredLeases>;
     /// How many jobs of these kinds are running, or queued and due at `now`.

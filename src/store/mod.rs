@@ -100,20 +100,33 @@ pub trait Store:
     /// Cheap round-trip for `/ready`.
     async fn ping(&self) -> StoreResult<()>;
     async fn migration_status(&self) -> StoreResult<MigrationStatus>;
+    /// Whether the database holds any client, API key or pool number. Reads only tables of
+    /// the first migration, so that it answers for a database of any version.
+    async fn holds_data(&self) -> StoreResult<bool>;
+}
+
+/// Which migrations to apply when opening a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// None: for looking only (`proxycall check`, the demo's first look).
+    Leave,
+    /// Every pending one.
+    All,
+    /// Those up to this version: what an older release left, for upgrade tests.
+    UpTo(i64),
 }
 
 /// Opens the database the URL names and applies pending migrations.
 pub async fn connect(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
-    open(url, true).await
+    open(url, Migrations::All).await
 }
 
-/// Opens the database the URL names as it is, migrations left pending: for looking only
-/// (`proxycall check`).
+/// Opens the database the URL names as it is, migrations left pending.
 pub async fn connect_as_is(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
-    open(url, false).await
+    open(url, Migrations::Leave).await
 }
 
-async fn open(url: &str, migrate: bool) -> StoreResult<std::sync::Arc<dyn Store>> {
+pub async fn open(url: &str, migrate: Migrations) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(
             sqlite::SqliteStore::connect(url, migrate).await?,
@@ -135,12 +148,21 @@ pub struct MigrationStatus {
 }
 
 /// The migrations of one engine, embedded in the binary.
-fn migrator(files: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
+fn migrator(
+    files: &[(i64, &'static str, &'static str)],
+    which: Migrations,
+) -> Option<sqlx::migrate::Migrator> {
     use sqlx::SqlSafeStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    Migrator::with_migrations(
+    let up_to = match which {
+        Migrations::Leave => return None,
+        Migrations::All => i64::MAX,
+        Migrations::UpTo(version) => version,
+    };
+    Some(Migrator::with_migrations(
         files
             .iter()
+            .filter(|(version, ..)| *version <= up_to)
             .map(|(version, name, sql)| {
                 Migration::new(
                     *version,
@@ -151,5 +173,5 @@ fn migrator(files: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migra
                 )
             })
             .collect(),
-    )
+    ))
 }

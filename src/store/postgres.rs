@@ -27,7 +27,7 @@ impl PgStore {
     /// Appended to the job claim's inner select.
     const SKIP_LOCKED: &'static str = " for update skip locked";
 
-    pub async fn connect(url: &str, migrate: bool) -> StoreResult<Self> {
+    pub async fn connect(url: &str, migrate: super::Migrations) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
@@ -35,8 +35,8 @@ impl PgStore {
             .connect_with(options)
             .await?;
         // Migrations take an advisory lock, so two processes starting at once are safe.
-        if migrate {
-            super::migrator(MIGRATIONS).run(&pool).await?;
+        if let Some(migrator) = super::migrator(MIGRATIONS, migrate) {
+            migrator.run(&pool).await?;
         }
         Ok(Self { pool })
     }

@@ -36,10 +36,10 @@ impl SqliteStore {
     /// Appended to the job claim's inner select.
     const SKIP_LOCKED: &'static str = "";
 
-    pub async fn connect(url: &str, migrate: bool) -> StoreResult<Self> {
+    pub async fn connect(url: &str, migrate: super::Migrations) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             // Looking only (`proxycall check`) must not create a database where there was none.
-            .create_if_missing(migrate)
+            .create_if_missing(migrate != super::Migrations::Leave)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
@@ -48,8 +48,8 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        if migrate {
-            super::migrator(MIGRATIONS).run(&writer).await?;
+        if let Some(migrator) = super::migrator(MIGRATIONS, migrate) {
+            migrator.run(&writer).await?;
         }
         let reader = SqlitePoolOptions::new()
             .max_connections(4)

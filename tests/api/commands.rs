@@ -237,3 +237,28 @@ async fn jobs_list_shows_kinds_this_binary_does_not_know() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad).contains("--status"));
 }
+
+#[tokio::test]
+async fn the_demo_refuses_an_older_real_database_without_migrating_it() {
+    let db = TestDb::new().await;
+    // A database an older release left, with an operator's key in it.
+    store::open(db.url(), store::Migrations::UpTo(2))
+        .await
+        .unwrap();
+    db.exec(
+        "insert into api_keys (id, name, key_hash, scopes, created_at) \
+         values ('k1', 'ops', 'abc', 'admin', '2026-11-30T10:00:00+00:00')",
+    )
+    .await;
+    let out = run(&db, &["demo"], &[("PROXYCALL_LISTEN", "127.0.0.1:0")]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("not the demo's"), "{said}");
+    let status = store::connect_as_is(db.url())
+        .await
+        .unwrap()
+        .migration_status()
+        .await
+        .unwrap();
+    assert_eq!(status.applied, 2, "left as it was");
+}

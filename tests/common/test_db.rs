@@ -52,8 +52,13 @@ impl TestDb {
 
     /// Drops a table, to make the next request that needs it fail inside.
     pub async fn drop_table(&self, table: &str) {
+        self.exec(&format!("drop table {table}")).await;
+    }
+
+    /// Runs one statement on the database, as a separate connection would.
+    pub async fn exec(&self, sql: &str) {
         use sqlx::Connection;
-        let sql = format!("drop table {table}");
+        let sql = sql.to_owned();
         match self {
             Self::Sqlite { url, .. } => {
                 let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();

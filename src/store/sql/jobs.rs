@@ -91,48 +91,40 @@ macro_rules! impl_job_store {
                     if outcomes.is_empty() {
                         return Ok(());
                     }
-                    // One commit for the batch: on PostgreSQL each commit waits for the disk.
+                    // One commit for the outcomes: on PostgreSQL each commit waits for the disk.
                     let mut tx = self.begin_write().await?;
-                    for outcome in outcomes {
-                        match outcome {
-                            JobOutcome::Done { id, result } => {
-                                sqlx::query(
-                                    "update jobs set status = 'done', result = $2, locked_until = null, \
-                                     last_error = null, updated_at = $3, finished_at = $3 \
-                                     where id = $1 and status = 'running'",
-                                )
-                                .bind(id)
-                                .bind(result.as_deref())
-                                .bind(now)
-                                .execute(&mut *tx)
-                                .await?;
-                            }
-                            JobOutcome::Retry { id, error, due_at } => {
-                                sqlx::query(
-                                    "update jobs set status = 'queued', last_error = $2, due_at = $3, \
-                                     locked_until = null, updated_at = $4 \
-                                     where id = $1 and status = 'running'",
-                                )
-                                .bind(id)
-                                .bind(error)
-                                .bind(due_at)
-                                .bind(now)
-                                .execute(&mut *tx)
-                                .await?;
-                            }
-                            JobOutcome::Failed { id, error } => {
-                                sqlx::query(
-                                    "update jobs set status = 'failed', last_error = $2, \
-                                     locked_until = null, updated_at = $3, finished_at = $3 \
-                                     where id = $1 and status = 'running'",
-                                )
-                                .bind(id)
-                                .bind(error)
-                                .bind(now)
-                                .execute(&mut *tx)
-                                .await?;
-                            }
-                        }
+                    for o in outcomes {
+                        let query = match &o.end {
+                            JobEnd::Done { result } => sqlx::query(
+                                "update jobs set status = 'done', result = $3, locked_until = null, \
+                                 last_error = null, updated_at = $4, finished_at = $4 \
+                                 where id = $1 and attempts = $2 and status = 'running'",
+                            )
+                            .bind(o.id)
+                            .bind(o.attempt)
+                            .bind(result.clone())
+                            .bind(now),
+                            JobEnd::Retry { error, due_at } => sqlx::query(
+                                "update jobs set status = 'queued', last_error = $3, due_at = $5, \
+                                 locked_until = null, updated_at = $4 \
+                                 where id = $1 and attempts = $2 and status = 'running'",
+                            )
+                            .bind(o.id)
+                            .bind(o.attempt)
+                            .bind(error.clone())
+                            .bind(now)
+                            .bind(*due_at),
+                            JobEnd::Failed { error } => sqlx::query(
+                                "update jobs set status = 'failed', last_error = $3, \
+                                 locked_until = null, updated_at = $4, finished_at = $4 \
+                                 where id = $1 and attempts = $2 and status = 'running'",
+                            )
+                            .bind(o.id)
+                            .bind(o.attempt)
+                            .bind(error.clone())
+                            .bind(now),
+                        };
+                        query.execute(&mut *tx).await?;
                     }
                     tx.commit().await?;
                     Ok(())
@@ -141,18 +133,20 @@ macro_rules! impl_job_store {
                 async fn job_progress(
                     &self,
                     id: i64,
+                    attempt: i64,
                     progress: &str,
                     lease_until: DateTime<Utc>,
                     now: DateTime<Utc>,
                 ) -> StoreResult<()> {
                     sqlx::query(
                         "update jobs set progress = $2, locked_until = $3, updated_at = $4 \
-                         where id = $1 and status = 'running'",
+                         where id = $1 and attempts = $5 and status = 'running'",
                     )
                     .bind(id)
                     .bind(progress)
                     .bind(lease_until)
                     .bind(now)
+                    .bind(attempt)
                     .execute(self.writer())
                     .await?;
                     Ok(())
@@ -161,32 +155,40 @@ macro_rules! impl_job_store {
                 async fn expire_job_leases(
                     &self,
                     now: DateTime<Utc>,
+                    known: &[&str],
                     at_most_once: &[&str],
                 ) -> StoreResult<ExpiredLeases> {
+                    // `''` keeps each list valid when it is empty.
+                    let list = |q: &mut QueryBuilder<DbEngine>, kinds: &[&str]| {
+                        q.push("(''");
+                        for kind in kinds {
+                            q.push(", ").push_bind(kind.to_string());
+                        }
+                        q.push(")");
+                    };
                     let mut tx = self.begin_write().await?;
                     let mut fail = QueryBuilder::<DbEngine>::new(
                         "update jobs set status = 'failed', last_error = 'interrupted: its \
-                         process stopped mid-run, and running it again could do it twice', \
-                         locked_until = null, updated_at = ",
+                         process stopped mid-run, and running it again could do it twice, or \
+                         it had no try left', locked_until = null, updated_at = ",
                     );
                     fail.push_bind(now).push(", finished_at = ").push_bind(now);
                     fail.push(" where status = 'running' and locked_until < ").push_bind(now);
-                    // `''` keeps the list valid when it is empty.
-                    fail.push(" and kind in (''");
-                    for kind in at_most_once {
-                        fail.push(", ").push_bind(kind.to_string());
-                    }
+                    fail.push(" and kind in ");
+                    list(&mut fail, known);
+                    fail.push(" and (attempts >= max_attempts or kind in ");
+                    list(&mut fail, at_most_once);
                     fail.push(")");
                     let failed = fail.build().execute(&mut *tx).await?.rows_affected();
-                    let requeued = sqlx::query(
-                        "update jobs set status = 'queued', due_at = $1, locked_until = null, \
-                         last_error = 'interrupted: its process stopped mid-run', updated_at = $1 \
-                         where status = 'running' and locked_until < $1",
-                    )
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                    let mut requeue = QueryBuilder::<DbEngine>::new(
+                        "update jobs set status = 'queued', locked_until = null, \
+                         last_error = 'interrupted: its process stopped mid-run', due_at = ",
+                    );
+                    requeue.push_bind(now).push(", updated_at = ").push_bind(now);
+                    requeue.push(" where status = 'running' and locked_until < ").push_bind(now);
+                    requeue.push(" and kind in ");
+                    list(&mut requeue, known);
+                    let requeued = requeue.build().execute(&mut *tx).await?.rows_affected();
                     tx.commit().await?;
                     Ok(ExpiredLeases { requeued, failed })
                 }

@@ -308,6 +308,17 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn holds_data(&self) -> $crate::store::StoreResult<bool> {
+                let any: i64 = sqlx::query_scalar(
+                    "select (select count(*) from (select 1 from clients limit 1) c) \
+                     + (select count(*) from (select 1 from api_keys limit 1) k) \
+                     + (select count(*) from (select 1 from pool_numbers limit 1) p)",
+                )
+                .fetch_one(self.reader())
+                .await?;
+                Ok(any > 0)
+            }
+
             async fn migration_status(
                 &self,
             ) -> $crate::store::StoreResult<$crate::store::MigrationStatus> {
