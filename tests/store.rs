@@ -40,6 +40,15 @@ fn job(kind: &str, due_at: DateTime<Utc>, key: Option<&str>) -> NewJob {
     }
 }
 
+/// A job of `kind` due at `now`, without a dedupe key; its id.
+async fn add(store: &dyn Store, kind: &str, now: DateTime<Utc>) -> i64 {
+    store
+        .enqueue_job(&job(kind, now, None), now)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// What the test kinds did, by label: shared by every "process" of a test.
 static RUNS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -252,16 +261,8 @@ async fn a_dedupe_key_enqueues_once() {
 async fn an_expired_lease_requeues_the_job_or_fails_one_that_must_not_run_twice() {
     let (_db, a, _b) = two_processes().await;
     let now = now_micros();
-    let again = a
-        .enqueue_job(&job("again", now, None), now)
-        .await
-        .unwrap()
-        .unwrap();
-    let once = a
-        .enqueue_job(&job("once", now, None), now)
-        .await
-        .unwrap()
-        .unwrap();
+    let again = add(a.as_ref(), "again", now).await;
+    let once = add(a.as_ref(), "once", now).await;
     let lease = now + Duration::seconds(60);
     assert_eq!(
         a.claim_jobs(&["again", "once"], now, lease, 8)
@@ -309,21 +310,9 @@ async fn an_expired_lease_requeues_the_job_or_fails_one_that_must_not_run_twice(
 async fn outcomes_finish_a_job_and_old_finished_jobs_are_purged() {
     let (_db, a, _b) = two_processes().await;
     let now = now_micros();
-    let done = a
-        .enqueue_job(&job("k", now, None), now)
-        .await
-        .unwrap()
-        .unwrap();
-    let retried = a
-        .enqueue_job(&job("k", now, None), now)
-        .await
-        .unwrap()
-        .unwrap();
-    let failed = a
-        .enqueue_job(&job("k", now, None), now)
-        .await
-        .unwrap()
-        .unwrap();
+    let done = add(a.as_ref(), "k", now).await;
+    let retried = add(a.as_ref(), "k", now).await;
+    let failed = add(a.as_ref(), "k", now).await;
     a.claim_jobs(&["k"], now, now + Duration::seconds(60), 8)
         .await
         .unwrap();
@@ -659,11 +648,7 @@ async fn the_simulated_carriers_inventory_survives_a_restart() {
 async fn a_worker_whose_claim_ran_out_cannot_undo_the_next_try() {
     let (_db, a, _b) = two_processes().await;
     let now = now_micros();
-    let id = a
-        .enqueue_job(&job("k", now, None), now)
-        .await
-        .unwrap()
-        .unwrap();
+    let id = add(a.as_ref(), "k", now).await;
     a.claim_jobs(&["k"], now, now + Duration::seconds(60), 1)
         .await
         .unwrap();
@@ -712,11 +697,7 @@ async fn a_lease_check_leaves_unknown_kinds_alone_and_fails_jobs_out_of_tries() 
     let mut last_try = job("k", now, None);
     last_try.max_attempts = 1;
     let spent = a.enqueue_job(&last_try, now).await.unwrap().unwrap();
-    let foreign = a
-        .enqueue_job(&job("newer.kind", now, None), now)
-        .await
-        .unwrap()
-        .unwrap();
+    let foreign = add(a.as_ref(), "newer.kind", now).await;
     // A newer binary claimed its own kind; this one claimed `k`.
     a.claim_jobs(&["k", "newer.kind"], now, now + Duration::seconds(60), 8)
         .await
