@@ -277,7 +277,7 @@ fn request(
     };
     match load {
         Load::Reference => {
-            let sid = simulate::sid("CA");
+            let sid = crate::carrier::sid("CA");
             let params = simulate::call_params(&caller, &proxy, &sid);
             (
                 http.post(format!("{base}/bench/twiml")).form(&params),
@@ -285,7 +285,7 @@ fn request(
             )
         }
         Load::Voice => {
-            let sid = simulate::sid("CA");
+            let sid = crate::carrier::sid("CA");
             (
                 signed(
                     "/twilio/voice",
@@ -295,13 +295,13 @@ fn request(
             )
         }
         Load::Sms => {
-            let sid = simulate::sid("SM");
+            let sid = crate::carrier::sid("SM");
             let params = simulate::sms_params(&caller, &proxy, "Je suis devant la porte", &sid);
             (signed("/twilio/sms", params), "<Response />")
         }
         Load::Order => {
             let body = serde_json::json!({
-                "order_id": simulate::sid("ORD"),
+                "order_id": crate::carrier::sid("ORD"),
                 "client_id": i,
                 "client_name": format!("Client {i}"),
                 "client_mail": format!("c{i}@example.com"),
@@ -340,7 +340,7 @@ async fn drain(store: &dyn store::Store) -> anyhow::Result<(i64, f64)> {
     let before = store.outbox_stats().await?;
     loop {
         let now = store.outbox_stats().await?;
-        if now.pending + now.sending == 0 || started.elapsed() > Duration::from_secs(300) {
+        if now.pending == 0 || started.elapsed() > Duration::from_secs(300) {
             return Ok((now.sent - before.sent, started.elapsed().as_secs_f64()));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

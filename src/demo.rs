@@ -177,7 +177,7 @@ pub async fn show(
         "\nJeanne's real phone is {CLIENT_PHONE}; her proxy is {proxy}. The courier is {COURIER_PHONE}."
     );
 
-    let sid = simulate::sid("CA");
+    let sid = crate::carrier::sid("CA");
     let (_, twiml) = simulate::post_webhook(
         &http,
         base,
@@ -189,7 +189,7 @@ pub async fn show(
     println!("\n1. The courier calls the proxy. ProxyCall answers Twilio:\n   {twiml}");
 
     let to_client = inbox_size(store, CLIENT_PHONE).await;
-    let sid = simulate::sid("SM");
+    let sid = crate::carrier::sid("SM");
     simulate::post_webhook(
         &http,
         base,
@@ -210,7 +210,7 @@ pub async fn show(
     );
 
     let to_courier = inbox_size(store, COURIER_PHONE).await;
-    let sid = simulate::sid("SM");
+    let sid = crate::carrier::sid("SM");
     simulate::post_webhook(
         &http,
         base,

@@ -3,8 +3,6 @@
 
 use crate::carrier::signature;
 
-pub use crate::carrier::sid;
-
 /// Posts `params` to `base` + `path`, signed with `token` over that URL.
 pub async fn post_webhook(
     http: &reqwest::Client,

@@ -32,7 +32,7 @@ create index jobs_due_idx on jobs (status, due_at, id);
 -- A message caught mid-send by the upgrade may have left: failed, never sent again (as the
 -- earlier version's lease check would have done). Messages waiting for a try get their job,
 -- which counts the tries they had.
-update outbound_messages set status = 'failed', body = null, locked_until = null,
+update outbound_messages set status = 'failed', body = null,
     last_error = 'interrupted while sending (upgrade): not retried, so that it is never sent twice'
 where status = 'sending';
 insert into jobs (kind, payload, status, due_at, attempts, max_attempts, dedupe_key,
@@ -42,3 +42,5 @@ select 'outbound.send', '{"outbound_id":' || id || '}', 'queued', next_attempt_a
 from outbound_messages where status = 'pending';
 drop index outbound_due_idx;
 alter table outbound_messages drop column next_attempt_at;
+-- The job's lease is the message's: a message is no longer `sending` with a lease of its own.
+alter table outbound_messages drop column locked_until;

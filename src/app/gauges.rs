@@ -35,7 +35,6 @@ pub async fn record(app: &App) -> AppResult<()> {
     let outbox = app.store.outbox_stats().await?;
     for (status, n) in [
         ("pending", outbox.pending),
-        ("sending", outbox.sending),
         ("sent", outbox.sent),
         ("failed", outbox.failed),
     ] {

@@ -60,7 +60,7 @@ pub async fn run(app: &App, settings: &Settings, action: SimulateCommand) -> Res
     let (status, twiml) = match action {
         SimulateCommand::Call { from, to, url } => {
             let (from, to) = (phone("from", &from)?, phone("to", &to)?);
-            let sid = simulate::sid("CA");
+            let sid = crate::carrier::sid("CA");
             let params = simulate::call_params(&from, &to, &sid);
             simulate::post_webhook(
                 &http,
@@ -78,7 +78,7 @@ pub async fn run(app: &App, settings: &Settings, action: SimulateCommand) -> Res
             url,
         } => {
             let (from, to) = (phone("from", &from)?, phone("to", &to)?);
-            let sid = simulate::sid("SM");
+            let sid = crate::carrier::sid("SM");
             let params = simulate::sms_params(&from, &to, &body, &sid);
             simulate::post_webhook(
                 &http,

@@ -160,6 +160,9 @@ pub trait JobStore {
         status: Option<JobStatus>,
         limit: i64,
     ) -> StoreResult<Vec<Job>>;
+    /// Jobs per kind and status, for the jobs that are not done: done ones pile up until
+    /// purged, and counting them would read them all at every scrape (the index gives the
+    /// others).
     async fn job_counts(&self) -> StoreResult<Vec<JobCount>>;
     /// Deletes jobs finished before `before`; returns how many.
     async fn purge_finished_jobs(&self, before: DateTime<Utc>) -> StoreResult<u64>;

@@ -79,7 +79,6 @@ pub struct OutboundMessage {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboxStats {
     pub pending: i64,
-    pub sending: i64,
     pub sent: i64,
     pub failed: i64,
     pub oldest_pending_at: Option<DateTime<Utc>>,

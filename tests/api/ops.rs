@@ -146,6 +146,11 @@ async fn a_job_is_followed_by_its_id_until_its_report() {
     })
     .await;
     let purge = proxycall::jobs::maintenance::PurgeInteractions { retention_days: 90 };
+    // One due in an hour stays queued, for the gauge below.
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    proxycall::jobs::enqueue(app.app.store.as_ref(), &purge, later, None)
+        .await
+        .unwrap();
     let id = proxycall::jobs::enqueue(app.app.store.as_ref(), &purge, chrono::Utc::now(), None)
         .await
         .unwrap()
@@ -181,7 +186,7 @@ async fn a_job_is_followed_by_its_id_until_its_report() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(r#"proxycall_jobs{kind="interactions.purge",status="done"}"#),
+        metrics.contains(r#"proxycall_jobs{kind="interactions.purge",status="queued"}"#),
         "{metrics}"
     );
 }

@@ -57,20 +57,7 @@ impl TestDb {
 
     /// Runs one statement on the database, as a separate connection would.
     pub async fn exec(&self, sql: &str) {
-        use sqlx::Connection;
-        let sql = sql.to_owned();
-        match self {
-            Self::Sqlite { url, .. } => {
-                let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-                sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql))
-                    .await
-                    .unwrap();
-            }
-            Self::Postgres { url, .. } => {
-                let mut conn = sqlx_connect(url).await;
-                sqlx_exec(&mut conn, &sql).await;
-            }
-        }
+        exec_on(self.url(), sql).await;
     }
 
     /// Every column of every row `sql` returns, by name, for the columns that hold text (a
@@ -108,6 +95,20 @@ impl TestDb {
         match self {
             Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
         }
+    }
+}
+
+/// Runs one statement on the database at `url`, on a connection of its own.
+pub async fn exec_on(url: &str, sql: &str) {
+    use sqlx::Connection;
+    if url.starts_with("postgres") {
+        let mut conn = sqlx_connect(url).await;
+        sqlx_exec(&mut conn, sql).await;
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql.to_owned()))
+            .await
+            .unwrap();
     }
 }
 

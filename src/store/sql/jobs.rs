@@ -239,8 +239,9 @@ macro_rules! impl_job_store {
 
                 async fn job_counts(&self) -> StoreResult<Vec<JobCount>> {
                     sqlx::query(
-                        "select kind, status, count(*) as n, min(due_at) as oldest \
-                         from jobs group by kind, status order by kind, status",
+                        "select kind, status, count(*) as n, min(due_at) as oldest from jobs \
+                         where status in ('queued', 'running', 'failed') \
+                         group by kind, status order by kind, status",
                     )
                     .fetch_all(self.reader())
                     .await?

@@ -74,7 +74,7 @@ macro_rules! impl_outbox_store {
                 ) -> StoreResult<()> {
                     sqlx::query(
                         "update outbound_messages set status = 'sent', twilio_sid = $2, \
-                         attempts = $3, body = null, locked_until = null, last_error = null, \
+                         attempts = $3, body = null, last_error = null, \
                          updated_at = $4 where id = $1",
                     )
                     .bind(id)
@@ -95,7 +95,7 @@ macro_rules! impl_outbox_store {
                 ) -> StoreResult<()> {
                     sqlx::query(
                         "update outbound_messages set status = 'pending', last_error = $2, \
-                         attempts = $3, locked_until = null, updated_at = $4 where id = $1",
+                         attempts = $3, updated_at = $4 where id = $1",
                     )
                     .bind(id)
                     .bind(error)
@@ -115,7 +115,7 @@ macro_rules! impl_outbox_store {
                 ) -> StoreResult<()> {
                     sqlx::query(
                         "update outbound_messages set status = 'failed', last_error = $2, \
-                         attempts = $3, body = null, locked_until = null, updated_at = $4 \
+                         attempts = $3, body = null, updated_at = $4 \
                          where id = $1",
                     )
                     .bind(id)
@@ -133,7 +133,7 @@ macro_rules! impl_outbox_store {
                     let done = sqlx::query(
                         "update outbound_messages set status = 'failed', body = null, \
                          last_error = 'interrupted while sending: not retried, so that it is \
-                         never sent twice', locked_until = null, updated_at = $1 \
+                         never sent twice', updated_at = $1 \
                          where status = 'pending' and id in (select \
                            cast(substr(dedupe_key, 10) as bigint) from jobs \
                            where status = 'failed' and kind = $2)",
@@ -174,7 +174,6 @@ macro_rules! impl_outbox_store {
                         let n: i64 = sqlx::Row::try_get(row, "n")?;
                         match Columns::text(row, "status")?.as_deref() {
                             Some("pending") => stats.pending = n,
-                            Some("sending") => stats.sending = n,
                             Some("sent") => stats.sent = n,
                             Some("failed") => stats.failed = n,
                             _ => {}
