@@ -16,10 +16,11 @@ pub struct CallingCode(u16);
 
 fn known_codes() -> &'static HashSet<u16> {
     static CODES: OnceLock<HashSet<u16>> = OnceLock::new();
+    // By code, not by region: the non-geographic services (+800, +881, +979…) share one
+    // region id, "001", which the metadata's list of regions holds once.
     CODES.get_or_init(|| {
-        phonenumber::metadata::DATABASE
-            .iter()
-            .map(|m| m.country_code())
+        (1..1000)
+            .filter(|code| phonenumber::metadata::DATABASE.by_code(code).is_some())
             .collect()
     })
 }
@@ -36,6 +37,15 @@ impl CallingCode {
             .filter_map(|len| digits.get(..len)?.parse::<u16>().ok())
             .find(|code| known_codes().contains(code))
             .map(Self)
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+
+    /// How many digits it has (1 to 3).
+    pub fn digits(self) -> usize {
+        self.0.ilog10() as usize + 1
     }
 
     pub fn parse(raw: &str) -> Result<Self, CallingCodeError> {

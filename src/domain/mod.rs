@@ -5,21 +5,25 @@ mod calling_code;
 mod client_id;
 mod country;
 mod email;
+pub mod line_type;
 mod name;
 mod number_type;
 mod order_id;
 mod phone;
 pub mod scope;
+mod text;
 
 pub use calling_code::{AllowList, CallingCode, CallingCodeError};
 pub use client_id::ClientId;
 pub use country::CountryIso;
 pub use email::Email;
+pub use line_type::LineType;
 pub use name::ClientName;
 pub use number_type::{NumberType, NumberTypeFilter};
 pub use order_id::OrderId;
 pub use phone::{E164, PhoneError};
 pub use scope::{Scope, Scopes};
+pub use text::message_body;
 
 /// Rejects ASCII and Unicode control characters, which have no place in names or ids and
 /// would let a caller forge log lines or sheet cells.
