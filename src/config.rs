@@ -50,6 +50,13 @@ pub struct RawSettings {
     /// Language of what callers hear and read: fr or en [default: fr]
     #[arg(long, env = "PROXYCALL_LANGUAGE", global = true)]
     pub language: Option<String>,
+    /// Relays (calls connected, texts relayed) per hour from one sender through one proxy, in
+    /// each process [default: 30]
+    #[arg(long, env = "PROXYCALL_RELAY_LIMIT_PER_SENDER_HOUR", global = true)]
+    pub relay_limit_per_sender_hour: Option<String>,
+    /// Relays per hour through one proxy, in each process [default: 300]
+    #[arg(long, env = "PROXYCALL_RELAY_LIMIT_PER_PROXY_HOUR", global = true)]
+    pub relay_limit_per_proxy_hour: Option<String>,
     /// Days interactions are kept [default: 90]
     #[arg(long, env = "PROXYCALL_RETENTION_DAYS", global = true)]
     pub retention_days: Option<String>,
@@ -162,6 +169,9 @@ pub struct Settings {
     pub log_level: String,
     pub log_json: bool,
     pub allow_list: AllowList,
+    /// Relays an hour per (sender, proxy), and per proxy, in this process.
+    pub relay_limit_per_sender_hour: u32,
+    pub relay_limit_per_proxy_hour: u32,
     pub language: Language,
     pub retention: chrono::Duration,
     /// Workers running background jobs in this process.
@@ -419,6 +429,18 @@ impl Settings {
             AllowList::default(),
             AllowList::parse,
         );
+        let relay_limit_per_sender_hour = p.parse(
+            "PROXYCALL_RELAY_LIMIT_PER_SENDER_HOUR",
+            given(&raw.relay_limit_per_sender_hour),
+            crate::app::routing::RelayLimits::DEFAULT_PER_SENDER_HOUR,
+            positive,
+        );
+        let relay_limit_per_proxy_hour = p.parse(
+            "PROXYCALL_RELAY_LIMIT_PER_PROXY_HOUR",
+            given(&raw.relay_limit_per_proxy_hour),
+            crate::app::routing::RelayLimits::DEFAULT_PER_PROXY_HOUR,
+            positive,
+        );
         let language = p.parse(
             "PROXYCALL_LANGUAGE",
             given(&raw.language),
@@ -471,6 +493,8 @@ impl Settings {
             log_level,
             log_json,
             allow_list,
+            relay_limit_per_sender_hour,
+            relay_limit_per_proxy_hour,
             language,
             retention,
             job_workers,

@@ -37,6 +37,7 @@ pub struct Catalogue {
     pub unknown_number: String,
     pub country_blocked: String,
     pub no_recent_caller: String,
+    pub unavailable: String,
     pub voice_apology: String,
     pub sms_unknown_proxy: String,
     pub sms_no_recent_correspondent: String,

@@ -9,6 +9,7 @@ use rand::RngExt;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 
+use crate::app::routing::RelayLimits;
 use crate::app::{App, Routing};
 use crate::carrier::Carrier;
 use crate::carrier::simulated::SimulatedCarrier;
@@ -76,6 +77,10 @@ pub async fn assemble(
     let app = App::new(store, carrier).with_routing(Routing {
         allow_list: settings.allow_list.clone(),
         public_base_url: public_base_url(&settings, address),
+        relay_limits: Arc::new(RelayLimits::per_hour(
+            settings.relay_limit_per_sender_hour,
+            settings.relay_limit_per_proxy_hour,
+        )),
     });
     Ok(Parts {
         job_workers: settings.job_workers,

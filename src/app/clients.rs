@@ -1,8 +1,8 @@
 //! Clients: lookups, strict creation, partial update, and handing a client its proxy.
 
 use super::{App, AppError, AppResult, pool_exhausted};
-use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType};
-use crate::store::{Client, ClientPatch, Conflict, NewClient, ProxyPick, StoreError};
+use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType, line_type};
+use crate::store::{Client, ClientPatch, Conflict, NewClient, PoolStatus, ProxyPick, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct CreateClient {
@@ -46,8 +46,41 @@ fn new_client(c: &CreateClient) -> NewClient {
     }
 }
 
+/// A client's real phone is a line a person answers, and not one of ours: the proxy dials and
+/// texts it, so a premium-rate or other service number would cost on every relay, and one of
+/// our own numbers would bring each relay back as a webhook (a loop between proxies).
+async fn check_real_phone(app: &App, phone: &E164) -> AppResult<()> {
+    let invalid = |message: String| AppError::Invalid {
+        field: "client_real_phone",
+        message,
+    };
+    if !phone.is_personal() {
+        let line = phone.line_type();
+        let what = if line_type::is_personal(line) {
+            "a number of no country (a satellite phone or an international network)"
+        } else {
+            line_type::describe(line)
+        };
+        return Err(invalid(format!(
+            "is {what}: a client's phone must be a mobile or fixed line"
+        )));
+    }
+    let pooled = app
+        .store
+        .pool_number(phone)
+        .await?
+        .is_some_and(|n| n.status != PoolStatus::Released);
+    if pooled || app.store.client_by_proxy(phone).await?.is_some() {
+        return Err(invalid(
+            "is one of this service's proxy numbers, not a client's phone".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Inserts the client with a proxy from the pool, or writes nothing.
 async fn insert_with_proxy(app: &App, c: &CreateClient) -> AppResult<Result<Client, Conflict>> {
+    check_real_phone(app, &c.real_phone).await?;
     let pick = proxy_pick(c.iso_residency, &c.real_phone, &c.name)?;
     match app.store.insert_client(&new_client(c), Some(&pick)).await {
         Ok(Some(client)) => {
@@ -122,6 +155,7 @@ pub async fn next_id(app: &App) -> AppResult<i64> {
 /// phone; residency and last caller are never changed here.
 pub async fn update(app: &App, id: ClientId, mut patch: ClientPatch) -> AppResult<Client> {
     if let Some(phone) = &patch.real_phone {
+        check_real_phone(app, phone).await?;
         patch.country_code = phone.calling_code();
     }
     match app.store.update_client(id, &patch).await {

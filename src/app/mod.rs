@@ -39,6 +39,8 @@ pub struct Routing {
     pub allow_list: AllowList,
     /// Where Twilio reaches this server, without trailing `/`.
     pub public_base_url: String,
+    /// Relays per sender and proxy, and per proxy, per hour (in this process).
+    pub relay_limits: Arc<routing::RelayLimits>,
 }
 
 impl Default for Routing {
@@ -46,6 +48,7 @@ impl Default for Routing {
         Self {
             allow_list: AllowList::default(),
             public_base_url: "http://127.0.0.1:8000".into(),
+            relay_limits: Arc::default(),
         }
     }
 }
@@ -80,6 +83,12 @@ impl App {
     /// An application whose carrier is the simulated one, said so by name: tests and tools.
     pub fn simulated(store: Arc<dyn Store>) -> Self {
         Self::new(store.clone(), Arc::new(SimulatedCarrier::new(store)))
+    }
+
+    /// This application with another routing engine (tests: one whose batches panic).
+    pub fn with_engine(mut self, engine: routing::Engine) -> Self {
+        self.routing_engine = Arc::new(engine);
+        self
     }
 
     pub fn with_routing(mut self, routing: Routing) -> Self {

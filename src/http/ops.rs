@@ -56,24 +56,31 @@ pub struct Readiness {
     configuration: &'static str,
     /// `twilio` or `simulated`.
     carrier: &'static str,
+    /// `ok`, or `restarting` while the routing engine starts again after a panic (webhooks
+    /// wait for it meanwhile).
+    routing_engine: &'static str,
 }
 
-/// Ready to serve: the database answers and the configuration is complete.
+/// Ready to serve: the database answers, the configuration is complete and the routing
+/// engine runs.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
     let database_ok = crate::app::gauges::database_answers(&state.app).await;
+    let engine_ok = state.app.routing_engine.is_up();
     let carrier = match state.settings.carrier {
         crate::config::CarrierKind::Twilio => "twilio",
         crate::config::CarrierKind::Simulated => "simulated",
     };
+    let ready = database_ok && engine_ok;
     let body = Readiness {
-        status: if database_ok { "ready" } else { "not_ready" },
+        status: if ready { "ready" } else { "not_ready" },
         database: if database_ok { "ok" } else { "unreachable" },
         configuration: "ok",
         carrier,
+        routing_engine: if engine_ok { "ok" } else { "restarting" },
     };
-    let status = if database_ok {
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

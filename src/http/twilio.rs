@@ -18,7 +18,7 @@ use super::access::twilio_signed;
 use super::error::{ApiError, ErrorCode};
 use crate::app::routing::{self, Call, CallAnswer, Text, TextAnswer};
 use crate::carrier::signature;
-use crate::domain::E164;
+use crate::domain::{E164, message_body};
 use crate::twiml;
 
 /// The webhooks: Twilio holds no API key, it signs each request instead.
@@ -129,6 +129,7 @@ pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response 
         Ok(CallAnswer::UnknownNumber) => say(&words.unknown_number),
         Ok(CallAnswer::CountryBlocked) => say(&words.country_blocked),
         Ok(CallAnswer::NoRecentCaller) => say(&words.no_recent_caller),
+        Ok(CallAnswer::Unavailable) => say(&words.unavailable),
         Err(e) => {
             tracing::error!(error = %e, "voice webhook failed");
             say(&words.voice_apology)
@@ -158,7 +159,8 @@ pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
     let text = Text {
         from: form.phone("From"),
         to: form.phone("To"),
-        body: form.get("Body").unwrap_or_default().to_owned(),
+        // Control characters (a NUL, which PostgreSQL refuses) go here, once.
+        body: message_body(form.get("Body").unwrap_or_default()).into_owned(),
         sid,
     };
     let words = state.catalogue;

@@ -31,6 +31,14 @@ pub enum Outcome {
     NoRecentCaller,
     /// A text with nothing to relay (no body: media only).
     EmptyMessage,
+    /// Over a relay limit (per sender and proxy, or per proxy): not relayed.
+    RateLimited,
+    /// A premium-rate, shared-cost or other service number (`E164::is_personal`): never
+    /// remembered, dialled or texted.
+    BlockedNumberType,
+    /// From one of our own numbers (a proxy reaching a proxy): never relayed, so that no
+    /// relay loops between proxies.
+    OwnNumber,
 }
 
 impl Direction {
@@ -60,6 +68,9 @@ impl Outcome {
             Self::BlockedCountry => "blocked_country",
             Self::NoRecentCaller => "no_recent_caller",
             Self::EmptyMessage => "empty_message",
+            Self::RateLimited => "rate_limited",
+            Self::BlockedNumberType => "blocked_number_type",
+            Self::OwnNumber => "own_number",
         }
     }
 }
@@ -103,8 +114,9 @@ pub struct SimulatedDelivery {
 
 #[async_trait]
 pub trait RoutingStore {
-    /// The clients these proxies belong to (a proxy of no client is simply absent).
-    async fn clients_by_proxies(&self, proxies: &[E164]) -> StoreResult<Vec<Client>>;
+    /// What routing a batch needs to know, read in one statement: the clients these proxies
+    /// belong to, and which of these senders are numbers of ours.
+    async fn routing_facts(&self, proxies: &[E164], senders: &[E164]) -> StoreResult<RoutingFacts>;
     /// Records what a batch of webhooks did, in one transaction: the interactions, the new
     /// last callers, the messages to send. Answers, per job, whether it was new: a job whose
     /// interaction (same channel and SID) exists already is a retried webhook, and changes
@@ -127,6 +139,16 @@ pub trait RoutingStore {
         to: Option<&E164>,
         limit: i64,
     ) -> StoreResult<Vec<SimulatedDelivery>>;
+}
+
+/// What `routing_facts` read.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingFacts {
+    /// The clients of the proxies asked about (a proxy of no client is simply absent).
+    pub clients: Vec<Client>,
+    /// The senders asked about that are numbers of ours: in the pool (and not released), or
+    /// some client's proxy.
+    pub ours: Vec<E164>,
 }
 
 /// What one webhook writes.

@@ -1,7 +1,8 @@
-//! The routing rules (SPEC §5), as pure functions of the webhook and the clients it concerns:
-//! what to answer and what to record. No I/O: the engine (`engine.rs`) reads and writes.
+//! The routing rules (SPEC §5 and the hardening of issue 7), as pure functions of the webhook
+//! and what the batch read: what to answer and what to record. No I/O: the engine
+//! (`engine.rs`) reads and writes, and asks the relay limits (`may_relay`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 
@@ -17,6 +18,20 @@ pub(super) struct Decision {
     pub answer: Answer,
     pub record: Option<RoutingJob>,
 }
+
+/// What a decision knows besides the webhook.
+pub(super) struct Facts<'a> {
+    pub routing: &'a Routing,
+    /// The clients of the batch's proxies, by proxy.
+    pub clients: &'a HashMap<E164, Client>,
+    /// The batch's senders that are numbers of ours.
+    pub ours: &'a HashSet<E164>,
+}
+
+/// Whether one more relay from a sender (first) through a proxy (second) is within the
+/// limits. Asked only of what would be relayed, last, once every other rule has let it
+/// through.
+pub(super) type MayRelay<'a> = dyn FnMut(&E164, &E164) -> bool + 'a;
 
 fn interaction(
     channel: Channel,
@@ -46,84 +61,135 @@ fn only(interaction: NewInteraction) -> Option<RoutingJob> {
     })
 }
 
-pub(super) fn decide_call(
-    routing: &Routing,
-    clients: &HashMap<E164, Client>,
-    call: &Call,
-) -> Decision {
-    let voice = |answer| Answer::Call(answer);
+pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) -> Decision {
     let Some(proxy) = &call.to else {
         return Decision {
-            answer: voice(CallAnswer::UnknownNumber),
+            answer: Answer::Call(CallAnswer::UnknownNumber),
             record: None,
         };
     };
-    let record = |client, direction, outcome| {
-        interaction(
+    let client = facts.clients.get(proxy);
+    // An answer, with the interaction it records.
+    let say = |answer, client, direction, outcome| Decision {
+        answer: Answer::Call(answer),
+        record: only(interaction(
             Channel::Voice,
             proxy,
             client,
             direction,
             outcome,
             call.sid.as_ref(),
-        )
+        )),
     };
-    let Some(client) = clients.get(proxy) else {
-        let record = only(record(None, Direction::Unknown, Outcome::UnknownProxy));
-        return Decision {
-            answer: voice(CallAnswer::UnknownNumber),
-            record,
-        };
+    // One of our numbers calling: a proxy dialling a proxy. Connected, it could loop.
+    if let Some(from) = &call.from
+        && facts.ours.contains(from)
+    {
+        return say(
+            CallAnswer::Unavailable,
+            client,
+            Direction::Unknown,
+            Outcome::OwnNumber,
+        );
+    }
+    let Some(client) = client else {
+        return say(
+            CallAnswer::UnknownNumber,
+            None,
+            Direction::Unknown,
+            Outcome::UnknownProxy,
+        );
     };
     // An anonymous or garbled caller has no country to check: refused as one from
     // elsewhere, and not recorded (there is nothing to record it as).
     let Some(from) = &call.from else {
         return Decision {
-            answer: voice(CallAnswer::CountryBlocked),
+            answer: Answer::Call(CallAnswer::CountryBlocked),
             record: None,
         };
     };
-    if !routing.allow_list.allows(from) {
-        let record = only(record(
+    if !facts.routing.allow_list.allows(from) {
+        return say(
+            CallAnswer::CountryBlocked,
             Some(client),
             Direction::Unknown,
             Outcome::BlockedCountry,
-        ));
-        return Decision {
-            answer: voice(CallAnswer::CountryBlocked),
-            record,
-        };
+        );
     }
     if *from == client.real_phone {
-        return match &client.last_caller {
-            None => Decision {
-                answer: voice(CallAnswer::NoRecentCaller),
-                record: only(record(
-                    Some(client),
-                    Direction::FromClient,
-                    Outcome::NoRecentCaller,
-                )),
-            },
-            Some(last) => Decision {
-                answer: voice(CallAnswer::Connect {
-                    proxy: proxy.clone(),
-                    number: last.clone(),
-                }),
-                record: only(record(
-                    Some(client),
-                    Direction::FromClient,
-                    Outcome::Forwarded,
-                )),
-            },
+        let Some(last) = &client.last_caller else {
+            return say(
+                CallAnswer::NoRecentCaller,
+                Some(client),
+                Direction::FromClient,
+                Outcome::NoRecentCaller,
+            );
+        };
+        // Remembered before service numbers were refused, or imported: never dialled.
+        if !last.is_personal() {
+            return say(
+                CallAnswer::NoRecentCaller,
+                Some(client),
+                Direction::FromClient,
+                Outcome::BlockedNumberType,
+            );
+        }
+        if !may_relay(from, proxy) {
+            return say(
+                CallAnswer::Unavailable,
+                Some(client),
+                Direction::FromClient,
+                Outcome::RateLimited,
+            );
+        }
+        return Decision {
+            answer: Answer::Call(CallAnswer::Connect {
+                proxy: proxy.clone(),
+                number: last.clone(),
+            }),
+            record: only(interaction(
+                Channel::Voice,
+                proxy,
+                Some(client),
+                Direction::FromClient,
+                Outcome::Forwarded,
+                call.sid.as_ref(),
+            )),
         };
     }
+    // Anyone else becomes the number the client calls back: a service number never does (and
+    // a client's phone that is one, from before the API refused them, is never dialled).
+    // Classified here only, where it matters: the webhook path pays for it once.
+    if !from.is_personal() || !client.real_phone.is_personal() {
+        return say(
+            CallAnswer::Unavailable,
+            Some(client),
+            Direction::ToClient,
+            Outcome::BlockedNumberType,
+        );
+    }
+    if !may_relay(from, proxy) {
+        return say(
+            CallAnswer::Unavailable,
+            Some(client),
+            Direction::ToClient,
+            Outcome::RateLimited,
+        );
+    }
     Decision {
-        answer: voice(CallAnswer::Connect {
+        answer: Answer::Call(CallAnswer::Connect {
             proxy: proxy.clone(),
             number: client.real_phone.clone(),
         }),
         record: Some(RoutingJob {
-            interaction: record(Some(client), Direction::ToClient, Outcome::Forwarded),
+            interaction: interaction(
+                Channel::Voice,
+                proxy,
+                Some(client),
+                Direction::ToClient,
+                Outcome::Forwarded,
+                call.sid.as_ref(),
+            ),
             new_last_caller: Some((client.id, from.clone())),
             outbound: None,
             later_jobs_depend: false,
@@ -131,18 +197,14 @@ pub(super) fn decide_call(
     }
 }
 
-pub(super) fn decide_text(
-    routing: &Routing,
-    clients: &HashMap<E164, Client>,
-    text: &Text,
-) -> Decision {
-    let sms = |answer| Answer::Text(answer);
+pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) -> Decision {
     let (Some(from), Some(proxy)) = (&text.from, &text.to) else {
         return Decision {
-            answer: sms(TextAnswer::Nothing),
+            answer: Answer::Text(TextAnswer::Nothing),
             record: None,
         };
     };
+    let client = facts.clients.get(proxy);
     let record = |client, direction, outcome| {
         interaction(
             Channel::Sms,
@@ -153,23 +215,44 @@ pub(super) fn decide_text(
             text.sid.as_ref(),
         )
     };
-    let Some(client) = clients.get(proxy) else {
-        let record = only(record(None, Direction::Unknown, Outcome::UnknownProxy));
-        return Decision {
-            answer: sms(TextAnswer::UnknownProxy),
-            record,
-        };
+    let reply = |answer, client, direction, outcome| Decision {
+        answer: Answer::Text(answer),
+        record: only(record(client, direction, outcome)),
     };
-    if !routing.allow_list.allows(from) {
-        let record = only(record(
+    // Checked before anything that replies: a reply is a text to `from`. To one of our own
+    // numbers it would come back as a webhook (a loop between proxies); to a premium-rate
+    // number it would cost.
+    if facts.ours.contains(from) {
+        return reply(
+            TextAnswer::Nothing,
+            client,
+            Direction::Unknown,
+            Outcome::OwnNumber,
+        );
+    }
+    if !from.is_personal() {
+        return reply(
+            TextAnswer::Nothing,
+            client,
+            Direction::Unknown,
+            Outcome::BlockedNumberType,
+        );
+    }
+    let Some(client) = client else {
+        return reply(
+            TextAnswer::UnknownProxy,
+            None,
+            Direction::Unknown,
+            Outcome::UnknownProxy,
+        );
+    };
+    if !facts.routing.allow_list.allows(from) {
+        return reply(
+            TextAnswer::CountryBlocked,
             Some(client),
             Direction::Unknown,
             Outcome::BlockedCountry,
-        ));
-        return Decision {
-            answer: sms(TextAnswer::CountryBlocked),
-            record,
-        };
+        );
     }
     let relay = |to: &E164| NewOutbound {
         kind: OutboundKind::Sms,
@@ -189,18 +272,32 @@ pub(super) fn decide_text(
     };
     if *from == client.real_phone {
         let Some(last) = &client.last_caller else {
-            let record = only(record(
+            return reply(
+                TextAnswer::NoRecentCorrespondent,
                 Some(client),
                 Direction::FromClient,
                 Outcome::NoRecentCaller,
-            ));
-            return Decision {
-                answer: sms(TextAnswer::NoRecentCorrespondent),
-                record,
-            };
+            );
         };
+        // Remembered before service numbers were refused, or imported: never texted.
+        if !last.is_personal() {
+            return reply(
+                TextAnswer::NoRecentCorrespondent,
+                Some(client),
+                Direction::FromClient,
+                Outcome::BlockedNumberType,
+            );
+        }
+        if !empty && !may_relay(from, proxy) {
+            return reply(
+                TextAnswer::Nothing,
+                Some(client),
+                Direction::FromClient,
+                Outcome::RateLimited,
+            );
+        }
         return Decision {
-            answer: sms(TextAnswer::Nothing),
+            answer: Answer::Text(TextAnswer::Nothing),
             record: Some(RoutingJob {
                 interaction: record(Some(client), Direction::FromClient, outcome),
                 new_last_caller: None,
@@ -209,8 +306,26 @@ pub(super) fn decide_text(
             }),
         };
     }
+    // A client's phone that is a service number, from before the API refused them: the
+    // sender is not remembered and nothing is relayed.
+    if !client.real_phone.is_personal() {
+        return reply(
+            TextAnswer::Nothing,
+            Some(client),
+            Direction::ToClient,
+            Outcome::BlockedNumberType,
+        );
+    }
+    if !empty && !may_relay(from, proxy) {
+        return reply(
+            TextAnswer::Nothing,
+            Some(client),
+            Direction::ToClient,
+            Outcome::RateLimited,
+        );
+    }
     Decision {
-        answer: sms(TextAnswer::Nothing),
+        answer: Answer::Text(TextAnswer::Nothing),
         record: Some(RoutingJob {
             interaction: record(Some(client), Direction::ToClient, outcome),
             new_last_caller: Some((client.id, from.clone())),
@@ -226,33 +341,19 @@ mod tests {
     use crate::domain::{ClientId, ClientName, Email};
 
     const PROXY: &str = "+33780000001";
+    /// Another proxy of ours, of another client.
+    const OTHER_PROXY: &str = "+33780000002";
     const CLIENT: &str = "+33612345678";
     const COURIER: &str = "+33698765432";
     const FROM_PORTUGAL: &str = "+351912345678";
     const FROM_US: &str = "+12025550123";
-
-    /// (from, to, last caller) → (answer, outcome recorded, new last caller).
-    type CallCase = (
-        Option<&'static str>,
-        Option<&'static str>,
-        Option<&'static str>,
-        Answer,
-        Option<Outcome>,
-        Option<&'static str>,
-    );
-    /// (from, to, body, last caller) → (answer, outcome, relayed to).
-    type TextCase = (
-        Option<&'static str>,
-        Option<&'static str>,
-        &'static str,
-        Option<&'static str>,
-        Answer,
-        Option<Outcome>,
-        Option<&'static str>,
-    );
+    /// France's 089x: premium rate.
+    const PREMIUM: &str = "+33899123456";
+    /// A sender over its relay limit.
+    const FLOODER: &str = "+33611110000";
 
     fn e164(n: &str) -> E164 {
-        E164::parse(n).unwrap()
+        E164::parse_shape(n).unwrap()
     }
 
     /// One client on the proxy, with this last caller.
@@ -272,7 +373,64 @@ mod tests {
         HashMap::from([(e164(PROXY), client)])
     }
 
-    /// (from, to, last caller) → (answer, outcome recorded, new last caller).
+    /// A webhook's case: who to whom (and the body of a text), the client's last caller →
+    /// the answer, the outcome recorded, the new last caller (calls) or whom the body is
+    /// relayed to (texts), and whether the relay limits were asked.
+    struct Case {
+        from: Option<&'static str>,
+        to: Option<&'static str>,
+        last: Option<&'static str>,
+        answer: Answer,
+        outcome: Option<Outcome>,
+        then: Option<&'static str>,
+        limited: bool,
+    }
+
+    fn case(
+        from: Option<&'static str>,
+        to: Option<&'static str>,
+        last: Option<&'static str>,
+        answer: Answer,
+        outcome: Option<Outcome>,
+        then: Option<&'static str>,
+    ) -> Case {
+        Case {
+            from,
+            to,
+            last,
+            answer,
+            outcome,
+            then,
+            limited: false,
+        }
+    }
+
+    fn asked(mut c: Case) -> Case {
+        c.limited = true;
+        c
+    }
+
+    /// Decides with the relay limits refusing `FLOODER` only; answers the decision and how
+    /// often the limits were asked.
+    fn decide(c: &Case, decide: impl Fn(&Facts, &mut MayRelay) -> Decision) -> (Decision, u32) {
+        let routing = Routing::default();
+        let clients = clients(c.last);
+        let ours = HashSet::from([e164(PROXY), e164(OTHER_PROXY)]);
+        let facts = Facts {
+            routing: &routing,
+            clients: &clients,
+            ours: &ours,
+        };
+        let mut asked = 0;
+        let mut may_relay = |sender: &E164, proxy: &E164| {
+            assert_eq!(proxy.as_str(), PROXY);
+            asked += 1;
+            sender.as_str() != FLOODER
+        };
+        let d = decide(&facts, &mut may_relay);
+        (d, asked)
+    }
+
     #[test]
     fn calls() {
         let connect = |n: &str| {
@@ -281,191 +439,324 @@ mod tests {
                 number: e164(n),
             })
         };
-        let table: Vec<CallCase> = vec![
-            (
+        let voice = Answer::Call;
+        let table = vec![
+            asked(case(
                 Some(COURIER),
                 Some(PROXY),
                 None,
                 connect(CLIENT),
                 Some(Outcome::Forwarded),
                 Some(COURIER),
-            ),
-            (
+            )),
+            asked(case(
                 Some(FROM_PORTUGAL),
                 Some(PROXY),
                 None,
                 connect(CLIENT),
                 Some(Outcome::Forwarded),
                 Some(FROM_PORTUGAL),
-            ),
-            (
+            )),
+            asked(case(
                 Some(CLIENT),
                 Some(PROXY),
                 Some(COURIER),
                 connect(COURIER),
                 Some(Outcome::Forwarded),
                 None,
-            ),
-            (
+            )),
+            case(
                 Some(CLIENT),
                 Some(PROXY),
                 None,
-                Answer::Call(CallAnswer::NoRecentCaller),
+                voice(CallAnswer::NoRecentCaller),
                 Some(Outcome::NoRecentCaller),
                 None,
             ),
-            (
+            case(
                 Some(FROM_US),
                 Some(PROXY),
                 None,
-                Answer::Call(CallAnswer::CountryBlocked),
+                voice(CallAnswer::CountryBlocked),
                 Some(Outcome::BlockedCountry),
                 None,
             ),
-            (
+            case(
                 Some(COURIER),
                 Some("+33780000999"),
                 None,
-                Answer::Call(CallAnswer::UnknownNumber),
+                voice(CallAnswer::UnknownNumber),
                 Some(Outcome::UnknownProxy),
                 None,
             ),
             // Anonymous caller: nothing to check it against, nothing to record it as.
-            (
+            case(
                 None,
                 Some(PROXY),
                 None,
-                Answer::Call(CallAnswer::CountryBlocked),
+                voice(CallAnswer::CountryBlocked),
                 None,
                 None,
             ),
-            (
+            case(
                 Some(COURIER),
                 None,
                 None,
-                Answer::Call(CallAnswer::UnknownNumber),
+                voice(CallAnswer::UnknownNumber),
                 None,
                 None,
             ),
+            // A premium-rate caller is not remembered, whoever the last caller was.
+            case(
+                Some(PREMIUM),
+                Some(PROXY),
+                Some(COURIER),
+                voice(CallAnswer::Unavailable),
+                Some(Outcome::BlockedNumberType),
+                None,
+            ),
+            // A premium-rate last caller (remembered before the rule) is never dialled.
+            case(
+                Some(CLIENT),
+                Some(PROXY),
+                Some(PREMIUM),
+                voice(CallAnswer::NoRecentCaller),
+                Some(Outcome::BlockedNumberType),
+                None,
+            ),
+            // A proxy calling a proxy, known or not.
+            case(
+                Some(OTHER_PROXY),
+                Some(PROXY),
+                None,
+                voice(CallAnswer::Unavailable),
+                Some(Outcome::OwnNumber),
+                None,
+            ),
+            case(
+                Some(OTHER_PROXY),
+                Some("+33780000999"),
+                None,
+                voice(CallAnswer::Unavailable),
+                Some(Outcome::OwnNumber),
+                None,
+            ),
+            // Over the relay limit: not connected, not remembered.
+            asked(case(
+                Some(FLOODER),
+                Some(PROXY),
+                Some(COURIER),
+                voice(CallAnswer::Unavailable),
+                Some(Outcome::RateLimited),
+                None,
+            )),
         ];
-        let routing = Routing::default();
-        for (from, to, last, answer, outcome, new_last) in table {
+        for c in table {
             let call = Call {
-                from: from.map(e164),
-                to: to.map(e164),
+                from: c.from.map(e164),
+                to: c.to.map(e164),
                 sid: Some("CA1".into()),
             };
-            let d = decide_call(&routing, &clients(last), &call);
-            let case = format!("{from:?} -> {to:?} (last {last:?})");
-            assert_eq!(d.answer, answer, "{case}");
+            let (d, asked) = decide(&c, |facts, may| decide_call(facts, &call, may));
+            let name = format!("{:?} -> {:?} (last {:?})", c.from, c.to, c.last);
+            assert_eq!(d.answer, c.answer, "{name}");
             assert_eq!(
                 d.record.as_ref().map(|r| r.interaction.outcome),
-                outcome,
-                "{case}"
+                c.outcome,
+                "{name}"
             );
             assert_eq!(
                 d.record
                     .as_ref()
                     .and_then(|r| r.new_last_caller.as_ref())
-                    .map(|(_, c)| c.to_string()),
-                new_last.map(str::to_owned),
-                "{case}"
+                    .map(|(_, n)| n.to_string()),
+                c.then.map(str::to_owned),
+                "{name}"
             );
             assert!(
                 d.record.iter().all(|r| r.outbound.is_none()),
                 "a call sends nothing"
             );
+            assert_eq!(asked, u32::from(c.limited), "limits asked: {name}");
         }
     }
 
-    /// (from, to, body, last caller) → (answer, outcome, relayed to).
     #[test]
     fn texts() {
         let nothing = Answer::Text(TextAnswer::Nothing);
-        let table: Vec<TextCase> = vec![
+        let table = vec![
             (
-                Some(COURIER),
-                Some(PROXY),
                 "Je suis en bas",
-                None,
-                nothing.clone(),
-                Some(Outcome::Forwarded),
-                Some(CLIENT),
+                asked(case(
+                    Some(COURIER),
+                    Some(PROXY),
+                    None,
+                    nothing.clone(),
+                    Some(Outcome::Forwarded),
+                    Some(CLIENT),
+                )),
             ),
             (
-                Some(CLIENT),
-                Some(PROXY),
                 "J'arrive",
-                Some(COURIER),
-                nothing.clone(),
-                Some(Outcome::Forwarded),
-                Some(COURIER),
+                asked(case(
+                    Some(CLIENT),
+                    Some(PROXY),
+                    Some(COURIER),
+                    nothing.clone(),
+                    Some(Outcome::Forwarded),
+                    Some(COURIER),
+                )),
             ),
             (
-                Some(CLIENT),
-                Some(PROXY),
                 "Allô ?",
-                None,
-                Answer::Text(TextAnswer::NoRecentCorrespondent),
-                Some(Outcome::NoRecentCaller),
-                None,
+                case(
+                    Some(CLIENT),
+                    Some(PROXY),
+                    None,
+                    Answer::Text(TextAnswer::NoRecentCorrespondent),
+                    Some(Outcome::NoRecentCaller),
+                    None,
+                ),
             ),
+            // Nothing to relay: the limits are not spent.
             (
-                Some(COURIER),
-                Some(PROXY),
                 "  ",
-                None,
-                nothing.clone(),
-                Some(Outcome::EmptyMessage),
-                None,
+                case(
+                    Some(COURIER),
+                    Some(PROXY),
+                    None,
+                    nothing.clone(),
+                    Some(Outcome::EmptyMessage),
+                    None,
+                ),
             ),
             (
-                Some(FROM_US),
-                Some(PROXY),
                 "hi",
-                None,
-                Answer::Text(TextAnswer::CountryBlocked),
-                Some(Outcome::BlockedCountry),
-                None,
+                case(
+                    Some(FROM_US),
+                    Some(PROXY),
+                    None,
+                    Answer::Text(TextAnswer::CountryBlocked),
+                    Some(Outcome::BlockedCountry),
+                    None,
+                ),
             ),
             (
-                Some(COURIER),
-                Some("+33780000999"),
                 "allo",
-                None,
-                Answer::Text(TextAnswer::UnknownProxy),
-                Some(Outcome::UnknownProxy),
-                None,
+                case(
+                    Some(COURIER),
+                    Some("+33780000999"),
+                    None,
+                    Answer::Text(TextAnswer::UnknownProxy),
+                    Some(Outcome::UnknownProxy),
+                    None,
+                ),
             ),
-            (None, Some(PROXY), "allo", None, nothing.clone(), None, None),
+            (
+                "allo",
+                case(None, Some(PROXY), None, nothing.clone(), None, None),
+            ),
+            // A premium-rate sender gets no reply (a text to it would cost), even from an
+            // unknown proxy, and is neither relayed nor remembered.
+            (
+                "rappelez-moi",
+                case(
+                    Some(PREMIUM),
+                    Some(PROXY),
+                    None,
+                    nothing.clone(),
+                    Some(Outcome::BlockedNumberType),
+                    None,
+                ),
+            ),
+            (
+                "rappelez-moi",
+                case(
+                    Some(PREMIUM),
+                    Some("+33780000999"),
+                    None,
+                    nothing.clone(),
+                    Some(Outcome::BlockedNumberType),
+                    None,
+                ),
+            ),
+            (
+                "J'arrive",
+                case(
+                    Some(CLIENT),
+                    Some(PROXY),
+                    Some(PREMIUM),
+                    Answer::Text(TextAnswer::NoRecentCorrespondent),
+                    Some(Outcome::BlockedNumberType),
+                    None,
+                ),
+            ),
+            // A proxy texting a proxy: no reply, no relay (either would loop).
+            (
+                "relais",
+                case(
+                    Some(OTHER_PROXY),
+                    Some(PROXY),
+                    Some(COURIER),
+                    nothing.clone(),
+                    Some(Outcome::OwnNumber),
+                    None,
+                ),
+            ),
+            (
+                "relais",
+                case(
+                    Some(OTHER_PROXY),
+                    Some("+33780000999"),
+                    None,
+                    nothing.clone(),
+                    Some(Outcome::OwnNumber),
+                    None,
+                ),
+            ),
+            (
+                "encore",
+                asked(case(
+                    Some(FLOODER),
+                    Some(PROXY),
+                    None,
+                    nothing.clone(),
+                    Some(Outcome::RateLimited),
+                    None,
+                )),
+            ),
         ];
-        let routing = Routing::default();
-        for (from, to, body, last, answer, outcome, relayed_to) in table {
+        for (body, c) in table {
             let text = Text {
-                from: from.map(e164),
-                to: to.map(e164),
+                from: c.from.map(e164),
+                to: c.to.map(e164),
                 body: body.into(),
                 sid: Some("SM1".into()),
             };
-            let d = decide_text(&routing, &clients(last), &text);
-            let case = format!("{from:?} -> {to:?}: {body:?} (last {last:?})");
-            assert_eq!(d.answer, answer, "{case}");
+            let (d, asked) = decide(&c, |facts, may| decide_text(facts, &text, may));
+            let name = format!("{:?} -> {:?}: {body:?} (last {:?})", c.from, c.to, c.last);
+            assert_eq!(d.answer, c.answer, "{name}");
             assert_eq!(
                 d.record.as_ref().map(|r| r.interaction.outcome),
-                outcome,
-                "{case}"
+                c.outcome,
+                "{name}"
             );
             let relay = d.record.as_ref().and_then(|r| r.outbound.as_ref());
             assert_eq!(
                 relay.map(|m| m.to.to_string()),
-                relayed_to.map(str::to_owned),
-                "{case}"
+                c.then.map(str::to_owned),
+                "{name}"
             );
             if let Some(m) = relay {
-                assert_eq!(m.from, e164(PROXY), "relayed from the proxy: {case}");
-                assert_eq!(m.body.as_deref(), Some(body), "{case}");
-                assert_eq!(m.dedupe_key.as_deref(), Some("relay:SM1"), "{case}");
+                assert_eq!(m.from, e164(PROXY), "relayed from the proxy: {name}");
+                assert_eq!(m.body.as_deref(), Some(body), "{name}");
+                assert_eq!(m.dedupe_key.as_deref(), Some("relay:SM1"), "{name}");
             }
+            let remembered = d.record.as_ref().and_then(|r| r.new_last_caller.as_ref());
+            if c.outcome != Some(Outcome::Forwarded) && c.outcome != Some(Outcome::EmptyMessage) {
+                assert!(remembered.is_none(), "not remembered: {name}");
+            }
+            assert_eq!(asked, u32::from(c.limited), "limits asked: {name}");
         }
     }
 }

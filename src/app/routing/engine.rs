@@ -1,18 +1,25 @@
-//! The routing engine: one task per process takes the webhooks queued meanwhile, reads their
-//! clients in one query, decides each in arrival order, and records the batch in one
+//! The routing engine: one task per process takes the webhooks queued meanwhile, reads what
+//! they need in one query, decides each in arrival order, and records the batch in one
 //! transaction.
+//!
+//! One bad webhook fails only itself: when the batch's read or write fails (a row the
+//! database refuses, a client row that no longer parses), each webhook is read, decided and
+//! recorded again on its own, and only those that still fail get the apology. A batch that
+//! panics fails its webhooks and the engine starts again (`crate::batch`).
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::decide::{Decision, decide_call, decide_text};
-use super::{Answer, Inbound};
+use super::decide::{Decision, Facts, decide_call, decide_text};
+use super::{Answer, CallAnswer, Inbound};
 use crate::app::Routing;
 use crate::batch::Batcher;
 use crate::domain::E164;
-use crate::store::{BatchWritten, Channel, Client, RoutingJob, Store};
+use crate::store::{BatchWritten, Channel, Client, RoutingJob, Store, StoreError};
 
 /// The engine: a queue of webhooks in front of one batch task. `None` answers an internal
 /// failure (already logged).
@@ -20,12 +27,24 @@ pub type Engine = Batcher<Inbound, Option<Answer>>;
 
 /// Most webhooks decided and written together.
 const BATCH: usize = 256;
+/// The engine's first pause after a panic (doubled while panics follow each other).
+const RESTART_AFTER: Duration = Duration::from_millis(100);
 
 pub fn engine(store: Arc<dyn Store>, routing: Arc<Routing>, wake: Arc<Notify>) -> Engine {
-    Batcher::spawn(BATCH, move |jobs| {
+    engine_with(RESTART_AFTER, move |jobs| {
         let (store, routing, wake) = (store.clone(), routing.clone(), wake.clone());
         async move { route_batch(store.as_ref(), &routing, &wake, jobs).await }
     })
+}
+
+/// An engine that runs `batch` on each batch (production runs `route_batch`), and pauses
+/// `restart_after` after a panic: tests pass a batch function that panics.
+pub fn engine_with<F, Fut>(restart_after: Duration, batch: F) -> Engine
+where
+    F: Fn(Vec<Inbound>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Vec<Option<Answer>>> + Send,
+{
+    Batcher::spawn(BATCH, restart_after, batch)
 }
 
 /// The channel and SID a webhook is recorded under, when it has a SID.
@@ -36,15 +55,38 @@ fn webhook_sid(job: &Inbound) -> Option<(Channel, String)> {
     }
 }
 
-/// Decides the batch in arrival order: each webhook sees the last caller the ones before it
+fn proxy_of(job: &Inbound) -> Option<&E164> {
+    match job {
+        Inbound::Call(c) => c.to.as_ref(),
+        Inbound::Text(t) => t.to.as_ref(),
+    }
+}
+
+fn sender_of(job: &Inbound) -> Option<&E164> {
+    match job {
+        Inbound::Call(c) => c.from.as_ref(),
+        Inbound::Text(t) => t.from.as_ref(),
+    }
+}
+
+fn channel_of(job: &Inbound) -> Channel {
+    match job {
+        Inbound::Call(_) => Channel::Voice,
+        Inbound::Text(_) => Channel::Sms,
+    }
+}
+
+/// Decides the jobs in arrival order: each webhook sees the last caller the ones before it
 /// remembered, except retries (of `recorded` webhooks, or of one earlier in the batch).
-fn decide_batch(
-    routing: &Routing,
-    clients: &HashMap<E164, Client>,
+/// `allowed` holds, per job, what the relay limits answered it: they are asked once per
+/// webhook, however often it is decided.
+fn decide_jobs(
+    facts: &Facts,
     jobs: &[Inbound],
     recorded: &HashSet<(Channel, String)>,
+    allowed: &mut [Option<bool>],
 ) -> Vec<Decision> {
-    let mut clients = clients.clone();
+    let mut clients = facts.clients.clone();
     let mut seen = recorded.clone();
     // Where each proxy last appears: a webhook's new last caller matters to the batch only
     // when a later webhook of the same proxy reads it.
@@ -54,11 +96,19 @@ fn decide_batch(
             last_index.insert(proxy, i);
         }
     }
+    let limits = &facts.routing.relay_limits;
     let mut decisions = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {
+        let now = Facts {
+            clients: &clients,
+            ..*facts
+        };
+        let mut may_relay = |sender: &E164, proxy: &E164| {
+            *allowed[i].get_or_insert_with(|| limits.allow(sender, proxy))
+        };
         let mut decision = match job {
-            Inbound::Call(call) => decide_call(routing, &clients, call),
-            Inbound::Text(text) => decide_text(routing, &clients, text),
+            Inbound::Call(call) => decide_call(&now, call, &mut may_relay),
+            Inbound::Text(text) => decide_text(&now, text, &mut may_relay),
         };
         let retried = webhook_sid(job).is_some_and(|sid| !seen.insert(sid));
         if let Some(record) = &mut decision.record
@@ -77,33 +127,48 @@ fn decide_batch(
     decisions
 }
 
-fn proxy_of(job: &Inbound) -> Option<&E164> {
-    match job {
-        Inbound::Call(c) => c.to.as_ref(),
-        Inbound::Text(t) => t.to.as_ref(),
-    }
+/// A webhook decided and recorded; `new` is false for a retry of a recorded one.
+struct Routed {
+    decision: Decision,
+    new: bool,
 }
 
-/// One batch: read, decide in order, write, log. The engine calls it; tests call it to put
-/// webhooks in one batch for certain.
-pub async fn route_batch(
+/// Why jobs could not be routed together: the stage (a metric label) and the error.
+struct Failed {
+    stage: &'static str,
+    error: StoreError,
+}
+
+/// Reads, decides and records `jobs` together: one read, one transaction.
+async fn route_together(
     store: &dyn Store,
     routing: &Routing,
-    wake: &Notify,
-    jobs: Vec<Inbound>,
-) -> Vec<Option<Answer>> {
-    let mut proxies: Vec<E164> = jobs.iter().filter_map(proxy_of).cloned().collect();
-    proxies.sort();
-    proxies.dedup();
-    let clients: HashMap<E164, Client> = match store.clients_by_proxies(&proxies).await {
-        Ok(found) => found
-            .into_iter()
-            .filter_map(|c| Some((c.proxy.clone()?, c)))
-            .collect(),
-        Err(e) => {
-            tracing::error!(error = %e, "routing: clients could not be read");
-            return vec![None; jobs.len()];
-        }
+    jobs: &[Inbound],
+    allowed: &mut [Option<bool>],
+) -> Result<Vec<Routed>, Failed> {
+    let numbers = |of: fn(&Inbound) -> Option<&E164>| {
+        let mut numbers: Vec<E164> = jobs.iter().filter_map(of).cloned().collect();
+        numbers.sort();
+        numbers.dedup();
+        numbers
+    };
+    let facts = store
+        .routing_facts(&numbers(proxy_of), &numbers(sender_of))
+        .await
+        .map_err(|error| Failed {
+            stage: "read",
+            error,
+        })?;
+    let clients: HashMap<E164, Client> = facts
+        .clients
+        .into_iter()
+        .filter_map(|c| Some((c.proxy.clone()?, c)))
+        .collect();
+    let ours: HashSet<E164> = facts.ours.into_iter().collect();
+    let facts = Facts {
+        routing,
+        clients: &clients,
+        ours: &ours,
     };
     // Retried webhooks are answered but change nothing: the store skips them, so what the
     // batch remembers must skip them too. Those retried within the batch are seen here; those
@@ -111,47 +176,105 @@ pub async fn route_batch(
     // decided after one (rare: Twilio retries, and a later webhook of the same client in the
     // same batch). It is then decided again, knowing them: no read is added to the common case.
     let mut recorded: HashSet<(Channel, String)> = HashSet::new();
-    let (decisions, written) = loop {
-        let decisions = decide_batch(routing, &clients, &jobs, &recorded);
+    loop {
+        let decisions = decide_jobs(&facts, jobs, &recorded, allowed);
         let records: Vec<RoutingJob> = decisions.iter().filter_map(|d| d.record.clone()).collect();
-        match store.record_routing_batch(records).await {
-            Ok(BatchWritten::Written(new)) => break (decisions, new),
-            Ok(BatchWritten::Retried(sids)) if sids.iter().any(|s| !recorded.contains(s)) => {
+        let write = |error| Failed {
+            stage: "write",
+            error,
+        };
+        match store.record_routing_batch(records).await.map_err(write)? {
+            BatchWritten::Written(new) => {
+                let mut new = new.into_iter();
+                return Ok(decisions
+                    .into_iter()
+                    .map(|decision| Routed {
+                        // Nothing recorded: nothing to be a retry of.
+                        new: decision.record.is_none() || new.next().unwrap_or(false),
+                        decision,
+                    })
+                    .collect());
+            }
+            BatchWritten::Retried(sids) if sids.iter().any(|s| !recorded.contains(s)) => {
                 recorded.extend(sids);
             }
-            Ok(BatchWritten::Retried(_)) => {
-                tracing::error!("routing: the store keeps refusing the batch");
-                return vec![None; jobs.len()];
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "routing: the batch could not be recorded");
-                return vec![None; jobs.len()];
+            BatchWritten::Retried(_) => {
+                return Err(write(StoreError::Unavailable(
+                    "the store keeps refusing the batch".into(),
+                )));
             }
         }
-    };
-    let mut written = written.into_iter();
-    let mut relayed = false;
-    for d in &decisions {
-        let Some(record) = &d.record else {
-            tracing::info!(channel = ?d.answer, "webhook without a usable From or To: refused");
-            continue;
-        };
-        let new = written.next().unwrap_or(false);
-        relayed |= new && record.outbound.is_some();
-        let i = &record.interaction;
-        metrics::counter!("webhook_outcomes_total", "channel" => i.channel.as_str(), "outcome" => i.outcome.as_str())
-            .increment(1);
-        tracing::info!(
-            channel = i.channel.as_str(),
-            proxy = %i.proxy.masked(),
-            client_id = i.client_id.map(|c| c.get()),
-            outcome = i.outcome.as_str(),
-            duplicate = !new,
-            "webhook routed"
-        );
     }
+}
+
+/// One batch: read, decide in order, write, log; on a failure, each webhook on its own. The
+/// engine calls it; tests call it to put webhooks in one batch for certain.
+pub async fn route_batch(
+    store: &dyn Store,
+    routing: &Routing,
+    wake: &Notify,
+    jobs: Vec<Inbound>,
+) -> Vec<Option<Answer>> {
+    let mut allowed = vec![None; jobs.len()];
+    let routed: Vec<Option<Routed>> = match route_together(store, routing, &jobs, &mut allowed)
+        .await
+    {
+        Ok(routed) => routed.into_iter().map(Some).collect(),
+        Err(Failed { stage, error }) => {
+            metrics::counter!("routing_batch_fallbacks_total", "stage" => stage).increment(1);
+            tracing::warn!(%error, stage, jobs = jobs.len(),
+                    "routing: the batch failed; routing its webhooks one by one");
+            let mut routed = Vec::with_capacity(jobs.len());
+            for (i, job) in jobs.iter().enumerate() {
+                let one = std::slice::from_ref(job);
+                match route_together(store, routing, one, &mut allowed[i..=i]).await {
+                    Ok(mut one) => routed.push(one.pop()),
+                    Err(Failed { stage, error }) => {
+                        let channel = channel_of(job).as_str();
+                        metrics::counter!("routing_failures_total", "stage" => stage, "channel" => channel)
+                                .increment(1);
+                        tracing::error!(%error, stage, channel, "routing: a webhook failed");
+                        routed.push(None);
+                    }
+                }
+            }
+            routed
+        }
+    };
+    let mut relayed = false;
+    let answers = routed
+        .into_iter()
+        .map(|routed| {
+            let Routed { decision, new } = routed?;
+            let Some(record) = &decision.record else {
+                tracing::info!(answer = ?decision.answer, "webhook without a usable From or To: refused");
+                return Some(decision.answer);
+            };
+            relayed |= new && record.outbound.is_some();
+            let i = &record.interaction;
+            let outcome = if new { i.outcome.as_str() } else { "duplicate" };
+            metrics::counter!("webhook_outcomes_total", "channel" => i.channel.as_str(), "outcome" => outcome)
+                .increment(1);
+            tracing::info!(
+                channel = i.channel.as_str(),
+                proxy = %i.proxy.masked(),
+                client_id = i.client_id.map(|c| c.get()),
+                outcome = i.outcome.as_str(),
+                duplicate = !new,
+                "webhook routed"
+            );
+            // Twilio does not send a call's webhook twice with its CallSid: one that comes
+            // again is a replay, and hears nothing of the client (not the number the first
+            // one was connected to). A text's retry is answered as before (empty, relayed
+            // once).
+            if !new && matches!(decision.answer, Answer::Call(_)) {
+                return Some(Answer::Call(CallAnswer::Unavailable));
+            }
+            Some(decision.answer)
+        })
+        .collect();
     if relayed {
         wake.notify_one();
     }
-    decisions.into_iter().map(|d| Some(d.answer)).collect()
+    answers
 }

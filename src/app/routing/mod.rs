@@ -5,17 +5,20 @@
 //! queued up, reads all their clients in one query, decides each in arrival order (so a
 //! call-back in the same batch sees the caller just remembered), and records the batch in one
 //! transaction. Under load a batch holds many webhooks, and the database work per webhook
-//! falls accordingly.
+//! falls accordingly. A batch that fails is routed again webhook by webhook, so that one bad
+//! webhook fails only itself (`engine.rs`).
 
 mod decide;
 mod engine;
+mod limits;
 
 use chrono::Utc;
 
 use super::{App, AppError, AppResult};
 use crate::domain::E164;
 use crate::store::StoreError;
-pub use engine::{Engine, engine, route_batch};
+pub use engine::{Engine, engine, engine_with, route_batch};
+pub use limits::RelayLimits;
 
 /// An incoming call, as the webhook gave it. Numbers that do not parse are `None`.
 #[derive(Debug, Clone)]
@@ -30,6 +33,9 @@ pub enum CallAnswer {
     UnknownNumber,
     CountryBlocked,
     NoRecentCaller,
+    /// A neutral "cannot be reached": a caller refused without saying why (a service number,
+    /// one of our own, over the relay limit, a replayed `CallSid`).
+    Unavailable,
     /// Connect to `number`, showing the proxy as caller id.
     Connect {
         proxy: E164,

@@ -16,26 +16,61 @@ macro_rules! impl_routing_store {
                 // The statements built for a batch differ with its size: they are not kept
                 // in the connection's statement cache, where they would push out the fixed
                 // statements every request uses.
-                async fn clients_by_proxies(&self, proxies: &[E164]) -> StoreResult<Vec<Client>> {
-                    if proxies.is_empty() {
-                        return Ok(Vec::new());
+                async fn routing_facts(
+                    &self,
+                    proxies: &[E164],
+                    senders: &[E164],
+                ) -> StoreResult<RoutingFacts> {
+                    use sqlx::QueryBuilder;
+
+                    fn list(query: &mut QueryBuilder<DbEngine>, numbers: &[E164]) {
+                        let mut list = query.separated(", ");
+                        for n in numbers {
+                            list.push_bind(n.as_str().to_owned());
+                        }
+                        query.push(")");
                     }
-                    let mut query = sqlx::QueryBuilder::<DbEngine>::new(concat!(
-                        "select ", client_cols!(), " from clients where client_proxy_number in ("
-                    ));
-                    let mut list = query.separated(", ");
-                    for proxy in proxies {
-                        list.push_bind(proxy.as_str().to_owned());
+                    // One statement: the proxies' clients, then which senders are numbers of
+                    // ours (in the pool, or some client's proxy). The second part's rows hold
+                    // only `our_number`: as many nulls as `client_cols!` has columns.
+                    const NO_CLIENT: &str = "select null, null, null, null, null, null, null, \
+                         null, null, null, ";
+                    let mut query = QueryBuilder::<DbEngine>::new("");
+                    if !proxies.is_empty() {
+                        query.push(concat!(
+                            "select ", client_cols!(), ", null as our_number from clients \
+                             where client_proxy_number in ("
+                        ));
+                        list(&mut query, proxies);
                     }
-                    query.push(")");
-                    query
-                        .build()
-                        .persistent(false)
-                        .fetch_all(self.reader())
-                        .await?
-                        .iter()
-                        .map(client_from)
-                        .collect()
+                    if !senders.is_empty() {
+                        if !proxies.is_empty() {
+                            query.push(" union all ");
+                        }
+                        query.push(NO_CLIENT).push(
+                            "phone_number as our_number from pool_numbers \
+                             where status <> 'released' and phone_number in (",
+                        );
+                        list(&mut query, senders);
+                        query.push(" union all ").push(NO_CLIENT).push(
+                            "client_proxy_number from clients where client_proxy_number in (",
+                        );
+                        list(&mut query, senders);
+                    }
+                    let mut facts = RoutingFacts::default();
+                    if proxies.is_empty() && senders.is_empty() {
+                        return Ok(facts);
+                    }
+                    for row in query.build().persistent(false).fetch_all(self.reader()).await? {
+                        match Columns::text(&row, "our_number")? {
+                            Some(ours) => facts.ours.push(
+                                E164::parse_shape(&ours)
+                                    .map_err(|_| StoreError::Corrupt { column: "phone_number" })?,
+                            ),
+                            None => facts.clients.push(client_from(&row)?),
+                        }
+                    }
+                    Ok(facts)
                 }
 
                 async fn record_routing_batch(&self, jobs: Vec<RoutingJob>) -> StoreResult<BatchWritten> {
