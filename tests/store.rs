@@ -896,3 +896,105 @@ async fn a_send_whose_outcome_cannot_be_recorded_is_never_sent_again() {
         "failed"
     );
 }
+
+/// The routing engine's one read per batch: the proxies' clients, and which senders are
+/// numbers of ours — in the pool (unless released) or some client's proxy, even one the pool
+/// does not hold.
+#[tokio::test]
+async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
+    use proxycall::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType};
+    use proxycall::store::{NewClient, NewPoolNumber, ProxyPick};
+
+    let db = TestDb::new().await;
+    let store = store::connect(db.url()).await.unwrap();
+    let n = |s: &str| E164::parse(s).unwrap();
+    let fr = CountryIso::parse("FR").unwrap();
+    for number in ["+33780000001", "+33780000002", "+33780000003"] {
+        store
+            .add_pool_number(&NewPoolNumber {
+                phone_number: n(number),
+                twilio_sid: None,
+                country_iso: fr,
+                number_type: NumberType::Mobile,
+                voice_capable: true,
+                sms_capable: true,
+                friendly_name: None,
+                purchased_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+    }
+    db.exec("update pool_numbers set status = 'released' where phone_number = '+33780000003'")
+        .await;
+    let client = store
+        .insert_client(
+            &NewClient {
+                id: ClientId::new(1).unwrap(),
+                name: ClientName::parse("Jeanne").unwrap(),
+                mail: Email::parse("jeanne@example.com").unwrap(),
+                real_phone: n("+33612345678"),
+                iso_residency: Some(fr),
+                country_code: Some("+33".into()),
+            },
+            Some(&ProxyPick {
+                country: fr,
+                types: vec![NumberType::Mobile],
+                attribution_name: "Jeanne".into(),
+                friendly_name: None,
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.proxy, Some(n("+33780000001")));
+    // A proxy set by hand, which the pool does not hold.
+    db.exec(
+        "insert into clients (client_id, client_name, client_mail, client_real_phone, \
+         client_proxy_number, created_at, updated_at) values (2, 'Paul', 'paul@example.com', \
+         '+33611111111', '+33790000009', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')",
+    )
+    .await;
+
+    let senders: Vec<E164> = [
+        "+33780000001", // a client's proxy, in the pool
+        "+33780000002", // available in the pool
+        "+33780000003", // released: no longer ours
+        "+33790000009", // a client's proxy outside the pool
+        "+33698765432", // a courier
+    ]
+    .map(n)
+    .to_vec();
+    let facts = store
+        .routing_facts(&[n("+33780000001"), n("+33780000099")], &senders)
+        .await
+        .unwrap();
+    assert_eq!(facts.clients.len(), 1);
+    assert_eq!(facts.clients[0].id.get(), 1);
+    let mut ours: Vec<&str> = facts.ours.iter().map(E164::as_str).collect();
+    ours.sort();
+    ours.dedup();
+    assert_eq!(ours, ["+33780000001", "+33780000002", "+33790000009"]);
+
+    // Each half alone, and nothing at all.
+    let only_proxies = store
+        .routing_facts(&[n("+33790000009")], &[])
+        .await
+        .unwrap();
+    assert_eq!(only_proxies.clients[0].id.get(), 2);
+    assert!(only_proxies.ours.is_empty());
+    let only_senders = store.routing_facts(&[], &senders).await.unwrap();
+    assert!(only_senders.clients.is_empty());
+    assert_eq!(only_senders.ours.len(), facts.ours.len());
+    let nothing = store.routing_facts(&[], &[]).await.unwrap();
+    assert!(nothing.clients.is_empty() && nothing.ours.is_empty());
+
+    // A client row that no longer parses fails the read that includes it.
+    db.exec("update clients set client_mail = 'not an address' where client_id = 2")
+        .await;
+    assert!(
+        store
+            .routing_facts(&[n("+33780000001"), n("+33790000009")], &[])
+            .await
+            .is_err()
+    );
+}

@@ -220,3 +220,50 @@ async fn a_proxy_that_belongs_to_another_client_is_refused() {
     let available = app.get("/pool/available?country_iso=FR").await;
     assert_eq!(available.body["available"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn a_service_number_or_one_of_ours_is_refused_as_a_real_phone() {
+    let app = spawn_app().await;
+    let numbers = app.add_numbers("FR", NumberType::Mobile, 2).await;
+    let created = app.post("/clients", &new_client(1, "+33612345678")).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let (proxy, idle) = (numbers[0].as_str(), numbers[1].as_str());
+    assert_eq!(created.body["client_proxy_number"], proxy);
+    for (phone, why) in [
+        ("+33899123456", "a premium-rate number"),
+        ("+449012345678", "a premium-rate number"),
+        ("+33884012345", "a shared-cost number"),
+        ("+33801234567", "a toll-free number"),
+        ("+447012345678", "a personal (forwarding) number"),
+        ("+881612345678", "a number of no country"),
+        (proxy, "one of this service's proxy numbers"),
+        (idle, "one of this service's proxy numbers"),
+    ] {
+        let answers = [
+            app.post("/orders", &order(&format!("CMD-{phone}"), 10, phone))
+                .await,
+            app.post("/clients", &new_client(11, phone)).await,
+            app.put("/clients/1", &json!({"client_real_phone": phone}))
+                .await,
+        ];
+        for answer in answers {
+            assert_eq!(answer.status, 422, "{phone}: {}", answer.body);
+            assert_eq!(answer.field(), "client_real_phone", "{phone}");
+            let message = answer.body["message"].as_str().unwrap_or_default();
+            assert!(message.contains(why), "{phone}: {message}");
+        }
+    }
+    // Nothing was written: no client, no order, no number taken, the phone unchanged.
+    for path in ["/clients/10", "/clients/11"] {
+        assert_eq!(app.get(path).await.status, 404, "{path}");
+    }
+    assert_eq!(
+        app.get("/clients/1").await.body["client_real_phone"],
+        "+33612345678"
+    );
+    let available = app.get("/pool/available?country_iso=FR").await;
+    assert_eq!(
+        available.body["available"].as_array().map(Vec::len),
+        Some(1)
+    );
+}

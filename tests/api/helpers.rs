@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use crate::test_db::TestDb;
 
-use proxycall::app::{App, keys, pool};
+use proxycall::app::{App, keys, pool, routing};
 use proxycall::config::{RawSettings, Settings};
 use proxycall::domain::{E164, NumberType, Scopes};
 use proxycall::{server, store};
@@ -43,7 +43,15 @@ pub struct Options {
     pub job_workers: Option<usize>,
     pub allowed_calling_codes: Option<String>,
     pub language: Option<String>,
+    pub relay_limit_per_sender_hour: Option<u32>,
+    pub relay_limit_per_proxy_hour: Option<u32>,
+    /// A routing engine whose batch panics when it holds a call with this `CallSid`, and
+    /// which starts again after `PANIC_RESTART`.
+    pub engine_panics_on: Option<&'static str>,
 }
+
+/// How long a test engine pauses after a panic (`Options::engine_panics_on`).
+pub const PANIC_RESTART: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// A Twilio account SID of the right shape.
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -80,6 +88,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         job_workers: Some(options.job_workers.unwrap_or(2).to_string()),
         allowed_calling_codes: options.allowed_calling_codes,
         language: options.language,
+        relay_limit_per_sender_hour: options.relay_limit_per_sender_hour.map(|n| n.to_string()),
+        relay_limit_per_proxy_hour: options.relay_limit_per_proxy_hour.map(|n| n.to_string()),
         ..Default::default()
     };
     raw.env.api_token = options.api_token;
@@ -90,7 +100,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }
     let settings = Settings::from_raw(&raw).expect("test settings are valid");
     let store = store::connect(db.url()).await.expect("test database opens");
-    let parts = server::assemble(settings, store, address).await.unwrap();
+    let mut parts = server::assemble(settings, store, address).await.unwrap();
+    if let Some(sid) = options.engine_panics_on {
+        parts.app = parts
+            .app
+            .clone()
+            .with_engine(panicking_engine(&parts.app, sid));
+        parts.state.app = parts.app.clone();
+    }
     let app = parts.app.clone();
     let jobs = parts.jobs.clone();
     let key = keys::create(&app, "test-admin", Scopes::admin(), None)
@@ -110,6 +127,21 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         db,
         shutdown: Some(tx),
     }
+}
+
+/// The app's routing, except that a batch holding a call with `CallSid` `sid` panics.
+fn panicking_engine(app: &App, sid: &'static str) -> routing::Engine {
+    let (store, routing, wake) = (app.store.clone(), app.routing.clone(), app.job_wake.clone());
+    routing::engine_with(PANIC_RESTART, move |jobs: Vec<routing::Inbound>| {
+        let (store, routing, wake) = (store.clone(), routing.clone(), wake.clone());
+        let poisoned = jobs
+            .iter()
+            .any(|j| matches!(j, routing::Inbound::Call(c) if c.sid.as_deref() == Some(sid)));
+        async move {
+            assert!(!poisoned, "a test's poisoned batch");
+            routing::route_batch(store.as_ref(), &routing, &wake, jobs).await
+        }
+    })
 }
 
 impl Drop for TestApp {

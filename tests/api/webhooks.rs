@@ -576,9 +576,9 @@ async fn a_retried_webhook_does_not_change_the_last_caller_for_the_rest_of_its_b
         other => panic!("{other:?}"),
     };
     assert_eq!(
-        reached(&answers[0]),
-        CLIENT,
-        "the retry is answered as before"
+        answers[0],
+        Some(Answer::Call(CallAnswer::Unavailable)),
+        "the replayed call hears nothing of the client"
     );
     assert_eq!(
         reached(&answers[1]),
@@ -600,6 +600,397 @@ async fn a_retried_webhook_does_not_change_the_last_caller_for_the_rest_of_its_b
         ],
     )
     .await;
+    assert_eq!(reached(&answers[0]), CLIENT, "the first try is connected");
+    assert_eq!(answers[2], Some(Answer::Call(CallAnswer::Unavailable)));
     assert_eq!(reached(&answers[3]), COURIER);
     assert_eq!(last_caller(&app, 1).await, COURIER);
+}
+
+const UNAVAILABLE: &str = "Votre correspondant n'est pas joignable pour le moment.";
+/// France's 089x: premium rate.
+const PREMIUM_FR: &str = "+33899123456";
+/// The UK's 09: premium rate.
+const PREMIUM_UK: &str = "+449012345678";
+
+async fn outcomes(app: &TestApp) -> Vec<String> {
+    let mut recorded = app.app.store.interactions(100).await.unwrap();
+    recorded.reverse();
+    recorded.into_iter().map(|i| i.outcome).collect()
+}
+
+async fn deliveries(app: &TestApp, to: &str) -> usize {
+    app.drain().await;
+    let to = E164::parse_shape(to).unwrap();
+    app.app
+        .store
+        .simulated_deliveries(Some(&to), 100)
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn a_replayed_call_sid_hears_a_neutral_answer_not_the_clients_phone() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let call = [
+        ("From", COURIER),
+        ("To", proxy.as_str()),
+        ("CallSid", "CAonce"),
+    ];
+    let (_, twiml) = app.webhook("/twilio/voice", &call).await;
+    assert_eq!(twiml, dial(&proxy, CLIENT));
+    // Minutes later, the same signed request again.
+    for _ in 0..2 {
+        let (status, twiml) = app.webhook("/twilio/voice", &call).await;
+        assert_eq!(status, 200);
+        assert_eq!(twiml, say(UNAVAILABLE));
+        assert!(!twiml.contains(CLIENT));
+    }
+    // Another call is answered as ever; a text's retry still answers empty, relayed once.
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", COURIER), ("To", &proxy), ("CallSid", "CAother")],
+        )
+        .await;
+    assert_eq!(twiml, dial(&proxy, CLIENT));
+    let text = [
+        ("From", COURIER),
+        ("To", proxy.as_str()),
+        ("Body", "Colis"),
+        ("MessageSid", "SMonce"),
+    ];
+    for _ in 0..2 {
+        let (_, twiml) = app.webhook("/twilio/sms", &text).await;
+        assert_eq!(twiml, EMPTY);
+    }
+    assert_eq!(deliveries(&app, CLIENT).await, 1);
+    assert_eq!(
+        outcomes(&app).await,
+        ["forwarded", "forwarded", "forwarded"]
+    );
+}
+
+#[tokio::test]
+async fn a_premium_rate_caller_never_becomes_the_last_caller_and_is_never_dialled() {
+    let app = spawn_app_with(Options {
+        allowed_calling_codes: Some("+33,+44".into()),
+        ..Default::default()
+    })
+    .await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    app.webhook("/twilio/voice", &[("From", COURIER), ("To", &proxy)])
+        .await;
+    assert_eq!(last_caller(&app, 1).await, COURIER);
+
+    for premium in [PREMIUM_FR, PREMIUM_UK] {
+        let (status, twiml) = app
+            .webhook("/twilio/voice", &[("From", premium), ("To", &proxy)])
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(twiml, say(UNAVAILABLE), "{premium}");
+        let (_, twiml) = app
+            .webhook(
+                "/twilio/sms",
+                &[("From", premium), ("To", &proxy), ("Body", "Rappelez-moi")],
+            )
+            .await;
+        assert_eq!(twiml, EMPTY, "no reply is texted to {premium}");
+        // Nor from a proxy of no client, which would otherwise reply.
+        let (_, twiml) = app
+            .webhook(
+                "/twilio/sms",
+                &[("From", premium), ("To", "+33780009999"), ("Body", "?")],
+            )
+            .await;
+        assert_eq!(twiml, EMPTY, "{premium}");
+        assert_eq!(
+            last_caller(&app, 1).await,
+            COURIER,
+            "{premium} not remembered"
+        );
+    }
+    assert_eq!(deliveries(&app, CLIENT).await, 0, "nothing relayed");
+    let (_, twiml) = app
+        .webhook("/twilio/voice", &[("From", CLIENT), ("To", &proxy)])
+        .await;
+    assert_eq!(
+        twiml,
+        dial(&proxy, COURIER),
+        "the client reaches the courier"
+    );
+
+    // A premium-rate last caller remembered before the rule (or imported) is never dialled
+    // or texted.
+    app.db
+        .exec(&format!(
+            "update clients set client_last_caller = '{PREMIUM_FR}' where client_id = 1"
+        ))
+        .await;
+    let (_, twiml) = app
+        .webhook("/twilio/voice", &[("From", CLIENT), ("To", &proxy)])
+        .await;
+    assert_eq!(twiml, say("Aucun appelant récent."));
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/sms",
+            &[("From", CLIENT), ("To", &proxy), ("Body", "Allô ?")],
+        )
+        .await;
+    assert_eq!(twiml, message("Aucun correspondant récent pour ce proxy."));
+    assert_eq!(deliveries(&app, PREMIUM_FR).await, 0);
+
+    let blocked = outcomes(&app).await;
+    assert_eq!(
+        blocked
+            .iter()
+            .filter(|o| *o == "blocked_number_type")
+            .count(),
+        8,
+        "{blocked:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_texting_or_calling_a_proxy_is_not_relayed_or_remembered() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let other_proxy = app.client_with_proxy(2, "+33611111111").await;
+    let idle = app.add_numbers("FR", NumberType::Mobile, 1).await.remove(0);
+    for ours in [other_proxy.as_str(), idle.as_str()] {
+        let (_, twiml) = app
+            .webhook(
+                "/twilio/sms",
+                &[("From", ours), ("To", &proxy), ("Body", "relais")],
+            )
+            .await;
+        assert_eq!(twiml, EMPTY, "from {ours}: no reply, no relay");
+        let (_, twiml) = app
+            .webhook("/twilio/voice", &[("From", ours), ("To", &proxy)])
+            .await;
+        assert_eq!(twiml, say(UNAVAILABLE), "from {ours}");
+        // To a number of ours that is no client's proxy: no "unknown proxy" reply either.
+        let (_, twiml) = app
+            .webhook(
+                "/twilio/sms",
+                &[("From", ours), ("To", "+33780009999"), ("Body", "?")],
+            )
+            .await;
+        assert_eq!(twiml, EMPTY, "from {ours}");
+    }
+    assert_eq!(last_caller(&app, 1).await, "");
+    assert_eq!(deliveries(&app, CLIENT).await, 0);
+    assert_eq!(outcomes(&app).await, ["own_number"; 6]);
+}
+
+#[tokio::test]
+async fn a_flood_of_relays_is_capped_per_sender_and_per_proxy_and_recorded_rate_limited() {
+    let app = spawn_app_with(Options {
+        relay_limit_per_sender_hour: Some(3),
+        relay_limit_per_proxy_hour: Some(5),
+        ..Default::default()
+    })
+    .await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    const SECOND: &str = "+33622222222";
+    for i in 0..6 {
+        let sid = format!("SMflood{i}");
+        let (status, twiml) = app
+            .webhook(
+                "/twilio/sms",
+                &[
+                    ("From", COURIER),
+                    ("To", &proxy),
+                    ("Body", "Ouvrez !"),
+                    ("MessageSid", &sid),
+                ],
+            )
+            .await;
+        assert_eq!((status.as_u16(), twiml.as_str()), (200, EMPTY));
+    }
+    assert_eq!(deliveries(&app, CLIENT).await, 3, "three relays per sender");
+    // Another sender through the same proxy: two more reach the proxy's five, then a call
+    // over the limit hears the neutral message.
+    for i in 0..3 {
+        let sid = format!("SMsecond{i}");
+        app.webhook(
+            "/twilio/sms",
+            &[
+                ("From", SECOND),
+                ("To", &proxy),
+                ("Body", "Bonjour"),
+                ("MessageSid", &sid),
+            ],
+        )
+        .await;
+    }
+    let (_, twiml) = app
+        .webhook("/twilio/voice", &[("From", "+33633333333"), ("To", &proxy)])
+        .await;
+    assert_eq!(twiml, say(UNAVAILABLE));
+    assert_eq!(deliveries(&app, CLIENT).await, 5, "five relays per proxy");
+    // What was over the limit was not remembered either.
+    assert_eq!(last_caller(&app, 1).await, SECOND);
+    let recorded = outcomes(&app).await;
+    let count = |o: &str| recorded.iter().filter(|r| *r == o).count();
+    assert_eq!(
+        (count("forwarded"), count("rate_limited")),
+        (5, 5),
+        "{recorded:?}"
+    );
+}
+
+#[tokio::test]
+async fn control_characters_are_stripped_from_a_text_at_the_edge() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/sms",
+            &[
+                ("From", COURIER),
+                ("To", &proxy),
+                ("Body", "code\u{0}1234\r\nporte\u{1b}[2J"),
+            ],
+        )
+        .await;
+    assert_eq!(twiml, EMPTY, "relayed, not an apology, on both engines");
+    let delivered = app.deliveries_to(CLIENT, 1).await;
+    assert_eq!(delivered[0].body.as_deref(), Some("code1234\nporte[2J"));
+}
+
+/// A batch of webhooks where one's text holds a NUL (PostgreSQL refuses it: the edge strips
+/// it, `route_batch` does not) and one calls a client whose row no longer parses: the others
+/// are routed, relayed and answered as if alone.
+#[tokio::test]
+async fn a_batch_holding_poisoned_webhooks_routes_the_others() {
+    use proxycall::app::routing::{
+        Answer, Call, CallAnswer, Inbound, Text, TextAnswer, route_batch,
+    };
+
+    const CLIENT_2: &str = "+33622222222";
+    const CLIENT_3: &str = "+33633333333";
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let proxy_2 = app.client_with_proxy(2, CLIENT_2).await;
+    let proxy_3 = app.client_with_proxy(3, CLIENT_3).await;
+    app.db
+        .exec("update clients set client_mail = 'no longer an address' where client_id = 3")
+        .await;
+    let n = |s: &str| Some(E164::parse_shape(s).unwrap());
+    let text = |to: &str, body: &str, sid: &str| {
+        Inbound::Text(Text {
+            from: n(COURIER),
+            to: n(to),
+            body: body.into(),
+            sid: Some(sid.into()),
+        })
+    };
+    let call = |to: &str, sid: &str| {
+        Inbound::Call(Call {
+            from: n(COURIER),
+            to: n(to),
+            sid: Some(sid.into()),
+        })
+    };
+    let answers = route_batch(
+        app.app.store.as_ref(),
+        &app.app.routing,
+        &app.app.job_wake,
+        vec![
+            text(&proxy, "Je suis en bas", "SM-a"),
+            text(&proxy_2, "nul\u{0}part", "SM-nul"),
+            call(&proxy_3, "CA-corrupt"),
+            call(&proxy_2, "CA-b"),
+            text(&proxy, "J'attends", "SM-c"),
+        ],
+    )
+    .await;
+    let relayed = Some(Answer::Text(TextAnswer::Nothing));
+    assert_eq!(answers[0], relayed);
+    assert_eq!(
+        answers[2], None,
+        "the client's row does not parse: that call fails"
+    );
+    assert!(
+        matches!(&answers[3], Some(Answer::Call(CallAnswer::Connect { number, .. })) if number.as_str() == CLIENT_2),
+        "{:?}",
+        answers[3]
+    );
+    assert_eq!(answers[4], relayed);
+    if matches!(app.db, crate::helpers::TestDb::Postgres { .. }) {
+        assert_eq!(
+            answers[1], None,
+            "PostgreSQL refuses the NUL: that text fails"
+        );
+    }
+    assert_eq!(
+        deliveries(&app, CLIENT).await,
+        2,
+        "both texts to the first client"
+    );
+    assert_eq!(last_caller(&app, 2).await, COURIER);
+    let recorded = app.app.store.interactions(10).await.unwrap();
+    let sids: Vec<&str> = recorded
+        .iter()
+        .filter_map(|i| i.twilio_sid.as_deref())
+        .collect();
+    for sid in ["SM-a", "CA-b", "SM-c"] {
+        assert!(sids.contains(&sid), "{sid} recorded: {sids:?}");
+    }
+    assert!(!sids.contains(&"CA-corrupt"));
+
+    // Through the webhook, the failing call hears the apology and the next is served.
+    let (_, twiml) = app
+        .webhook("/twilio/voice", &[("From", COURIER), ("To", &proxy_3)])
+        .await;
+    assert_eq!(twiml, say("Service temporairement indisponible."));
+    let (_, twiml) = app
+        .webhook("/twilio/voice", &[("From", COURIER), ("To", &proxy)])
+        .await;
+    assert_eq!(twiml, dial(&proxy, CLIENT));
+}
+
+#[tokio::test]
+async fn a_panic_in_the_routing_engine_fails_its_batch_and_routing_goes_on() {
+    let app = spawn_app_with(Options {
+        engine_panics_on: Some("CA-panic"),
+        ..Default::default()
+    })
+    .await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+
+    let (status, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", COURIER), ("To", &proxy), ("CallSid", "CA-panic")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(twiml, say("Service temporairement indisponible."));
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.body["routing_engine"], "restarting");
+    assert_eq!(ready.body["status"], "not_ready");
+
+    // Queued while the engine pauses, and answered once it runs again.
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", COURIER), ("To", &proxy), ("CallSid", "CA-after")],
+        )
+        .await;
+    assert_eq!(twiml, dial(&proxy, CLIENT));
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.body["routing_engine"], "ok");
+    assert_eq!(last_caller(&app, 1).await, COURIER);
+    assert_eq!(
+        outcomes(&app).await,
+        ["forwarded"],
+        "the panicking batch wrote nothing"
+    );
 }
