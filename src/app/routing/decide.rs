@@ -582,6 +582,39 @@ mod tests {
     }
 
     #[test]
+    fn a_client_over_the_limit_reaches_no_one() {
+        let routing = Routing::default();
+        let clients = clients(Some(COURIER));
+        let ours = HashSet::new();
+        let facts = Facts {
+            routing: &routing,
+            clients: &clients,
+            ours: &ours,
+        };
+        let call = Call {
+            from: Some(e164(CLIENT)),
+            to: Some(e164(PROXY)),
+            sid: Some("CA1".into()),
+        };
+        let d = decide_call(&facts, &call, &mut |_, _| false);
+        assert_eq!(d.answer, Answer::Call(CallAnswer::Unavailable));
+        let record = d.record.unwrap();
+        assert_eq!(record.interaction.outcome, Outcome::RateLimited);
+        assert_eq!(record.interaction.direction, Direction::FromClient);
+        let text = Text {
+            from: Some(e164(CLIENT)),
+            to: Some(e164(PROXY)),
+            body: "J'arrive".into(),
+            sid: Some("SM1".into()),
+        };
+        let d = decide_text(&facts, &text, &mut |_, _| false);
+        assert_eq!(d.answer, Answer::Text(TextAnswer::Nothing));
+        let record = d.record.unwrap();
+        assert_eq!(record.interaction.outcome, Outcome::RateLimited);
+        assert!(record.outbound.is_none(), "nothing relayed");
+    }
+
+    #[test]
     fn texts() {
         let nothing = Answer::Text(TextAnswer::Nothing);
         let table = vec![
