@@ -73,10 +73,15 @@ pub async fn assemble(
 ) -> StoreResult<Parts> {
     let carrier = carrier(&settings, &store);
     let token = webhook_token(&settings, store.as_ref()).await?;
-    let app = App::new(store, carrier).with_routing(Routing {
-        allow_list: settings.allow_list.clone(),
-        public_base_url: public_base_url(&settings, address),
-    });
+    let app = App::new(store, carrier)
+        .with_routing(Routing {
+            allow_list: settings.allow_list.clone(),
+            public_base_url: public_base_url(&settings, address),
+        })
+        .with_outbox(crate::outbox::Policy {
+            retry_horizon: settings.outbox_retry_horizon,
+            settle_grace: settings.outbox_settle_grace,
+        });
     Ok(Parts {
         job_workers: settings.job_workers,
         jobs: Arc::new(jobs::registry(settings.retention.num_days())),

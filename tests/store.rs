@@ -768,7 +768,7 @@ async fn an_upgrade_gives_waiting_messages_their_jobs_and_fails_those_caught_mid
 }
 
 /// The simulated carrier, after which the database loses the outbox for a moment: the send
-/// happened, its outcome cannot be recorded.
+/// happened, its outcome cannot be recorded (the jobs table stays).
 struct OutcomeLost {
     inner: proxycall::carrier::simulated::SimulatedCarrier,
     db_url: String,
@@ -805,8 +805,17 @@ impl proxycall::carrier::Carrier for OutcomeLost {
         from: &proxycall::domain::E164,
         to: &proxycall::domain::E164,
         url: &str,
+        callback: Option<&str>,
     ) -> proxycall::carrier::CarrierResult<String> {
-        self.inner.place_call(from, to, url).await
+        self.inner.place_call(from, to, url, callback).await
+    }
+    async fn sent_messages(
+        &self,
+        from: &proxycall::domain::E164,
+        to: &proxycall::domain::E164,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> proxycall::carrier::CarrierResult<Vec<proxycall::carrier::SentMessage>> {
+        self.inner.sent_messages(from, to, since).await
     }
     async fn search_numbers(
         &self,
@@ -841,7 +850,7 @@ impl proxycall::carrier::Carrier for OutcomeLost {
 }
 
 #[tokio::test]
-async fn a_send_whose_outcome_cannot_be_recorded_is_never_sent_again() {
+async fn a_send_whose_outcome_cannot_be_recorded_is_recorded_later_never_sent_again() {
     let db = TestDb::new().await;
     let store = store::connect(db.url()).await.unwrap();
     let carrier = OutcomeLost {
@@ -869,30 +878,29 @@ async fn a_send_whose_outcome_cannot_be_recorded_is_never_sent_again() {
         .jobs(Some(proxycall::store::SEND_JOB_KIND), None, 1)
         .await
         .unwrap()[0];
-    assert_eq!(send.status, JobStatus::Failed, "not retried");
+    assert_eq!(send.status, JobStatus::Queued, "the recording is retried");
     assert!(
         send.last_error
             .as_deref()
             .unwrap()
-            .contains("could not be recorded")
+            .contains("the recording is retried, not the send"),
+        "{send:?}"
     );
+    let stored = &store.outbound_messages(1).await.unwrap()[0];
+    assert_eq!(stored.status, "sending", "never failed");
 
-    // Hours later nothing is sent again, and the message ends failed, not pending forever.
+    // The next try records what the carrier answered, and sends nothing.
     let later = now + Duration::hours(3);
     worker.run_once_at(later).await.unwrap();
     worker.check_leases(later).await.unwrap();
     let to = proxycall::domain::E164::parse("+33612345678").unwrap();
+    let delivered = store.simulated_deliveries(Some(&to), 10).await.unwrap();
+    assert_eq!(delivered.len(), 1, "sent once");
+    let stored = &store.outbound_messages(1).await.unwrap()[0];
+    assert_eq!(stored.status, "sent");
     assert_eq!(
-        store
-            .simulated_deliveries(Some(&to), 10)
-            .await
-            .unwrap()
-            .len(),
-        1,
-        "sent once"
+        stored.twilio_sid.as_deref(),
+        Some(delivered[0].sid.as_str())
     );
-    assert_eq!(
-        store.outbound_messages(1).await.unwrap()[0].status,
-        "failed"
-    );
+    assert!(stored.body.is_none(), "its text is erased once sent");
 }

@@ -15,7 +15,7 @@ use base64::Engine;
 use chrono::Utc;
 use proxycall::carrier::twilio::TwilioClient;
 use proxycall::carrier::{
-    Carrier, CarrierError, CarrierResult, NumberSearch, Purchase, WebhookUpdate,
+    Carrier, CarrierError, CarrierResult, NumberSearch, Purchase, SendFailure, WebhookUpdate,
 };
 use proxycall::domain::{CountryIso, E164, NumberType};
 use proxycall::jobs::{Registry, Worker};
@@ -624,7 +624,7 @@ async fn release_number_sends_delete_and_accepts_204_with_an_empty_body() {
 }
 
 #[tokio::test]
-async fn place_call_posts_to_from_and_the_twiml_url_with_post() {
+async fn place_call_posts_to_from_the_twiml_url_and_its_status_callback_with_post() {
     let twilio = TwilioDouble::start().await;
     let sid = "CA0123456789abcdef0123456789abcdef";
     twilio.answer(
@@ -639,6 +639,7 @@ async fn place_call_posts_to_from_and_the_twiml_url_with_post() {
             &e164(PROXY),
             &e164(PERSON),
             "https://proxy.example.com/twiml/1",
+            Some("https://proxy.example.com/twilio/voice/status?outbound_id=7"),
         )
         .await;
 
@@ -650,6 +651,11 @@ async fn place_call_posts_to_from_and_the_twiml_url_with_post() {
             ("From", PROXY),
             ("Url", "https://proxy.example.com/twiml/1"),
             ("Method", "POST"),
+            (
+                "StatusCallback",
+                "https://proxy.example.com/twilio/voice/status?outbound_id=7"
+            ),
+            ("StatusCallbackMethod", "POST"),
         ])
     );
 }
@@ -871,7 +877,7 @@ async fn a_write_is_retried_after_a_429_because_nothing_was_done() {
 }
 
 #[tokio::test]
-async fn a_closed_port_is_a_network_error() {
+async fn a_closed_port_is_unreachable_so_the_text_surely_did_not_leave() {
     // Arrange: a port that was just free and is now closed.
     proxycall::install_crypto_provider();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -885,7 +891,11 @@ async fn a_closed_port_is_a_network_error() {
         .await;
 
     // Assert
-    assert!(matches!(sent, Err(CarrierError::Network(_))), "{sent:?}");
+    assert!(
+        matches!(sent, Err(CarrierError::Unreachable(_))),
+        "{sent:?}"
+    );
+    assert_eq!(sent.unwrap_err().send_failure(), SendFailure::NotSent);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -956,15 +966,16 @@ fn hours(n: i64) -> chrono::Duration {
 }
 
 #[tokio::test]
-async fn twilio_failing_then_recovering_the_message_is_sent_once() {
-    // Arrange
+async fn twilio_turning_texts_away_with_503_then_recovering_the_message_is_sent_once() {
+    // Arrange: a 503 with Retry-After says the request was not carried out.
     let twilio = TwilioDouble::start().await;
     let messages = acct("/Messages.json");
     let sid = "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa01";
+    let away = || Reply::empty(503).header("Retry-After", "30");
     twilio.answer(
         Method::POST,
         &messages,
-        [Reply::empty(503), Reply::empty(503), message_created(sid)],
+        [away(), away(), message_created(sid)],
     );
     let outbox = Outbox::new(&twilio).await;
     outbox.enqueue_sms("Votre livreur arrive").await;
@@ -1097,7 +1108,18 @@ async fn every_request_shape_passes_twilios_openapi_spec() {
         outcome(
             "place_call",
             twilio
-                .place_call(&from, &to, "https://proxy.example.com/twiml/1")
+                .place_call(
+                    &from,
+                    &to,
+                    "https://proxy.example.com/twiml/1",
+                    Some("https://proxy.example.com/twilio/voice/status?outbound_id=1"),
+                )
+                .await,
+        ),
+        outcome(
+            "sent_messages",
+            twilio
+                .sent_messages(&from, &to, Utc::now() - chrono::Duration::hours(1))
                 .await,
         ),
         outcome(

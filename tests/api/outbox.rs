@@ -158,7 +158,7 @@ async fn a_status_callback_that_arrives_before_the_sid_is_stored_is_kept() {
     let late = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         store
-            .outbound_sent(id, "SMlate", 1, Utc::now())
+            .outbound_sent(id, "SMlate", None, Utc::now())
             .await
             .unwrap();
     });
