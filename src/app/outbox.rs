@@ -33,8 +33,10 @@ pub async fn status_callback(app: &App, cb: StatusCallback) -> AppResult<()> {
                 .outbound_callback(id, &cb.sid, &cb.status, Utc::now())
                 .await?
             {
+                // Most often the first callback of a send whose worker is about to record it;
+                // for a send in doubt, what settles it.
                 CallbackApplied::Settled => {
-                    tracing::info!(id, status = %cb.status, "status callback: the carrier has the message");
+                    tracing::debug!(id, status = %cb.status, "status callback: the carrier has the message");
                     "settled"
                 }
                 CallbackApplied::Recorded => "recorded",

@@ -724,9 +724,9 @@ fn twilio_server(db: &TestDb, port: u16, base: &str) -> Child {
         .env("TWILIO_API_BASE", base)
         .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
         .env("PROXYCALL_OUTBOX_SETTLE_GRACE_SECS", "1")
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .env("LOG_LEVEL", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap()
@@ -783,17 +783,18 @@ async fn a_serve_process_killed_mid_send_loses_no_message_and_another_sends_each
     let port = free_port();
     let second = twilio_server(&db, port, &sim.base);
     wait_until_up(&http, &format!("http://127.0.0.1:{port}")).await;
+    // Leases last a minute and are checked every 30 s: allow three minutes on a busy machine.
     let mut stats = app.store.outbox_stats().await.unwrap();
-    for _ in 0..240 {
+    for _ in 0..360 {
         if stats.sent == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         stats = app.store.outbox_stats().await.unwrap();
     }
-    drop(second);
+    let logs = stop(second).await;
 
-    assert_eq!((stats.sent, stats.failed), (3, 0), "{stats:?}");
+    assert_eq!((stats.sent, stats.failed), (3, 0), "{stats:?}\n{logs}");
     let texts = sim.texts();
     assert_eq!(texts.len(), 3, "each taken by Twilio once: {texts:#?}");
     let recipients: HashSet<String> = texts.iter().map(|t| t.to.clone()).collect();
