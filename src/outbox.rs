@@ -215,7 +215,7 @@ async fn not_sent(
     }
     ctx.app
         .store
-        .outbound_not_sent(m.id, error, ctx.now)
+        .outbound_not_sent(m.id, m.attempts, error, ctx.now)
         .await?;
     let delay = retry_after.max(backoff(ctx.attempt));
     count(m, "retry");
@@ -329,10 +329,15 @@ async fn settle(ctx: &JobContext, m: &OutboundMessage) -> Result<bool, JobError>
         .await?;
         return Ok(false);
     }
-    ctx.app
+    // Only if no other worker (one whose claim ran out meanwhile) began a send since.
+    let again = ctx
+        .app
         .store
-        .outbound_not_sent(m.id, "proved not sent; sending again", ctx.now)
+        .outbound_not_sent(m.id, m.attempts, "proved not sent; sending again", ctx.now)
         .await?;
+    if !again {
+        return Err(JobError::retry("another try changed the message meanwhile"));
+    }
     Ok(true)
 }
 

@@ -197,8 +197,15 @@ pub trait OutboxStore {
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
     /// A send that surely did not leave (refused connection, 429, 503 with Retry-After, or
-    /// proved absent): pending again, for its job's next try.
-    async fn outbound_not_sent(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// proved absent): pending again, for its job's next try. Only while the message is still
+    /// `sending` by try `attempt`: a worker that lost its claim cannot undo a newer send.
+    async fn outbound_not_sent(
+        &self,
+        id: i64,
+        attempt: i64,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// A send whose outcome is unknown: it stays `sending`, with the reason.
     async fn outbound_in_doubt(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Given up. Its text is kept until the retention purge, so that it can be requeued.

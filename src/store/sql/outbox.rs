@@ -114,20 +114,22 @@ macro_rules! impl_outbox_store {
                 async fn outbound_not_sent(
                     &self,
                     id: i64,
+                    attempt: i64,
                     error: &str,
                     now: DateTime<Utc>,
-                ) -> StoreResult<()> {
-                    sqlx::query(
+                ) -> StoreResult<bool> {
+                    let done = sqlx::query(
                         "update outbound_messages set status = 'pending', last_error = $2, \
                          send_started_at = null, updated_at = $3 \
-                         where id = $1 and status = 'sending'",
+                         where id = $1 and status = 'sending' and attempts = $4",
                     )
                     .bind(id)
                     .bind(error)
                     .bind(now)
+                    .bind(attempt)
                     .execute(self.writer())
                     .await?;
-                    Ok(())
+                    Ok(done.rows_affected() > 0)
                 }
 
                 async fn outbound_in_doubt(
