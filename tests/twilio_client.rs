@@ -1596,9 +1596,15 @@ async fn every_request_shape_passes_twilios_openapi_spec() {
         ),
         outcome(
             "sent_messages",
-            twilio
+            // Prism's example always names a next page, the same one: the client follows it
+            // up to its limit of pages, each request checked by Prism on the way.
+            match twilio
                 .sent_messages(&from, &to, Utc::now() - chrono::Duration::hours(1))
-                .await,
+                .await
+            {
+                Err(CarrierError::Protocol(e)) if e.contains("more than") => Ok(Vec::new()),
+                other => other,
+            },
         ),
         outcome(
             "search_numbers Mobile",
