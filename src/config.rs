@@ -57,9 +57,18 @@ pub struct RawSettings {
     /// Relays per hour through one proxy, in each process [default: 300]
     #[arg(long, env = "PROXYCALL_RELAY_LIMIT_PER_PROXY_HOUR", global = true)]
     pub relay_limit_per_proxy_hour: Option<String>,
-    /// Days interactions are kept [default: 90]
+    /// Days interactions, sent and failed messages, finished jobs and simulated deliveries
+    /// are kept [default: 90]
     #[arg(long, env = "PROXYCALL_RETENTION_DAYS", global = true)]
     pub retention_days: Option<String>,
+    /// Hours a message is retried through passing carrier failures before it fails
+    /// (then `proxycall outbox requeue`) [default: 24]
+    #[arg(long, env = "PROXYCALL_OUTBOX_RETRY_HOURS", global = true)]
+    pub outbox_retry_hours: Option<String>,
+    /// Seconds after a send whose outcome is unknown before the carrier's list of sent texts
+    /// is trusted to settle it [default: 120]
+    #[arg(long, env = "PROXYCALL_OUTBOX_SETTLE_GRACE_SECS", global = true)]
+    pub outbox_settle_grace_secs: Option<String>,
     /// Serve `POST /bench/twiml`, a constant TwiML answer: the benchmark's reference
     #[cfg(feature = "bench")]
     #[arg(long, env = "PROXYCALL_BENCH_REFERENCE", global = true, hide = true)]
@@ -174,6 +183,10 @@ pub struct Settings {
     pub relay_limit_per_proxy_hour: u32,
     pub language: Language,
     pub retention: chrono::Duration,
+    /// How long passing failures of a send are retried, from the message's creation.
+    pub outbox_retry_horizon: chrono::Duration,
+    /// How long after a send whose outcome is unknown the carrier's listing settles it.
+    pub outbox_settle_grace: chrono::Duration,
     /// Workers running background jobs in this process.
     pub job_workers: usize,
     /// Whether `POST /bench/twiml` is served (for `proxycall bench` only).
@@ -453,6 +466,27 @@ impl Settings {
             90,
             positive::<i64>,
         ));
+        // A month at most: the send job's cap on tries must never be what stops it.
+        let outbox_retry_horizon = chrono::Duration::hours(p.parse(
+            "PROXYCALL_OUTBOX_RETRY_HOURS",
+            given(&raw.outbox_retry_hours),
+            24,
+            |v| match positive::<i64>(v) {
+                Ok(h) if h <= 720 => Ok(h),
+                Ok(_) => Err(format!("'{v}' is more than 720 hours (30 days)")),
+                Err(e) => Err(e),
+            },
+        ));
+        let outbox_settle_grace = chrono::Duration::seconds(p.parse(
+            "PROXYCALL_OUTBOX_SETTLE_GRACE_SECS",
+            given(&raw.outbox_settle_grace_secs),
+            120,
+            |v| match positive::<i64>(v) {
+                Ok(s) if s <= 3600 => Ok(s),
+                Ok(_) => Err(format!("'{v}' is more than 3600 seconds")),
+                Err(e) => Err(e),
+            },
+        ));
         // 0 is allowed: processes that only answer, beside others that send.
         let job_workers = p.parse(
             "PROXYCALL_JOB_WORKERS",
@@ -497,6 +531,8 @@ impl Settings {
             relay_limit_per_proxy_hour,
             language,
             retention,
+            outbox_retry_horizon,
+            outbox_settle_grace,
             job_workers,
             #[cfg(feature = "bench")]
             bench_reference,
@@ -572,6 +608,24 @@ mod tests {
         r.job_workers = Some("many".into());
         let err = Settings::from_raw(&r).unwrap_err().to_string();
         assert!(err.contains("PROXYCALL_JOB_WORKERS"), "{err}");
+    }
+
+    #[test]
+    fn the_outbox_horizon_and_grace_are_bounded() {
+        let s = Settings::from_raw(&raw()).unwrap();
+        assert_eq!(s.outbox_retry_horizon, chrono::Duration::hours(24));
+        assert_eq!(s.outbox_settle_grace, chrono::Duration::seconds(120));
+        let mut r = raw();
+        r.outbox_retry_hours = Some("721".into());
+        r.outbox_settle_grace_secs = Some("0".into());
+        let err = Settings::from_raw(&r).unwrap_err().to_string();
+        assert!(err.contains("PROXYCALL_OUTBOX_RETRY_HOURS"), "{err}");
+        assert!(err.contains("PROXYCALL_OUTBOX_SETTLE_GRACE_SECS"), "{err}");
+        r.outbox_retry_hours = Some("2".into());
+        r.outbox_settle_grace_secs = Some("5".into());
+        let s = Settings::from_raw(&r).unwrap();
+        assert_eq!(s.outbox_retry_horizon, chrono::Duration::hours(2));
+        assert_eq!(s.outbox_settle_grace, chrono::Duration::seconds(5));
     }
 
     #[test]

@@ -74,14 +74,19 @@ pub async fn assemble(
 ) -> StoreResult<Parts> {
     let carrier = carrier(&settings, &store);
     let token = webhook_token(&settings, store.as_ref()).await?;
-    let app = App::new(store, carrier).with_routing(Routing {
-        allow_list: settings.allow_list.clone(),
-        public_base_url: public_base_url(&settings, address),
-        relay_limits: Arc::new(RelayLimits::per_hour(
-            settings.relay_limit_per_sender_hour,
-            settings.relay_limit_per_proxy_hour,
-        )),
-    });
+    let app = App::new(store, carrier)
+        .with_routing(Routing {
+            allow_list: settings.allow_list.clone(),
+            public_base_url: public_base_url(&settings, address),
+            relay_limits: Arc::new(RelayLimits::per_hour(
+                settings.relay_limit_per_sender_hour,
+                settings.relay_limit_per_proxy_hour,
+            )),
+        })
+        .with_outbox(crate::outbox::Policy {
+            retry_horizon: settings.outbox_retry_horizon,
+            settle_grace: settings.outbox_settle_grace,
+        });
     Ok(Parts {
         job_workers: settings.job_workers,
         jobs: Arc::new(jobs::registry(settings.retention.num_days())),

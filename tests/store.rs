@@ -768,7 +768,7 @@ async fn an_upgrade_gives_waiting_messages_their_jobs_and_fails_those_caught_mid
 }
 
 /// The simulated carrier, after which the database loses the outbox for a moment: the send
-/// happened, its outcome cannot be recorded.
+/// happened, its outcome cannot be recorded (the jobs table stays).
 struct OutcomeLost {
     inner: proxycall::carrier::simulated::SimulatedCarrier,
     db_url: String,
@@ -805,8 +805,17 @@ impl proxycall::carrier::Carrier for OutcomeLost {
         from: &proxycall::domain::E164,
         to: &proxycall::domain::E164,
         url: &str,
+        callback: Option<&str>,
     ) -> proxycall::carrier::CarrierResult<String> {
-        self.inner.place_call(from, to, url).await
+        self.inner.place_call(from, to, url, callback).await
+    }
+    async fn sent_messages(
+        &self,
+        from: &proxycall::domain::E164,
+        to: &proxycall::domain::E164,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> proxycall::carrier::CarrierResult<Vec<proxycall::carrier::SentMessage>> {
+        self.inner.sent_messages(from, to, since).await
     }
     async fn search_numbers(
         &self,
@@ -841,7 +850,7 @@ impl proxycall::carrier::Carrier for OutcomeLost {
 }
 
 #[tokio::test]
-async fn a_send_whose_outcome_cannot_be_recorded_is_never_sent_again() {
+async fn a_send_whose_outcome_cannot_be_recorded_is_recorded_later_never_sent_again() {
     let db = TestDb::new().await;
     let store = store::connect(db.url()).await.unwrap();
     let carrier = OutcomeLost {
@@ -869,32 +878,107 @@ async fn a_send_whose_outcome_cannot_be_recorded_is_never_sent_again() {
         .jobs(Some(proxycall::store::SEND_JOB_KIND), None, 1)
         .await
         .unwrap()[0];
-    assert_eq!(send.status, JobStatus::Failed, "not retried");
+    assert_eq!(send.status, JobStatus::Queued, "the recording is retried");
     assert!(
         send.last_error
             .as_deref()
             .unwrap()
-            .contains("could not be recorded")
+            .contains("the recording is retried, not the send"),
+        "{send:?}"
     );
+    let stored = &store.outbound_messages(1).await.unwrap()[0];
+    assert_eq!(stored.status, "sending", "never failed");
 
-    // Hours later nothing is sent again, and the message ends failed, not pending forever.
+    // The next try records what the carrier answered, and sends nothing.
     let later = now + Duration::hours(3);
     worker.run_once_at(later).await.unwrap();
     worker.check_leases(later).await.unwrap();
     let to = proxycall::domain::E164::parse("+33612345678").unwrap();
+    let delivered = store.simulated_deliveries(Some(&to), 10).await.unwrap();
+    assert_eq!(delivered.len(), 1, "sent once");
+    let stored = &store.outbound_messages(1).await.unwrap()[0];
+    assert_eq!(stored.status, "sent");
     assert_eq!(
-        store
-            .simulated_deliveries(Some(&to), 10)
-            .await
+        stored.twilio_sid.as_deref(),
+        Some(delivered[0].sid.as_str())
+    );
+    assert!(stored.body.is_none(), "its text is erased once sent");
+}
+
+#[tokio::test]
+async fn an_upgrade_puts_messages_an_earlier_version_was_sending_in_doubt_and_runs_their_jobs() {
+    let db = TestDb::new().await;
+    // The release before sends recorded their start: its migrations, and its outbox.
+    store::open(db.url(), store::Migrations::UpTo(5))
+        .await
+        .unwrap();
+    // Enqueued as that version did: the message and its job (the columns it knew).
+    let mut ids = Vec::new();
+    for key in ["waiting", "running", "died"] {
+        db.exec(&format!(
+            "insert into outbound_messages (kind, purpose, from_number, to_number, body, \
+             dedupe_key, status, attempts, created_at, updated_at) values ('sms', 'relay', \
+             '+33780000001', '+33612345678', 'Bonjour', '{key}', 'pending', 0, \
+             '2026-11-30T10:00:00+00:00', '2026-11-30T10:00:00+00:00')"
+        ))
+        .await;
+        let rows = db
+            .text_columns(&format!(
+                "select cast(id as text) as id from outbound_messages where dedupe_key = '{key}'"
+            ))
+            .await;
+        let id: i64 = rows[0][0].1.as_deref().unwrap().parse().unwrap();
+        let status = match key {
+            "waiting" => "queued",
+            "running" => "running",
+            _ => "failed",
+        };
+        db.exec(&format!(
+            "insert into jobs (kind, payload, status, due_at, attempts, max_attempts, \
+             dedupe_key, created_at, updated_at) values ('outbound.send', \
+             '{{\"outbound_id\":{id}}}', '{status}', '2026-11-30T10:00:00+00:00', 1, 100, \
+             'outbound:{id}', '2026-11-30T10:00:00+00:00', '2026-11-30T10:00:01+00:00')"
+        ))
+        .await;
+        ids.push(id);
+    }
+    let store = store::connect(db.url()).await.unwrap();
+    let by_id = |id: i64| {
+        let store = store.clone();
+        async move { store.outbound_message(id).await.unwrap().unwrap() }
+    };
+    let jobs = store
+        .jobs(Some(proxycall::store::SEND_JOB_KIND), None, 10)
+        .await
+        .unwrap();
+    let job_of = |id: i64| {
+        jobs.iter()
+            .find(|j| j.dedupe_key.as_deref() == Some(format!("outbound:{id}").as_str()))
             .unwrap()
-            .len(),
-        1,
-        "sent once"
-    );
+            .clone()
+    };
+
+    let waiting = by_id(ids[0]).await;
+    assert_eq!(waiting.status, "pending", "never began: simply sent");
     assert_eq!(
-        store.outbound_messages(1).await.unwrap()[0].status,
-        "failed"
+        job_of(ids[0]).max_attempts,
+        10_000,
+        "the horizon, not the cap, ends it"
     );
+    for &id in &ids[1..] {
+        let doubt = by_id(id).await;
+        assert_eq!(doubt.status, "sending", "may have left: in doubt");
+        assert!(doubt.send_started_at.is_some());
+        assert_eq!(doubt.body.as_deref(), Some("Bonjour"), "kept to settle it");
+    }
+    assert_eq!(
+        job_of(ids[1]).status,
+        JobStatus::Running,
+        "its worker may still finish"
+    );
+    let died = job_of(ids[2]);
+    assert_eq!(died.status, JobStatus::Queued, "runs again, to settle it");
+    assert!(died.finished_at.is_none());
 }
 
 /// The routing engine's one read per batch: the proxies' clients, and which senders are

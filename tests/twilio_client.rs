@@ -15,7 +15,7 @@ use base64::Engine;
 use chrono::Utc;
 use proxycall::carrier::twilio::TwilioClient;
 use proxycall::carrier::{
-    Carrier, CarrierError, CarrierResult, NumberSearch, Purchase, WebhookUpdate,
+    Carrier, CarrierError, CarrierResult, NumberSearch, Purchase, SendFailure, WebhookUpdate,
 };
 use proxycall::domain::{CountryIso, E164, NumberType};
 use proxycall::jobs::{Registry, Worker};
@@ -24,7 +24,10 @@ use serde_json::{Value, json};
 
 #[path = "common/test_db.rs"]
 mod test_db;
+#[path = "common/twilio_sim.rs"]
+mod twilio_sim;
 use test_db::TestDb;
+use twilio_sim::{Fault, TwilioSim};
 
 /// An account SID of the shape Twilio (and Prism) require.
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -624,7 +627,7 @@ async fn release_number_sends_delete_and_accepts_204_with_an_empty_body() {
 }
 
 #[tokio::test]
-async fn place_call_posts_to_from_and_the_twiml_url_with_post() {
+async fn place_call_posts_to_from_the_twiml_url_and_its_status_callback_with_post() {
     let twilio = TwilioDouble::start().await;
     let sid = "CA0123456789abcdef0123456789abcdef";
     twilio.answer(
@@ -639,6 +642,7 @@ async fn place_call_posts_to_from_and_the_twiml_url_with_post() {
             &e164(PROXY),
             &e164(PERSON),
             "https://proxy.example.com/twiml/1",
+            Some("https://proxy.example.com/twilio/voice/status?outbound_id=7"),
         )
         .await;
 
@@ -650,6 +654,11 @@ async fn place_call_posts_to_from_and_the_twiml_url_with_post() {
             ("From", PROXY),
             ("Url", "https://proxy.example.com/twiml/1"),
             ("Method", "POST"),
+            (
+                "StatusCallback",
+                "https://proxy.example.com/twilio/voice/status?outbound_id=7"
+            ),
+            ("StatusCallbackMethod", "POST"),
         ])
     );
 }
@@ -871,7 +880,7 @@ async fn a_write_is_retried_after_a_429_because_nothing_was_done() {
 }
 
 #[tokio::test]
-async fn a_closed_port_is_a_network_error() {
+async fn a_closed_port_is_unreachable_so_the_text_surely_did_not_leave() {
     // Arrange: a port that was just free and is now closed.
     proxycall::install_crypto_provider();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -885,7 +894,11 @@ async fn a_closed_port_is_a_network_error() {
         .await;
 
     // Assert
-    assert!(matches!(sent, Err(CarrierError::Network(_))), "{sent:?}");
+    assert!(
+        matches!(sent, Err(CarrierError::Unreachable(_))),
+        "{sent:?}"
+    );
+    assert_eq!(sent.unwrap_err().send_failure(), SendFailure::NotSent);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -897,21 +910,46 @@ async fn a_closed_port_is_a_network_error() {
 struct Outbox {
     _db: TestDb,
     store: Arc<dyn Store>,
+    app: proxycall::app::App,
     worker: Worker,
 }
 
 impl Outbox {
     async fn new(twilio: &TwilioDouble) -> Self {
+        Self::with_carrier(Arc::new(twilio.client())).await
+    }
+
+    async fn with_carrier(carrier: Arc<dyn Carrier>) -> Self {
         let db = TestDb::new().await;
         let store = store::connect(db.url()).await.expect("the store opens");
-        let carrier: Arc<dyn Carrier> = Arc::new(twilio.client());
         let app = proxycall::app::App::new(store.clone(), carrier);
-        let registry = Registry::new().register::<proxycall::outbox::SendOutbound>();
-        let worker = Worker::new(app, Arc::new(registry));
+        let worker = Self::worker(&app);
         Self {
             _db: db,
             store,
+            app,
             worker,
+        }
+    }
+
+    fn worker(app: &proxycall::app::App) -> Worker {
+        let registry = Registry::new().register::<proxycall::outbox::SendOutbound>();
+        Worker::new(app.clone(), Arc::new(registry))
+    }
+
+    /// A worker of another process, on the same database, sending through `carrier`.
+    fn worker_with(&self, carrier: Arc<dyn Carrier>) -> Worker {
+        Self::worker(&proxycall::app::App::new(self.store.clone(), carrier))
+    }
+
+    /// Runs every job due at `now` until none is left; returns how many ran.
+    async fn run_all_at(&self, now: chrono::DateTime<Utc>) -> usize {
+        let mut handled = 0;
+        loop {
+            match self.worker.run_once_at(now).await.unwrap() {
+                0 => return handled,
+                n => handled += n,
+            }
         }
     }
 
@@ -956,15 +994,16 @@ fn hours(n: i64) -> chrono::Duration {
 }
 
 #[tokio::test]
-async fn twilio_failing_then_recovering_the_message_is_sent_once() {
-    // Arrange
+async fn twilio_turning_texts_away_with_503_then_recovering_the_message_is_sent_once() {
+    // Arrange: a 503 with Retry-After says the request was not carried out.
     let twilio = TwilioDouble::start().await;
     let messages = acct("/Messages.json");
     let sid = "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa01";
+    let away = || Reply::empty(503).header("Retry-After", "30");
     twilio.answer(
         Method::POST,
         &messages,
-        [Reply::empty(503), Reply::empty(503), message_created(sid)],
+        [away(), away(), message_created(sid)],
     );
     let outbox = Outbox::new(&twilio).await;
     outbox.enqueue_sms("Votre livreur arrive").await;
@@ -1057,6 +1096,456 @@ async fn a_refused_message_fails_after_one_post_and_its_error_names_the_code_but
 }
 
 // ---------------------------------------------------------------------------------------
+// Nothing sent twice, nothing lost: a Twilio that took the text and then failed
+// ---------------------------------------------------------------------------------------
+
+/// The real client against the double with a memory; a short time-out, so that a Twilio that
+/// never answers costs the test half a second.
+fn sim_client(sim: &TwilioSim) -> Arc<dyn Carrier> {
+    Arc::new(
+        TwilioClient::new(&sim.base, ACCOUNT_SID, AUTH_TOKEN.into())
+            .with_timeout(Duration::from_millis(500)),
+    )
+}
+
+/// A client to a port nothing listens on: the connection is refused.
+fn refused_client() -> Arc<dyn Carrier> {
+    proxycall::install_crypto_provider();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    Arc::new(TwilioClient::new(&closed, ACCOUNT_SID, AUTH_TOKEN.into()))
+}
+
+fn minutes(n: i64) -> chrono::Duration {
+    chrono::Duration::minutes(n)
+}
+
+#[tokio::test]
+async fn a_text_twilio_took_before_failing_is_sent_once_and_settled_by_the_listing() {
+    for fault in [
+        Fault::AcceptThenHang,
+        Fault::AcceptThen500,
+        Fault::AcceptThenCut,
+    ] {
+        // Arrange: Twilio takes the text, then times out, answers 500, or cuts the answer.
+        let sim = TwilioSim::start().await;
+        sim.faults([fault]);
+        let outbox = Outbox::with_carrier(sim_client(&sim)).await;
+        outbox.enqueue_sms("Votre livreur arrive").await;
+        let now = Utc::now();
+
+        // Act: the first try's outcome is unknown.
+        assert_eq!(outbox.run_all_at(now).await, 1);
+        let doubt = outbox.message().await;
+        assert_eq!(doubt.status, "sending", "{fault:?}: in doubt");
+        assert!(
+            doubt
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("outcome unknown"),
+            "{fault:?}: {doubt:?}"
+        );
+        // Within the grace period, nothing is asked and nothing sent.
+        assert_eq!(outbox.run_all_at(now + minutes(1)).await, 0, "{fault:?}");
+        assert_eq!(sim.lists(), 0, "{fault:?}");
+        // Then the listing shows the text: it was sent.
+        assert_eq!(outbox.run_all_at(now + minutes(3)).await, 1, "{fault:?}");
+        for hour in [1, 5, 30] {
+            assert_eq!(outbox.run_all_at(now + hours(hour)).await, 0, "{fault:?}");
+        }
+
+        // Assert: one text, never two, and the message knows its SID.
+        assert_eq!(sim.posts(), 1, "{fault:?}: never posted twice");
+        let texts = sim.texts();
+        assert_eq!(texts.len(), 1, "{fault:?}");
+        assert_eq!(sim.lists(), 1, "{fault:?}");
+        let sent = outbox.message().await;
+        assert_eq!(sent.status, "sent", "{fault:?}");
+        assert_eq!(sent.twilio_sid.as_deref(), Some(texts[0].sid.as_str()));
+        assert_eq!(sent.delivery_status.as_deref(), Some("delivered"));
+        assert!(sent.body.is_none(), "its text is erased once sent");
+        // The status callback we gave Twilio names the message.
+        assert_eq!(
+            texts[0].status_callback.as_deref(),
+            Some(
+                format!(
+                    "http://127.0.0.1:8000/twilio/sms/status?outbound_id={}",
+                    sent.id
+                )
+                .as_str()
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_text_twilio_never_took_is_proved_absent_and_sent_once() {
+    // Arrange: the request is written, and Twilio never answers nor takes it.
+    let sim = TwilioSim::start().await;
+    sim.faults([Fault::HangWithoutAccepting]);
+    let outbox = Outbox::with_carrier(sim_client(&sim)).await;
+    outbox.enqueue_sms("Votre livreur arrive").await;
+    let now = Utc::now();
+
+    // Act
+    outbox.run_all_at(now).await;
+    assert_eq!(outbox.message().await.status, "sending");
+    outbox.run_all_at(now + minutes(3)).await;
+    outbox.run_all_at(now + hours(2)).await;
+
+    // Assert: posted twice, taken once.
+    assert_eq!(sim.posts(), 2);
+    assert_eq!(sim.texts().len(), 1);
+    let sent = outbox.message().await;
+    assert_eq!(sent.status, "sent");
+    assert_eq!(sent.twilio_sid, Some(sim.texts()[0].sid.clone()));
+}
+
+#[tokio::test]
+async fn while_the_listing_fails_a_text_in_doubt_is_never_sent_again() {
+    // Arrange
+    let sim = TwilioSim::start().await;
+    sim.faults([Fault::AcceptThen500]);
+    sim.list_fails(true);
+    let outbox = Outbox::with_carrier(sim_client(&sim)).await;
+    outbox.enqueue_sms("Votre livreur arrive").await;
+    let now = Utc::now();
+
+    // Act: hours of failing listings.
+    for minute in (0..=300).step_by(5) {
+        outbox.run_all_at(now + minutes(minute)).await;
+    }
+    let doubt = outbox.message().await;
+    sim.list_fails(false);
+    for minute in (300..=360).step_by(5) {
+        outbox.run_all_at(now + minutes(minute)).await;
+    }
+
+    // Assert
+    assert_eq!(doubt.status, "sending", "still in doubt: {doubt:?}");
+    assert!(sim.lists() > 3, "asked again and again: {}", sim.lists());
+    assert_eq!(sim.posts(), 1, "never posted again");
+    let sent = outbox.message().await;
+    assert_eq!(sent.status, "sent");
+    assert_eq!(sent.twilio_sid, Some(sim.texts()[0].sid.clone()));
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_and_the_text_sent_once() {
+    // Arrange: this process cannot reach Twilio; another, later, can.
+    let sim = TwilioSim::start().await;
+    let outbox = Outbox::with_carrier(refused_client()).await;
+    outbox.enqueue_sms("Votre livreur arrive").await;
+    let now = Utc::now();
+
+    // Act
+    outbox.run_all_at(now).await;
+    let waiting = outbox.message().await;
+    let reachable = outbox.worker_with(sim_client(&sim));
+    reachable.run_once_at(now + hours(1)).await.unwrap();
+
+    // Assert: nothing could have left, so it is pending, not in doubt, and is sent once.
+    assert_eq!(waiting.status, "pending", "{waiting:?}");
+    assert!(waiting.last_error.unwrap().contains("unreachable"));
+    assert_eq!(sim.posts(), 1);
+    assert_eq!(sim.lists(), 0, "nothing to settle");
+    assert_eq!(outbox.message().await.status, "sent");
+}
+
+/// A carrier that is Twilio seen from a process that can, or cannot, reach it.
+struct Reach {
+    up: Arc<dyn Carrier>,
+    down: Arc<dyn Carrier>,
+    reachable: std::sync::atomic::AtomicBool,
+}
+
+impl Reach {
+    fn now(&self) -> &dyn Carrier {
+        if self.reachable.load(std::sync::atomic::Ordering::SeqCst) {
+            self.up.as_ref()
+        } else {
+            self.down.as_ref()
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Carrier for Reach {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+    async fn send_sms(
+        &self,
+        from: &E164,
+        to: &E164,
+        body: &str,
+        cb: Option<&str>,
+    ) -> CarrierResult<String> {
+        self.now().send_sms(from, to, body, cb).await
+    }
+    async fn place_call(
+        &self,
+        from: &E164,
+        to: &E164,
+        url: &str,
+        cb: Option<&str>,
+    ) -> CarrierResult<String> {
+        self.now().place_call(from, to, url, cb).await
+    }
+    async fn sent_messages(
+        &self,
+        from: &E164,
+        to: &E164,
+        since: chrono::DateTime<Utc>,
+    ) -> CarrierResult<Vec<proxycall::carrier::SentMessage>> {
+        self.now().sent_messages(from, to, since).await
+    }
+    async fn search_numbers(
+        &self,
+        s: &NumberSearch,
+    ) -> CarrierResult<Vec<proxycall::carrier::AvailableNumber>> {
+        self.now().search_numbers(s).await
+    }
+    async fn buy_number(&self, p: &Purchase) -> CarrierResult<proxycall::carrier::IncomingNumber> {
+        self.now().buy_number(p).await
+    }
+    async fn incoming_numbers(&self) -> CarrierResult<Vec<proxycall::carrier::IncomingNumber>> {
+        self.now().incoming_numbers().await
+    }
+    async fn update_number(
+        &self,
+        sid: &str,
+        u: &WebhookUpdate,
+    ) -> CarrierResult<proxycall::carrier::IncomingNumber> {
+        self.now().update_number(sid, u).await
+    }
+    async fn release_number(&self, sid: &str) -> CarrierResult<()> {
+        self.now().release_number(sid).await
+    }
+    async fn account(&self) -> CarrierResult<proxycall::carrier::Account> {
+        self.now().account().await
+    }
+}
+
+#[tokio::test]
+async fn an_hour_of_twilio_outage_ends_with_every_relay_delivered_exactly_once() {
+    // Arrange: ten relays queued as Twilio goes down for an hour: unreachable for twenty
+    // minutes, then answering with every failure it has (turning texts away, or taking them
+    // and then failing) while its listing fails, then unreachable again.
+    let sim = TwilioSim::start().await;
+    let reach = Arc::new(Reach {
+        up: sim_client(&sim),
+        down: refused_client(),
+        reachable: std::sync::atomic::AtomicBool::new(false),
+    });
+    let outbox = Outbox::with_carrier(reach.clone()).await;
+    let bodies: Vec<String> = (0..10).map(|i| format!("Relais {i}")).collect();
+    for body in &bodies {
+        outbox.enqueue_sms(body).await;
+    }
+    let failures = [
+        Fault::Away503,
+        Fault::AcceptThen500,
+        Fault::AcceptThenHang,
+        Fault::HangWithoutAccepting,
+        Fault::AcceptThenCut,
+    ];
+    sim.faults(failures.iter().copied().cycle().take(500));
+    sim.list_fails(true);
+    let t0 = Utc::now();
+
+    // Act: a worker running every minute for four hours.
+    for minute in 0..240 {
+        let up = (20..40).contains(&minute) || minute >= 60;
+        reach
+            .reachable
+            .store(up, std::sync::atomic::Ordering::SeqCst);
+        if minute == 60 {
+            // Twilio is back.
+            sim.clear_faults();
+            sim.always(Fault::None);
+            sim.list_fails(false);
+        }
+        outbox.run_all_at(t0 + minutes(minute)).await;
+    }
+
+    // Assert: each relay taken by Twilio exactly once, and recorded with its SID.
+    let texts = sim.texts();
+    for body in &bodies {
+        let copies: Vec<_> = texts.iter().filter(|t| &t.body == body).collect();
+        assert_eq!(copies.len(), 1, "{body}: {copies:#?}");
+    }
+    let messages = outbox.store.outbound_messages(100).await.unwrap();
+    assert_eq!(messages.len(), 10);
+    for m in &messages {
+        assert_eq!(m.status, "sent", "{m:?}");
+        assert!(texts.iter().any(|t| Some(&t.sid) == m.twilio_sid.as_ref()));
+    }
+    assert!(
+        sim.posts() > 10,
+        "the outage was met: {} posts",
+        sim.posts()
+    );
+}
+
+#[tokio::test]
+async fn after_the_retry_horizon_a_text_fails_and_the_operator_requeues_it() {
+    // Arrange: Twilio turns every text away for more than a day.
+    let sim = TwilioSim::start().await;
+    sim.always(Fault::Away503);
+    let outbox = Outbox::with_carrier(sim_client(&sim)).await;
+    outbox.enqueue_sms("Votre livreur arrive").await;
+    let now = Utc::now();
+
+    // Act
+    for hour in 0..=25 {
+        for minute in (0..60).step_by(10) {
+            outbox.run_all_at(now + hours(hour) + minutes(minute)).await;
+        }
+    }
+    let failed = outbox.message().await;
+    let job = outbox
+        .store
+        .jobs(Some(proxycall::store::SEND_JOB_KIND), None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let requeued = proxycall::app::outbox::requeue(&outbox.app, &[failed.id], now + hours(26))
+        .await
+        .unwrap();
+    sim.always(Fault::None);
+    outbox.run_all_at(now + hours(26)).await;
+
+    // Assert: failed at the horizon, not by the job's cap, its text kept; then sent once.
+    assert_eq!(failed.status, "failed");
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("within 24 h"),
+        "{failed:?}"
+    );
+    assert_eq!(failed.body.as_deref(), Some("Votre livreur arrive"));
+    assert!(
+        job.attempts > 8,
+        "more tries than the 8 of before, until the horizon: {}",
+        job.attempts
+    );
+    assert_eq!(job.status, proxycall::store::JobStatus::Failed);
+    assert_eq!(requeued.requeued.len(), 1, "{requeued:?}");
+    assert_eq!(sim.texts().len(), 1);
+    let sent = outbox.message().await;
+    assert_eq!(sent.status, "sent");
+    // Requeueing a sent message is refused.
+    let again = proxycall::app::outbox::requeue(&outbox.app, &[sent.id], now + hours(27))
+        .await
+        .unwrap();
+    assert!(again.requeued.is_empty());
+    assert_eq!(again.refused[0].1, "sent already");
+}
+
+#[tokio::test]
+async fn sent_messages_lists_every_page_from_the_proxy_to_the_number_since_the_day() {
+    // Arrange
+    let twilio = TwilioDouble::start().await;
+    let path = acct("/Messages.json");
+    let next = format!("{path}?From=x&Page=1&PageToken=PAnext");
+    twilio.answer(
+        Method::GET,
+        &path,
+        [
+            Reply::json(
+                200,
+                json!({"messages": [{"sid": "SM01", "body": "un", "status": "delivered",
+                        "date_created": "Mon, 30 Nov 2026 10:47:12 +0000"}],
+                       "next_page_uri": next}),
+            ),
+            Reply::json(
+                200,
+                json!({"messages": [{"sid": "SM02", "body": null, "status": "queued",
+                        "date_created": null}],
+                       "next_page_uri": null}),
+            ),
+        ],
+    );
+    let since = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 30, 10, 0, 0).unwrap();
+
+    // Act
+    let listed = twilio
+        .client()
+        .sent_messages(&e164(PROXY), &e164(PERSON), since)
+        .await
+        .unwrap();
+
+    // Assert
+    let requests = twilio.requests_to(Method::GET, &path);
+    assert_eq!(requests.len(), 2);
+    let first = &requests[0];
+    assert_eq!(first.query("From"), Some(PROXY));
+    assert_eq!(first.query("To"), Some(PERSON));
+    assert_eq!(first.query("DateSent>"), Some("2026-11-30T00:00:00Z"));
+    assert_eq!(first.query("PageSize"), Some("1000"));
+    assert_eq!(requests[1].query("PageToken"), Some("PAnext"));
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].sid, "SM01");
+    assert_eq!(listed[0].body.as_deref(), Some("un"));
+    assert_eq!(
+        listed[0].created_at,
+        Some(chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 30, 10, 47, 12).unwrap())
+    );
+    assert_eq!(listed[1].body, None);
+    assert_eq!(listed[1].created_at, None);
+}
+
+#[tokio::test]
+async fn a_503_says_not_sent_only_with_retry_after_and_a_time_out_leaves_it_unknown() {
+    let twilio = TwilioDouble::start().await;
+    let path = acct("/Messages.json");
+    twilio.answer(
+        Method::POST,
+        &path,
+        [
+            Reply::empty(503).header("Retry-After", "30"),
+            Reply::empty(503),
+            Reply::empty(502),
+        ],
+    );
+    let client = twilio.client();
+    let (from, to) = (e164(PROXY), e164(PERSON));
+    let send = || client.send_sms(&from, &to, "hello", None);
+
+    let away = send().await.unwrap_err();
+    let failed = send().await.unwrap_err();
+    let bad_gateway = send().await.unwrap_err();
+
+    assert_eq!(
+        away,
+        CarrierError::Unavailable {
+            retry_after: Some(Duration::from_secs(30))
+        }
+    );
+    assert_eq!(away.send_failure(), SendFailure::NotSent);
+    assert_eq!(failed, CarrierError::Server { status: 503 });
+    assert_eq!(failed.send_failure(), SendFailure::Unknown);
+    assert_eq!(bad_gateway.send_failure(), SendFailure::Unknown);
+
+    let sim = TwilioSim::start().await;
+    sim.faults([Fault::AcceptThenHang]);
+    let timed_out = sim_client(&sim)
+        .send_sms(&e164(PROXY), &e164(PERSON), "hello", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(timed_out, CarrierError::Network(_)),
+        "{timed_out:?}"
+    );
+    assert_eq!(timed_out.send_failure(), SendFailure::Unknown);
+}
+
+// ---------------------------------------------------------------------------------------
 // Twilio's OpenAPI spec, through Prism
 // ---------------------------------------------------------------------------------------
 
@@ -1097,8 +1586,25 @@ async fn every_request_shape_passes_twilios_openapi_spec() {
         outcome(
             "place_call",
             twilio
-                .place_call(&from, &to, "https://proxy.example.com/twiml/1")
+                .place_call(
+                    &from,
+                    &to,
+                    "https://proxy.example.com/twiml/1",
+                    Some("https://proxy.example.com/twilio/voice/status?outbound_id=1"),
+                )
                 .await,
+        ),
+        outcome(
+            "sent_messages",
+            // Prism's example always names a next page, the same one: the client follows it
+            // up to its limit of pages, each request checked by Prism on the way.
+            match twilio
+                .sent_messages(&from, &to, Utc::now() - chrono::Duration::hours(1))
+                .await
+            {
+                Err(CarrierError::Protocol(e)) if e.contains("more than") => Ok(Vec::new()),
+                other => other,
+            },
         ),
         outcome(
             "search_numbers Mobile",

@@ -35,6 +35,7 @@ pub async fn record(app: &App) -> AppResult<()> {
     let outbox = app.store.outbox_stats().await?;
     for (status, n) in [
         ("pending", outbox.pending),
+        ("sending", outbox.sending),
         ("sent", outbox.sent),
         ("failed", outbox.failed),
     ] {

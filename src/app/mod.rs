@@ -6,6 +6,7 @@ pub mod gauges;
 pub mod jobs;
 pub mod keys;
 pub mod orders;
+pub mod outbox;
 pub mod pool;
 pub mod provision;
 pub mod routing;
@@ -18,7 +19,7 @@ use tokio::sync::Notify;
 use crate::carrier::Carrier;
 use crate::carrier::simulated::SimulatedCarrier;
 use crate::domain::{AllowList, CountryIso, NumberType};
-use crate::store::{PoolStatus, Store, StoreError};
+use crate::store::{OutboundKind, PoolStatus, Store, StoreError};
 
 /// The application's shared handles.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct App {
     pub job_wake: Arc<Notify>,
     /// Decides and records webhooks in batches (`routing.rs`).
     pub routing_engine: Arc<routing::Engine>,
+    /// How long sends keep trying, and when one in doubt is settled (`crate::outbox`).
+    pub outbox: crate::outbox::Policy,
 }
 
 /// What routing needs to know about this deployment.
@@ -54,9 +57,14 @@ impl Default for Routing {
 }
 
 impl Routing {
-    /// The status-callback address of outbound texts.
-    pub fn sms_status_callback(&self) -> String {
-        format!("{}/twilio/sms", self.public_base_url)
+    /// Where the carrier reports on outbound message `id`: the id in the address (signed
+    /// with it) is what settles a send whose outcome was unknown.
+    pub fn status_callback(&self, kind: OutboundKind, id: i64) -> String {
+        let path = match kind {
+            OutboundKind::Sms => "/twilio/sms/status",
+            OutboundKind::Call => "/twilio/voice/status",
+        };
+        format!("{}{path}?outbound_id={id}", self.public_base_url)
     }
 }
 
@@ -77,6 +85,7 @@ impl App {
             store,
             routing,
             job_wake,
+            outbox: crate::outbox::Policy::default(),
         }
     }
 
@@ -88,6 +97,11 @@ impl App {
     /// This application with another routing engine (tests: one whose batches panic).
     pub fn with_engine(mut self, engine: routing::Engine) -> Self {
         self.routing_engine = Arc::new(engine);
+        self
+    }
+
+    pub fn with_outbox(mut self, policy: crate::outbox::Policy) -> Self {
+        self.outbox = policy;
         self
     }
 

@@ -9,19 +9,28 @@ pub mod twilio;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::domain::{CountryIso, E164, NumberType};
 
 /// What went wrong, sorted by what the caller can do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CarrierError {
-    /// The request may not have reached the carrier: try again later.
+    /// No connection was made (refused, DNS, TLS handshake): the request never reached the
+    /// carrier. Try again later.
     #[error("carrier unreachable ({0})")]
+    Unreachable(String),
+    /// The exchange broke once connected (time-out, reset, an answer cut short): the request
+    /// may have been carried out. A read can be tried again; a create's outcome is unknown.
+    #[error("carrier connection failed ({0})")]
     Network(String),
-    /// 429 or Twilio code 20429: try again later.
+    /// 429 or Twilio code 20429: nothing was done; try again later.
     #[error("carrier rate limit reached")]
     RateLimited { retry_after: Option<Duration> },
-    /// 5xx: the carrier failed; try again later.
+    /// 503 with `Retry-After`: the carrier turned the request away; try again then.
+    #[error("carrier unavailable (HTTP 503)")]
+    Unavailable { retry_after: Option<Duration> },
+    /// Any other 5xx: the carrier failed, maybe after doing the work; try a read again later.
     #[error("carrier error (HTTP {status})")]
     Server { status: u16 },
     /// Twilio code 20003, or 401.
@@ -40,25 +49,67 @@ pub enum CarrierError {
     /// phone number, and the code names the reason.
     #[error("carrier refused the request (HTTP {status}, code {})", code.map_or("none".into(), |c| c.to_string()))]
     Rejected { status: u16, code: Option<u32> },
-    /// An answer we could not read.
+    /// An answer we could not read (for a create: a success we could not read).
     #[error("unexpected answer from the carrier ({0})")]
     Protocol(String),
 }
 
+/// What a failed create — a text or a call — says about whether it was carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendFailure {
+    /// Surely not: it may be sent again later.
+    NotSent,
+    /// Maybe: it must be settled before anything is sent again.
+    Unknown,
+    /// Refused (4xx): sending it again would not help.
+    Refused,
+}
+
 impl CarrierError {
-    /// Passing failures, worth retrying later: network, 429, 5xx. Never a 4xx.
+    /// Passing failures, worth retrying later: connection, 429, 5xx. Never a 4xx. For a read;
+    /// a create asks `send_failure`.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Network(_) | Self::RateLimited { .. } | Self::Server { .. }
+            Self::Unreachable(_)
+                | Self::Network(_)
+                | Self::RateLimited { .. }
+                | Self::Unavailable { .. }
+                | Self::Server { .. }
         )
+    }
+
+    /// For a create: whether the text or call may have left. A time-out, a reset, a 5xx
+    /// other than a 503 asking to come back, or a success we could not read may all follow
+    /// the carrier's acceptance.
+    pub fn send_failure(&self) -> SendFailure {
+        match self {
+            Self::Unreachable(_) | Self::RateLimited { .. } | Self::Unavailable { .. } => {
+                SendFailure::NotSent
+            }
+            Self::Network(_) | Self::Server { .. } | Self::Protocol(_) => SendFailure::Unknown,
+            Self::BadCredentials
+            | Self::BundleMismatch
+            | Self::AddressNotInBundle
+            | Self::Rejected { .. } => SendFailure::Refused,
+        }
+    }
+
+    /// When the carrier asked to be tried again, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } | Self::Unavailable { retry_after } => *retry_after,
+            _ => None,
+        }
     }
 
     /// A short stable label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::Unreachable(_) => "unreachable",
             Self::Network(_) => "network",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable { .. } => "unavailable",
             Self::Server { .. } => "server",
             Self::BadCredentials => "bad_credentials",
             Self::BundleMismatch => "bundle_mismatch",
@@ -128,6 +179,18 @@ pub struct WebhookUpdate {
     pub friendly_name: Option<String>,
 }
 
+/// A text the carrier holds as sent (or queued to be), as its list of messages shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    pub sid: String,
+    /// `None` or empty when the account redacts bodies.
+    pub body: Option<String>,
+    /// When the carrier created it; `None` when it did not say.
+    pub created_at: Option<DateTime<Utc>>,
+    /// The carrier's status: queued, sent, delivered, failed…
+    pub status: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     pub sid: String,
@@ -139,7 +202,8 @@ pub struct Account {
 pub trait Carrier: Send + Sync + 'static {
     /// `twilio` or `simulated`.
     fn name(&self) -> &'static str;
-    /// Sends a text; returns its SID.
+    /// Sends a text; returns its SID. Never retried inside: a failure's `send_failure` says
+    /// whether it may have left.
     async fn send_sms(
         &self,
         from: &E164,
@@ -147,8 +211,24 @@ pub trait Carrier: Send + Sync + 'static {
         body: &str,
         status_callback: Option<&str>,
     ) -> CarrierResult<String>;
-    /// Places a call that fetches its TwiML from `url` (POST); returns its SID.
-    async fn place_call(&self, from: &E164, to: &E164, url: &str) -> CarrierResult<String>;
+    /// Places a call that fetches its TwiML from `url` (POST); returns its SID. Its status
+    /// callbacks, if given, are POSTed to `status_callback`.
+    async fn place_call(
+        &self,
+        from: &E164,
+        to: &E164,
+        url: &str,
+        status_callback: Option<&str>,
+    ) -> CarrierResult<String>;
+    /// Texts sent from `from` to `to` created at or after `since` (the carrier's own
+    /// filter may be coarser: callers check `created_at`), every page of them: how a send
+    /// whose outcome is unknown is settled.
+    async fn sent_messages(
+        &self,
+        from: &E164,
+        to: &E164,
+        since: DateTime<Utc>,
+    ) -> CarrierResult<Vec<SentMessage>>;
     async fn search_numbers(&self, search: &NumberSearch) -> CarrierResult<Vec<AvailableNumber>>;
     async fn buy_number(&self, purchase: &Purchase) -> CarrierResult<IncomingNumber>;
     /// Every number the account rents, all pages.

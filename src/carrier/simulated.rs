@@ -6,12 +6,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::RngExt;
 
 use super::{
     Account, AvailableNumber, Carrier, CarrierError, CarrierResult, IncomingNumber, NumberSearch,
-    Purchase, WebhookUpdate, sid,
+    Purchase, SentMessage, WebhookUpdate, sid,
 };
 use crate::domain::{E164, NumberType};
 use crate::store::{SimulatedDelivery, SimulatedNumber, Store, StoreError};
@@ -21,9 +21,9 @@ pub struct SimulatedCarrier {
 }
 
 /// The store is the simulated carrier's own back office: failing to reach it is the carrier
-/// being unreachable.
+/// being unreachable. (A delivery is one insert: when it fails, nothing was delivered.)
 fn unreachable(e: StoreError) -> CarrierError {
-    CarrierError::Network(e.to_string())
+    CarrierError::Unreachable(e.to_string())
 }
 
 /// What Twilio answers for a number the account does not rent.
@@ -72,7 +72,7 @@ impl SimulatedCarrier {
         self.store
             .record_simulated_delivery(&delivery)
             .await
-            .map_err(|e| CarrierError::Network(e.to_string()))?;
+            .map_err(unreachable)?;
         tracing::info!(kind, from = %from.masked(), to = %to.masked(), "simulated carrier delivered");
         Ok(sid)
     }
@@ -128,8 +128,36 @@ impl Carrier for SimulatedCarrier {
         self.deliver("sms", from, to, Some(body), None).await
     }
 
-    async fn place_call(&self, from: &E164, to: &E164, url: &str) -> CarrierResult<String> {
+    async fn place_call(
+        &self,
+        from: &E164,
+        to: &E164,
+        url: &str,
+        _status_callback: Option<&str>,
+    ) -> CarrierResult<String> {
         self.deliver("call", from, to, None, Some(url)).await
+    }
+
+    async fn sent_messages(
+        &self,
+        from: &E164,
+        to: &E164,
+        since: DateTime<Utc>,
+    ) -> CarrierResult<Vec<SentMessage>> {
+        let texts = self
+            .store
+            .simulated_texts_between(from, to, since)
+            .await
+            .map_err(unreachable)?;
+        Ok(texts
+            .into_iter()
+            .map(|d| SentMessage {
+                sid: d.sid,
+                body: d.body,
+                created_at: Some(d.delivered_at),
+                status: Some("delivered".into()),
+            })
+            .collect())
     }
 
     async fn search_numbers(&self, search: &NumberSearch) -> CarrierResult<Vec<AvailableNumber>> {

@@ -2,7 +2,10 @@
 //! test double or at Prism, which checks every request against Twilio's own OpenAPI spec.
 //!
 //! Reads and rate-limited writes are retried here with back-off; sending a text or a call is
-//! not (the outbox decides, so that nothing is sent twice).
+//! not (the outbox decides, so that nothing is sent twice). A failure says whether the request
+//! could have been carried out: `Unreachable` (no connection was made) and a 503 with
+//! `Retry-After` surely not; a time-out or reset once connected, another 5xx, or a success
+//! whose body cannot be read, maybe.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -14,9 +17,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use chrono::{DateTime, Utc};
+
 use super::{
     Account, AvailableNumber, Carrier, CarrierError, CarrierResult, IncomingNumber, NumberSearch,
-    Purchase, WebhookUpdate,
+    Purchase, SentMessage, WebhookUpdate,
 };
 use crate::domain::{E164, NumberType};
 
@@ -83,6 +88,43 @@ struct AvailablePage {
 }
 
 #[derive(Deserialize)]
+struct MessageRow {
+    sid: String,
+    body: Option<String>,
+    /// RFC 2822, e.g. `Thu, 30 Jul 2015 20:12:31 +0000`.
+    date_created: Option<String>,
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessagePage {
+    messages: Vec<MessageRow>,
+    next_page_uri: Option<String>,
+}
+
+/// Pages of a message listing read at most: a listing longer than that (thousands of texts
+/// between one proxy and one person since a message was queued) proves nothing.
+const MAX_LIST_PAGES: usize = 10;
+
+/// Twilio's timestamps (RFC 2822); RFC 3339 is read too.
+fn timestamp(raw: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc2822(raw)
+        .or_else(|_| DateTime::parse_from_rfc3339(raw))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+fn retry_after(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    if let Ok(secs) = raw.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(raw).ok()?.with_timezone(&Utc);
+    Some((at - Utc::now()).to_std().unwrap_or_default())
+}
+
+#[derive(Deserialize)]
 struct AccountRow {
     sid: String,
     status: Option<String>,
@@ -115,20 +157,32 @@ fn retry_policy() -> ExponentialBuilder {
         .with_jitter()
 }
 
+/// Time allowed for one request, answer included.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3).min(timeout))
+        .timeout(timeout)
+        .user_agent(concat!("proxycall/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds")
+}
+
 impl TwilioClient {
     pub fn new(api_base: &str, account_sid: &str, auth_token: SecretString) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(15))
-            .user_agent(concat!("proxycall/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds");
         Self {
-            http,
+            http: http_client(TIMEOUT),
             api_base: api_base.trim_end_matches('/').to_owned(),
             account_sid: account_sid.to_owned(),
             auth_token,
         }
+    }
+
+    /// The same client with another time-out per request (tests use a short one).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.http = http_client(timeout);
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -154,13 +208,25 @@ impl TwilioClient {
         let result = request.send().await;
         metrics::histogram!("carrier_request_duration_seconds", "operation" => operation)
             .record(started.elapsed().as_secs_f64());
-        let response = result.map_err(|e| CarrierError::Network(e.without_url().to_string()))?;
+        let count = |error: CarrierError| {
+            metrics::counter!("carrier_errors_total", "operation" => operation, "kind" => error.kind())
+                .increment(1);
+            error
+        };
+        let response = result.map_err(|e| {
+            // Refused, DNS, TLS handshake: the request was never written.
+            count(if e.is_connect() {
+                CarrierError::Unreachable(e.without_url().to_string())
+            } else {
+                CarrierError::Network(e.without_url().to_string())
+            })
+        })?;
         let status = response.status();
         if status.is_success() {
             let bytes = response
                 .bytes()
                 .await
-                .map_err(|e| CarrierError::Network(e.without_url().to_string()))?;
+                .map_err(|e| count(CarrierError::Network(e.without_url().to_string())))?;
             // DELETE answers 204 with no body.
             let bytes = if bytes.is_empty() {
                 &b"null"[..]
@@ -168,14 +234,14 @@ impl TwilioClient {
                 &bytes[..]
             };
             return serde_json::from_slice(bytes)
-                .map_err(|e| CarrierError::Protocol(format!("{operation}: {e}")));
+                .map_err(|e| count(CarrierError::Protocol(format!("{operation}: {e}"))));
         }
-        let retry_after = response
+        let retry_header = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .map(str::to_owned);
+        let retry_after = retry_header.as_deref().and_then(retry_after);
         let code = response
             .json::<TwilioError>()
             .await
@@ -188,15 +254,17 @@ impl TwilioClient {
             (StatusCode::TOO_MANY_REQUESTS, _) | (_, Some(20429)) => {
                 CarrierError::RateLimited { retry_after }
             }
+            // Turned away, with a time to come back: the request was not carried out.
+            (StatusCode::SERVICE_UNAVAILABLE, _) if retry_header.is_some() => {
+                CarrierError::Unavailable { retry_after }
+            }
             (s, _) if s.is_server_error() => CarrierError::Server { status: s.as_u16() },
             (s, code) => CarrierError::Rejected {
                 status: s.as_u16(),
                 code,
             },
         };
-        metrics::counter!("carrier_errors_total", "operation" => operation, "kind" => error.kind())
-            .increment(1);
-        Err(error)
+        Err(count(error))
     }
 
     /// Reads: safe to repeat on any passing failure.
@@ -258,18 +326,64 @@ impl Carrier for TwilioClient {
         Ok(created.sid)
     }
 
-    async fn place_call(&self, from: &E164, to: &E164, url: &str) -> CarrierResult<String> {
-        let form = [
+    async fn place_call(
+        &self,
+        from: &E164,
+        to: &E164,
+        url: &str,
+        status_callback: Option<&str>,
+    ) -> CarrierResult<String> {
+        let mut form = vec![
             ("To", to.to_string()),
             ("From", from.to_string()),
             ("Url", url.to_owned()),
             ("Method", "POST".to_owned()),
         ];
+        if let Some(cb) = status_callback {
+            form.push(("StatusCallback", cb.to_owned()));
+            form.push(("StatusCallbackMethod", "POST".to_owned()));
+        }
         let request = self
             .request(Method::POST, &self.url("/Calls.json"))
             .form(&form);
         let created: Created = self.call("calls.create", request).await?;
         Ok(created.sid)
+    }
+
+    async fn sent_messages(
+        &self,
+        from: &E164,
+        to: &E164,
+        since: DateTime<Utc>,
+    ) -> CarrierResult<Vec<SentMessage>> {
+        // Twilio filters `DateSent` by day (UTC); the exact time is checked here. A day's
+        // midnight reads the same as a date or as a date-time, as the spec declares it.
+        let day = since.format("%Y-%m-%dT00:00:00Z").to_string();
+        let mut url = url::Url::parse(&self.url("/Messages.json"))
+            .map_err(|e| CarrierError::Protocol(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("From", from.as_str())
+            .append_pair("To", to.as_str())
+            .append_pair("DateSent>", &day)
+            .append_pair("PageSize", "1000");
+        let mut url = url.to_string();
+        let mut found = Vec::new();
+        for _ in 0..MAX_LIST_PAGES {
+            let page: MessagePage = self.read("messages.list", url).await?;
+            found.extend(page.messages.into_iter().map(|m| SentMessage {
+                created_at: m.date_created.as_deref().and_then(timestamp),
+                sid: m.sid,
+                body: m.body,
+                status: m.status,
+            }));
+            match page.next_page_uri.filter(|u| !u.is_empty()) {
+                Some(next) => url = format!("{}{next}", self.api_base),
+                None => return Ok(found),
+            }
+        }
+        Err(CarrierError::Protocol(format!(
+            "messages.list: more than {MAX_LIST_PAGES} pages"
+        )))
     }
 
     async fn search_numbers(&self, search: &NumberSearch) -> CarrierResult<Vec<AvailableNumber>> {

@@ -7,6 +7,7 @@
 mod check;
 mod jobs;
 mod keys;
+mod outbox;
 mod pool;
 mod serve;
 mod simulate;
@@ -20,6 +21,7 @@ use crate::config::{self, RawSettings, Settings};
 use crate::{server, store, telemetry};
 use jobs::JobsCommand;
 use keys::KeysCommand;
+use outbox::OutboxCommand;
 use pool::PoolCommand;
 use simulate::SimulateCommand;
 
@@ -62,6 +64,11 @@ pub enum Command {
     Jobs {
         #[command(subcommand)]
         action: JobsCommand,
+    },
+    /// Act on outbound messages: requeue failed ones.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxCommand,
     },
     /// Measure throughput and latency under load against a reference route (build with
     /// --release for figures).
@@ -143,6 +150,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let (settings, app) = service(&raw).await?;
             let registry = crate::jobs::registry(settings.retention.num_days());
             jobs::run(&app, &registry, action).await
+        }
+        Command::Outbox { action } => {
+            let (_, app) = service(&raw).await?;
+            outbox::run(&app, action).await
         }
         Command::Simulate { action } => {
             let (settings, app) = service(&raw).await?;

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header;
+use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -16,9 +16,11 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::access::twilio_signed;
 use super::error::{ApiError, ErrorCode};
+use crate::app::outbox::{self, StatusCallback};
 use crate::app::routing::{self, Call, CallAnswer, Text, TextAnswer};
 use crate::carrier::signature;
 use crate::domain::{E164, message_body};
+use crate::store::OutboundKind;
 use crate::twiml;
 
 /// The webhooks: Twilio holds no API key, it signs each request instead.
@@ -26,7 +28,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     twilio_signed(
         OpenApiRouter::new()
             .routes(routes!(voice))
-            .routes(routes!(sms)),
+            .routes(routes!(sms))
+            .routes(routes!(sms_status))
+            .routes(routes!(voice_status)),
     )
 }
 
@@ -106,8 +110,28 @@ pub struct SmsWebhook {
     To: String,
     Body: Option<String>,
     MessageSid: String,
-    /// Present on delivery-status callbacks only.
+    /// `received` on some inbound texts; a delivery status on status callbacks.
     MessageStatus: Option<String>,
+    /// The same, under its earlier name.
+    SmsStatus: Option<String>,
+}
+
+/// The form Twilio posts about a text we sent (other fields are accepted and signed, not read).
+#[derive(Deserialize, ToSchema)]
+#[allow(non_snake_case, dead_code)]
+pub struct SmsStatusCallback {
+    MessageSid: String,
+    /// `queued`, `sent`, `delivered`, `undelivered`, `failed`…
+    MessageStatus: String,
+}
+
+/// The form Twilio posts about a call we placed.
+#[derive(Deserialize, ToSchema)]
+#[allow(non_snake_case, dead_code)]
+pub struct VoiceStatusCallback {
+    CallSid: String,
+    /// `initiated`, `ringing`, `in-progress`, `completed`, `busy`, `failed`, `no-answer`…
+    CallStatus: String,
 }
 
 /// A call to a proxy: connect the third party to the client, or the client to their last
@@ -137,7 +161,8 @@ pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response 
     })
 }
 
-/// A text to a proxy (relayed through the outbox), or a delivery status of a text we sent.
+/// A text to a proxy (relayed through the outbox). A delivery status posted here (any
+/// `MessageStatus`/`SmsStatus` but `received`) is recorded as on `/twilio/sms/status`.
 /// Signed by Twilio (`X-Twilio-Signature`).
 #[utoipa::path(post, path = "/twilio/sms", tag = "twilio",
     request_body(content = SmsWebhook, content_type = "application/x-www-form-urlencoded"),
@@ -148,11 +173,12 @@ pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
         .get("MessageSid")
         .or(form.get("SmsSid"))
         .map(str::to_owned);
-    if let Some(status) = form.get("MessageStatus") {
-        if let Some(sid) = &sid
-            && let Err(e) = routing::delivery_status(&state.app, sid, status).await
-        {
-            tracing::error!(error = %e, "status callback failed");
+    // An inbound text may carry `SmsStatus`/`MessageStatus=received`; any other status is a
+    // delivery status, from callbacks configured on this path (by hand, or by an earlier
+    // version): still recorded.
+    if let Some(status) = delivery_status(&form) {
+        if let Some(sid) = sid {
+            record_status(&state, OutboundKind::Sms, None, sid, status).await;
         }
         return xml(twiml::empty());
     }
@@ -174,4 +200,83 @@ pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
             twiml::message(&words.sms_apology)
         }
     })
+}
+
+/// A text's delivery status, unless it says the text is an inbound one (`received`).
+fn delivery_status(form: &SignedForm) -> Option<&str> {
+    form.get("MessageStatus")
+        .or(form.get("SmsStatus"))
+        .filter(|s| !s.eq_ignore_ascii_case("received"))
+}
+
+/// `?outbound_id=N` of the address the carrier called back (signed with it).
+fn outbound_id(uri: &Uri) -> Option<i64> {
+    form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == "outbound_id")
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// Records a status callback; a failure is logged, and Twilio still gets its 200 (it would
+/// only retry what we cannot record now).
+async fn record_status(
+    state: &AppState,
+    kind: OutboundKind,
+    outbound_id: Option<i64>,
+    sid: String,
+    status: &str,
+) {
+    let callback = StatusCallback {
+        kind,
+        outbound_id,
+        sid,
+        status: status.to_owned(),
+    };
+    if let Err(e) = outbox::status_callback(&state.app, callback).await {
+        tracing::error!(error = %e, "status callback failed");
+    }
+}
+
+/// The delivery status of a text we sent. The address we gave Twilio names the message
+/// (`?outbound_id=N`): a callback proves Twilio took it, which settles a send whose outcome
+/// was unknown. Signed by Twilio (`X-Twilio-Signature`).
+#[utoipa::path(post, path = "/twilio/sms/status", tag = "twilio",
+    params(("outbound_id" = Option<i64>, Query, description = "the outbound message, as set in the StatusCallback we gave")),
+    request_body(content = SmsStatusCallback, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, content_type = "text/xml", body = String, description = "empty TwiML"),
+              (status = 403, description = "missing or invalid signature")))]
+pub async fn sms_status(State(state): State<AppState>, uri: Uri, form: SignedForm) -> Response {
+    let sid = form.get("MessageSid").or(form.get("SmsSid"));
+    let status = form.get("MessageStatus").or(form.get("SmsStatus"));
+    if let (Some(sid), Some(status)) = (sid, status) {
+        record_status(
+            &state,
+            OutboundKind::Sms,
+            outbound_id(&uri),
+            sid.to_owned(),
+            status,
+        )
+        .await;
+    }
+    xml(twiml::empty())
+}
+
+/// The status of a call we placed, recorded against its outbound message (`?outbound_id=N`).
+/// Signed by Twilio (`X-Twilio-Signature`).
+#[utoipa::path(post, path = "/twilio/voice/status", tag = "twilio",
+    params(("outbound_id" = Option<i64>, Query, description = "the outbound call, as set in the StatusCallback we gave")),
+    request_body(content = VoiceStatusCallback, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, content_type = "text/xml", body = String, description = "empty TwiML"),
+              (status = 403, description = "missing or invalid signature")))]
+pub async fn voice_status(State(state): State<AppState>, uri: Uri, form: SignedForm) -> Response {
+    if let (Some(sid), Some(status)) = (form.get("CallSid"), form.get("CallStatus")) {
+        record_status(
+            &state,
+            OutboundKind::Call,
+            outbound_id(&uri),
+            sid.to_owned(),
+            status,
+        )
+        .await;
+    }
+    xml(twiml::empty())
 }

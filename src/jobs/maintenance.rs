@@ -1,4 +1,5 @@
-//! Housekeeping that runs periodically: the retention purge, and finished jobs.
+//! Housekeeping that runs periodically: the retention purges (`PROXYCALL_RETENTION_DAYS`) of
+//! interactions, outbound messages, the simulated carrier's deliveries and finished jobs.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -24,7 +25,8 @@ impl Job for PurgeInteractions {
     }
 }
 
-/// Deletes jobs that finished more than `keep_days` ago: their outcome has been seen.
+/// Deletes jobs that finished more than `keep_days` ago (the retention period: a payload may
+/// name a message, a report a number): their outcome has been seen.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PurgeFinishedJobs {
     pub keep_days: i64,
@@ -36,6 +38,43 @@ impl Job for PurgeFinishedJobs {
     async fn run(self, ctx: JobContext) -> Result<Option<serde_json::Value>, JobError> {
         let before = ctx.now - chrono::Duration::days(self.keep_days);
         let deleted = ctx.app.store.purge_finished_jobs(before).await?;
+        Ok(Some(json!({ "deleted": deleted })))
+    }
+}
+
+/// Deletes sent and failed outbound messages created before the retention period: they hold
+/// third parties' numbers (and a failed one its text, kept so that it can be requeued). A
+/// message waiting or in doubt is kept until it is done with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PurgeOutbox {
+    pub retention_days: i64,
+}
+
+impl Job for PurgeOutbox {
+    const KIND: &'static str = "outbox.purge";
+
+    async fn run(self, ctx: JobContext) -> Result<Option<serde_json::Value>, JobError> {
+        let before = ctx.now - chrono::Duration::days(self.retention_days);
+        let deleted = ctx.app.store.purge_outbound(before).await?;
+        if deleted > 0 {
+            tracing::info!(count = deleted, "old outbound messages purged");
+        }
+        Ok(Some(json!({ "deleted": deleted })))
+    }
+}
+
+/// Deletes what the simulated carrier delivered (texts, numbers) before the retention period.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PurgeSimulatedDeliveries {
+    pub retention_days: i64,
+}
+
+impl Job for PurgeSimulatedDeliveries {
+    const KIND: &'static str = "simulated_deliveries.purge";
+
+    async fn run(self, ctx: JobContext) -> Result<Option<serde_json::Value>, JobError> {
+        let before = ctx.now - chrono::Duration::days(self.retention_days);
+        let deleted = ctx.app.store.purge_simulated_deliveries(before).await?;
         Ok(Some(json!({ "deleted": deleted })))
     }
 }

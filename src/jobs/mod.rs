@@ -6,8 +6,9 @@
 //! kinds it knows with a lease (atomically: `FOR UPDATE SKIP LOCKED` on PostgreSQL, the single
 //! writer on SQLite), runs them, and records done, retry (back-off with jitter from the
 //! attempt count) or failed. A panicking handler is caught and counted as a failed try. A job
-//! whose process died is run again, or — for kinds that must not run twice, such as a send
-//! whose outcome is unknown — failed. Periodic jobs are enqueued once per period across every
+//! whose process died is run again, or — for kinds that must not run twice — failed. (A send
+//! runs again: it records that it starts before it asks the carrier, so a rerun knows a
+//! message in doubt and settles it first: `crate::outbox`.) Periodic jobs are enqueued once per period across every
 //! process, by a dedupe key naming the period ([`schedule`]).
 
 pub mod maintenance;
@@ -107,18 +108,27 @@ impl JobContext {
 }
 
 /// Every kind this binary runs, with the periodic housekeeping; `retention_days` is
-/// `PROXYCALL_RETENTION_DAYS`.
+/// `PROXYCALL_RETENTION_DAYS`, how long everything personal is kept.
 pub fn registry(retention_days: i64) -> Registry {
-    use maintenance::{PurgeFinishedJobs, PurgeInteractions};
+    use maintenance::{
+        PurgeFinishedJobs, PurgeInteractions, PurgeOutbox, PurgeSimulatedDeliveries,
+    };
     Registry::new()
         .register::<crate::outbox::SendOutbound>()
         .every(
             Duration::from_secs(3600),
             PurgeInteractions { retention_days },
         )
+        .every(Duration::from_secs(3600), PurgeOutbox { retention_days })
+        .every(
+            Duration::from_secs(3600),
+            PurgeSimulatedDeliveries { retention_days },
+        )
         .every(
             Duration::from_secs(86_400),
-            PurgeFinishedJobs { keep_days: 30 },
+            PurgeFinishedJobs {
+                keep_days: retention_days,
+            },
         )
 }
 

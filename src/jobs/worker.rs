@@ -138,7 +138,8 @@ impl Worker {
         }
     }
 
-    /// Jobs and messages whose process died mid-run.
+    /// Jobs whose process died mid-run. (A send runs again: it settles a message it finds
+    /// mid-send before anything is sent.)
     pub async fn check_leases(&self, now: DateTime<Utc>) -> StoreResult<()> {
         let store = &self.app.store;
         let expired = store
@@ -151,13 +152,6 @@ impl Worker {
             tracing::error!(
                 count = expired.failed,
                 "interrupted jobs failed: running them again could do them twice"
-            );
-        }
-        let abandoned = store.abandon_interrupted_sends(now).await?;
-        if abandoned > 0 {
-            tracing::error!(
-                count = abandoned,
-                "messages interrupted mid-send were not retried"
             );
         }
         Ok(())

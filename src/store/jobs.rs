@@ -141,7 +141,7 @@ pub trait JobStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// Running jobs of the `known` kinds whose lease ran out: their process died. Those of
-    /// `at_most_once` kinds (a send whose outcome is unknown), and those out of tries, fail;
+    /// `at_most_once` kinds (whose effect may not be done twice), and those out of tries, fail;
     /// the others are queued again. Kinds this binary does not know are left to a binary that
     /// does: only it knows whether they may run twice.
     async fn expire_job_leases(

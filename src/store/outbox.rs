@@ -32,15 +32,69 @@ impl OutboundKind {
 /// The job kind that sends an outbound message; its payload is `{"outbound_id": N}`.
 pub const SEND_JOB_KIND: &str = "outbound.send";
 
-/// The job that sends message `id`, due at `send_at`. Sending decides its own tries (see
-/// `crate::outbox`), so the job's cap is only a backstop.
+/// Tries a send job may take: a backstop only. Sending stops at its own horizon
+/// (`PROXYCALL_OUTBOX_RETRY_HOURS`, from the message's creation or requeue), which this must
+/// never cut short: every try of a day of back-off capped at 10 minutes, settling included, is
+/// a few hundred.
+pub const SEND_JOB_MAX_ATTEMPTS: i64 = 10_000;
+
+/// The job that sends message `id`, due at `send_at`.
 pub fn send_job(id: i64, send_at: DateTime<Utc>) -> NewJob {
     NewJob {
         kind: SEND_JOB_KIND.to_owned(),
         payload: format!("{{\"outbound_id\":{id}}}"),
         due_at: send_at,
-        max_attempts: 100,
-        dedupe_key: Some(format!("outbound:{id}")),
+        max_attempts: SEND_JOB_MAX_ATTEMPTS,
+        dedupe_key: Some(send_job_key(id)),
+    }
+}
+
+/// The dedupe key of message `id`'s send job: one queued send per message.
+pub fn send_job_key(id: i64) -> String {
+    format!("outbound:{id}")
+}
+
+/// Where an outbound message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundStatus {
+    /// Waiting for a send (the first, or one after a failure that proved nothing left).
+    Pending,
+    /// A send began (`send_started_at`) and its outcome is not recorded: while its worker
+    /// lives it is in flight; found so by a later try, it is in doubt, and is settled before
+    /// anything is sent again.
+    Sending,
+    /// The carrier took it (`twilio_sid`); its text is erased.
+    Sent,
+    /// Given up; its text is kept until the retention purge, so that it can be requeued.
+    Failed,
+}
+
+impl OutboundStatus {
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Sending, Self::Sent, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+impl std::fmt::Display for OutboundStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for OutboundStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -66,22 +120,48 @@ pub struct OutboundMessage {
     pub to: E164,
     pub body: Option<String>,
     pub url: Option<String>,
-    /// `pending` (until its job has sent it or given up), `sent` or `failed`.
-    pub status: String,
-    /// Tries so far, this one included once claimed.
+    pub status: OutboundStatus,
+    /// The try of its send job that last began sending it.
     pub attempts: i64,
     pub last_error: Option<String>,
     pub twilio_sid: Option<String>,
     pub delivery_status: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When the latest send began (written before the carrier is asked).
+    pub send_started_at: Option<DateTime<Utc>>,
+    /// When the operator last put it back in the queue.
+    pub requeued_at: Option<DateTime<Utc>>,
+}
+
+impl OutboundMessage {
+    /// Where its retry horizon counts from: its creation, or its latest requeue.
+    pub fn queued_at(&self) -> DateTime<Utc> {
+        self.requeued_at.unwrap_or(self.created_at)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboxStats {
     pub pending: i64,
+    /// In flight, or in doubt until settled.
+    pub sending: i64,
     pub sent: i64,
     pub failed: i64,
     pub oldest_pending_at: Option<DateTime<Utc>>,
+}
+
+/// What a status callback naming its message (`?outbound_id=N`) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackApplied {
+    /// The message was not known as sent: the callback proves the carrier took it, and the
+    /// message is now sent with that SID (a send in doubt is settled so).
+    Settled,
+    /// The status of a message known as sent with that SID.
+    Recorded,
+    /// The message is sent with another SID: the carrier took it twice.
+    OtherSid,
+    /// No such message (purged, or never ours).
+    Unknown,
 }
 
 #[async_trait]
@@ -99,41 +179,67 @@ pub trait OutboxStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<i64>>;
     async fn outbound_message(&self, id: i64) -> StoreResult<Option<OutboundMessage>>;
-    /// The outcome of try number `attempts` of a pending message: sent (its text erased)…
+    /// Marks a pending message `sending`, by try `attempt`, from `now`, before the carrier is
+    /// asked; returns it. `None` when it is not pending (sent, failed, or sending: in doubt).
+    async fn outbound_begin_send(
+        &self,
+        id: i64,
+        attempt: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<OutboundMessage>>;
+    /// The carrier took the message as `sid` (its text erased); `delivery_status` when a
+    /// listing told it. `false` when it was already recorded sent.
     async fn outbound_sent(
         &self,
         id: i64,
         sid: &str,
-        attempts: i64,
+        delivery_status: Option<&str>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
-    /// … still pending after a passing failure (its job says when the next try is) …
-    async fn outbound_retry(
+    ) -> StoreResult<bool>;
+    /// A send that surely did not leave (refused connection, 429, 503 with Retry-After, or
+    /// proved absent): pending again, for its job's next try. Only while the message is still
+    /// `sending` by try `attempt`: a worker that lost its claim cannot undo a newer send.
+    async fn outbound_not_sent(
         &self,
         id: i64,
+        attempt: i64,
         error: &str,
-        attempts: i64,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
-    /// … or failed for good (its text erased).
-    async fn outbound_failed(
+    ) -> StoreResult<bool>;
+    /// A send whose outcome is unknown: it stays `sending`, with the reason.
+    async fn outbound_in_doubt(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Given up. Its text is kept until the retention purge, so that it can be requeued.
+    async fn outbound_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Which of these SIDs other messages than `id` hold: a listed message that is another
+    /// one's is not this one's.
+    async fn outbound_sids_taken(&self, sids: &[String], id: i64) -> StoreResult<Vec<String>>;
+    /// A status callback for message `id` (`?outbound_id=`), as `sid` with `status`.
+    async fn outbound_callback(
         &self,
         id: i64,
-        error: &str,
-        attempts: i64,
+        sid: &str,
+        status: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
-    /// Pending messages whose send job failed without saying so to the message — its process
-    /// stopped mid-send (`JobStore::expire_job_leases`) — may or may not have left: they are
-    /// marked failed, never retried, so that nothing is sent twice. Returns how many.
-    async fn abandon_interrupted_sends(&self, now: DateTime<Utc>) -> StoreResult<u64>;
-    /// Records a delivery status from a status callback; `false` if no message has that SID.
+    ) -> StoreResult<CallbackApplied>;
+    /// Records a delivery status from a status callback without a message id; `false` if no
+    /// message has that SID.
     async fn outbound_delivery_status(
         &self,
         sid: &str,
         status: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Puts failed messages back in the queue, each with a new send job, in one transaction:
+    /// those of `ids` that are failed and still have what they need to be sent (a text keeps
+    /// its body). Returns the ids requeued.
+    async fn outbound_requeue(&self, ids: &[i64], now: DateTime<Utc>) -> StoreResult<Vec<i64>>;
+    /// Failed messages whose failure was recorded at or after `since`, oldest first.
+    async fn outbound_failed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<OutboundMessage>>;
+    /// Deletes sent and failed messages created before `before`; returns how many.
+    async fn purge_outbound(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
     /// The latest messages, newest first.
     async fn outbound_messages(&self, limit: i64) -> StoreResult<Vec<OutboundMessage>>;

@@ -1,9 +1,10 @@
-//! What the simulated carrier keeps: the numbers it "rents", so that a restart keeps them.
+//! What the simulated carrier keeps: the numbers it "rents", so that a restart keeps them, and
+//! what it delivered (`simulated_deliveries`, written by `RoutingStore::record_simulated_delivery`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreResult;
+use super::{SimulatedDelivery, StoreResult};
 use crate::domain::E164;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,4 +34,14 @@ pub trait SimulatedStore {
     ) -> StoreResult<Option<SimulatedNumber>>;
     /// `false` when there is no such number.
     async fn remove_simulated_number(&self, sid: &str) -> StoreResult<bool>;
+    /// Texts delivered from `from` to `to` at or after `since`, oldest first: what the
+    /// simulated carrier lists as sent, as Twilio lists its messages.
+    async fn simulated_texts_between(
+        &self,
+        from: &E164,
+        to: &E164,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<SimulatedDelivery>>;
+    /// Deletes deliveries older than `before` (they hold texts); returns how many.
+    async fn purge_simulated_deliveries(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }

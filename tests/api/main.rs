@@ -14,4 +14,6 @@ mod provision;
 mod scopes;
 #[path = "../common/test_db.rs"]
 mod test_db;
+#[path = "../common/twilio_sim.rs"]
+mod twilio_sim;
 mod webhooks;

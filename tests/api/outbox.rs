@@ -1,13 +1,17 @@
-//! The outbox's guarantees that need no carrier: a message is claimed by one worker, and one
-//! whose worker vanished mid-send is never sent again.
+//! The outbox's guarantees with the simulated carrier: a message is claimed by one worker; one
+//! whose worker died before its send began is sent by another; one whose worker died mid-send
+//! is settled (by its status callback or the carrier's listing) and never sent twice; status
+//! callbacks on their own paths; the retention purges.
 
 use chrono::{Duration, Utc};
 use proxycall::domain::E164;
 use std::sync::Arc;
 
-use proxycall::store::{JobStatus, NewOutbound, OutboundKind, SEND_JOB_KIND, Store};
+use proxycall::store::{
+    JobStatus, NewOutbound, OutboundKind, OutboundMessage, SEND_JOB_KIND, Store,
+};
 
-use crate::helpers::{Options, spawn_app_with};
+use crate::helpers::{Options, TestApp, spawn_app_with};
 
 fn message(key: &str) -> NewOutbound {
     NewOutbound {
@@ -40,14 +44,30 @@ async fn claim_send(
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_message_interrupted_mid_send_is_failed_not_sent_twice() {
+fn worker(app: &TestApp) -> proxycall::jobs::Worker {
+    proxycall::jobs::Worker::new(app.app.clone(), app.jobs.clone())
+}
+
+async fn no_workers() -> TestApp {
     // No workers: the test plays them.
-    let app = spawn_app_with(Options {
+    spawn_app_with(Options {
         job_workers: Some(0),
         ..Default::default()
     })
-    .await;
+    .await
+}
+
+async fn the_message(store: &Arc<dyn Store>) -> OutboundMessage {
+    store.outbound_messages(1).await.unwrap().remove(0)
+}
+
+async fn delivered(app: &TestApp) -> Vec<proxycall::store::SimulatedDelivery> {
+    app.app.store.simulated_deliveries(None, 10).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_message_claimed_by_a_worker_that_died_before_sending_is_sent_by_another_once() {
+    let app = no_workers().await;
     let store = &app.app.store;
     let now = Utc::now();
     assert!(store.enqueue(&message("k1"), now).await.unwrap().is_some());
@@ -56,58 +76,359 @@ async fn a_message_interrupted_mid_send_is_failed_not_sent_twice() {
         "enqueued once per key"
     );
 
-    // A worker takes it, then dies before recording anything.
+    // A worker takes it, then dies before it begins the send.
     assert!(claim_send(store, now).await.is_some());
     assert!(claim_send(store, now).await.is_none(), "claimed once");
 
-    // Before the lease ends nothing happens; after it, the message is given up.
-    let registry = proxycall::jobs::registry(90);
-    let worker = proxycall::jobs::Worker::new(app.app.clone(), Arc::new(registry));
+    // Before the lease ends nothing happens; after it, another worker sends it.
+    let worker = worker(&app);
     worker
         .check_leases(now + Duration::seconds(30))
         .await
         .unwrap();
     assert_eq!(
-        store.outbound_messages(1).await.unwrap()[0].status,
-        "pending"
-    );
-    assert_eq!(
         store.jobs(Some(SEND_JOB_KIND), None, 1).await.unwrap()[0].status,
         JobStatus::Running,
         "still its worker's"
     );
+    let later = now + Duration::seconds(61);
+    worker.check_leases(later).await.unwrap();
+    worker.run_once_at(later).await.unwrap();
+    worker.run_once_at(now + Duration::hours(1)).await.unwrap();
+
+    let stored = the_message(store).await;
+    assert_eq!(stored.status, "sent", "{stored:?}");
+    assert!(stored.body.is_none(), "the text is erased once sent");
+    assert_eq!(delivered(&app).await.len(), 1, "sent once");
+    let job = &store.jobs(Some(SEND_JOB_KIND), None, 10).await.unwrap()[0];
+    assert_eq!(job.status, JobStatus::Done);
+}
+
+/// A worker that claimed the message, began its send, maybe reached the carrier, and died.
+async fn die_mid_send(app: &TestApp, now: chrono::DateTime<Utc>, reached_carrier: bool) -> i64 {
+    let store = &app.app.store;
+    store.enqueue(&message("k1"), now).await.unwrap().unwrap();
+    let taken = claim_send(store, now).await.unwrap();
+    let m = store
+        .outbound_begin_send(taken.id, 1, now)
+        .await
+        .unwrap()
+        .expect("pending until its send begins");
+    if reached_carrier {
+        let body = m.body.as_deref().unwrap();
+        app.app
+            .carrier
+            .send_sms(&m.from, &m.to, body, None)
+            .await
+            .unwrap();
+    }
+    m.id
+}
+
+#[tokio::test]
+async fn a_message_whose_worker_died_after_the_carrier_took_it_is_settled_never_sent_twice() {
+    let app = no_workers().await;
+    let store = &app.app.store;
+    let now = Utc::now();
+    die_mid_send(&app, now, true).await;
+    let worker = worker(&app);
+
+    // After the lease, the job runs again: the message is in doubt, and waits for the grace
+    // period (its status callback may come meanwhile).
+    let after_lease = now + Duration::seconds(61);
+    worker.check_leases(after_lease).await.unwrap();
+    worker.run_once_at(after_lease).await.unwrap();
+    assert_eq!(the_message(store).await.status, "sending");
+    // Then the carrier's listing shows it: sent, not sent again.
+    worker
+        .run_once_at(now + Duration::minutes(3))
+        .await
+        .unwrap();
+    worker.run_once_at(now + Duration::hours(3)).await.unwrap();
+
+    let deliveries = delivered(&app).await;
+    assert_eq!(deliveries.len(), 1, "never sent twice");
+    let stored = the_message(store).await;
+    assert_eq!(stored.status, "sent");
+    assert_eq!(stored.twilio_sid, Some(deliveries[0].sid.clone()));
+}
+
+#[tokio::test]
+async fn a_message_whose_worker_died_before_the_carrier_took_it_is_sent_once() {
+    let app = no_workers().await;
+    let store = &app.app.store;
+    let now = Utc::now();
+    die_mid_send(&app, now, false).await;
+    let worker = worker(&app);
+
+    let after_lease = now + Duration::seconds(61);
+    worker.check_leases(after_lease).await.unwrap();
+    worker.run_once_at(after_lease).await.unwrap();
+    assert!(delivered(&app).await.is_empty(), "not before it is settled");
+    worker
+        .run_once_at(now + Duration::minutes(3))
+        .await
+        .unwrap();
+
+    assert_eq!(delivered(&app).await.len(), 1, "proved absent, sent once");
+    assert_eq!(the_message(store).await.status, "sent");
+}
+
+#[tokio::test]
+async fn a_status_callback_naming_a_message_in_doubt_settles_it() {
+    let app = no_workers().await;
+    let store = &app.app.store;
+    let now = Utc::now();
+    let id = die_mid_send(&app, now, true).await;
+    let sid = delivered(&app).await[0].sid.clone();
+
+    let path = format!("/twilio/sms/status?outbound_id={id}");
+    let (status, twiml) = app
+        .webhook(&path, &[("MessageSid", &sid), ("MessageStatus", "sent")])
+        .await;
+    assert_eq!(status, 200, "{twiml}");
+    let settled = the_message(store).await;
+    // The job runs again after the lease, and finds nothing to do.
+    let worker = worker(&app);
     worker
         .check_leases(now + Duration::seconds(61))
         .await
         .unwrap();
-    let stored = &store.outbound_messages(1).await.unwrap()[0];
-    assert_eq!(stored.status, "failed");
-    assert!(stored.body.is_none(), "the text is erased");
-    assert!(
-        stored
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("never sent twice")
-    );
-    let job = &store.jobs(Some(SEND_JOB_KIND), None, 10).await.unwrap()[0];
-    assert_eq!(job.status, JobStatus::Failed, "its job is not run again");
-    let later = now + Duration::hours(1);
-    assert!(claim_send(store, later).await.is_none());
-    // A worker an hour later runs what is due (the periodic housekeeping), not the send.
-    worker.run_once_at(later).await.unwrap();
+    worker.run_once_at(now + Duration::hours(1)).await.unwrap();
+    let (status, _) = app
+        .webhook(
+            &path,
+            &[("MessageSid", &sid), ("MessageStatus", "delivered")],
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    assert_eq!(settled.status, "sent");
+    assert_eq!(settled.twilio_sid.as_deref(), Some(sid.as_str()));
+    assert_eq!(settled.delivery_status.as_deref(), Some("sent"));
+    assert_eq!(delivered(&app).await.len(), 1, "never sent twice");
+    let later = the_message(store).await;
+    assert_eq!(later.delivery_status.as_deref(), Some("delivered"));
+    // Unsigned, the callback is refused.
+    let unsigned = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .form(&[("MessageSid", sid.as_str()), ("MessageStatus", "failed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 403);
     assert_eq!(
-        store.jobs(Some(SEND_JOB_KIND), None, 10).await.unwrap()[0].status,
-        JobStatus::Failed
+        the_message(store).await.delivery_status.as_deref(),
+        Some("delivered")
     );
+}
+
+#[tokio::test]
+async fn a_call_status_is_recorded_against_its_outbound_call() {
+    let app = spawn_app_with(Options::default()).await;
+    let store = &app.app.store;
+    let call = NewOutbound {
+        kind: OutboundKind::Call,
+        url: Some(format!("{}/twiml/1", app.base)),
+        body: None,
+        ..message("call")
+    };
+    let id = store.enqueue(&call, Utc::now()).await.unwrap().unwrap();
+    app.drain().await;
+    let sent = the_message(store).await;
+    assert_eq!(sent.status, "sent");
+    let sid = sent.twilio_sid.clone().unwrap();
+
+    let (status, _) = app
+        .webhook(
+            &format!("/twilio/voice/status?outbound_id={id}"),
+            &[("CallSid", &sid), ("CallStatus", "completed")],
+        )
+        .await;
+
+    assert_eq!(status, 200);
+    let recorded = the_message(store).await;
+    assert_eq!(recorded.delivery_status.as_deref(), Some("completed"));
+}
+
+#[tokio::test]
+async fn a_text_marked_received_on_the_sms_webhook_is_routed_and_a_delivery_status_is_recorded() {
+    let app = spawn_app_with(Options::default()).await;
+    let proxy = app.client_with_proxy(1, "+33612345678").await;
+    for (sid, field) in [("SMin1", "SmsStatus"), ("SMin2", "MessageStatus")] {
+        let (status, _) = app
+            .webhook(
+                "/twilio/sms",
+                &[
+                    ("From", "+33698765432"),
+                    ("To", &proxy),
+                    ("Body", "Je suis en bas"),
+                    ("MessageSid", sid),
+                    (field, "received"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let deliveries = app.deliveries_to("+33612345678", 2).await;
+    assert_eq!(deliveries.len(), 2, "both relayed");
+
+    // A delivery status posted to /twilio/sms (configured there by hand) is still recorded.
+    let (status, twiml) = app
+        .webhook(
+            "/twilio/sms",
+            &[
+                ("MessageSid", &deliveries[0].sid),
+                ("MessageStatus", "delivered"),
+                ("From", &proxy),
+                ("To", "+33612345678"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(!twiml.contains("<Message>"), "{twiml}");
+    let stored = app.app.store.outbound_messages(10).await.unwrap();
+    let recorded = stored
+        .iter()
+        .find(|m| m.twilio_sid.as_deref() == Some(deliveries[0].sid.as_str()))
+        .unwrap();
+    assert_eq!(recorded.delivery_status.as_deref(), Some("delivered"));
+    assert_eq!(
+        app.deliveries_to("+33612345678", 2).await.len(),
+        2,
+        "not relayed"
+    );
+}
+
+#[tokio::test]
+async fn sent_and_failed_messages_and_simulated_deliveries_are_purged_after_the_retention() {
+    let app = no_workers().await;
+    let store = &app.app.store;
+    let now = Utc::now();
+    for key in [
+        "sent-old",
+        "failed-old",
+        "pending-old",
+        "doubt-old",
+        "sent-new",
+    ] {
+        store.enqueue(&message(key), now).await.unwrap().unwrap();
+    }
+    app.db
+        .exec(
+            "update outbound_messages set status = 'sent', body = null, twilio_sid = 'SM' || id \
+             where dedupe_key in ('sent-old', 'sent-new')",
+        )
+        .await;
+    app.db
+        .exec("update outbound_messages set status = 'failed' where dedupe_key = 'failed-old'")
+        .await;
+    // Their sends are not what this test is about.
+    app.db
+        .exec("delete from jobs where kind = 'outbound.send'")
+        .await;
+    app.db
+        .exec("update outbound_messages set status = 'sending' where dedupe_key = 'doubt-old'")
+        .await;
+    let old = (now - Duration::days(100))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let is_pg = app.db.url().starts_with("postgres");
+    let at = if is_pg {
+        format!("timestamptz '{old}+00'")
+    } else {
+        format!("'{old}+00:00'")
+    };
+    app.db
+        .exec(&format!(
+            "update outbound_messages set created_at = {at} where dedupe_key like '%-old'"
+        ))
+        .await;
+    // Two deliveries of the simulated carrier: one old, one new.
+    let m = message("x");
+    app.app
+        .carrier
+        .send_sms(&m.from, &m.to, "ancien", None)
+        .await
+        .unwrap();
+    app.db
+        .exec(&format!(
+            "update simulated_deliveries set delivered_at = {at}"
+        ))
+        .await;
+    app.app
+        .carrier
+        .send_sms(&m.from, &m.to, "récent", None)
+        .await
+        .unwrap();
+
+    // The periodic purges, as the scheduler enqueues them, with a 90-day retention.
+    app.drain().await;
+
+    let left: Vec<String> = store
+        .outbound_messages(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| format!("{}", m.status))
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left.contains(&"pending".to_owned()), "waiting ones stay");
+    assert!(left.contains(&"sending".to_owned()), "ones in doubt stay");
+    assert!(left.contains(&"sent".to_owned()), "recent ones stay");
+    let deliveries = delivered(&app).await;
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].body.as_deref(), Some("récent"));
+    for kind in ["outbox.purge", "simulated_deliveries.purge", "jobs.purge"] {
+        let jobs = store.jobs(Some(kind), None, 5).await.unwrap();
+        assert_eq!(jobs.len(), 1, "{kind}");
+        assert_eq!(jobs[0].status, JobStatus::Done, "{kind}: {jobs:?}");
+    }
+    let jobs_purge = &store.jobs(Some("jobs.purge"), None, 1).await.unwrap()[0];
     assert!(
-        app.app
-            .store
-            .simulated_deliveries(None, 10)
+        jobs_purge.payload.contains("90"),
+        "finished jobs kept as long as the rest: {}",
+        jobs_purge.payload
+    );
+}
+
+#[tokio::test]
+async fn finished_jobs_older_than_the_retention_are_purged() {
+    let app = no_workers().await;
+    let store = &app.app.store;
+    let now = Utc::now();
+    store.enqueue(&message("done"), now).await.unwrap().unwrap();
+    store
+        .enqueue(&message("queued"), now + Duration::days(1))
+        .await
+        .unwrap();
+    app.db
+        .exec("update jobs set status = 'done', finished_at = created_at where dedupe_key = 'outbound:1'")
+        .await;
+    assert_eq!(
+        store
+            .purge_finished_jobs(now - Duration::days(90))
+            .await
+            .unwrap(),
+        0,
+        "recent ones stay"
+    );
+    assert_eq!(
+        store
+            .purge_finished_jobs(now + Duration::seconds(1))
+            .await
+            .unwrap(),
+        1,
+        "finished ones go, queued ones stay"
+    );
+    assert_eq!(
+        store
+            .jobs(Some(SEND_JOB_KIND), None, 10)
             .await
             .unwrap()
-            .is_empty(),
-        "never sent"
+            .len(),
+        1
     );
 }
 
@@ -158,7 +479,7 @@ async fn a_status_callback_that_arrives_before_the_sid_is_stored_is_kept() {
     let late = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         store
-            .outbound_sent(id, "SMlate", 1, Utc::now())
+            .outbound_sent(id, "SMlate", None, Utc::now())
             .await
             .unwrap();
     });

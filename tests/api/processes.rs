@@ -603,3 +603,205 @@ async fn scheduled_and_periodic_jobs_run_once_across_two_processes_and_survive_a
         stop(child).await;
     }
 }
+
+#[tokio::test]
+async fn outbox_requeue_puts_failed_messages_back_and_refuses_sent_or_in_doubt_ones() {
+    let db = TestDb::new().await;
+    let app = App::simulated(store::connect(db.url()).await.unwrap());
+    let mut ids = Vec::new();
+    for (i, key) in ["failed", "sent", "doubt", "queued", "failed-too"]
+        .iter()
+        .enumerate()
+    {
+        let to = format!("+3361100001{i}");
+        ids.push(
+            app.store
+                .enqueue(&text_to(&to, key), chrono::Utc::now())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let set = |status: &str, key: &str| {
+        format!("update outbound_messages set status = '{status}' where dedupe_key = '{key}'")
+    };
+    for sql in [
+        set("failed", "failed"),
+        set("failed", "failed-too"),
+        set("sent", "sent"),
+        set("sending", "doubt"),
+        format!(
+            "update jobs set status = 'failed', finished_at = updated_at \
+             where dedupe_key in ('outbound:{}', 'outbound:{}', 'outbound:{}')",
+            ids[0], ids[1], ids[4]
+        ),
+    ] {
+        db.exec(&sql).await;
+    }
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.arg("outbox")
+            .args(args)
+            .env_clear()
+            .env("PROXYCALL_DATABASE_URL", db.url());
+        cmd.output().unwrap()
+    };
+    let text = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+
+    let one = run(&["requeue", "--id", &ids[0].to_string()]);
+    assert!(one.status.success(), "{}", text(&one));
+    assert!(
+        text(&one).contains(&format!("requeued {}", ids[0])),
+        "{}",
+        text(&one)
+    );
+    for (id, why) in [
+        (ids[1], "sent already"),
+        (ids[2], "in doubt"),
+        (ids[3], "queued already"),
+        (ids[0], "queued already"),
+    ] {
+        let refused = run(&["requeue", "--id", &id.to_string()]);
+        assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+        assert!(text(&refused).contains(why), "{id}: {}", text(&refused));
+    }
+    let bad = run(&["requeue", "--failed-since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    let since = run(&["requeue", "--failed-since", "2h"]);
+    assert!(since.status.success(), "{}", text(&since));
+    assert!(
+        text(&since).contains("1 message(s) requeued"),
+        "{}",
+        text(&since)
+    );
+
+    // Each requeued message is pending with a queued job of its own; the others are untouched.
+    let messages = app.store.outbound_messages(10).await.unwrap();
+    let status = |id: i64| {
+        messages
+            .iter()
+            .find(|m| m.id == id)
+            .unwrap()
+            .status
+            .to_string()
+    };
+    assert_eq!(
+        ids.iter().map(|&id| status(id)).collect::<Vec<_>>(),
+        ["pending", "sent", "sending", "pending", "pending"]
+    );
+    for id in [ids[0], ids[4]] {
+        let jobs = app
+            .store
+            .jobs(Some(proxycall::store::SEND_JOB_KIND), None, 20)
+            .await
+            .unwrap();
+        let key = format!("outbound:{id}");
+        let live: Vec<_> = jobs
+            .iter()
+            .filter(|j| j.dedupe_key.as_deref() == Some(key.as_str()))
+            .collect();
+        assert_eq!(live.len(), 1, "{jobs:#?}");
+        assert_eq!(live[0].status, proxycall::store::JobStatus::Queued);
+    }
+}
+
+/// A `serve` process sending through the Twilio double at `base`, settling after 1 s.
+fn twilio_server(db: &TestDb, port: u16, base: &str) -> Child {
+    Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("PROXYCALL_DATABASE_URL", db.url())
+        .env("PROXYCALL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PROXYCALL_CARRIER", "twilio")
+        .env("TWILIO_ACCOUNT_SID", crate::helpers::ACCOUNT_SID)
+        .env("TWILIO_AUTH_TOKEN", "test-auth-token")
+        .env("TWILIO_API_BASE", base)
+        .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
+        .env("PROXYCALL_OUTBOX_SETTLE_GRACE_SECS", "1")
+        .env("LOG_LEVEL", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_serve_process_killed_mid_send_loses_no_message_and_another_sends_each_once() {
+    let db = TestDb::new().await;
+    let app = App::simulated(store::connect(db.url()).await.unwrap());
+    keys::create(&app, "ops", Scopes::admin(), None)
+        .await
+        .unwrap();
+    // The first process finds Twilio hanging: one text it takes and never answers for, the
+    // others it never takes.
+    let sim = crate::twilio_sim::TwilioSim::start().await;
+    use crate::twilio_sim::Fault;
+    sim.faults([
+        Fault::AcceptThenHang,
+        Fault::HangWithoutAccepting,
+        Fault::HangWithoutAccepting,
+    ]);
+    for i in 0..3 {
+        app.store
+            .enqueue(
+                &text_to(&format!("+3361200000{i}"), &format!("kill:{i}")),
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let http = reqwest::Client::new();
+    let port = free_port();
+    let mut first = twilio_server(&db, port, &sim.base);
+    wait_until_up(&http, &format!("http://127.0.0.1:{port}")).await;
+    for _ in 0..200 {
+        if sim.posts() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sim.posts(),
+        3,
+        "the first process claimed and began every send"
+    );
+
+    // Killed mid-send: no graceful stop, no outcome recorded.
+    first.kill().await.unwrap();
+    let stats = app.store.outbox_stats().await.unwrap();
+    assert_eq!(stats.sending, 3, "{stats:?}");
+
+    // Another process takes over once the leases run out.
+    let port = free_port();
+    let second = twilio_server(&db, port, &sim.base);
+    wait_until_up(&http, &format!("http://127.0.0.1:{port}")).await;
+    // Leases last a minute and are checked every 30 s: allow three minutes on a busy machine.
+    let mut stats = app.store.outbox_stats().await.unwrap();
+    for _ in 0..360 {
+        if stats.sent == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stats = app.store.outbox_stats().await.unwrap();
+    }
+    let logs = stop(second).await;
+
+    assert_eq!((stats.sent, stats.failed), (3, 0), "{stats:?}\n{logs}");
+    let texts = sim.texts();
+    assert_eq!(texts.len(), 3, "each taken by Twilio once: {texts:#?}");
+    let recipients: HashSet<String> = texts.iter().map(|t| t.to.clone()).collect();
+    assert_eq!(recipients.len(), 3);
+    assert_eq!(
+        sim.posts(),
+        5,
+        "the two never taken were posted again, the other not"
+    );
+}

@@ -12,8 +12,6 @@ mod decide;
 mod engine;
 mod limits;
 
-use chrono::Utc;
-
 use super::{App, AppError, AppResult};
 use crate::domain::E164;
 use crate::store::StoreError;
@@ -102,28 +100,4 @@ fn failed() -> AppError {
     AppError::Store(StoreError::Unavailable(
         "routing failed; see the log".into(),
     ))
-}
-
-/// A delivery-status callback for a text we sent.
-pub async fn delivery_status(app: &App, sid: &str, status: &str) -> AppResult<()> {
-    // Twilio may call back before the worker has stored the SID its send returned: an unknown
-    // SID is tried again a few times, briefly, before it is given up.
-    let mut known = false;
-    for attempt in 0..4 {
-        if attempt > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        known = app
-            .store
-            .outbound_delivery_status(sid, status, Utc::now())
-            .await?;
-        if known {
-            break;
-        }
-    }
-    metrics::counter!("webhook_outcomes_total", "channel" => "sms_status",
-        "outcome" => if known { "recorded" } else { "unknown_sid" })
-    .increment(1);
-    tracing::debug!(known, status, "delivery status");
-    Ok(())
 }

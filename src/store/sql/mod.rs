@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType, OrderId, Scopes};
 use crate::store::{
-    ApiKey, Client, Interaction, Job, JobStatus, Order, OutboundKind, OutboundMessage, PoolNumber,
-    PoolStatus, SimulatedDelivery, StoreError, StoreResult,
+    ApiKey, Client, Interaction, Job, JobStatus, Order, OutboundKind, OutboundMessage,
+    OutboundStatus, PoolNumber, PoolStatus, SimulatedDelivery, StoreError, StoreResult,
 };
 pub(crate) use clients::impl_clients_store;
 pub(crate) use jobs::{impl_job_store, insert_job, job_cols};
@@ -47,7 +47,7 @@ macro_rules! key_cols {
 macro_rules! outbound_cols {
     () => {
         "id, kind, purpose, from_number, to_number, body, url, status, attempts, \
-         last_error, twilio_sid, delivery_status, created_at"
+         last_error, twilio_sid, delivery_status, created_at, send_started_at, requeued_at"
     };
 }
 pub(crate) use {client_cols, key_cols, outbound_cols, pool_cols};
@@ -237,12 +237,14 @@ pub(crate) fn outbound_from(r: &impl Columns) -> StoreResult<OutboundMessage> {
         to: phone(r, "to_number")?.ok_or_else(corrupt("to_number"))?,
         body: r.text("body")?,
         url: present(r, "url")?,
-        status: required(r, "status")?,
+        status: OutboundStatus::parse(&required(r, "status")?).ok_or_else(corrupt("status"))?,
         attempts: r.int("attempts")?.unwrap_or(0),
         last_error: present(r, "last_error")?,
         twilio_sid: present(r, "twilio_sid")?,
         delivery_status: present(r, "delivery_status")?,
         created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
+        send_started_at: r.time("send_started_at")?,
+        requeued_at: r.time("requeued_at")?,
     })
 }
 

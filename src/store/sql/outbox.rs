@@ -65,41 +65,85 @@ macro_rules! impl_outbox_store {
                     .transpose()
                 }
 
+                async fn outbound_begin_send(
+                    &self,
+                    id: i64,
+                    attempt: i64,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Option<OutboundMessage>> {
+                    // One statement both reads the message and records that its send begins:
+                    // the send path pays no extra round-trip for it.
+                    sqlx::query(concat!(
+                        "update outbound_messages set status = 'sending', send_started_at = $3, \
+                         attempts = $2, updated_at = $3 where id = $1 and status = 'pending' \
+                         returning ",
+                        outbound_cols!()
+                    ))
+                    .bind(id)
+                    .bind(attempt)
+                    .bind(now)
+                    .fetch_optional(self.writer())
+                    .await?
+                    .as_ref()
+                    .map(outbound_from)
+                    .transpose()
+                }
+
                 async fn outbound_sent(
                     &self,
                     id: i64,
                     sid: &str,
-                    attempts: i64,
+                    delivery_status: Option<&str>,
                     now: DateTime<Utc>,
-                ) -> StoreResult<()> {
-                    sqlx::query(
+                ) -> StoreResult<bool> {
+                    // A status callback may have recorded it first.
+                    let done = sqlx::query(
                         "update outbound_messages set status = 'sent', twilio_sid = $2, \
-                         attempts = $3, body = null, last_error = null, \
-                         updated_at = $4 where id = $1",
+                         delivery_status = coalesce($3, delivery_status), body = null, \
+                         last_error = null, updated_at = $4 where id = $1 and status <> 'sent'",
                     )
                     .bind(id)
                     .bind(sid)
-                    .bind(attempts)
+                    .bind(delivery_status)
                     .bind(now)
                     .execute(self.writer())
                     .await?;
-                    Ok(())
+                    Ok(done.rows_affected() > 0)
                 }
 
-                async fn outbound_retry(
+                async fn outbound_not_sent(
                     &self,
                     id: i64,
+                    attempt: i64,
                     error: &str,
-                    attempts: i64,
                     now: DateTime<Utc>,
-                ) -> StoreResult<()> {
-                    sqlx::query(
+                ) -> StoreResult<bool> {
+                    let done = sqlx::query(
                         "update outbound_messages set status = 'pending', last_error = $2, \
-                         attempts = $3, updated_at = $4 where id = $1",
+                         send_started_at = null, updated_at = $3 \
+                         where id = $1 and status = 'sending' and attempts = $4",
                     )
                     .bind(id)
                     .bind(error)
-                    .bind(attempts)
+                    .bind(now)
+                    .bind(attempt)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn outbound_in_doubt(
+                    &self,
+                    id: i64,
+                    error: &str,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
+                    sqlx::query(
+                        "update outbound_messages set last_error = $2, updated_at = $3 \
+                         where id = $1 and status = 'sending'",
+                    )
+                    .bind(id)
+                    .bind(error)
                     .bind(now)
                     .execute(self.writer())
                     .await?;
@@ -110,39 +154,91 @@ macro_rules! impl_outbox_store {
                     &self,
                     id: i64,
                     error: &str,
-                    attempts: i64,
                     now: DateTime<Utc>,
                 ) -> StoreResult<()> {
                     sqlx::query(
                         "update outbound_messages set status = 'failed', last_error = $2, \
-                         attempts = $3, body = null, updated_at = $4 \
-                         where id = $1",
+                         updated_at = $3 where id = $1 and status in ('pending', 'sending')",
                     )
                     .bind(id)
                     .bind(error)
-                    .bind(attempts)
                     .bind(now)
                     .execute(self.writer())
                     .await?;
                     Ok(())
                 }
 
-                async fn abandon_interrupted_sends(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-                    // A send job's dedupe key is `outbound:<message id>` (`send_job`): the
-                    // message is found from it on both engines, without parsing JSON.
-                    let done = sqlx::query(
-                        "update outbound_messages set status = 'failed', body = null, \
-                         last_error = 'interrupted while sending: not retried, so that it is \
-                         never sent twice', updated_at = $1 \
-                         where status = 'pending' and id in (select \
-                           cast(substr(dedupe_key, 10) as bigint) from jobs \
-                           where status = 'failed' and kind = $2)",
+                async fn outbound_sids_taken(
+                    &self,
+                    sids: &[String],
+                    id: i64,
+                ) -> StoreResult<Vec<String>> {
+                    if sids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut q = sqlx::QueryBuilder::<DbEngine>::new(
+                        "select twilio_sid from outbound_messages where id <> ",
+                    );
+                    q.push_bind(id).push(" and twilio_sid in (");
+                    let mut list = q.separated(", ");
+                    for sid in sids {
+                        list.push_bind(sid.clone());
+                    }
+                    q.push(")");
+                    Ok(q.build_query_scalar().fetch_all(self.writer()).await?)
+                }
+
+                async fn outbound_callback(
+                    &self,
+                    id: i64,
+                    sid: &str,
+                    status: &str,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<CallbackApplied> {
+                    let mut tx = self.begin_write().await?;
+                    // Not known as sent: the carrier took it, whatever we thought.
+                    let settled = sqlx::query(
+                        "update outbound_messages set status = 'sent', twilio_sid = $2, \
+                         delivery_status = $3, body = null, last_error = null, updated_at = $4 \
+                         where id = $1 and status <> 'sent'",
                     )
+                    .bind(id)
+                    .bind(sid)
+                    .bind(status)
                     .bind(now)
-                    .bind(SEND_JOB_KIND)
-                    .execute(self.writer())
-                    .await?;
-                    Ok(done.rows_affected())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    let applied = if settled > 0 {
+                        CallbackApplied::Settled
+                    } else if sqlx::query(
+                        "update outbound_messages set delivery_status = $3, updated_at = $4 \
+                         where id = $1 and twilio_sid = $2",
+                    )
+                    .bind(id)
+                    .bind(sid)
+                    .bind(status)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        > 0
+                    {
+                        CallbackApplied::Recorded
+                    } else {
+                        let exists: Option<i64> =
+                            sqlx::query_scalar("select id from outbound_messages where id = $1")
+                                .bind(id)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        if exists.is_some() {
+                            CallbackApplied::OtherSid
+                        } else {
+                            CallbackApplied::Unknown
+                        }
+                    };
+                    tx.commit().await?;
+                    Ok(applied)
                 }
 
                 async fn outbound_delivery_status(
@@ -163,6 +259,67 @@ macro_rules! impl_outbox_store {
                     Ok(done.rows_affected() > 0)
                 }
 
+                async fn outbound_requeue(
+                    &self,
+                    ids: &[i64],
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Vec<i64>> {
+                    let mut tx = self.begin_write().await?;
+                    let mut requeued = Vec::new();
+                    for &id in ids {
+                        let back: Option<i64> = sqlx::query_scalar(
+                            "update outbound_messages set status = 'pending', requeued_at = $2, \
+                             send_started_at = null, last_error = null, updated_at = $2 \
+                             where id = $1 and status = 'failed' \
+                             and (kind = 'call' or body is not null) returning id",
+                        )
+                        .bind(id)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if back.is_none() {
+                            continue;
+                        }
+                        // The finished job keeps its history; the key goes to the new one.
+                        sqlx::query("update jobs set dedupe_key = null where dedupe_key = $1")
+                            .bind(send_job_key(id))
+                            .execute(&mut *tx)
+                            .await?;
+                        insert_job!(&mut *tx, &send_job(id, now), now);
+                        requeued.push(id);
+                    }
+                    tx.commit().await?;
+                    Ok(requeued)
+                }
+
+                async fn outbound_failed_since(
+                    &self,
+                    since: DateTime<Utc>,
+                ) -> StoreResult<Vec<OutboundMessage>> {
+                    sqlx::query(concat!(
+                        "select ", outbound_cols!(), " from outbound_messages \
+                         where status = 'failed' and updated_at >= $1 order by id"
+                    ))
+                    .bind(since)
+                    .fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(outbound_from)
+                    .collect()
+                }
+
+                async fn purge_outbound(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                    // A message waiting or in doubt is never purged: it is not done with.
+                    let done = sqlx::query(
+                        "delete from outbound_messages where created_at < $1 \
+                         and status in ('sent', 'failed')",
+                    )
+                    .bind(before)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(done.rows_affected())
+                }
+
                 async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
                     let rows = sqlx::query(
                         "select status, count(*) as n from outbound_messages group by status",
@@ -174,6 +331,7 @@ macro_rules! impl_outbox_store {
                         let n: i64 = sqlx::Row::try_get(row, "n")?;
                         match Columns::text(row, "status")?.as_deref() {
                             Some("pending") => stats.pending = n,
+                            Some("sending") => stats.sending = n,
                             Some("sent") => stats.sent = n,
                             Some("failed") => stats.failed = n,
                             _ => {}

@@ -93,6 +93,39 @@ macro_rules! impl_simulated_store {
                         .await?;
                     Ok(done.rows_affected() == 1)
                 }
+
+                async fn simulated_texts_between(
+                    &self,
+                    from: &$crate::domain::E164,
+                    to: &$crate::domain::E164,
+                    since: chrono::DateTime<chrono::Utc>,
+                ) -> StoreResult<Vec<SimulatedDelivery>> {
+                    // The index on (to_number, id) finds one recipient's deliveries.
+                    sqlx::query(
+                        "select kind, from_number, to_number, body, url, sid, delivered_at \
+                         from simulated_deliveries where to_number = $2 and from_number = $1 \
+                         and kind = 'sms' and delivered_at >= $3 order by id",
+                    )
+                    .bind(from.as_str())
+                    .bind(to.as_str())
+                    .bind(since)
+                    .fetch_all(self.writer())
+                    .await?
+                    .iter()
+                    .map(delivery_from)
+                    .collect()
+                }
+
+                async fn purge_simulated_deliveries(
+                    &self,
+                    before: chrono::DateTime<chrono::Utc>,
+                ) -> StoreResult<u64> {
+                    let done = sqlx::query("delete from simulated_deliveries where delivered_at < $1")
+                        .bind(before)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(done.rows_affected())
+                }
             }
         };
     };

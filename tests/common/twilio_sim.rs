@@ -1,0 +1,198 @@
+//! A Twilio double with a memory: it keeps the texts it accepted (`POST Messages.json`) and
+//! lists them (`GET Messages.json` with `From`, `To`, `DateSent>`), and fails as it is told
+//! to, in the ways Twilio fails — before or after it has taken the text.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+/// How the double answers one `POST Messages.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Takes the text and answers 201.
+    None,
+    /// Takes the text, then never answers (the client times out).
+    AcceptThenHang,
+    /// Takes the text, then answers 500.
+    AcceptThen500,
+    /// Takes the text, answers 201 and cuts the body short (the connection breaks).
+    AcceptThenCut,
+    /// Turns the text away with 503 and `Retry-After`.
+    Away503,
+    /// Never answers, and never takes the text.
+    HangWithoutAccepting,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimText {
+    pub sid: String,
+    pub from: String,
+    pub to: String,
+    pub body: String,
+    pub date_created: DateTime<Utc>,
+    pub status_callback: Option<String>,
+}
+
+#[derive(Default)]
+struct SimState {
+    texts: Vec<SimText>,
+    /// Faults for the next POSTs, in order; then `default_fault`.
+    faults: VecDeque<Fault>,
+    default_fault: Option<Fault>,
+    /// `GET Messages.json` answers 500.
+    list_fails: bool,
+    posts: usize,
+    lists: usize,
+}
+
+#[derive(Clone)]
+pub struct TwilioSim {
+    pub base: String,
+    state: Arc<Mutex<SimState>>,
+}
+
+impl TwilioSim {
+    pub async fn start() -> Self {
+        proxycall::install_crypto_provider();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(SimState::default()));
+        let router = axum::Router::new()
+            .route(
+                "/2010-04-01/Accounts/{account}/Messages.json",
+                post(create).get(list),
+            )
+            .with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { base, state }
+    }
+
+    /// The next POSTs meet these faults, in order.
+    pub fn faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.lock().unwrap().faults.extend(faults);
+    }
+
+    /// Forgets the faults queued by `faults`.
+    pub fn clear_faults(&self) {
+        self.state.lock().unwrap().faults.clear();
+    }
+
+    /// Every POST meets this fault (after those queued by `faults`).
+    pub fn always(&self, fault: Fault) {
+        self.state.lock().unwrap().default_fault = Some(fault);
+    }
+
+    pub fn list_fails(&self, fails: bool) {
+        self.state.lock().unwrap().list_fails = fails;
+    }
+
+    /// The texts it took.
+    pub fn texts(&self) -> Vec<SimText> {
+        self.state.lock().unwrap().texts.clone()
+    }
+
+    pub fn posts(&self) -> usize {
+        self.state.lock().unwrap().posts
+    }
+
+    pub fn lists(&self) -> usize {
+        self.state.lock().unwrap().lists
+    }
+}
+
+fn form(body: &[u8], key: &str) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn create(State(state): State<Arc<Mutex<SimState>>>, body: axum::body::Bytes) -> Response {
+    let fault = {
+        let mut s = state.lock().unwrap();
+        s.posts += 1;
+        s.faults
+            .pop_front()
+            .or(s.default_fault)
+            .unwrap_or(Fault::None)
+    };
+    if matches!(fault, Fault::Away503) {
+        return (StatusCode::SERVICE_UNAVAILABLE, [("Retry-After", "30")]).into_response();
+    }
+    if matches!(fault, Fault::HangWithoutAccepting) {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    let text = SimText {
+        sid: proxycall::carrier::sid("SM"),
+        from: form(&body, "From").unwrap_or_default(),
+        to: form(&body, "To").unwrap_or_default(),
+        body: form(&body, "Body").unwrap_or_default(),
+        date_created: Utc::now(),
+        status_callback: form(&body, "StatusCallback"),
+    };
+    let sid = text.sid.clone();
+    state.lock().unwrap().texts.push(text);
+    match fault {
+        Fault::AcceptThenHang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+        Fault::AcceptThen500 => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Fault::AcceptThenCut => {
+            let broken = futures_util::stream::once(async {
+                Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("cut"))
+            });
+            (StatusCode::CREATED, axum::body::Body::from_stream(broken)).into_response()
+        }
+        _ => (
+            StatusCode::CREATED,
+            axum::Json(json!({"sid": sid, "status": "queued"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn list(
+    State(state): State<Arc<Mutex<SimState>>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let get = |key: &str| q.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let mut s = state.lock().unwrap();
+    s.lists += 1;
+    if s.list_fails {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    // Twilio filters by day.
+    let day = get("DateSent>").map(|d| d[..10].to_owned());
+    let messages: Vec<_> = s
+        .texts
+        .iter()
+        .rev()
+        .filter(|t| get("From").is_none_or(|f| f == t.from))
+        .filter(|t| get("To").is_none_or(|to| to == t.to))
+        .filter(|t| {
+            day.as_deref()
+                .is_none_or(|d| t.date_created.format("%Y-%m-%d").to_string().as_str() >= d)
+        })
+        .map(|t| {
+            json!({
+                "sid": t.sid,
+                "from": t.from,
+                "to": t.to,
+                "body": t.body,
+                "status": "delivered",
+                "date_created": t.date_created.to_rfc2822(),
+                "date_sent": t.date_created.to_rfc2822(),
+            })
+        })
+        .collect();
+    axum::Json(json!({"messages": messages, "next_page_uri": null})).into_response()
+}
