@@ -149,7 +149,7 @@ async fn revoked_and_expired_keys_stop_working_and_several_keys_live_at_once() {
 
 #[tokio::test]
 async fn the_legacy_token_is_an_admin_key() {
-    let token = "legacy-token-0123456789";
+    let token = "legacy-token-0123456789abcdef0123456789";
     let app = spawn_app_with(Options {
         api_token: Some(token.into()),
         ..Default::default()
@@ -162,9 +162,12 @@ async fn the_legacy_token_is_an_admin_key() {
         200
     );
     assert_eq!(
-        app.get_with_key("/clients/next-id", Some("legacy-token-012345678"))
-            .await
-            .status,
+        app.get_with_key(
+            "/clients/next-id",
+            Some("legacy-token-0123456789abcdef012345678")
+        )
+        .await
+        .status,
         401
     );
 }
