@@ -135,11 +135,17 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.limits.clone();
+    let metrics = state.metrics.clone();
     let sweeper = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        // Histogram samples pile up in the recorder until folded in: every few seconds, so
+        // memory stays flat whether or not anyone scrapes `/metrics`.
+        let mut upkeep = tokio::time::interval(Duration::from_secs(5));
+        let mut forget = tokio::time::interval(Duration::from_secs(60));
         loop {
-            tick.tick().await;
-            limits.forget_idle();
+            tokio::select! {
+                _ = upkeep.tick() => metrics.run_upkeep(),
+                _ = forget.tick() => limits.forget_idle(),
+            }
         }
     });
     let result = axum::serve(

@@ -1,5 +1,6 @@
 //! One test binary: every module shares the helpers and builds once.
 
+mod abuse;
 mod auth;
 mod bad_input;
 mod clients;
