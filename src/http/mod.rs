@@ -11,6 +11,7 @@ mod auth;
 #[cfg(feature = "bench")]
 mod bench;
 mod clients;
+mod connections;
 pub mod error;
 mod extract;
 mod jobs;
@@ -22,7 +23,6 @@ mod orders;
 mod pool;
 mod twilio;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +44,7 @@ use crate::app::App;
 use crate::config::Settings;
 use crate::messages::Catalogue;
 pub use auth::RateLimits;
+pub use connections::listen;
 use error::ErrorCode;
 
 #[derive(Clone)]
@@ -128,7 +129,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish.
+/// Serves until `shutdown` resolves, then lets requests in flight finish. Connections get
+/// the time-outs and the cap of `connections.rs`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -148,12 +150,8 @@ pub async fn serve(
             }
         }
     });
-    let result = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let limits = connections::Limits::from_settings(&state.settings);
+    let result = connections::serve(listener, router(state), limits, shutdown).await;
     sweeper.abort();
     result
 }
