@@ -7,6 +7,7 @@
 //! domain types) → `app` use case → store.
 
 mod access;
+mod address;
 mod auth;
 #[cfg(feature = "bench")]
 mod bench;
@@ -16,6 +17,7 @@ pub mod error;
 mod extract;
 mod jobs;
 mod legacy;
+mod limits;
 mod observe;
 mod openapi;
 mod ops;
@@ -41,11 +43,12 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::App;
+use crate::carrier::signature;
 use crate::config::Settings;
 use crate::messages::Catalogue;
-pub use auth::RateLimits;
 pub use connections::listen;
 use error::ErrorCode;
+pub use limits::RateLimits;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -57,6 +60,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// What webhooks are signed with: Twilio's auth token.
     pub webhook_token: Arc<SecretString>,
+    /// During a rotation, the auth token being replaced: webhooks signed with it pass too.
+    pub webhook_token_previous: Option<Arc<SecretString>>,
+    /// The public base URL in each form Twilio may have signed (`signature::base_variants`).
+    pub signed_bases: Arc<[String]>,
     pub catalogue: &'static Catalogue,
 }
 
@@ -67,10 +74,16 @@ impl AppState {
             .api_token
             .as_ref()
             .map(|t| Arc::new(Sha256::digest(t.expose_secret().as_bytes()).into()));
+        let signed_bases = signature::base_variants(&app.routing.public_base_url).into();
         Self {
-            app,
             catalogue: Catalogue::get(settings.language),
             webhook_token: Arc::new(webhook_token),
+            webhook_token_previous: settings
+                .webhook_auth_token_previous
+                .as_ref()
+                .map(|t| Arc::new(SecretString::from(t.expose_secret().to_owned()))),
+            signed_bases,
+            app,
             limits: Arc::new(RateLimits::per_minute(settings.rate_limit_per_minute)),
             settings: Arc::new(settings),
             env_token_hash,

@@ -43,6 +43,12 @@ pub struct Options {
     pub job_workers: Option<usize>,
     pub allowed_calling_codes: Option<String>,
     pub language: Option<String>,
+    /// `PROXYCALL_TRUST_FORWARDED_FOR`.
+    pub trust_forwarded_for: bool,
+    /// `PUBLIC_BASE_URL`, instead of the server's own address.
+    pub public_base_url: Option<String>,
+    /// `TWILIO_AUTH_TOKEN_PREVIOUS`.
+    pub webhook_token_previous: Option<String>,
 }
 
 /// A Twilio account SID of the right shape.
@@ -69,7 +75,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             }
             .into(),
         ),
-        public_base_url: Some(base.clone()),
+        public_base_url: Some(options.public_base_url.unwrap_or_else(|| base.clone())),
         rate_limit_per_minute: Some(
             options
                 .rate_limit_per_minute
@@ -80,8 +86,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         job_workers: Some(options.job_workers.unwrap_or(2).to_string()),
         allowed_calling_codes: options.allowed_calling_codes,
         language: options.language,
+        trust_forwarded_for: Some(options.trust_forwarded_for.to_string()),
         ..Default::default()
     };
+    raw.env.twilio_auth_token_previous = options.webhook_token_previous;
     raw.env.api_token = options.api_token;
     raw.env.twilio_auth_token = Some(WEBHOOK_TOKEN.into());
     if let Some(api_base) = options.twilio_api_base {

@@ -13,6 +13,7 @@ mod pool;
 mod processes;
 mod provision;
 mod scopes;
+mod signatures;
 #[path = "../common/test_db.rs"]
 mod test_db;
 mod webhooks;
