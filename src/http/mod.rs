@@ -23,6 +23,7 @@ mod openapi;
 mod ops;
 mod orders;
 mod pool;
+mod request_id;
 mod twilio;
 
 use std::sync::Arc;
@@ -122,6 +123,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { error::ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    request_id::vet,
+                ))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(

@@ -6,6 +6,7 @@ mod bad_input;
 mod clients;
 mod commands;
 mod helpers;
+mod logs;
 mod ops;
 mod orders;
 mod outbox;
