@@ -44,7 +44,8 @@ pub fn send_job(id: i64, send_at: DateTime<Utc>) -> NewJob {
     }
 }
 
-#[derive(Debug, Clone)]
+// `Debug` in `redact.rs`: never the body.
+#[derive(Clone)]
 pub struct NewOutbound {
     pub kind: OutboundKind,
     /// Why it is sent, e.g. `relay`, for reports.
@@ -57,7 +58,8 @@ pub struct NewOutbound {
     pub dedupe_key: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+// `Debug` in `redact.rs`: never the body.
+#[derive(Clone)]
 pub struct OutboundMessage {
     pub id: i64,
     pub kind: OutboundKind,
