@@ -1,10 +1,13 @@
 //! The HTTP edge: routes, extractors, the error mapping and the layers every request crosses.
 //!
-//! A request goes: request id → gzip → `observe` (span with the request id, metrics, one
-//! debug line) → time-out → router → `access::only_declared` (the route stated who may call
-//! it) → for business routes `auth::require_key` (rate limits, key, the scope the route's
-//! module stated), for webhooks `twilio::SignedForm` (signature) → handler (parses input into
-//! domain types) → `app` use case → store.
+//! A connection is accepted by `connections` (header and idle time-outs, a cap). A request
+//! goes: `request_id::vet` (a caller's id only if UUID-shaped) → request id → gzip →
+//! `observe` (span with the request id and, once known, the key id; metrics with bounded
+//! labels; one debug line) → time-out → router → `access::only_declared` (the route stated who
+//! may call it) → for business routes `auth::require_key` (the key, then the per-key limit, or
+//! for a refusal the per-address limit of `limits`; the scope the route's module stated), for
+//! webhooks `twilio::SignedForm` (signature; a refusal spends the per-address limit) → handler
+//! (parses input into domain types) → `app` use case → store.
 
 mod access;
 mod address;
