@@ -90,6 +90,9 @@ pub async fn serve(
     let (make_room, _) = watch::channel(0u64);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    // hyper's header time-out would also close idle keep-alive connections: see above.
+    http1.header_read_timeout(None).keep_alive(true);
     let mut warned_full: Option<Instant> = None;
     'accept: loop {
         let slot = match slots.clone().try_acquire_owned() {
@@ -140,9 +143,6 @@ pub async fn serve(
             inner: service,
             watch: watch.clone(),
         });
-        let mut http1 = hyper::server::conn::http1::Builder::new();
-        // hyper's header time-out would also close idle keep-alive connections: see above.
-        http1.header_read_timeout(None).keep_alive(true);
         let connection = graceful.watch(http1.serve_connection(io, service));
         let room_wanted = make_room.subscribe();
         tokio::spawn(async move {
