@@ -11,11 +11,17 @@ use crate::domain::{AllowList, CountryIso, Email, NumberType};
 use crate::messages::Language;
 
 /// Settings as given, before any check. Every field is text so that one bad value does not
-/// hide the others.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// hide the others. `Debug` hides what may hold a secret; so does `--help` (a URL's password
+/// would otherwise show as the environment's value).
+#[derive(Clone, Default, clap::Args)]
 pub struct RawSettings {
     /// Database: sqlite://PATH (created if missing) or postgres://… [default: sqlite://proxycall.db]
-    #[arg(long, env = "PROXYCALL_DATABASE_URL", global = true)]
+    #[arg(
+        long,
+        env = "PROXYCALL_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Address to listen on [default: 127.0.0.1:8000; 0.0.0.0:$PORT when PORT is set]
     #[arg(long, env = "PROXYCALL_LISTEN", global = true)]
@@ -24,9 +30,10 @@ pub struct RawSettings {
     #[arg(long, env = "PROXYCALL_CARRIER", global = true)]
     pub carrier: Option<String>,
     /// Public URL Twilio calls (webhooks, links) [legacy fallback: RENDER_EXTERNAL_URL]
-    #[arg(long, env = "PUBLIC_BASE_URL", global = true)]
+    #[arg(long, env = "PUBLIC_BASE_URL", global = true, hide_env_values = true)]
     pub public_base_url: Option<String>,
-    /// Requests per minute allowed per client address and per key [default: 100]
+    /// Requests per minute allowed per key, and refused attempts (no or bad key, bad webhook
+    /// signature) per client address [default: 100]
     #[arg(long, env = "PROXYCALL_RATE_LIMIT_PER_MINUTE", global = true)]
     pub rate_limit_per_minute: Option<String>,
     /// Largest accepted request body, in bytes [default: 65536]
@@ -38,6 +45,17 @@ pub struct RawSettings {
     /// Take the client address from the last X-Forwarded-For entry (behind a reverse proxy)
     #[arg(long, env = "PROXYCALL_TRUST_FORWARDED_FOR", global = true)]
     pub trust_forwarded_for: Option<String>,
+    /// Seconds a client has to send a request's headers, from its first byte (or from
+    /// connecting) [default: 10]
+    #[arg(long, env = "PROXYCALL_HEADER_TIMEOUT_SECS", global = true)]
+    pub header_timeout_secs: Option<String>,
+    /// Seconds a keep-alive connection may wait for its next request [default: 60]
+    #[arg(long, env = "PROXYCALL_IDLE_TIMEOUT_SECS", global = true)]
+    pub idle_timeout_secs: Option<String>,
+    /// Connections open at once; when all are taken, idle ones are closed to make room
+    /// [default: 4096]
+    #[arg(long, env = "PROXYCALL_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<String>,
     /// Log level or filter (error, warn, info, debug, trace) [default: info]
     #[arg(long, env = "LOG_LEVEL", global = true)]
     pub log_level: Option<String>,
@@ -86,8 +104,8 @@ pub struct RawSettings {
     pub env: EnvOnly,
 }
 
-/// Settings taken only from the environment.
-#[derive(Debug, Clone, Default)]
+/// Settings taken only from the environment. `Debug` hides the secrets.
+#[derive(Clone, Default)]
 pub struct EnvOnly {
     pub database_url_legacy: Option<String>,
     pub port: Option<String>,
@@ -95,6 +113,8 @@ pub struct EnvOnly {
     pub api_token: Option<String>,
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<String>,
+    /// The auth token being replaced, during a rotation: webhooks signed with it still pass.
+    pub twilio_auth_token_previous: Option<String>,
     pub twilio_api_base: Option<String>,
     pub twilio_address_sid: Option<String>,
     pub twilio_bundle_sid: Option<String>,
@@ -118,6 +138,7 @@ impl EnvOnly {
             api_token: var("PROXYCALL_API_TOKEN"),
             twilio_account_sid: var("TWILIO_ACCOUNT_SID"),
             twilio_auth_token: var("TWILIO_AUTH_TOKEN"),
+            twilio_auth_token_previous: var("TWILIO_AUTH_TOKEN_PREVIOUS"),
             twilio_api_base: var("TWILIO_API_BASE"),
             twilio_address_sid: var("TWILIO_ADDRESS_SID"),
             twilio_bundle_sid: var("TWILIO_BUNDLE_SID"),
@@ -157,7 +178,7 @@ pub struct SmtpSettings {
     pub from: Email,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub database_url: String,
     pub listen: SocketAddr,
@@ -175,6 +196,11 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
     pub trust_forwarded_for: bool,
+    /// Time a client has to send a request's headers.
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
     pub log_level: String,
     pub log_json: bool,
     pub allow_list: AllowList,
@@ -195,6 +221,8 @@ pub struct Settings {
     /// The token webhooks are signed with: Twilio's auth token. `None` with the simulated
     /// carrier and no `TWILIO_AUTH_TOKEN`: the server then makes one and keeps it.
     pub webhook_auth_token: Option<SecretString>,
+    /// `TWILIO_AUTH_TOKEN_PREVIOUS`: during a rotation, webhooks signed with it pass too.
+    pub webhook_auth_token_previous: Option<SecretString>,
     /// Problems that do not stop the start, to log once logging is up.
     pub warnings: Vec<String>,
 }
@@ -251,6 +279,75 @@ fn http_url(v: &str) -> Result<String, String> {
     }
     Ok(v.trim_end_matches('/').to_owned())
 }
+
+/// The shortest `PROXYCALL_API_TOKEN` accepted.
+pub const MIN_API_TOKEN_CHARS: usize = 32;
+
+/// The URL Twilio calls: webhook URLs are built by appending a path to it, and Twilio signs
+/// them. A query or fragment would end up in the middle of those URLs; a user or password would
+/// show wherever the URL does. Twilio reaches it over the Internet: https, except on this
+/// machine (tests, a tunnel) or with the simulated carrier.
+fn public_url(v: &str, carrier: CarrierKind) -> Result<String, String> {
+    let base = http_url(v)?;
+    let url = url::Url::parse(&base).map_err(|e| format!("'{v}' is not a URL ({e})"))?;
+    let mut wrong = Vec::new();
+    if url.query().is_some() || url.fragment().is_some() {
+        wrong.push("carry no query or fragment");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        wrong.push("carry no user or password");
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if carrier == CarrierKind::Twilio && url.scheme() != "https" && !loopback {
+        wrong.push("be https:// with the Twilio carrier (http:// only on a loopback host)");
+    }
+    if wrong.is_empty() {
+        Ok(base)
+    } else {
+        // The value itself is not repeated: it may hold a password.
+        Err(format!("must {}", wrong.join(" and ")))
+    }
+}
+
+/// A URL as it may be shown: without the password in its user part or its query
+/// (`?password=`). One that does not parse is not shown beyond its scheme: it may hold a
+/// password where we cannot see it.
+pub fn redacted_url(url: &str) -> String {
+    let Ok(mut u) = url::Url::parse(url) else {
+        let scheme = url.split("://").next().unwrap_or("database");
+        return format!("{scheme}://… (a URL that does not parse)");
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    let query: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k.eq_ignore_ascii_case("password") {
+                "***".to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    if !query.is_empty() {
+        u.query_pairs_mut().clear().extend_pairs(query);
+    }
+    u.to_string()
+}
+
+/// How a secret shows in `Debug`: whether it is set, never what it is.
+fn secret(v: &Option<String>) -> Option<&'static str> {
+    v.as_ref().map(|_| REDACTED)
+}
+
+const REDACTED: &str = "[REDACTED]";
 
 fn sid(prefix: &'static str) -> impl Fn(&str) -> Result<String, String> {
     move |v| {
@@ -329,7 +426,9 @@ impl Settings {
         let public_base_url = given(&raw.public_base_url)
             .map(|v| ("PUBLIC_BASE_URL", v))
             .or(given(&env.render_external_url).map(|v| ("RENDER_EXTERNAL_URL", v)))
-            .and_then(|(name, v)| p.parse(name, Some(v), None, |v| http_url(v).map(Some)));
+            .and_then(|(name, v)| {
+                p.parse(name, Some(v), None, |v| public_url(v, carrier).map(Some))
+            });
 
         let twilio = if carrier == CarrierKind::Twilio {
             let account_sid = match sid_given {
@@ -378,11 +477,16 @@ impl Settings {
             None
         };
 
-        let api_token = given(&env.api_token).map(|t| {
-            if t.len() < 16 {
-                warnings.push("PROXYCALL_API_TOKEN is shorter than 16 characters".into());
+        // It holds every scope: as hard to guess as a generated key, or no start.
+        let api_token = given(&env.api_token).and_then(|t| {
+            if t.chars().count() < MIN_API_TOKEN_CHARS {
+                p.0.push(format!(
+                    "PROXYCALL_API_TOKEN: must be at least {MIN_API_TOKEN_CHARS} characters \
+                     (it grants every scope); e.g. `openssl rand -hex 32`"
+                ));
+                return None;
             }
-            SecretString::from(t.to_owned())
+            Some(SecretString::from(t.to_owned()))
         });
 
         let default_country = p.parse(
@@ -429,6 +533,40 @@ impl Settings {
             given(&raw.trust_forwarded_for),
             false,
             flag,
+        );
+        if !trust_forwarded_for {
+            for (name, value) in [
+                ("PORT", &env.port),
+                ("RENDER_EXTERNAL_URL", &env.render_external_url),
+            ] {
+                if given(value).is_some() {
+                    warnings.push(format!(
+                        "{name} is set, as hosting platforms do, but PROXYCALL_TRUST_FORWARDED_FOR \
+                         is off: behind the platform's proxy every caller has the proxy's address, \
+                         so one caller's refused attempts get every caller refused (429); set \
+                         PROXYCALL_TRUST_FORWARDED_FOR=true if the proxy appends X-Forwarded-For"
+                    ));
+                    break;
+                }
+            }
+        }
+        let header_timeout = Duration::from_secs(p.parse(
+            "PROXYCALL_HEADER_TIMEOUT_SECS",
+            given(&raw.header_timeout_secs),
+            10,
+            positive,
+        ));
+        let idle_timeout = Duration::from_secs(p.parse(
+            "PROXYCALL_IDLE_TIMEOUT_SECS",
+            given(&raw.idle_timeout_secs),
+            60,
+            positive,
+        ));
+        let max_connections = p.parse(
+            "PROXYCALL_MAX_CONNECTIONS",
+            given(&raw.max_connections),
+            4096,
+            positive,
         );
         let log_level = p.parse("LOG_LEVEL", given(&raw.log_level), "info".to_owned(), |v| {
             tracing_subscriber::EnvFilter::try_new(v.to_ascii_lowercase())
@@ -505,6 +643,8 @@ impl Settings {
             flag,
         );
         let webhook_auth_token = token_given.map(|t| SecretString::from(t.to_owned()));
+        let webhook_auth_token_previous =
+            given(&env.twilio_auth_token_previous).map(|t| SecretString::from(t.to_owned()));
 
         if !p.0.is_empty() {
             return Err(ConfigError(p.0));
@@ -524,6 +664,9 @@ impl Settings {
             body_limit_bytes,
             request_timeout,
             trust_forwarded_for,
+            header_timeout,
+            idle_timeout,
+            max_connections,
             log_level,
             log_json,
             allow_list,
@@ -537,6 +680,7 @@ impl Settings {
             #[cfg(feature = "bench")]
             bench_reference,
             webhook_auth_token,
+            webhook_auth_token_previous,
             warnings,
         })
     }
@@ -573,6 +717,118 @@ fn smtp(env: &EnvOnly, p: &mut Problems) -> Option<SmtpSettings> {
         password: SecretString::from(parts[2].1?.to_owned()),
         from,
     })
+}
+
+// `Debug` by hand: a derived one would print tokens, passwords and a database URL's password.
+// Secrets show as `[REDACTED]` (or `SecretString`'s own redaction), URLs without passwords.
+
+impl std::fmt::Debug for RawSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("RawSettings");
+        d.field(
+            "database_url",
+            &self.database_url.as_deref().map(redacted_url),
+        )
+        .field("listen", &self.listen)
+        .field("carrier", &self.carrier)
+        .field(
+            "public_base_url",
+            &self.public_base_url.as_deref().map(redacted_url),
+        )
+        .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+        .field("body_limit_bytes", &self.body_limit_bytes)
+        .field("request_timeout_secs", &self.request_timeout_secs)
+        .field("trust_forwarded_for", &self.trust_forwarded_for)
+        .field("header_timeout_secs", &self.header_timeout_secs)
+        .field("idle_timeout_secs", &self.idle_timeout_secs)
+        .field("max_connections", &self.max_connections)
+        .field("log_level", &self.log_level)
+        .field("log_json", &self.log_json)
+        .field("allowed_calling_codes", &self.allowed_calling_codes)
+        .field("language", &self.language)
+        .field("retention_days", &self.retention_days);
+        #[cfg(feature = "bench")]
+        d.field("bench_reference", &self.bench_reference);
+        d.field("job_workers", &self.job_workers)
+            .field("outbox_workers", &self.outbox_workers)
+            .field("env", &self.env)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for EnvOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvOnly")
+            .field(
+                "database_url_legacy",
+                &self.database_url_legacy.as_deref().map(redacted_url),
+            )
+            .field("port", &self.port)
+            .field(
+                "render_external_url",
+                &self.render_external_url.as_deref().map(redacted_url),
+            )
+            .field("api_token", &secret(&self.api_token))
+            .field("twilio_account_sid", &self.twilio_account_sid)
+            .field("twilio_auth_token", &secret(&self.twilio_auth_token))
+            .field(
+                "twilio_auth_token_previous",
+                &secret(&self.twilio_auth_token_previous),
+            )
+            .field("twilio_api_base", &self.twilio_api_base)
+            .field("twilio_address_sid", &self.twilio_address_sid)
+            .field("twilio_bundle_sid", &self.twilio_bundle_sid)
+            .field("twilio_phone_country", &self.twilio_phone_country)
+            .field("twilio_number_type", &self.twilio_number_type)
+            .field("twilio_pool_size", &self.twilio_pool_size)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_user", &self.smtp_user)
+            .field("smtp_password", &secret(&self.smtp_password))
+            .field("smtp_from", &self.smtp_from)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Settings");
+        d.field("database_url", &redacted_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field("carrier", &self.carrier)
+            .field("twilio", &self.twilio)
+            .field("public_base_url", &self.public_base_url)
+            .field("api_token", &self.api_token.as_ref().map(|_| REDACTED))
+            .field("default_country", &self.default_country)
+            .field("default_number_type", &self.default_number_type)
+            .field("pool_size", &self.pool_size)
+            .field("smtp", &self.smtp)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("header_timeout", &self.header_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("log_level", &self.log_level)
+            .field("log_json", &self.log_json)
+            .field("allow_list", &self.allow_list)
+            .field("language", &self.language)
+            .field("retention", &self.retention)
+            .field("job_workers", &self.job_workers);
+        #[cfg(feature = "bench")]
+        d.field("bench_reference", &self.bench_reference);
+        d.field(
+            "webhook_auth_token",
+            &self.webhook_auth_token.as_ref().map(|_| REDACTED),
+        )
+        .field(
+            "webhook_auth_token_previous",
+            &self.webhook_auth_token_previous.as_ref().map(|_| REDACTED),
+        )
+        .field("warnings", &self.warnings)
+        .finish()
+    }
 }
 
 #[cfg(test)]
@@ -678,5 +934,161 @@ mod tests {
         );
         assert_eq!(s.database_url, "postgres://localhost/proxycall");
         assert_eq!(s.twilio.unwrap().api_base, "https://api.twilio.com");
+    }
+
+    fn twilio() -> RawSettings {
+        let mut r = raw();
+        r.env.twilio_account_sid = Some(format!("AC{}", "a".repeat(32)));
+        r.env.twilio_auth_token = Some("secret-token".into());
+        r
+    }
+
+    #[test]
+    fn the_public_url_is_https_without_query_or_fragment_with_twilio() {
+        let problem = |r: &RawSettings| {
+            Settings::from_raw(r)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let mut r = twilio();
+        for bad in [
+            "http://proxycall.example.com",
+            "https://proxycall.example.com/?token=1",
+            "https://proxycall.example.com#top",
+            "https://proxycall.example.com/?",
+            "https://user:hunter2@proxycall.example.com",
+        ] {
+            r.public_base_url = Some(bad.into());
+            let text = problem(&r);
+            assert!(text.contains("PUBLIC_BASE_URL: must"), "{bad}: {text}");
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        r.public_base_url = None;
+        r.env.render_external_url = Some("http://proxycall.onrender.com".into());
+        assert!(problem(&r).contains("RENDER_EXTERNAL_URL: must be https://"));
+
+        // One message lists every problem of the URL, with the others.
+        r.env.render_external_url = None;
+        r.public_base_url = Some("http://proxycall.example.com/?a=1".into());
+        r.rate_limit_per_minute = Some("lots".into());
+        let err = Settings::from_raw(&r).unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(
+            err.0[0].contains("query") && err.0[0].contains("https"),
+            "{err}"
+        );
+        r.rate_limit_per_minute = None;
+
+        for good in [
+            "https://proxycall.example.com",
+            "https://proxycall.example.com:443/",
+            "https://proxycall.example.com:8443/hooks",
+            "http://127.0.0.1:8000",
+            "http://localhost:8000",
+            "http://[::1]:8000",
+        ] {
+            r.public_base_url = Some(good.into());
+            assert_eq!(problem(&r), "", "{good}");
+        }
+        // The simulated carrier talks to no one outside: http is fine, a query is not.
+        let mut r = raw();
+        r.public_base_url = Some("http://proxycall.internal".into());
+        assert_eq!(problem(&r), "");
+        r.public_base_url = Some("http://proxycall.internal/?a=1".into());
+        assert!(problem(&r).contains("PUBLIC_BASE_URL: must carry no query"));
+    }
+
+    #[test]
+    fn a_short_api_token_stops_the_start() {
+        let mut r = raw();
+        r.env.api_token = Some("x".repeat(MIN_API_TOKEN_CHARS - 1));
+        let err = Settings::from_raw(&r).unwrap_err().to_string();
+        assert!(
+            err.contains("PROXYCALL_API_TOKEN: must be at least 32 characters"),
+            "{err}"
+        );
+        assert!(!err.contains(&"x".repeat(MIN_API_TOKEN_CHARS - 1)), "{err}");
+        r.env.api_token = Some("x".repeat(MIN_API_TOKEN_CHARS));
+        assert!(Settings::from_raw(&r).unwrap().api_token.is_some());
+    }
+
+    #[test]
+    fn a_platform_without_trusted_forwarding_is_warned_about() {
+        let warned = |r: &RawSettings| {
+            Settings::from_raw(r)
+                .unwrap()
+                .warnings
+                .iter()
+                .any(|w| w.contains("PROXYCALL_TRUST_FORWARDED_FOR"))
+        };
+        let mut r = raw();
+        assert!(!warned(&r));
+        r.env.port = Some("10000".into());
+        assert!(warned(&r));
+        r.trust_forwarded_for = Some("true".into());
+        assert!(!warned(&r));
+        let mut r = raw();
+        r.env.render_external_url = Some("https://proxycall.onrender.com".into());
+        assert!(warned(&r));
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_are_checked() {
+        let s = Settings::from_raw(&raw()).unwrap();
+        assert_eq!(s.header_timeout, Duration::from_secs(10));
+        assert_eq!(s.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.max_connections, 4096);
+        let mut r = raw();
+        r.header_timeout_secs = Some("0".into());
+        r.idle_timeout_secs = Some("soon".into());
+        r.max_connections = Some("-1".into());
+        let err = Settings::from_raw(&r).unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        for name in [
+            "PROXYCALL_HEADER_TIMEOUT_SECS",
+            "PROXYCALL_IDLE_TIMEOUT_SECS",
+            "PROXYCALL_MAX_CONNECTIONS",
+        ] {
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let secrets = [
+            "api-token-0123456789abcdef0123456789",
+            "twilio-token-current",
+            "twilio-token-previous",
+            "smtp-hunter2",
+            "db-s3cret",
+            "legacy-db-s3cret",
+        ];
+        let mut r = twilio();
+        r.database_url = Some(format!("postgres://app:{}@db/app", secrets[4]));
+        r.env.database_url_legacy = Some(format!("postgres://db/app?password={}", secrets[5]));
+        r.public_base_url = Some("https://proxycall.example.com".into());
+        r.env.api_token = Some(secrets[0].into());
+        r.env.twilio_auth_token = Some(secrets[1].into());
+        r.env.twilio_auth_token_previous = Some(secrets[2].into());
+        r.env.smtp_host = Some("smtp.example.com".into());
+        r.env.smtp_user = Some("mailer".into());
+        r.env.smtp_password = Some(secrets[3].into());
+        r.env.smtp_from = Some("noreply@example.com".into());
+        let settings = Settings::from_raw(&r).unwrap();
+        assert!(settings.webhook_auth_token_previous.is_some());
+        for shown in [
+            format!("{r:?}"),
+            format!("{r:#?}"),
+            format!("{settings:?}"),
+            format!("{settings:#?}"),
+        ] {
+            for secret in secrets {
+                assert!(!shown.contains(secret), "{secret} shows in:\n{shown}");
+            }
+            assert!(shown.contains("[REDACTED]"), "{shown}");
+            // What is not secret still shows.
+            assert!(shown.contains("proxycall.example.com"), "{shown}");
+        }
     }
 }

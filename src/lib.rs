@@ -11,6 +11,7 @@ pub mod http;
 pub mod jobs;
 pub mod messages;
 pub mod outbox;
+mod redact;
 pub mod server;
 pub mod simulate;
 pub mod store;

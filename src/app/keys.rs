@@ -37,6 +37,16 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
+/// Whether `presented` has the shape of the keys [`create`] makes: `pck_`, 8 hexadecimal
+/// digits, `_`, 64 hexadecimal digits.
+pub fn well_formed(presented: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    presented
+        .strip_prefix("pck_")
+        .and_then(|rest| rest.split_once('_'))
+        .is_some_and(|(id, secret)| hex(id, 8) && hex(secret, 64))
+}
+
 pub async fn create(
     app: &App,
     name: &str,
@@ -99,6 +109,10 @@ pub async fn authenticate(
             scopes: Scopes::admin(),
         }));
     }
+    // Only a key of the shape we issue can be in the store: anything else costs no lookup.
+    if !well_formed(presented) {
+        return Ok(None);
+    }
     let Some(key) = app.store.api_key_by_hash(&hex::encode(digest)).await? else {
         return Ok(None);
     };
@@ -128,4 +142,28 @@ pub async fn authenticate(
 /// Whether any key could be used now; the server refuses to start when none can.
 pub async fn any_usable(app: &App, now: DateTime<Utc>) -> AppResult<bool> {
     Ok(app.store.count_usable_api_keys(now).await? > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_keys_of_our_shape_are_looked_up() {
+        let key = format!("pck_{}_{}", random_hex(4), random_hex(32));
+        assert!(well_formed(&key));
+        for bad in [
+            "",
+            "pck_",
+            "pck_0123abcd",
+            "pck_0123abcd_",
+            "pck_0123abc_0000000000000000000000000000000000000000000000000000000000000000",
+            "pck_0123abcdg_000000000000000000000000000000000000000000000000000000000000000",
+            "pck_0123abcd_00000000000000000000000000000000000000000000000000000000000000000",
+            "PCK_0123abcd_0000000000000000000000000000000000000000000000000000000000000000",
+            "legacy-token-0123456789abcdef0123456789",
+        ] {
+            assert!(!well_formed(bad), "{bad}");
+        }
+    }
 }

@@ -4,35 +4,8 @@
 
 use super::Failure;
 use crate::app::{App, keys};
-use crate::config::{RawSettings, Settings};
+use crate::config::{RawSettings, Settings, redacted_url as without_password};
 use crate::{server, store};
-
-/// The URL without its password, in the user part or the query (`?password=`). One that does
-/// not parse is not shown beyond its scheme: it may hold a password where we cannot see it.
-fn without_password(url: &str) -> String {
-    let Ok(mut u) = url::Url::parse(url) else {
-        let scheme = url.split("://").next().unwrap_or("database");
-        return format!("{scheme}://… (a URL that does not parse)");
-    };
-    if u.password().is_some() {
-        let _ = u.set_password(Some("***"));
-    }
-    let query: Vec<(String, String)> = u
-        .query_pairs()
-        .map(|(k, v)| {
-            let v = if k.eq_ignore_ascii_case("password") {
-                "***".to_owned()
-            } else {
-                v.into_owned()
-            };
-            (k.into_owned(), v)
-        })
-        .collect();
-    if !query.is_empty() {
-        u.query_pairs_mut().clear().extend_pairs(query);
-    }
-    u.to_string()
-}
 
 pub async fn run(raw: &RawSettings) -> Result<(), Failure> {
     let settings = match Settings::from_raw(raw) {

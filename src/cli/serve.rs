@@ -36,8 +36,7 @@ pub async fn run(settings: Settings, demo_mode: bool) -> Result<(), Failure> {
     }
     // The phone-number metadata loads on first use; load it now, not on a caller's request.
     let _ = E164::parse("+33612345678");
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
+    let listener = crate::http::listen(settings.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let address = listener.local_addr()?;
     let parts = server::assemble(settings, app.store.clone(), address).await?;

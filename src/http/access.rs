@@ -33,8 +33,9 @@ pub const TWILIO_SCHEME: &str = "twilio_signature";
 /// without going through one would otherwise look protected while nothing enforces it.
 const MARKER: &str = "x-proxycall-access";
 
-/// Routes that need an API key holding `scope` (or `admin`). The per-address limit, the key,
-/// the per-key limit and then the scope are checked by `auth::require_key`, before the handler.
+/// Routes that need an API key holding `scope` (or `admin`). The key, the per-key limit (or
+/// for a refused attempt the per-address one) and then the scope are checked by
+/// `auth::require_key`, before the handler.
 pub fn scoped(
     state: &AppState,
     scope: Scope,

@@ -1,28 +1,34 @@
 //! The HTTP edge: routes, extractors, the error mapping and the layers every request crosses.
 //!
-//! A request goes: request id → gzip → `observe` (span with the request id, metrics, one
-//! debug line) → time-out → router → `access::only_declared` (the route stated who may call
-//! it) → for business routes `auth::require_key` (rate limits, key, the scope the route's
-//! module stated), for webhooks `twilio::SignedForm` (signature) → handler (parses input into
-//! domain types) → `app` use case → store.
+//! A connection is accepted by `connections` (header and idle time-outs, a cap). A request
+//! goes: `request_id::vet` (a caller's id only if UUID-shaped) → request id → gzip →
+//! `observe` (span with the request id and, once known, the key id; metrics with bounded
+//! labels; one debug line) → time-out → router → `access::only_declared` (the route stated who
+//! may call it) → for business routes `auth::require_key` (the key, then the per-key limit, or
+//! for a refusal the per-address limit of `limits`; the scope the route's module stated), for
+//! webhooks `twilio::SignedForm` (signature; a refusal spends the per-address limit) → handler
+//! (parses input into domain types) → `app` use case → store.
 
 mod access;
+mod address;
 mod auth;
 #[cfg(feature = "bench")]
 mod bench;
 mod clients;
+mod connections;
 pub mod error;
 mod extract;
 mod jobs;
 mod legacy;
+mod limits;
 mod observe;
 mod openapi;
 mod ops;
 mod orders;
 mod pool;
+mod request_id;
 mod twilio;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,10 +47,12 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::App;
+use crate::carrier::signature;
 use crate::config::Settings;
 use crate::messages::Catalogue;
-pub use auth::RateLimits;
+pub use connections::listen;
 use error::ErrorCode;
+pub use limits::RateLimits;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -56,6 +64,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// What webhooks are signed with: Twilio's auth token.
     pub webhook_token: Arc<SecretString>,
+    /// During a rotation, the auth token being replaced: webhooks signed with it pass too.
+    pub webhook_token_previous: Option<Arc<SecretString>>,
+    /// The public base URL in each form Twilio may have signed (`signature::base_variants`).
+    pub signed_bases: Arc<[String]>,
     pub catalogue: &'static Catalogue,
 }
 
@@ -66,10 +78,16 @@ impl AppState {
             .api_token
             .as_ref()
             .map(|t| Arc::new(Sha256::digest(t.expose_secret().as_bytes()).into()));
+        let signed_bases = signature::base_variants(&app.routing.public_base_url).into();
         Self {
-            app,
             catalogue: Catalogue::get(settings.language),
             webhook_token: Arc::new(webhook_token),
+            webhook_token_previous: settings
+                .webhook_auth_token_previous
+                .as_ref()
+                .map(|t| Arc::new(SecretString::from(t.expose_secret().to_owned()))),
+            signed_bases,
+            app,
             limits: Arc::new(RateLimits::per_minute(settings.rate_limit_per_minute)),
             settings: Arc::new(settings),
             env_token_hash,
@@ -108,6 +126,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { error::ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    request_id::vet,
+                ))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(
@@ -128,26 +150,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish.
+/// Serves until `shutdown` resolves, then lets requests in flight finish. Connections get
+/// the time-outs and the cap of `connections.rs`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.limits.clone();
+    let metrics = state.metrics.clone();
     let sweeper = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        // Histogram samples pile up in the recorder until folded in: every few seconds, so
+        // memory stays flat whether or not anyone scrapes `/metrics`.
+        let mut upkeep = tokio::time::interval(Duration::from_secs(5));
+        let mut forget = tokio::time::interval(Duration::from_secs(60));
         loop {
-            tick.tick().await;
-            limits.forget_idle();
+            tokio::select! {
+                _ = upkeep.tick() => metrics.run_upkeep(),
+                _ = forget.tick() => limits.forget_idle(),
+            }
         }
     });
-    let result = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let limits = connections::Limits::from_settings(&state.settings);
+    let result = connections::serve(listener, router(state), limits, shutdown).await;
     sweeper.abort();
     result
 }

@@ -1,13 +1,17 @@
 //! Every request gets a span carrying its request id (so every log line inside names it),
 //! a debug line when it ends, and Prometheus counters and latency per route and status.
 //!
-//! Routes are named by their template (`/clients/{client_id}`), never by the real path,
-//! which may hold a phone number.
+//! Every label takes a value the code chooses, so the number of series is fixed whatever
+//! callers send: the method is `GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS` or
+//! `other` (anyone may invent methods, of any length); the route is its template
+//! (`/clients/{client_id}`, never the real path, which may hold a phone number) or
+//! `unmatched`; the status is a status code.
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -36,8 +40,13 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let method = req.method().clone();
-    let span = tracing::info_span!("request", request_id = %request_id);
+    let method = method_label(req.method());
+    // `key_id` is filled in by `auth::require_key`: every line of a change names its key.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        key_id = tracing::field::Empty
+    );
     let started = Instant::now();
     let response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
@@ -48,7 +57,7 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .to_owned();
     let status = response.status().as_u16().to_string();
     let labels = [
-        ("method", method.to_string()),
+        ("method", method.to_owned()),
         ("route", route.clone()),
         ("status", status.clone()),
     ];
@@ -56,7 +65,7 @@ pub async fn observe(req: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::debug!(
-            %method,
+            method,
             %route,
             %status,
             latency_ms = elapsed.as_secs_f64() * 1000.0,
@@ -66,7 +75,22 @@ pub async fn observe(req: Request, next: Next) -> Response {
     response
 }
 
-/// The process-wide Prometheus recorder, installed on first use.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The process-wide Prometheus recorder, installed on first use. Its histograms keep every
+/// sample until [`PrometheusHandle::run_upkeep`] (or a scrape) folds them in: `http::serve`
+/// runs the upkeep every few seconds, so memory does not grow when nobody scrapes.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -86,4 +110,23 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_map_to_a_fixed_set() {
+        for name in ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
+            assert_eq!(
+                method_label(&Method::from_bytes(name.as_bytes()).unwrap()),
+                name
+            );
+        }
+        for invented in ["FOO123", "TRACE", "CONNECT", "get", &"X".repeat(4096)] {
+            let method = Method::from_bytes(invented.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "other", "{invented:.20}");
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::access::twilio_signed;
 use super::error::{ApiError, ErrorCode};
+use super::limits::Refusal;
 use crate::app::outbox::{self, StatusCallback};
 use crate::app::routing::{self, Call, CallAnswer, Text, TextAnswer};
 use crate::carrier::signature;
@@ -56,10 +57,19 @@ impl FromRequest<AppState> for SignedForm {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let address = super::auth::client_address(state, &req);
-        // Twilio signs the URL it called: our public base, then the path and query.
-        let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let url = format!("{}{path_and_query}", state.app.routing.public_base_url);
+        let address = super::address::client_address(state, &req);
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default();
+        // Twilio signs the URL it called: our public base (with or without its default port),
+        // then the path and query.
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
         let given = req
             .headers()
             .get("x-twilio-signature")
@@ -69,20 +79,27 @@ impl FromRequest<AppState> for SignedForm {
             ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
         })?;
         let params: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
-        let token = state.webhook_token.expose_secret().as_bytes();
-        if given.is_some_and(|sig| signature::verify(token, &url, &params, &sig)) {
+        let mut tokens = vec![state.webhook_token.expose_secret().as_bytes()];
+        if let Some(previous) = &state.webhook_token_previous {
+            tokens.push(previous.expose_secret().as_bytes());
+        }
+        if given.is_some_and(|sig| {
+            signature::verify_any(&tokens, &state.signed_bases, &path_and_query, &params, &sig)
+        }) {
             return Ok(Self(params));
         }
-        refuse(state, address)
+        refuse(state, address, &route)
     }
 }
 
-/// A forged or unsigned request: counted, logged without its content, and limited per
-/// address (signed traffic never is: a dropped webhook is a lost call).
-fn refuse(state: &AppState, address: IpAddr) -> Result<SignedForm, ApiError> {
+/// A forged or unsigned request: counted, logged without its content (the first per address
+/// per minute), and limited per address (signed traffic never is: a dropped webhook is a lost
+/// call).
+fn refuse(state: &AppState, address: IpAddr, route: &str) -> Result<SignedForm, ApiError> {
     metrics::counter!("webhook_signature_failures_total").increment(1);
-    tracing::warn!(%address, "webhook refused: missing or invalid X-Twilio-Signature");
-    state.limits.check_bad_signature(address)?;
+    state
+        .limits
+        .refused(address, Refusal::BadSignature, route)?;
     Err(ApiError::new(
         ErrorCode::BadSignature,
         "missing or invalid X-Twilio-Signature",

@@ -98,7 +98,8 @@ impl PartialEq<&str> for OutboundStatus {
     }
 }
 
-#[derive(Debug, Clone)]
+// `Debug` in `redact.rs`: never the body.
+#[derive(Clone)]
 pub struct NewOutbound {
     pub kind: OutboundKind,
     /// Why it is sent, e.g. `relay`, for reports.
@@ -111,7 +112,8 @@ pub struct NewOutbound {
     pub dedupe_key: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+// `Debug` in `redact.rs`: never the body.
+#[derive(Clone)]
 pub struct OutboundMessage {
     pub id: i64,
     pub kind: OutboundKind,

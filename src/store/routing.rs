@@ -101,7 +101,8 @@ pub struct Interaction {
 }
 
 /// What the simulated carrier "delivered".
-#[derive(Debug, Clone)]
+// `Debug` in `redact.rs`: never the body.
+#[derive(Clone)]
 pub struct SimulatedDelivery {
     pub kind: String,
     pub from: E164,

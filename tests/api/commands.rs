@@ -78,7 +78,7 @@ fn twilio_env(api_base: &str) -> Vec<(&'static str, String)> {
         ),
         (
             "PROXYCALL_API_TOKEN",
-            "an-operator-token-0123456789".to_owned(),
+            "an-operator-token-0123456789abcdef".to_owned(),
         ),
     ]
 }

@@ -48,6 +48,12 @@ pub struct Options {
     /// A routing engine whose batch panics when it holds a call with this `CallSid`, and
     /// which starts again after `PANIC_RESTART`.
     pub engine_panics_on: Option<&'static str>,
+    /// `PROXYCALL_TRUST_FORWARDED_FOR`.
+    pub trust_forwarded_for: bool,
+    /// `PUBLIC_BASE_URL`, instead of the server's own address.
+    pub public_base_url: Option<String>,
+    /// `TWILIO_AUTH_TOKEN_PREVIOUS`.
+    pub webhook_token_previous: Option<String>,
 }
 
 /// How long a test engine pauses after a panic (`Options::engine_panics_on`).
@@ -77,7 +83,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             }
             .into(),
         ),
-        public_base_url: Some(base.clone()),
+        public_base_url: Some(options.public_base_url.unwrap_or_else(|| base.clone())),
         rate_limit_per_minute: Some(
             options
                 .rate_limit_per_minute
@@ -90,8 +96,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         language: options.language,
         relay_limit_per_sender_hour: options.relay_limit_per_sender_hour.map(|n| n.to_string()),
         relay_limit_per_proxy_hour: options.relay_limit_per_proxy_hour.map(|n| n.to_string()),
+        trust_forwarded_for: Some(options.trust_forwarded_for.to_string()),
         ..Default::default()
     };
+    raw.env.twilio_auth_token_previous = options.webhook_token_previous;
     raw.env.api_token = options.api_token;
     raw.env.twilio_auth_token = Some(WEBHOOK_TOKEN.into());
     if let Some(api_base) = options.twilio_api_base {

@@ -1,10 +1,12 @@
 //! One test binary: every module shares the helpers and builds once.
 
+mod abuse;
 mod auth;
 mod bad_input;
 mod clients;
 mod commands;
 mod helpers;
+mod logs;
 mod ops;
 mod orders;
 mod outbox;
@@ -12,6 +14,7 @@ mod pool;
 mod processes;
 mod provision;
 mod scopes;
+mod signatures;
 #[path = "../common/test_db.rs"]
 mod test_db;
 #[path = "../common/twilio_sim.rs"]

@@ -93,14 +93,39 @@ async fn every_response_carries_a_request_id_and_json_is_gzipped_on_request() {
     let app = spawn_app().await;
     let answer = app.get_with_key("/health", None).await;
     assert!(!answer.headers["x-request-id"].is_empty());
+    // A caller's own id is kept when it looks like ours (a UUID)...
+    let id = "0190f3a2-7b1c-7d3e-8f00-123456789abc";
     let given = app
         .http
         .get(format!("{}/health", app.base))
-        .header("x-request-id", "trace-me-123")
+        .header("x-request-id", id)
         .send()
         .await
         .unwrap();
-    assert_eq!(given.headers()["x-request-id"], "trace-me-123");
+    assert_eq!(given.headers()["x-request-id"], id);
+    // ...and replaced by a fresh one when it does not, or when there are several.
+    let long = "x".repeat(4_000);
+    for ids in [
+        &["trace-me-123"][..],
+        &[long.as_str()],
+        &[r#"x" level=ERROR message="forged line"#],
+        &["0190f3a2-7b1c-7d3e-8f00-123456789abg"],
+        &[id, id],
+    ] {
+        let mut req = app.http.get(format!("{}/health", app.base));
+        for id in ids {
+            req = req.header("x-request-id", *id);
+        }
+        let answer = req.send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let kept: Vec<_> = answer.headers().get_all("x-request-id").iter().collect();
+        assert_eq!(kept.len(), 1, "{ids:.40?}");
+        let kept = kept[0].to_str().unwrap();
+        assert!(
+            uuid::Uuid::try_parse(kept).is_ok() && kept != id,
+            "{kept} for {ids:.40?}"
+        );
+    }
 
     let gz = app
         .http

@@ -13,9 +13,9 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::{TestDb, add_numbers, order};
 
-const BIN: &str = env!("CARGO_BIN_EXE_proxycall");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_proxycall");
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -24,6 +24,11 @@ fn free_port() -> u16 {
 }
 
 fn server(db: &TestDb, port: u16) -> Child {
+    server_with(db, port, &[])
+}
+
+/// A `serve` process as `server` starts it, with more settings (or other values).
+pub(crate) fn server_with(db: &TestDb, port: u16, env: &[(&str, &str)]) -> Child {
     Command::new(BIN)
         .arg("serve")
         .env_clear()
@@ -33,6 +38,7 @@ fn server(db: &TestDb, port: u16) -> Child {
         .env("PROXYCALL_RATE_LIMIT_PER_MINUTE", "100000")
         .env("PROXYCALL_LOG_JSON", "true")
         .env("LOG_LEVEL", "debug")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -40,7 +46,7 @@ fn server(db: &TestDb, port: u16) -> Child {
         .unwrap()
 }
 
-async fn wait_until_up(http: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_until_up(http: &reqwest::Client, base: &str) {
     for _ in 0..200 {
         if let Ok(r) = http.get(format!("{base}/health")).send().await
             && r.status() == 200
@@ -67,7 +73,7 @@ async fn terminate(child: &mut Child) {
 }
 
 /// Stops the server gracefully and returns everything it logged.
-async fn stop(mut child: Child) -> String {
+pub(crate) async fn stop(mut child: Child) -> String {
     terminate(&mut child).await;
     let mut out = String::new();
     child
