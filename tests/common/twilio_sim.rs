@@ -1,5 +1,6 @@
 //! A Twilio double with a memory: it keeps the texts it accepted (`POST Messages.json`) and
-//! lists them (`GET Messages.json` with `From`, `To`, `DateSent>`), and fails as it is told
+//! lists them (`GET Messages.json` with `From`, `To`, and `DateSent>` as Twilio reads it: texts
+//! not sent yet, without a `date_sent`, never match it), and fails as it is told
 //! to, in the ways Twilio fails — before or after it has taken the text.
 
 #![allow(dead_code)]
@@ -170,27 +171,25 @@ async fn list(
     if s.list_fails {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    // Twilio filters by day.
-    let day = get("DateSent>").map(|d| d[..10].to_owned());
+    // Twilio filters by the day a text was sent: one still queued, which every text here is,
+    // has no `date_sent` and never matches.
+    let day = get("DateSent>");
     let messages: Vec<_> = s
         .texts
         .iter()
         .rev()
         .filter(|t| get("From").is_none_or(|f| f == t.from))
         .filter(|t| get("To").is_none_or(|to| to == t.to))
-        .filter(|t| {
-            day.as_deref()
-                .is_none_or(|d| t.date_created.format("%Y-%m-%d").to_string().as_str() >= d)
-        })
+        .filter(|_| day.is_none())
         .map(|t| {
             json!({
                 "sid": t.sid,
                 "from": t.from,
                 "to": t.to,
                 "body": t.body,
-                "status": "delivered",
+                "status": "queued",
                 "date_created": t.date_created.to_rfc2822(),
-                "date_sent": t.date_created.to_rfc2822(),
+                "date_sent": null,
             })
         })
         .collect();
