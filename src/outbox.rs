@@ -233,7 +233,11 @@ async fn fail(
     reason: &'static str,
     error: String,
 ) -> Outcome {
-    ctx.app.store.outbound_failed(m.id, &error, ctx.now).await?;
+    let in_doubt = reason == "outcome_unknown";
+    ctx.app
+        .store
+        .outbound_failed(m.id, &error, in_doubt, ctx.now)
+        .await?;
     count(m, "failed");
     metrics::counter!("outbound_failed_total", "kind" => m.kind.as_str(), "reason" => reason)
         .increment(1);

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::app::routing::Text;
+use crate::carrier::SentMessage;
 use crate::store::{NewOutbound, OutboundMessage, SimulatedDelivery};
 
 /// A body as `Debug` shows it.
@@ -68,6 +69,17 @@ impl fmt::Debug for SimulatedDelivery {
             .field("body", &Body(self.body.as_deref()))
             .field("sid", &self.sid)
             .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for SentMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentMessage")
+            .field("sid", &self.sid)
+            .field("body", &Body(self.body.as_deref()))
+            .field("created_at", &self.created_at)
+            .field("status", &self.status)
+            .finish()
     }
 }
 

@@ -753,7 +753,14 @@ async fn an_upgrade_gives_waiting_messages_their_jobs_and_fails_those_caught_mid
     let caught = by("failed");
     assert!(caught.body.is_none());
     assert!(caught.last_error.unwrap().contains("never sent twice"));
-    let waiting = by("pending");
+    // It was tried twice, and that version retried time-outs after which Twilio may have
+    // taken it: in doubt (settled before any resend, migration 0006), with its job.
+    let waiting = by("sending");
+    assert_eq!(
+        waiting.body.as_deref(),
+        Some("Bonjour"),
+        "kept to settle it"
+    );
     let jobs = store
         .jobs(Some(proxycall::store::SEND_JOB_KIND), None, 10)
         .await
@@ -914,11 +921,14 @@ async fn an_upgrade_puts_messages_an_earlier_version_was_sending_in_doubt_and_ru
         .unwrap();
     // Enqueued as that version did: the message and its job (the columns it knew).
     let mut ids = Vec::new();
-    for key in ["waiting", "running", "died"] {
+    // `retried`: that version tried it once, and retries a time-out or a 5xx after which
+    // Twilio may have taken it.
+    for key in ["waiting", "running", "died", "retried"] {
+        let attempts = if key == "retried" { 1 } else { 0 };
         db.exec(&format!(
             "insert into outbound_messages (kind, purpose, from_number, to_number, body, \
              dedupe_key, status, attempts, created_at, updated_at) values ('sms', 'relay', \
-             '+33780000001', '+33612345678', 'Bonjour', '{key}', 'pending', 0, \
+             '+33780000001', '+33612345678', 'Bonjour', '{key}', 'pending', {attempts}, \
              '2026-11-30T10:00:00+00:00', '2026-11-30T10:00:00+00:00')"
         ))
         .await;
@@ -929,7 +939,7 @@ async fn an_upgrade_puts_messages_an_earlier_version_was_sending_in_doubt_and_ru
             .await;
         let id: i64 = rows[0][0].1.as_deref().unwrap().parse().unwrap();
         let status = match key {
-            "waiting" => "queued",
+            "waiting" | "retried" => "queued",
             "running" => "running",
             _ => "failed",
         };
@@ -979,6 +989,11 @@ async fn an_upgrade_puts_messages_an_earlier_version_was_sending_in_doubt_and_ru
     let died = job_of(ids[2]);
     assert_eq!(died.status, JobStatus::Queued, "runs again, to settle it");
     assert!(died.finished_at.is_none());
+    assert_eq!(
+        job_of(ids[3]).status,
+        JobStatus::Queued,
+        "settles it when due"
+    );
 }
 
 /// The routing engine's one read per batch: the proxies' clients, and which senders are

@@ -659,6 +659,9 @@ async fn place_call_posts_to_from_the_twiml_url_and_its_status_callback_with_pos
                 "https://proxy.example.com/twilio/voice/status?outbound_id=7"
             ),
             ("StatusCallbackMethod", "POST"),
+            // `initiated` proves the call exists soon after it is placed.
+            ("StatusCallbackEvent", "initiated"),
+            ("StatusCallbackEvent", "completed"),
         ])
     );
 }
@@ -1448,6 +1451,49 @@ async fn after_the_retry_horizon_a_text_fails_and_the_operator_requeues_it() {
     assert_eq!(again.refused[0].1, "sent already");
 }
 
+/// A text whose outcome stayed unknown past the horizon (the listing failed all along) may
+/// have left: requeued, it is settled first, never sent blindly.
+#[tokio::test]
+async fn a_text_failed_in_doubt_is_settled_when_requeued_never_sent_blindly() {
+    // Arrange: Twilio takes the text, then fails; its listing fails for more than a day.
+    let sim = TwilioSim::start().await;
+    sim.faults([Fault::AcceptThen500]);
+    sim.list_fails(true);
+    let outbox = Outbox::with_carrier(sim_client(&sim)).await;
+    outbox.enqueue_sms("Votre livreur arrive").await;
+    let now = Utc::now();
+    // (Few runs: each failed listing is retried by the client, with real pauses.)
+    for minute in [0, 5, 60, 12 * 60, 25 * 60] {
+        outbox.run_all_at(now + minutes(minute)).await;
+    }
+    let failed = outbox.message().await;
+
+    // Act: the operator requeues it once Twilio answers again.
+    sim.list_fails(false);
+    let requeued = proxycall::app::outbox::requeue(&outbox.app, &[failed.id], now + hours(26))
+        .await
+        .unwrap();
+    let back = outbox.message().await;
+    outbox.run_all_at(now + hours(26)).await;
+
+    // Assert
+    assert_eq!(failed.status, "failed", "{failed:?}");
+    assert!(
+        failed.send_started_at.is_some(),
+        "it may have left: {failed:?}"
+    );
+    assert_eq!(requeued.requeued.len(), 1, "{requeued:?}");
+    assert_eq!(
+        back.status, "sending",
+        "back in doubt, to be settled: {back:?}"
+    );
+    assert_eq!(sim.posts(), 1, "never posted again");
+    assert_eq!(sim.texts().len(), 1);
+    let sent = outbox.message().await;
+    assert_eq!(sent.status, "sent", "settled by the listing: {sent:?}");
+    assert_eq!(sent.twilio_sid, Some(sim.texts()[0].sid.clone()));
+}
+
 #[tokio::test]
 async fn sent_messages_lists_every_page_from_the_proxy_to_the_number() {
     // Arrange
@@ -1503,7 +1549,7 @@ async fn sent_messages_lists_every_page_from_the_proxy_to_the_number() {
 }
 
 #[tokio::test]
-async fn a_503_says_not_sent_only_with_retry_after_and_a_time_out_leaves_it_unknown() {
+async fn a_503_says_not_sent_only_with_retry_after_a_401_not_sent_and_a_time_out_unknown() {
     let twilio = TwilioDouble::start().await;
     let path = acct("/Messages.json");
     twilio.answer(
@@ -1513,6 +1559,7 @@ async fn a_503_says_not_sent_only_with_retry_after_and_a_time_out_leaves_it_unkn
             Reply::empty(503).header("Retry-After", "30"),
             Reply::empty(503),
             Reply::empty(502),
+            Reply::empty(401),
         ],
     );
     let client = twilio.client();
@@ -1522,6 +1569,11 @@ async fn a_503_says_not_sent_only_with_retry_after_and_a_time_out_leaves_it_unkn
     let away = send().await.unwrap_err();
     let failed = send().await.unwrap_err();
     let bad_gateway = send().await.unwrap_err();
+    let refused_token = send().await.unwrap_err();
+
+    // A 401 took nothing: the text waits (within the horizon) for the operator's fix.
+    assert_eq!(refused_token, CarrierError::BadCredentials);
+    assert_eq!(refused_token.send_failure(), SendFailure::NotSent);
 
     assert_eq!(
         away,

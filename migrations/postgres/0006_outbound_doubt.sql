@@ -12,12 +12,14 @@ create index outbound_created_idx on outbound_messages (created_at);
 
 -- What the earlier version left. A pending message whose send job is running (a process of
 -- that version may be mid-send) or failed (its process died mid-send, and its message was not
--- yet failed) is in doubt; the failed job runs again, and settles it.
+-- yet failed) is in doubt; so is one it tried before (`attempts > 0`): that version retried a
+-- time-out or a 5xx after which Twilio may have taken the text. The job runs again, and
+-- settles it before anything is sent.
 update outbound_messages set status = 'sending',
-    send_started_at = (select j.updated_at from jobs j
-                       where j.dedupe_key = 'outbound:' || outbound_messages.id),
-    last_error = 'interrupted while sending (before an upgrade): in doubt until settled'
-where status = 'pending' and exists (
+    send_started_at = coalesce((select j.updated_at from jobs j
+                       where j.dedupe_key = 'outbound:' || outbound_messages.id), updated_at),
+    last_error = 'tried before an upgrade: in doubt until settled'
+where status = 'pending' and attempts > 0 or status = 'pending' and exists (
     select 1 from jobs j where j.dedupe_key = 'outbound:' || outbound_messages.id
     and j.kind = 'outbound.send' and j.status in ('running', 'failed'));
 update jobs set status = 'queued', finished_at = null, locked_until = null

@@ -95,6 +95,9 @@ fn refusal(m: &OutboundMessage) -> Option<String> {
         OutboundStatus::Failed if m.kind == OutboundKind::Sms && m.body.is_none() => {
             Some("its text was erased".into())
         }
+        OutboundStatus::Failed if m.kind == OutboundKind::Call && m.send_started_at.is_some() => {
+            Some("the call may have been placed: a call is never placed twice".into())
+        }
         OutboundStatus::Failed => None,
     }
 }

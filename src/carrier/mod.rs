@@ -84,14 +84,16 @@ impl CarrierError {
     /// the carrier's acceptance.
     pub fn send_failure(&self) -> SendFailure {
         match self {
-            Self::Unreachable(_) | Self::RateLimited { .. } | Self::Unavailable { .. } => {
-                SendFailure::NotSent
-            }
+            // A 401 took nothing: our token is wrong (a rotation half done, say) and the
+            // messages wait for the operator to fix it, within the retry horizon.
+            Self::Unreachable(_)
+            | Self::RateLimited { .. }
+            | Self::Unavailable { .. }
+            | Self::BadCredentials => SendFailure::NotSent,
             Self::Network(_) | Self::Server { .. } | Self::Protocol(_) => SendFailure::Unknown,
-            Self::BadCredentials
-            | Self::BundleMismatch
-            | Self::AddressNotInBundle
-            | Self::Rejected { .. } => SendFailure::Refused,
+            Self::BundleMismatch | Self::AddressNotInBundle | Self::Rejected { .. } => {
+                SendFailure::Refused
+            }
         }
     }
 
@@ -180,7 +182,8 @@ pub struct WebhookUpdate {
 }
 
 /// A text the carrier holds as sent (or queued to be), as its list of messages shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// (`Debug` in `redact.rs`: the body is someone's text.)
+#[derive(Clone, PartialEq, Eq)]
 pub struct SentMessage {
     pub sid: String,
     /// `None` or empty when the account redacts bodies.

@@ -211,7 +211,15 @@ pub trait OutboxStore {
     /// A send whose outcome is unknown: it stays `sending`, with the reason.
     async fn outbound_in_doubt(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Given up. Its text is kept until the retention purge, so that it can be requeued.
-    async fn outbound_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// `in_doubt`: whether it may have left (its outcome was never known); it then keeps its
+    /// `send_started_at`, and a requeue settles it before anything is sent again.
+    async fn outbound_failed(
+        &self,
+        id: i64,
+        error: &str,
+        in_doubt: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Which of these SIDs other messages than `id` hold: a listed message that is another
     /// one's is not this one's.
     async fn outbound_sids_taken(&self, sids: &[String], id: i64) -> StoreResult<Vec<String>>;

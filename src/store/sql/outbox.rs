@@ -154,15 +154,20 @@ macro_rules! impl_outbox_store {
                     &self,
                     id: i64,
                     error: &str,
+                    in_doubt: bool,
                     now: DateTime<Utc>,
                 ) -> StoreResult<()> {
+                    // `send_started_at` stays only on a message that may have left: a requeue
+                    // reads it to settle the message before sending it again.
                     sqlx::query(
                         "update outbound_messages set status = 'failed', last_error = $2, \
+                         send_started_at = case when $4 then send_started_at else null end, \
                          updated_at = $3 where id = $1 and status in ('pending', 'sending')",
                     )
                     .bind(id)
                     .bind(error)
                     .bind(now)
+                    .bind(in_doubt)
                     .execute(self.writer())
                     .await?;
                     Ok(())
@@ -268,10 +273,14 @@ macro_rules! impl_outbox_store {
                     let mut requeued = Vec::new();
                     for &id in ids {
                         let back: Option<i64> = sqlx::query_scalar(
-                            "update outbound_messages set status = 'pending', requeued_at = $2, \
-                             send_started_at = null, last_error = null, updated_at = $2 \
+                            // A text that may have left goes back in doubt, not to the queue:
+                            // its send job settles it (callback, listing) before any resend.
+                            "update outbound_messages set requeued_at = $2, \
+                             status = case when send_started_at is null then 'pending' \
+                             else 'sending' end, last_error = null, updated_at = $2 \
                              where id = $1 and status = 'failed' \
-                             and (kind = 'call' or body is not null) returning id",
+                             and ((kind = 'call' and send_started_at is null) \
+                                  or (kind = 'sms' and body is not null)) returning id",
                         )
                         .bind(id)
                         .bind(now)
