@@ -362,7 +362,8 @@ impl Carrier for TwilioClient {
     ) -> CarrierResult<Vec<SentMessage>> {
         // No `DateSent>` filter: a text Twilio took but has not sent yet has no `date_sent`,
         // and such a filter would hide it — the very text in doubt. Texts from one proxy to
-        // one number are few; their creation time is checked here instead.
+        // one number are few; their creation time is checked here instead (a text without one is
+        // kept: the caller decides).
         let mut url = url::Url::parse(&self.url("/Messages.json"))
             .map_err(|e| CarrierError::Protocol(e.to_string()))?;
         url.query_pairs_mut()
@@ -373,12 +374,17 @@ impl Carrier for TwilioClient {
         let mut found = Vec::new();
         for _ in 0..MAX_LIST_PAGES {
             let page: MessagePage = self.read("messages.list", url).await?;
-            found.extend(page.messages.into_iter().map(|m| SentMessage {
-                created_at: m.date_created.as_deref().and_then(timestamp),
-                sid: m.sid,
-                body: m.body,
-                status: m.status,
-            }));
+            found.extend(
+                page.messages
+                    .into_iter()
+                    .map(|m| SentMessage {
+                        created_at: m.date_created.as_deref().and_then(timestamp),
+                        sid: m.sid,
+                        body: m.body,
+                        status: m.status,
+                    })
+                    .filter(|m| m.created_at.is_none_or(|at| at >= since)),
+            );
             match page.next_page_uri.filter(|u| !u.is_empty()) {
                 Some(next) => url = format!("{}{next}", self.api_base),
                 None => return Ok(found),
