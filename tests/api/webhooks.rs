@@ -784,6 +784,70 @@ async fn a_proxy_texting_or_calling_a_proxy_is_not_relayed_or_remembered() {
     assert_eq!(outcomes(&app).await, ["own_number"; 6]);
 }
 
+/// A last caller that is one of ours (stored before the rule, imported, or a number since
+/// assigned) is never dialled or texted: the client hears there is no one to reach.
+#[tokio::test]
+async fn a_stored_last_caller_that_is_one_of_our_numbers_is_never_dialled_or_texted() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let other_proxy = app.client_with_proxy(2, "+33611111111").await;
+    let idle = app.add_numbers("FR", NumberType::Mobile, 1).await.remove(0);
+    for (i, ours) in [other_proxy.as_str(), idle.as_str()]
+        .into_iter()
+        .enumerate()
+    {
+        app.db
+            .exec(&format!(
+                "update clients set client_last_caller = '{ours}' where client_id = 1"
+            ))
+            .await;
+        let (_, twiml) = app
+            .webhook(
+                "/twilio/voice",
+                &[
+                    ("From", CLIENT),
+                    ("To", &proxy),
+                    ("CallSid", &format!("CA{i}")),
+                ],
+            )
+            .await;
+        assert_eq!(
+            twiml,
+            say("Aucun appelant récent."),
+            "{ours} is not dialled"
+        );
+        let (_, twiml) = app
+            .webhook(
+                "/twilio/sms",
+                &[
+                    ("From", CLIENT),
+                    ("To", &proxy),
+                    ("Body", "J'arrive"),
+                    ("MessageSid", &format!("SM{i}")),
+                ],
+            )
+            .await;
+        assert_eq!(
+            twiml,
+            message("Aucun correspondant récent pour ce proxy."),
+            "{ours} is not texted"
+        );
+        assert_eq!(deliveries(&app, ours).await, 0, "nothing sent to {ours}");
+        assert_eq!(last_caller(&app, 1).await, ours, "left as it was");
+    }
+    assert_eq!(outcomes(&app).await, ["own_number"; 4]);
+
+    // A courier calling next is remembered and reached as before.
+    let (_, twiml) = app
+        .webhook("/twilio/voice", &[("From", COURIER), ("To", &proxy)])
+        .await;
+    assert_eq!(twiml, dial(&proxy, CLIENT));
+    let (_, twiml) = app
+        .webhook("/twilio/voice", &[("From", CLIENT), ("To", &proxy)])
+        .await;
+    assert_eq!(twiml, dial(&proxy, COURIER));
+}
+
 #[tokio::test]
 async fn a_flood_of_relays_is_capped_per_sender_and_per_proxy_and_recorded_rate_limited() {
     let app = spawn_app_with(Options {
