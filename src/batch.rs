@@ -5,10 +5,12 @@
 //! busy 2-core machine a hop costs far more than the SQL. Handling webhooks one by one took
 //! about seven hops each; a batch of any size takes about six in all.
 //!
-//! A batch that panics fails its own jobs only: each of its callers gets `None`, and the task
-//! starts again on the queue, after a pause that doubles while batches keep panicking (a bug
-//! that every batch hits must not spin). From the panic until it starts again the batcher is
-//! down (`is_up`), which readiness reports.
+//! A panic fails only the job that causes it: when a batch panics, its jobs are handled again
+//! one at a time, and only a job that panics alone gets `None`; the others are answered as
+//! if nothing had happened. One panicking job costs no pause. Panics that repeat with no job
+//! served between them (a bug every job hits) make the task pause before the next batch, for
+//! a time that doubles with each of them, so that it does not spin; while it pauses the
+//! batcher is down (`is_up`), which readiness reports.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -19,17 +21,30 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
-/// Jobs of type `J`, each answered with an `R`. `None` when the batch failed or the task is
+/// Jobs of type `J`, each answered with an `R`. `None` when the job panicked or the task is
 /// gone.
 pub struct Batcher<J, R> {
     queue: mpsc::Sender<(J, oneshot::Sender<R>)>,
     up: Arc<AtomicBool>,
 }
 
-impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
+/// Runs `handle` on `work`; `None` when it panics (while building its future, or running it).
+async fn guarded<J, R, F, Fut>(handle: &F, work: Vec<J>) -> Option<Vec<R>>
+where
+    F: Fn(Vec<J>) -> Fut,
+    Fut: Future<Output = Vec<R>>,
+{
+    AssertUnwindSafe(async { handle(work).await })
+        .catch_unwind()
+        .await
+        .ok()
+}
+
+impl<J: Clone + Send + 'static, R: Send + 'static> Batcher<J, R> {
     /// Starts the batch task. `handle` gets up to `max` jobs at a time and returns one answer
-    /// per job, in order. After a panic the task waits `restart_after` (doubled for each
-    /// panic in a row) before it takes the next batch.
+    /// per job, in order. When a batch panics, each of its jobs is handled again on its own.
+    /// After the second job in a row that panicked alone (no job served between them), the
+    /// task pauses `restart_after`, doubled for each further one, up to 64 times.
     pub fn spawn<F, Fut>(max: usize, restart_after: Duration, handle: F) -> Self
     where
         F: Fn(Vec<J>) -> Fut + Send + Sync + 'static,
@@ -39,6 +54,7 @@ impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
         let up = Arc::new(AtomicBool::new(true));
         let status = up.clone();
         tokio::spawn(async move {
+            // Jobs that panicked alone since the last job served.
             let mut panics_in_a_row = 0u32;
             while let Some(first) = jobs.recv().await {
                 let mut batch = vec![first];
@@ -50,33 +66,60 @@ impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
                 }
                 let (work, replies): (Vec<J>, Vec<_>) = batch.into_iter().unzip();
                 metrics::histogram!("routing_batch_size").record(work.len() as f64);
-                // The handler is called inside the guarded future: a panic while building the
-                // future is caught too.
-                match AssertUnwindSafe(async { handle(work).await })
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(answers) => {
-                        panics_in_a_row = 0;
-                        for (reply, answer) in replies.into_iter().zip(answers) {
-                            let _ = reply.send(answer);
-                        }
-                    }
-                    Err(_) => {
-                        status.store(false, Ordering::SeqCst);
+                // Kept for a second run, one by one, should the batch panic: a clone of each
+                // job is cheap next to the batch's database work.
+                let again = work.clone();
+                let answers: Vec<Option<R>> = match guarded(&handle, work).await {
+                    Some(answers) => answers.into_iter().map(Some).collect(),
+                    None => {
                         metrics::counter!("routing_engine_panics_total").increment(1);
                         tracing::error!(
-                            jobs = replies.len(),
-                            "the routing engine panicked: its batch failed; it starts again"
+                            jobs = again.len(),
+                            "the routing engine panicked: its batch is handled again, one job at a time"
                         );
-                        // Each waiting caller learns now that its job failed.
-                        drop(replies);
-                        // Up to 64 times the first pause.
-                        let pause = restart_after * (1u32 << panics_in_a_row.min(6));
-                        panics_in_a_row = panics_in_a_row.saturating_add(1);
-                        tokio::time::sleep(pause).await;
-                        status.store(true, Ordering::SeqCst);
+                        let mut answers = Vec::with_capacity(again.len());
+                        for job in again {
+                            let answer =
+                                guarded(&handle, vec![job]).await.and_then(|mut a| a.pop());
+                            if answer.is_none() {
+                                metrics::counter!("routing_job_panics_total").increment(1);
+                                tracing::error!(
+                                    "the routing engine panicked on a job alone: it fails"
+                                );
+                            }
+                            answers.push(answer);
+                        }
+                        answers
                     }
+                };
+                // Counted in the order the jobs came: a job served ends the run of panics.
+                for answer in &answers {
+                    if answer.is_some() {
+                        panics_in_a_row = 0;
+                    } else {
+                        panics_in_a_row = panics_in_a_row.saturating_add(1);
+                    }
+                }
+                let pause = (panics_in_a_row >= 2)
+                    .then(|| restart_after * (1u32 << (panics_in_a_row - 2).min(6)));
+                if pause.is_some() {
+                    // Down before anyone hears of the failure: readiness says so at once.
+                    status.store(false, Ordering::SeqCst);
+                }
+                // A job that failed drops its reply: its caller learns it now.
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    if let Some(answer) = answer {
+                        let _ = reply.send(answer);
+                    }
+                }
+                if let Some(pause) = pause {
+                    tracing::error!(
+                        panics_in_a_row,
+                        pause_ms = pause.as_millis() as u64,
+                        "the routing engine keeps panicking: it pauses"
+                    );
+                    tokio::time::sleep(pause).await;
+                    status.store(true, Ordering::SeqCst);
                 }
             }
         });
@@ -110,20 +153,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_panicking_batch_fails_its_jobs_and_the_next_ones_are_served() {
+    async fn one_panic_costs_no_pause_and_panics_in_a_row_pause_the_task() {
         let batcher = doubler(Duration::from_millis(300));
         assert_eq!(batcher.submit(2).await, Some(4));
         assert!(batcher.is_up());
 
         assert_eq!(batcher.submit(13).await, None, "the panicking job fails");
-        assert!(!batcher.is_up(), "down while it pauses");
+        assert!(batcher.is_up(), "one panic alone: no pause");
+        assert_eq!(batcher.submit(3).await, Some(6));
+
+        assert_eq!(batcher.submit(13).await, None);
+        assert!(batcher.is_up(), "a job served since the last panic");
+        assert_eq!(batcher.submit(13).await, None);
+        assert!(
+            !batcher.is_up(),
+            "two panics in a row: down while it pauses"
+        );
         // Queued meanwhile: served once it starts again.
         assert_eq!(batcher.submit(3).await, Some(6));
         assert!(batcher.is_up());
     }
 
     #[tokio::test]
-    async fn every_job_of_the_panicking_batch_fails_and_no_other() {
+    async fn only_the_job_that_panics_fails_and_the_rest_of_its_batch_is_served() {
         let (started, gate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         let (s, g) = (started.clone(), gate.clone());
         let batcher = Arc::new(Batcher::spawn(
@@ -154,13 +206,11 @@ mod tests {
         }
         gate.notify_one();
         assert_eq!(held.await.unwrap(), Some(0), "the batch before is answered");
-        for (job, answer) in next.into_iter().enumerate() {
-            assert_eq!(
-                answer.await.unwrap(),
-                None,
-                "job {job} shared the panicking batch"
-            );
-        }
+        let [one, unlucky, five] = next;
+        assert_eq!(one.await.unwrap(), Some(2), "shared the panicking batch");
+        assert_eq!(unlucky.await.unwrap(), None, "the job that panics alone");
+        assert_eq!(five.await.unwrap(), Some(10), "shared the panicking batch");
+        assert!(batcher.is_up(), "one panic: no pause");
         assert_eq!(
             batcher.submit(7).await,
             Some(14),

@@ -996,9 +996,9 @@ async fn an_upgrade_puts_messages_an_earlier_version_was_sending_in_doubt_and_ru
     );
 }
 
-/// The routing engine's one read per batch: the proxies' clients, and which senders are
-/// numbers of ours — in the pool (unless released) or some client's proxy, even one the pool
-/// does not hold.
+/// The routing engine's one read per batch: the proxies' clients, and which senders and which
+/// of those clients' last callers are numbers of ours — in the pool (unless released) or some
+/// client's proxy, even one the pool does not hold.
 #[tokio::test]
 async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
     use proxycall::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType};
@@ -1086,6 +1086,59 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
     assert_eq!(only_senders.ours.len(), facts.ours.len());
     let nothing = store.routing_facts(&[], &[]).await.unwrap();
     assert!(nothing.clients.is_empty() && nothing.ours.is_empty());
+
+    // The last callers of the clients read are checked too, senders or not: one of ours
+    // (stored before the rule, or imported) must never be dialled or texted.
+    let ours_of = |facts: proxycall::store::RoutingFacts| {
+        let mut ours: Vec<String> = facts.ours.iter().map(|n| n.as_str().to_owned()).collect();
+        ours.sort();
+        ours.dedup();
+        ours
+    };
+    db.exec("update clients set client_last_caller = '+33780000002' where client_id = 1")
+        .await;
+    db.exec("update clients set client_last_caller = '+33780000001' where client_id = 2")
+        .await;
+    let both = store
+        .routing_facts(
+            &[n("+33780000001"), n("+33790000009")],
+            &[n("+33698765432")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(both.clients.len(), 2);
+    assert_eq!(
+        ours_of(both),
+        ["+33780000001", "+33780000002"],
+        "a pool number, and another client's proxy"
+    );
+    let one = store
+        .routing_facts(&[n("+33790000009")], &[])
+        .await
+        .unwrap();
+    assert_eq!(ours_of(one), ["+33780000001"], "only the clients read");
+    // A proxy outside the pool; a released number; a courier.
+    db.exec("update clients set client_last_caller = '+33790000009' where client_id = 1")
+        .await;
+    db.exec("update clients set client_last_caller = '+33780000003' where client_id = 2")
+        .await;
+    let outside = store
+        .routing_facts(&[n("+33780000001")], &[])
+        .await
+        .unwrap();
+    assert_eq!(ours_of(outside), ["+33790000009"]);
+    let released = store
+        .routing_facts(&[n("+33790000009")], &[])
+        .await
+        .unwrap();
+    assert!(released.ours.is_empty(), "released: no longer ours");
+    db.exec("update clients set client_last_caller = '+33698765432' where client_id = 1")
+        .await;
+    let courier = store
+        .routing_facts(&[n("+33780000001")], &[])
+        .await
+        .unwrap();
+    assert!(courier.ours.is_empty());
 
     // A client row that no longer parses fails the read that includes it.
     db.exec("update clients set client_mail = 'not an address' where client_id = 2")

@@ -56,7 +56,7 @@ pub struct Readiness {
     configuration: &'static str,
     /// `twilio` or `simulated`.
     carrier: &'static str,
-    /// `ok`, or `restarting` while the routing engine starts again after a panic (webhooks
+    /// `ok`, or `restarting` while the routing engine pauses after panics in a row (webhooks
     /// wait for it meanwhile).
     routing_engine: &'static str,
 }

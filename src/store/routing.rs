@@ -36,8 +36,8 @@ pub enum Outcome {
     /// A premium-rate, shared-cost or other service number (`E164::is_personal`): never
     /// remembered, dialled or texted.
     BlockedNumberType,
-    /// From one of our own numbers (a proxy reaching a proxy): never relayed, so that no
-    /// relay loops between proxies.
+    /// From one of our own numbers (a proxy reaching a proxy), or a client reaching a last
+    /// caller that is one: never relayed, so that no relay loops between proxies.
     OwnNumber,
 }
 
@@ -116,7 +116,8 @@ pub struct SimulatedDelivery {
 #[async_trait]
 pub trait RoutingStore {
     /// What routing a batch needs to know, read in one statement: the clients these proxies
-    /// belong to, and which of these senders are numbers of ours.
+    /// belong to, and which of these senders and of those clients' last callers are numbers
+    /// of ours.
     async fn routing_facts(&self, proxies: &[E164], senders: &[E164]) -> StoreResult<RoutingFacts>;
     /// Records what a batch of webhooks did, in one transaction: the interactions, the new
     /// last callers, the messages to send. Answers, per job, whether it was new: a job whose
@@ -147,8 +148,8 @@ pub trait RoutingStore {
 pub struct RoutingFacts {
     /// The clients of the proxies asked about (a proxy of no client is simply absent).
     pub clients: Vec<Client>,
-    /// The senders asked about that are numbers of ours: in the pool (and not released), or
-    /// some client's proxy.
+    /// The senders asked about, and the last callers of `clients`, that are numbers of ours:
+    /// in the pool (and not released), or some client's proxy.
     pub ours: Vec<E164>,
 }
 

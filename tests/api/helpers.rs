@@ -46,7 +46,7 @@ pub struct Options {
     pub relay_limit_per_sender_hour: Option<u32>,
     pub relay_limit_per_proxy_hour: Option<u32>,
     /// A routing engine whose batch panics when it holds a call with this `CallSid`, and
-    /// which starts again after `PANIC_RESTART`.
+    /// which pauses `PANIC_RESTART` after two panics in a row.
     pub engine_panics_on: Option<&'static str>,
     /// `PROXYCALL_TRUST_FORWARDED_FOR`.
     pub trust_forwarded_for: bool,
@@ -56,7 +56,8 @@ pub struct Options {
     pub webhook_token_previous: Option<String>,
 }
 
-/// How long a test engine pauses after a panic (`Options::engine_panics_on`).
+/// How long a test engine pauses after two panics in a row (`Options::engine_panics_on`):
+/// long enough for a test to queue webhooks meanwhile, which then share one batch.
 pub const PANIC_RESTART: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// A Twilio account SID of the right shape.

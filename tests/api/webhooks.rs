@@ -784,6 +784,70 @@ async fn a_proxy_texting_or_calling_a_proxy_is_not_relayed_or_remembered() {
     assert_eq!(outcomes(&app).await, ["own_number"; 6]);
 }
 
+/// A last caller that is one of ours (stored before the rule, imported, or a number since
+/// assigned) is never dialled or texted: the client hears there is no one to reach.
+#[tokio::test]
+async fn a_stored_last_caller_that_is_one_of_our_numbers_is_never_dialled_or_texted() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let other_proxy = app.client_with_proxy(2, "+33611111111").await;
+    let idle = app.add_numbers("FR", NumberType::Mobile, 1).await.remove(0);
+    for (i, ours) in [other_proxy.as_str(), idle.as_str()]
+        .into_iter()
+        .enumerate()
+    {
+        app.db
+            .exec(&format!(
+                "update clients set client_last_caller = '{ours}' where client_id = 1"
+            ))
+            .await;
+        let (_, twiml) = app
+            .webhook(
+                "/twilio/voice",
+                &[
+                    ("From", CLIENT),
+                    ("To", &proxy),
+                    ("CallSid", &format!("CA{i}")),
+                ],
+            )
+            .await;
+        assert_eq!(
+            twiml,
+            say("Aucun appelant récent."),
+            "{ours} is not dialled"
+        );
+        let (_, twiml) = app
+            .webhook(
+                "/twilio/sms",
+                &[
+                    ("From", CLIENT),
+                    ("To", &proxy),
+                    ("Body", "J'arrive"),
+                    ("MessageSid", &format!("SM{i}")),
+                ],
+            )
+            .await;
+        assert_eq!(
+            twiml,
+            message("Aucun correspondant récent pour ce proxy."),
+            "{ours} is not texted"
+        );
+        assert_eq!(deliveries(&app, ours).await, 0, "nothing sent to {ours}");
+        assert_eq!(last_caller(&app, 1).await, ours, "left as it was");
+    }
+    assert_eq!(outcomes(&app).await, ["own_number"; 4]);
+
+    // A courier calling next is remembered and reached as before.
+    let (_, twiml) = app
+        .webhook("/twilio/voice", &[("From", COURIER), ("To", &proxy)])
+        .await;
+    assert_eq!(twiml, dial(&proxy, CLIENT));
+    let (_, twiml) = app
+        .webhook("/twilio/voice", &[("From", CLIENT), ("To", &proxy)])
+        .await;
+    assert_eq!(twiml, dial(&proxy, COURIER));
+}
+
 #[tokio::test]
 async fn a_flood_of_relays_is_capped_per_sender_and_per_proxy_and_recorded_rate_limited() {
     let app = spawn_app_with(Options {
@@ -961,44 +1025,102 @@ async fn a_batch_holding_poisoned_webhooks_routes_the_others() {
 }
 
 #[tokio::test]
-async fn a_panic_in_the_routing_engine_fails_its_batch_and_routing_goes_on() {
+async fn a_panicking_webhook_fails_only_itself_and_the_rest_of_its_batch_is_routed() {
+    const CLIENT_2: &str = "+33622222222";
+    const COURIER_2: &str = "+33655555555";
     let app = spawn_app_with(Options {
         engine_panics_on: Some("CA-panic"),
         ..Default::default()
     })
     .await;
     let proxy = app.client_with_proxy(1, CLIENT).await;
+    let proxy_2 = app.client_with_proxy(2, CLIENT_2).await;
     let ready = app.get("/ready").await;
     assert_eq!(ready.status, 200, "{}", ready.body);
+    let apology = say("Service temporairement indisponible.");
+    let poisoned = [
+        ("From", COURIER),
+        ("To", proxy.as_str()),
+        ("CallSid", "CA-panic"),
+    ];
 
-    let (status, twiml) = app
-        .webhook(
-            "/twilio/voice",
-            &[("From", COURIER), ("To", &proxy), ("CallSid", "CA-panic")],
-        )
-        .await;
+    // One panic alone: that call hears the apology, and the engine does not pause.
+    let (status, twiml) = app.webhook("/twilio/voice", &poisoned).await;
     assert_eq!(status, 200);
-    assert_eq!(twiml, say("Service temporairement indisponible."));
+    assert_eq!(twiml, apology);
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status, 200, "one panic: no pause; {}", ready.body);
+
+    // A second in a row, with nothing served between: the engine pauses, and says so.
+    let (_, twiml) = app.webhook("/twilio/voice", &poisoned).await;
+    assert_eq!(twiml, apology);
     let ready = app.get("/ready").await;
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert_eq!(ready.body["routing_engine"], "restarting");
     assert_eq!(ready.body["status"], "not_ready");
 
-    // Queued while the engine pauses, and answered once it runs again.
-    let (_, twiml) = app
-        .webhook(
-            "/twilio/voice",
-            &[("From", COURIER), ("To", &proxy), ("CallSid", "CA-after")],
-        )
-        .await;
-    assert_eq!(twiml, dial(&proxy, CLIENT));
+    // Queued while it pauses, so taken as one batch when it starts again: that batch panics,
+    // as it holds the poisoned call. Only that call fails.
+    let text = [
+        ("From", COURIER),
+        ("To", proxy.as_str()),
+        ("Body", "Je suis en bas"),
+        ("MessageSid", "SM-1"),
+    ];
+    let call = [
+        ("From", COURIER_2),
+        ("To", proxy_2.as_str()),
+        ("CallSid", "CA-ok"),
+    ];
+    let text_2 = [
+        ("From", COURIER_2),
+        ("To", proxy_2.as_str()),
+        ("Body", "Devant la porte"),
+        ("MessageSid", "SM-2"),
+    ];
+    let (text, call, bad, text_2) = tokio::join!(
+        app.webhook("/twilio/sms", &text),
+        app.webhook("/twilio/voice", &call),
+        app.webhook("/twilio/voice", &poisoned),
+        app.webhook("/twilio/sms", &text_2),
+    );
+    assert_eq!(text, (reqwest::StatusCode::OK, EMPTY.to_owned()));
+    assert_eq!(call.1, dial(&proxy_2, CLIENT_2));
+    assert_eq!(bad.1, apology, "the poisoned call alone hears the apology");
+    assert_eq!(text_2.1, EMPTY);
     let ready = app.get("/ready").await;
     assert_eq!(ready.status, 200, "{}", ready.body);
     assert_eq!(ready.body["routing_engine"], "ok");
-    assert_eq!(last_caller(&app, 1).await, COURIER);
+
+    // The others were recorded and relayed, once; the poisoned one wrote nothing.
     assert_eq!(
-        outcomes(&app).await,
-        ["forwarded"],
-        "the panicking batch wrote nothing"
+        deliveries(&app, CLIENT).await,
+        1,
+        "the text reached the client"
     );
+    assert_eq!(
+        deliveries(&app, CLIENT_2).await,
+        1,
+        "the text reached client 2"
+    );
+    assert_eq!(last_caller(&app, 1).await, COURIER);
+    assert_eq!(last_caller(&app, 2).await, COURIER_2);
+    let mut sids: Vec<String> = app
+        .app
+        .store
+        .interactions(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|i| i.twilio_sid)
+        .collect();
+    sids.sort();
+    assert_eq!(sids, ["CA-ok", "SM-1", "SM-2"]);
+    let (_, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", CLIENT), ("To", &proxy), ("CallSid", "CA-back")],
+        )
+        .await;
+    assert_eq!(twiml, dial(&proxy, COURIER), "routing goes on");
 }

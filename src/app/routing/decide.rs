@@ -24,7 +24,7 @@ pub(super) struct Facts<'a> {
     pub routing: &'a Routing,
     /// The clients of the batch's proxies, by proxy.
     pub clients: &'a HashMap<E164, Client>,
-    /// The batch's senders that are numbers of ours.
+    /// The batch's senders, and its clients' last callers, that are numbers of ours.
     pub ours: &'a HashSet<E164>,
 }
 
@@ -125,6 +125,16 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
                 Outcome::NoRecentCaller,
             );
         };
+        // One of ours (remembered before the rule, imported, or a pool number since assigned):
+        // never dialled, as a proxy dialling a proxy could loop.
+        if facts.ours.contains(last) {
+            return say(
+                CallAnswer::NoRecentCaller,
+                Some(client),
+                Direction::FromClient,
+                Outcome::OwnNumber,
+            );
+        }
         // Remembered before service numbers were refused, or imported: never dialled.
         if !last.is_personal() {
             return say(
@@ -279,6 +289,15 @@ pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) 
                 Outcome::NoRecentCaller,
             );
         };
+        // One of ours: never texted (the relay would come back as a webhook).
+        if facts.ours.contains(last) {
+            return reply(
+                TextAnswer::NoRecentCorrespondent,
+                Some(client),
+                Direction::FromClient,
+                Outcome::OwnNumber,
+            );
+        }
         // Remembered before service numbers were refused, or imported: never texted.
         if !last.is_personal() {
             return reply(
@@ -541,6 +560,16 @@ mod tests {
                 Some(Outcome::OwnNumber),
                 None,
             ),
+            // A last caller that is one of ours (stored before the rule, or imported): never
+            // dialled, and the limits are not spent.
+            case(
+                Some(CLIENT),
+                Some(PROXY),
+                Some(OTHER_PROXY),
+                voice(CallAnswer::NoRecentCaller),
+                Some(Outcome::OwnNumber),
+                None,
+            ),
             // Over the relay limit: not connected, not remembered.
             asked(case(
                 Some(FLOODER),
@@ -743,6 +772,18 @@ mod tests {
                     Some("+33780000999"),
                     None,
                     nothing.clone(),
+                    Some(Outcome::OwnNumber),
+                    None,
+                ),
+            ),
+            // A last caller that is one of ours: never texted.
+            (
+                "J'arrive",
+                case(
+                    Some(CLIENT),
+                    Some(PROXY),
+                    Some(OTHER_PROXY),
+                    Answer::Text(TextAnswer::NoRecentCorrespondent),
                     Some(Outcome::OwnNumber),
                     None,
                 ),

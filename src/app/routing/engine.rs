@@ -4,8 +4,9 @@
 //!
 //! One bad webhook fails only itself: when the batch's read or write fails (a row the
 //! database refuses, a client row that no longer parses), each webhook is read, decided and
-//! recorded again on its own, and only those that still fail get the apology. A batch that
-//! panics fails its webhooks and the engine starts again (`crate::batch`).
+//! recorded again on its own, and only those that still fail get the apology. A panic too:
+//! the batch's webhooks are routed again one at a time, and only one that panics alone gets
+//! the apology; panics in a row make the engine pause (`crate::batch`).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -27,7 +28,7 @@ pub type Engine = Batcher<Inbound, Option<Answer>>;
 
 /// Most webhooks decided and written together.
 const BATCH: usize = 256;
-/// The engine's first pause after a panic (doubled while panics follow each other).
+/// The engine's first pause when panics follow each other (doubled with each further one).
 const RESTART_AFTER: Duration = Duration::from_millis(100);
 
 pub fn engine(store: Arc<dyn Store>, routing: Arc<Routing>, wake: Arc<Notify>) -> Engine {
@@ -38,7 +39,7 @@ pub fn engine(store: Arc<dyn Store>, routing: Arc<Routing>, wake: Arc<Notify>) -
 }
 
 /// An engine that runs `batch` on each batch (production runs `route_batch`), and pauses
-/// `restart_after` after a panic: tests pass a batch function that panics.
+/// `restart_after` when panics follow each other: tests pass a batch function that panics.
 pub fn engine_with<F, Fut>(restart_after: Duration, batch: F) -> Engine
 where
     F: Fn(Vec<Inbound>) -> Fut + Send + Sync + 'static,

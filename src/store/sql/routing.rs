@@ -30,11 +30,41 @@ macro_rules! impl_routing_store {
                         }
                         query.push(")");
                     }
-                    // One statement: the proxies' clients, then which senders are numbers of
-                    // ours (in the pool, or some client's proxy). The second part's rows hold
-                    // only `our_number`: as many nulls as `client_cols!` has columns.
+                    // One statement: the proxies' clients, then which numbers are ours (in
+                    // the pool and not released, or some client's proxy) among the senders and
+                    // the last callers of those clients (one stored, or imported, before the
+                    // rule must not be dialled or texted). The second part's rows hold only
+                    // `our_number`: as many nulls as `client_cols!` has columns.
                     const NO_CLIENT: &str = "select null, null, null, null, null, null, null, \
                          null, null, null, ";
+                    // `column` is one of the senders, or a last caller of these proxies' clients.
+                    fn asked(
+                        query: &mut QueryBuilder<DbEngine>,
+                        column: &str,
+                        proxies: &[E164],
+                        senders: &[E164],
+                    ) {
+                        query.push("(");
+                        if !senders.is_empty() {
+                            query.push(column).push(" in (");
+                            list(query, senders);
+                        }
+                        if !proxies.is_empty() {
+                            if !senders.is_empty() {
+                                query.push(" or ");
+                            }
+                            query.push(column).push(
+                                " in (select client_last_caller from clients \
+                                 where client_proxy_number in (",
+                            );
+                            list(query, proxies);
+                            query.push(")");
+                        }
+                        query.push(")");
+                    }
+                    if proxies.is_empty() && senders.is_empty() {
+                        return Ok(RoutingFacts::default());
+                    }
                     let mut query = QueryBuilder::<DbEngine>::new("");
                     if !proxies.is_empty() {
                         query.push(concat!(
@@ -42,25 +72,18 @@ macro_rules! impl_routing_store {
                              where client_proxy_number in ("
                         ));
                         list(&mut query, proxies);
+                        query.push(" union all ");
                     }
-                    if !senders.is_empty() {
-                        if !proxies.is_empty() {
-                            query.push(" union all ");
-                        }
-                        query.push(NO_CLIENT).push(
-                            "phone_number as our_number from pool_numbers \
-                             where status <> 'released' and phone_number in (",
-                        );
-                        list(&mut query, senders);
-                        query.push(" union all ").push(NO_CLIENT).push(
-                            "client_proxy_number from clients where client_proxy_number in (",
-                        );
-                        list(&mut query, senders);
-                    }
+                    query.push(NO_CLIENT).push(
+                        "phone_number as our_number from pool_numbers \
+                         where status <> 'released' and ",
+                    );
+                    asked(&mut query, "phone_number", proxies, senders);
+                    query.push(" union all ").push(NO_CLIENT).push(
+                        "client_proxy_number from clients where ",
+                    );
+                    asked(&mut query, "client_proxy_number", proxies, senders);
                     let mut facts = RoutingFacts::default();
-                    if proxies.is_empty() && senders.is_empty() {
-                        return Ok(facts);
-                    }
                     for row in query.build().persistent(false).fetch_all(self.reader()).await? {
                         match Columns::text(&row, "our_number")? {
                             Some(ours) => facts.ours.push(
