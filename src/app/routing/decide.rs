@@ -61,6 +61,19 @@ fn only(interaction: NewInteraction) -> Option<RoutingJob> {
     })
 }
 
+/// Why a client's last contact may not be reached, if so: one of our own numbers (a proxy
+/// dialling or texting a proxy could loop), or a service number (premium rate…). Either was
+/// remembered before these rules, imported, or is a pool number assigned since.
+fn unreachable_contact(facts: &Facts, last: &E164) -> Option<Outcome> {
+    if facts.ours.contains(last) {
+        Some(Outcome::OwnNumber)
+    } else if !last.is_personal() {
+        Some(Outcome::BlockedNumberType)
+    } else {
+        None
+    }
+}
+
 pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) -> Decision {
     let Some(proxy) = &call.to else {
         return Decision {
@@ -125,23 +138,12 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
                 Outcome::NoRecentCaller,
             );
         };
-        // One of ours (remembered before the rule, imported, or a pool number since assigned):
-        // never dialled, as a proxy dialling a proxy could loop.
-        if facts.ours.contains(last) {
+        if let Some(outcome) = unreachable_contact(facts, last) {
             return say(
                 CallAnswer::NoRecentCaller,
                 Some(client),
                 Direction::FromClient,
-                Outcome::OwnNumber,
-            );
-        }
-        // Remembered before service numbers were refused, or imported: never dialled.
-        if !last.is_personal() {
-            return say(
-                CallAnswer::NoRecentCaller,
-                Some(client),
-                Direction::FromClient,
-                Outcome::BlockedNumberType,
+                outcome,
             );
         }
         if !may_relay(from, proxy) {
@@ -289,22 +291,12 @@ pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) 
                 Outcome::NoRecentCaller,
             );
         };
-        // One of ours: never texted (the relay would come back as a webhook).
-        if facts.ours.contains(last) {
+        if let Some(outcome) = unreachable_contact(facts, last) {
             return reply(
                 TextAnswer::NoRecentCorrespondent,
                 Some(client),
                 Direction::FromClient,
-                Outcome::OwnNumber,
-            );
-        }
-        // Remembered before service numbers were refused, or imported: never texted.
-        if !last.is_personal() {
-            return reply(
-                TextAnswer::NoRecentCorrespondent,
-                Some(client),
-                Direction::FromClient,
-                Outcome::BlockedNumberType,
+                outcome,
             );
         }
         if !empty && !may_relay(from, proxy) {
