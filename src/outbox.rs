@@ -245,6 +245,9 @@ async fn fail(
     Err(JobError::Fail(error))
 }
 
+/// Twilio's default (and largest) `TimeLimit` of a call.
+const LONGEST_CALL: chrono::Duration = chrono::Duration::hours(4);
+
 fn send_began(m: &OutboundMessage) -> DateTime<Utc> {
     m.send_started_at.unwrap_or(m.created_at)
 }
@@ -256,7 +259,13 @@ async fn settle(ctx: &JobContext, m: &OutboundMessage) -> Result<bool, JobError>
         record_sent(ctx, m, &sid, None).await?;
         return Ok(false);
     }
-    let ready = send_began(m) + ctx.app.outbox.settle_grace;
+    // A call's only callback comes when it ends (Twilio's `completed`): wait out the longest
+    // call (Twilio's 4 h time limit) rather than fail one still ringing or talking.
+    let grace = match m.kind {
+        OutboundKind::Sms => ctx.app.outbox.settle_grace,
+        OutboundKind::Call => ctx.app.outbox.settle_grace.max(LONGEST_CALL),
+    };
+    let ready = send_began(m) + grace;
     if ctx.now < ready {
         return Err(JobError::Retry {
             error: "in doubt: waiting for its status callback or the carrier's listing".into(),

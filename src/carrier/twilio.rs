@@ -342,10 +342,6 @@ impl Carrier for TwilioClient {
         if let Some(cb) = status_callback {
             form.push(("StatusCallback", cb.to_owned()));
             form.push(("StatusCallbackMethod", "POST".to_owned()));
-            // `initiated` proves soon that the call exists (a call in doubt is settled by it,
-            // not failed while it still rings); `completed` gives its end.
-            form.push(("StatusCallbackEvent", "initiated".to_owned()));
-            form.push(("StatusCallbackEvent", "completed".to_owned()));
         }
         let request = self
             .request(Method::POST, &self.url("/Calls.json"))
