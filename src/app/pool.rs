@@ -62,8 +62,15 @@ pub struct AddNumber {
 }
 
 /// Adds a number the operator already has (or a simulated one) as available, without asking
-/// the carrier. The country defaults to the number's own.
+/// the carrier. The country defaults to the number's own. A client's real phone is refused:
+/// as one of ours, that client's own calls and texts would no longer be relayed.
 pub async fn add(app: &App, n: AddNumber) -> AppResult<PoolNumber> {
+    if app.store.is_client_phone(&n.phone_number).await? {
+        return Err(AppError::Invalid {
+            field: "phone_number",
+            message: "is a client's real phone, not a number of this service".into(),
+        });
+    }
     let country = n
         .country
         .or_else(|| n.phone_number.region())

@@ -54,6 +54,8 @@ pub trait ClientStore {
     async fn next_client_id(&self) -> StoreResult<i64>;
     async fn client(&self, id: ClientId) -> StoreResult<Option<Client>>;
     async fn client_by_proxy(&self, proxy: &E164) -> StoreResult<Option<Client>>;
+    /// Whether some client's real phone is `phone`.
+    async fn is_client_phone(&self, phone: &E164) -> StoreResult<bool>;
     /// Inserts the client and, when `pick` is given, hands it a pool number, in one
     /// transaction: either both happen or neither. `Ok(None)` when the pool has no number.
     async fn insert_client(

@@ -267,3 +267,57 @@ async fn a_service_number_or_one_of_ours_is_refused_as_a_real_phone() {
         Some(1)
     );
 }
+
+/// A client's real phone added to the pool would become "one of ours", and that client's own
+/// calls and texts would stop being relayed: the pool refuses it.
+#[tokio::test]
+async fn a_clients_real_phone_cannot_be_added_to_the_pool() {
+    use proxycall::app::{AppError, pool};
+    use proxycall::domain::E164;
+
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, "+33612345678").await;
+
+    let refused = pool::add(
+        &app.app,
+        pool::AddNumber {
+            phone_number: E164::parse("+33612345678").unwrap(),
+            country: None,
+            number_type: NumberType::Mobile,
+            voice: true,
+            sms: true,
+            friendly_name: None,
+        },
+    )
+    .await;
+
+    match refused {
+        Err(AppError::Invalid { field, .. }) => assert_eq!(field, "phone_number"),
+        other => panic!(
+            "expected a refusal naming phone_number, got {:?}",
+            other.map(|n| n.phone_number)
+        ),
+    }
+    assert!(
+        app.app
+            .store
+            .pool_number(&E164::parse("+33612345678").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing was added"
+    );
+    // The client still reaches their proxy as a client, not as one of ours.
+    let (status, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[
+                ("From", "+33612345678"),
+                ("To", &proxy),
+                ("CallSid", "CA-client"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(twiml.contains("Aucun appelant"), "{twiml}");
+}

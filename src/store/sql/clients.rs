@@ -39,6 +39,16 @@ macro_rules! impl_clients_store {
                 .transpose()
             }
 
+            async fn is_client_phone(&self, phone: &E164) -> StoreResult<bool> {
+                let found: Option<i64> = sqlx::query_scalar(
+                    "select client_id from clients where client_real_phone = $1 limit 1",
+                )
+                .bind(phone.as_str())
+                .fetch_optional(self.reader())
+                .await?;
+                Ok(found.is_some())
+            }
+
             async fn insert_client(
                 &self,
                 client: &NewClient,
