@@ -87,6 +87,33 @@ pub struct RawSettings {
     /// is trusted to settle it [default: 120]
     #[arg(long, env = "PROXYCALL_OUTBOX_SETTLE_GRACE_SECS", global = true)]
     pub outbox_settle_grace_secs: Option<String>,
+    /// Minutes a one-time code stays valid [default: 15]
+    #[arg(long, env = "PROXYCALL_OTP_TTL_MINUTES", global = true)]
+    pub otp_ttl_minutes: Option<String>,
+    /// Wrong codes (SMS, call and link together) before an activation locks [default: 5]
+    #[arg(long, env = "PROXYCALL_OTP_MAX_WRONG", global = true)]
+    pub otp_max_wrong: Option<String>,
+    /// Seconds after the code's SMS before a still-waiting activation gets the call that
+    /// reads it [default: 60]
+    #[arg(long, env = "PROXYCALL_OTP_CALL_AFTER_SECS", global = true)]
+    pub otp_call_after_secs: Option<String>,
+    /// Seconds after that call before a still-waiting activation gets the link, by SMS and
+    /// e-mail [default: 120]
+    #[arg(long, env = "PROXYCALL_OTP_LINK_AFTER_SECS", global = true)]
+    pub otp_link_after_secs: Option<String>,
+    /// Hours after which a waiting activation expires and its number goes back [default: 48]
+    #[arg(long, env = "PROXYCALL_ACTIVATION_EXPIRE_HOURS", global = true)]
+    pub activation_expire_hours: Option<String>,
+    /// Seconds between two requests for a code for one phone or e-mail; 0 for none
+    /// [default: 180]
+    #[arg(long, env = "PROXYCALL_OTP_MIN_INTERVAL_SECS", global = true)]
+    pub otp_min_interval_secs: Option<String>,
+    /// Requests for a code per phone in 24 hours [default: 5]
+    #[arg(long, env = "PROXYCALL_OTP_PER_PHONE_PER_DAY", global = true)]
+    pub otp_per_phone_per_day: Option<String>,
+    /// Requests for a code per e-mail in 24 hours [default: 10]
+    #[arg(long, env = "PROXYCALL_OTP_PER_EMAIL_PER_DAY", global = true)]
+    pub otp_per_email_per_day: Option<String>,
     /// Serve `POST /bench/twiml`, a constant TwiML answer: the benchmark's reference
     #[cfg(feature = "bench")]
     #[arg(long, env = "PROXYCALL_BENCH_REFERENCE", global = true, hide = true)]
@@ -126,6 +153,7 @@ pub struct EnvOnly {
     pub smtp_user: Option<String>,
     pub smtp_password: Option<String>,
     pub smtp_from: Option<String>,
+    pub otp_secret: Option<String>,
 }
 
 impl EnvOnly {
@@ -150,6 +178,7 @@ impl EnvOnly {
             smtp_user: var("SMTP_USER"),
             smtp_password: var("SMTP_PASSWORD"),
             smtp_from: var("SMTP_FROM"),
+            otp_secret: var("PROXYCALL_OTP_SECRET"),
         }
     }
 }
@@ -168,6 +197,41 @@ pub struct TwilioSettings {
     pub address_sid: Option<String>,
     pub bundle_sid: Option<String>,
 }
+
+/// Activation's codes, cascade and limits.
+#[derive(Debug, Clone)]
+pub struct OtpSettings {
+    pub ttl: chrono::Duration,
+    pub max_wrong: i64,
+    pub call_after: chrono::Duration,
+    pub link_after: chrono::Duration,
+    pub expire_after: chrono::Duration,
+    pub min_interval: chrono::Duration,
+    pub per_phone_per_day: i64,
+    pub per_email_per_day: i64,
+    /// `PROXYCALL_OTP_SECRET`: the key codes are hashed with. Unset, one is made and kept in
+    /// the database, shared by every process.
+    pub secret: Option<SecretString>,
+}
+
+impl Default for OtpSettings {
+    fn default() -> Self {
+        Self {
+            ttl: chrono::Duration::minutes(15),
+            max_wrong: 5,
+            call_after: chrono::Duration::seconds(60),
+            link_after: chrono::Duration::seconds(120),
+            expire_after: chrono::Duration::hours(48),
+            min_interval: chrono::Duration::seconds(180),
+            per_phone_per_day: 5,
+            per_email_per_day: 10,
+            secret: None,
+        }
+    }
+}
+
+/// The shortest `PROXYCALL_OTP_SECRET` accepted.
+pub const MIN_OTP_SECRET_CHARS: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct SmtpSettings {
@@ -213,6 +277,8 @@ pub struct Settings {
     pub outbox_retry_horizon: chrono::Duration,
     /// How long after a send whose outcome is unknown the carrier's listing settles it.
     pub outbox_settle_grace: chrono::Duration,
+    /// The one-time codes of activation (SPEC §7).
+    pub otp: OtpSettings,
     /// Workers running background jobs in this process.
     pub job_workers: usize,
     /// Whether `POST /bench/twiml` is served (for `proxycall bench` only).
@@ -625,6 +691,7 @@ impl Settings {
                 Err(e) => Err(e),
             },
         ));
+        let otp = otp(raw, env, &mut p);
         // 0 is allowed: processes that only answer, beside others that send.
         let job_workers = p.parse(
             "PROXYCALL_JOB_WORKERS",
@@ -676,6 +743,7 @@ impl Settings {
             retention,
             outbox_retry_horizon,
             outbox_settle_grace,
+            otp,
             job_workers,
             #[cfg(feature = "bench")]
             bench_reference,
@@ -683,6 +751,98 @@ impl Settings {
             webhook_auth_token_previous,
             warnings,
         })
+    }
+}
+
+fn otp(raw: &RawSettings, env: &EnvOnly, p: &mut Problems) -> OtpSettings {
+    let d = OtpSettings::default();
+    let secs =
+        |p: &mut Problems, name: &str, v: &Option<String>, default: chrono::Duration| {
+            chrono::Duration::seconds(p.parse(name, given(v), default.num_seconds(), |v| {
+                match positive::<i64>(v) {
+                    Ok(s) if s <= 86_400 => Ok(s),
+                    Ok(_) => Err(format!("'{v}' is more than a day (86400 seconds)")),
+                    Err(e) => Err(e),
+                }
+            }))
+        };
+    let ttl = chrono::Duration::minutes(p.parse(
+        "PROXYCALL_OTP_TTL_MINUTES",
+        given(&raw.otp_ttl_minutes),
+        d.ttl.num_minutes(),
+        |v| match positive::<i64>(v) {
+            Ok(m) if m <= 1440 => Ok(m),
+            Ok(_) => Err(format!("'{v}' is more than a day (1440 minutes)")),
+            Err(e) => Err(e),
+        },
+    ));
+    let max_wrong = p.parse(
+        "PROXYCALL_OTP_MAX_WRONG",
+        given(&raw.otp_max_wrong),
+        d.max_wrong,
+        positive,
+    );
+    let call_after = secs(
+        p,
+        "PROXYCALL_OTP_CALL_AFTER_SECS",
+        &raw.otp_call_after_secs,
+        d.call_after,
+    );
+    let link_after = secs(
+        p,
+        "PROXYCALL_OTP_LINK_AFTER_SECS",
+        &raw.otp_link_after_secs,
+        d.link_after,
+    );
+    let expire_after = chrono::Duration::hours(p.parse(
+        "PROXYCALL_ACTIVATION_EXPIRE_HOURS",
+        given(&raw.activation_expire_hours),
+        d.expire_after.num_hours(),
+        positive,
+    ));
+    // 0 turns the cool-down off (the daily limits still hold).
+    let min_interval = chrono::Duration::seconds(p.parse(
+        "PROXYCALL_OTP_MIN_INTERVAL_SECS",
+        given(&raw.otp_min_interval_secs),
+        d.min_interval.num_seconds(),
+        |v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|s| (0..=86_400).contains(s))
+                .ok_or_else(|| format!("'{v}' is not a number of seconds from 0 to 86400"))
+        },
+    ));
+    let per_phone_per_day = p.parse(
+        "PROXYCALL_OTP_PER_PHONE_PER_DAY",
+        given(&raw.otp_per_phone_per_day),
+        d.per_phone_per_day,
+        positive,
+    );
+    let per_email_per_day = p.parse(
+        "PROXYCALL_OTP_PER_EMAIL_PER_DAY",
+        given(&raw.otp_per_email_per_day),
+        d.per_email_per_day,
+        positive,
+    );
+    let secret = p.parse("PROXYCALL_OTP_SECRET", given(&env.otp_secret), None, |v| {
+        if v.chars().count() < MIN_OTP_SECRET_CHARS {
+            Err(format!(
+                "is shorter than {MIN_OTP_SECRET_CHARS} characters (e.g. `openssl rand -hex 32`)"
+            ))
+        } else {
+            Ok(Some(SecretString::from(v.to_owned())))
+        }
+    });
+    OtpSettings {
+        ttl,
+        max_wrong,
+        call_after,
+        link_after,
+        expire_after,
+        min_interval,
+        per_phone_per_day,
+        per_email_per_day,
+        secret,
     }
 }
 
@@ -786,6 +946,7 @@ impl std::fmt::Debug for EnvOnly {
             .field("smtp_user", &self.smtp_user)
             .field("smtp_password", &secret(&self.smtp_password))
             .field("smtp_from", &self.smtp_from)
+            .field("otp_secret", &secret(&self.otp_secret))
             .finish()
     }
 }

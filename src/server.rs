@@ -9,6 +9,7 @@ use rand::RngExt;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 
+use crate::app::activation::{self, CodeKey};
 use crate::app::routing::RelayLimits;
 use crate::app::{App, Routing};
 use crate::carrier::Carrier;
@@ -45,6 +46,22 @@ pub async fn webhook_token(settings: &Settings, store: &dyn Store) -> StoreResul
     Ok(SecretString::from(token))
 }
 
+/// The name under which the key of activation codes is kept when `PROXYCALL_OTP_SECRET` is
+/// not set.
+pub const OTP_KEY: &str = "otp_hmac_key";
+
+/// `PROXYCALL_OTP_SECRET`, or a key made on first start and kept in the database, so that
+/// every process hashes codes alike.
+pub async fn otp_key(settings: &Settings, store: &dyn Store) -> StoreResult<CodeKey> {
+    if let Some(secret) = &settings.otp.secret {
+        return Ok(CodeKey::new(secret.expose_secret().as_bytes()));
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill(&mut bytes);
+    let key = store.secret(OTP_KEY, &hex::encode(bytes)).await?;
+    Ok(CodeKey::new(key.as_bytes()))
+}
+
 /// `PUBLIC_BASE_URL`, or where this server listens.
 pub fn public_base_url(settings: &Settings, address: SocketAddr) -> String {
     settings.public_base_url.clone().unwrap_or_else(|| {
@@ -73,6 +90,7 @@ pub async fn assemble(
     address: SocketAddr,
 ) -> StoreResult<Parts> {
     let carrier = carrier(&settings, &store);
+    let store_for_key = store.clone();
     let token = webhook_token(&settings, store.as_ref()).await?;
     let app = App::new(store, carrier)
         .with_routing(Routing {
@@ -86,7 +104,14 @@ pub async fn assemble(
         .with_outbox(crate::outbox::Policy {
             retry_horizon: settings.outbox_retry_horizon,
             settle_grace: settings.outbox_settle_grace,
-        });
+        })
+        .with_activation(activation::Policy::from_settings(
+            &settings.otp,
+            settings.language,
+            otp_key(&settings, store_for_key.as_ref()).await?,
+            settings.default_country,
+            settings.default_number_type,
+        ));
     Ok(Parts {
         job_workers: settings.job_workers,
         jobs: Arc::new(jobs::registry(settings.retention.num_days())),

@@ -29,6 +29,70 @@ pub fn dial(caller_id: &E164, number: &E164) -> String {
     )
 }
 
+/// The verification call: reads `spoken` (the code, digit by digit) twice, then gathers
+/// `digits` key presses, posted to `action`.
+pub fn read_code(
+    language: &str,
+    words: &crate::messages::Catalogue,
+    spoken: &str,
+    action: &str,
+    digits: usize,
+) -> String {
+    let say = |text: &str| {
+        format!(
+            r#"<Say language="{}">{}</Say>"#,
+            escape(language),
+            partial_escape(text)
+        )
+    };
+    format!(
+        r#"{HEADER}<Response>{}<Pause length="1" />{}<Pause length="1" />{}<Pause length="1" />{}<Pause length="1" />{}</Response>"#,
+        say(&words.otp_call_intro),
+        say(spoken),
+        say(&words.otp_call_repeat),
+        say(spoken),
+        gather(
+            language,
+            action,
+            digits,
+            &words.otp_call_prompt,
+            &words.otp_call_no_input
+        ),
+    )
+}
+
+/// Asks again for the code after a wrong one.
+pub fn gather_again(
+    language: &str,
+    words: &crate::messages::Catalogue,
+    action: &str,
+    digits: usize,
+) -> String {
+    format!(
+        r#"{HEADER}<Response><Say language="{}">{}</Say>{}</Response>"#,
+        escape(language),
+        partial_escape(&words.otp_gather_wrong),
+        gather(
+            language,
+            action,
+            digits,
+            &words.otp_gather_again,
+            &words.otp_goodbye
+        ),
+    )
+}
+
+/// `<Gather>` of `digits` key presses, saying `prompt`; `after` is said when none came.
+fn gather(language: &str, action: &str, digits: usize, prompt: &str, after: &str) -> String {
+    format!(
+        r#"<Gather action="{}" method="POST" numDigits="{digits}" timeout="15"><Say language="{lang}">{}</Say></Gather><Say language="{lang}">{}</Say>"#,
+        escape(action),
+        partial_escape(prompt),
+        partial_escape(after),
+        lang = escape(language),
+    )
+}
+
 /// Replies to the sender with a text.
 pub fn message(text: &str) -> String {
     format!(

@@ -49,7 +49,7 @@ fn new_client(c: &CreateClient) -> NewClient {
 /// A client's real phone is a line a person answers, and not one of ours: the proxy dials and
 /// texts it, so a premium-rate or other service number would cost on every relay, and one of
 /// our own numbers would bring each relay back as a webhook (a loop between proxies).
-async fn check_real_phone(app: &App, phone: &E164) -> AppResult<()> {
+pub(crate) async fn check_real_phone(app: &App, phone: &E164) -> AppResult<()> {
     let invalid = |message: String| AppError::Invalid {
         field: "client_real_phone",
         message,

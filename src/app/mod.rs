@@ -1,6 +1,7 @@
 //! Use cases: what the HTTP handlers and the command line ask for, on domain types. This
 //! layer decides; the store persists; neither knows about HTTP.
 
+pub mod activation;
 pub mod clients;
 pub mod gauges;
 pub mod jobs;
@@ -33,6 +34,8 @@ pub struct App {
     pub routing_engine: Arc<routing::Engine>,
     /// How long sends keep trying, and when one in doubt is settled (`crate::outbox`).
     pub outbox: crate::outbox::Policy,
+    /// Activation's codes, cascade and limits (`activation.rs`).
+    pub activation: Arc<activation::Policy>,
 }
 
 /// What routing needs to know about this deployment.
@@ -86,6 +89,7 @@ impl App {
             routing,
             job_wake,
             outbox: crate::outbox::Policy::default(),
+            activation: Arc::new(activation::Policy::default()),
         }
     }
 
@@ -102,6 +106,11 @@ impl App {
 
     pub fn with_outbox(mut self, policy: crate::outbox::Policy) -> Self {
         self.outbox = policy;
+        self
+    }
+
+    pub fn with_activation(mut self, policy: activation::Policy) -> Self {
+        self.activation = Arc::new(policy);
         self
     }
 
@@ -140,6 +149,12 @@ pub enum AppError {
         wanted: String,
         available: PoolBreakdown,
     },
+    /// Over a limit on requests (`code` names which, e.g. `COOLDOWN`).
+    #[error("too many requests ({code})")]
+    TooManyRequests {
+        code: &'static str,
+        retry_after: std::time::Duration,
+    },
     /// The carrier refused or failed, in a way retrying now would not mend.
     #[error(transparent)]
     Carrier(#[from] crate::carrier::CarrierError),
@@ -161,6 +176,10 @@ pub enum ConflictKind {
     NumberExists,
     /// No offered number fits the regulatory bundle.
     BundleMismatch,
+    /// The activation no longer waits for a code.
+    NotPending,
+    /// The `pending_id` names an activation that ended.
+    PendingIdTaken,
 }
 
 /// Available numbers of one country by type, with the total: what an operator needs to see

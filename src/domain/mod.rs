@@ -1,6 +1,7 @@
 //! Domain types: parsed once where data enters (HTTP body, CLI argument, webhook form),
 //! so that code past the edge never handles raw strings (audit #16).
 
+mod activation;
 mod calling_code;
 mod client_id;
 mod country;
@@ -13,6 +14,7 @@ mod phone;
 pub mod scope;
 mod text;
 
+pub use activation::{ActivationStatus, ContactChange, PendingId, WAITING_STATUSES, code_in_text};
 pub use calling_code::{AllowList, CallingCode, CallingCodeError};
 pub use client_id::ClientId;
 pub use country::CountryIso;

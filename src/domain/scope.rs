@@ -10,17 +10,20 @@ pub enum Scope {
     Clients,
     /// Changes to the pool: assign, provision, sync, release…
     Pool,
+    /// Activations: `/confirmations/create`, `resend`, `status`, `expire`.
+    Activations,
     /// Lookups: clients, the pool, metrics. A new `GET` does not get it by default: its
     /// module states its scope (`http/access.rs`).
     Read,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Admin,
         Scope::Orders,
         Scope::Clients,
         Scope::Pool,
+        Scope::Activations,
         Scope::Read,
     ];
 
@@ -30,6 +33,7 @@ impl Scope {
             Self::Orders => "orders",
             Self::Clients => "clients",
             Self::Pool => "pool",
+            Self::Activations => "activations",
             Self::Read => "read",
         }
     }
@@ -44,7 +48,7 @@ impl Scope {
 pub struct Scopes(Vec<Scope>);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scope '{0}' (expected admin, orders, clients, pool, read)")]
+#[error("unknown scope '{0}' (expected admin, orders, clients, pool, activations, read)")]
 pub struct ScopeError(pub String);
 
 impl Scopes {

@@ -26,10 +26,16 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
+    /// Activation: a request for a code too soon after the last one.
+    Cooldown,
+    DailyLimitPhone,
+    DailyLimitEmail,
     OrderConflict,
     ClientExists,
     ProxyTaken,
     NumberExists,
+    NotPending,
+    PendingIdTaken,
     PoolExhausted,
     NoCandidates,
     BundleMismatch,
@@ -51,11 +57,15 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited | Self::Cooldown | Self::DailyLimitPhone | Self::DailyLimitEmail => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::OrderConflict
             | Self::ClientExists
             | Self::ProxyTaken
             | Self::NumberExists
+            | Self::NotPending
+            | Self::PendingIdTaken
             | Self::PoolExhausted
             | Self::NoCandidates
             | Self::BundleMismatch
@@ -80,10 +90,16 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
+            // The earlier web app's codes, kept for its integrations.
+            Self::Cooldown => "COOLDOWN",
+            Self::DailyLimitPhone => "DAILY_LIMIT_PHONE",
+            Self::DailyLimitEmail => "DAILY_LIMIT_EMAIL",
             Self::OrderConflict => "order_conflict",
             Self::ClientExists => "client_exists",
             Self::ProxyTaken => "proxy_taken",
             Self::NumberExists => "number_exists",
+            Self::NotPending => "not_pending",
+            Self::PendingIdTaken => "pending_id_taken",
             Self::PoolExhausted => "pool_exhausted",
             Self::NoCandidates => "no_candidates",
             Self::BundleMismatch => "bundle_mismatch",
@@ -104,6 +120,8 @@ impl From<ConflictKind> for ErrorCode {
             ConflictKind::ProxyTaken => Self::ProxyTaken,
             ConflictKind::NumberExists => Self::NumberExists,
             ConflictKind::BundleMismatch => Self::BundleMismatch,
+            ConflictKind::NotPending => Self::NotPending,
+            ConflictKind::PendingIdTaken => Self::PendingIdTaken,
         }
     }
 }
@@ -208,6 +226,25 @@ impl From<AppError> for ApiError {
                 Self {
                     available: Some(Box::new(available)),
                     ..Self::new(ErrorCode::PoolExhausted, message)
+                }
+            }
+            AppError::TooManyRequests { code, retry_after } => {
+                let code = match code {
+                    "DAILY_LIMIT_PHONE" => ErrorCode::DailyLimitPhone,
+                    "DAILY_LIMIT_EMAIL" => ErrorCode::DailyLimitEmail,
+                    _ => ErrorCode::Cooldown,
+                };
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Self {
+                    retry_after_secs: Some(secs.max(1)),
+                    ..Self::new(
+                        code,
+                        format!(
+                            "too many requests for a code ({}): retry in {} s",
+                            code.as_str(),
+                            secs.max(1)
+                        ),
+                    )
                 }
             }
             AppError::NoNumbers { message, reasons } => Self {

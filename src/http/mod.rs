@@ -15,6 +15,7 @@ mod auth;
 #[cfg(feature = "bench")]
 mod bench;
 mod clients;
+mod confirmations;
 mod connections;
 pub mod error;
 mod extract;
@@ -101,6 +102,7 @@ pub fn router(state: AppState) -> Router {
     let routes = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(orders::router(&state))
         .merge(clients::router(&state))
+        .merge(confirmations::router(&state))
         .merge(pool::router(&state))
         .merge(ops::router(&state))
         .merge(jobs::router(&state))

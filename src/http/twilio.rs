@@ -17,10 +17,11 @@ use super::AppState;
 use super::access::twilio_signed;
 use super::error::{ApiError, ErrorCode};
 use super::limits::Refusal;
+use crate::app::activation::{self, CallScript, GatherReply, TextReply};
 use crate::app::outbox::{self, StatusCallback};
 use crate::app::routing::{self, Call, CallAnswer, Text, TextAnswer};
 use crate::carrier::signature;
-use crate::domain::{E164, message_body};
+use crate::domain::{E164, PendingId, message_body};
 use crate::store::OutboundKind;
 use crate::twiml;
 
@@ -31,7 +32,9 @@ pub fn router() -> OpenApiRouter<AppState> {
             .routes(routes!(voice))
             .routes(routes!(sms))
             .routes(routes!(sms_status))
-            .routes(routes!(voice_status)),
+            .routes(routes!(voice_status))
+            .routes(routes!(voice_otp))
+            .routes(routes!(voice_otp_gather)),
     )
 }
 
@@ -207,8 +210,27 @@ pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
         sid,
     };
     let words = state.catalogue;
+    // A text from a phone being activated to its proxy answers the activation.
+    let mut activating = false;
+    if let (Some(from), Some(to)) = (&text.from, &text.to) {
+        let reply =
+            activation::answer_text(&state.app, from, to, &text.body, text.sid.as_deref()).await;
+        match reply {
+            Ok(None) => {}
+            Ok(Some(TextReply::NotAnAnswer)) => activating = true,
+            Ok(Some(TextReply::Confirmed | TextReply::Nothing)) => return xml(twiml::empty()),
+            Ok(Some(TextReply::Wrong)) => return xml(twiml::message(&words.otp_wrong_sms)),
+            Ok(Some(TextReply::Locked)) => return xml(twiml::message(&words.otp_locked)),
+            Err(e) => {
+                tracing::error!(error = %e, "activation answer failed");
+                return xml(twiml::message(&words.sms_apology));
+            }
+        }
+    }
     xml(match routing::route_text(&state.app, text).await {
         Ok(TextAnswer::Nothing) => twiml::empty(),
+        // A text without a code to a number still being activated: say what is expected.
+        Ok(TextAnswer::UnknownProxy) if activating => twiml::message(&words.otp_not_an_answer_sms),
         Ok(TextAnswer::UnknownProxy) => twiml::message(&words.sms_unknown_proxy),
         Ok(TextAnswer::CountryBlocked) => twiml::message(&words.country_blocked),
         Ok(TextAnswer::NoRecentCorrespondent) => twiml::message(&words.sms_no_recent_correspondent),
@@ -296,4 +318,119 @@ pub async fn voice_status(State(state): State<AppState>, uri: Uri, form: SignedF
         .await;
     }
     xml(twiml::empty())
+}
+
+/// `?pending_id=…` of the address Twilio called (signed with it), or the form's.
+fn pending_id(uri: &Uri, form: &SignedForm) -> Option<PendingId> {
+    let from_query = uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "pending_id")
+            .map(|(_, v)| v.into_owned())
+    });
+    from_query
+        .as_deref()
+        .or(form.get("pending_id"))
+        .and_then(|v| PendingId::parse(v).ok())
+}
+
+/// Where the verification call posts the digits typed: the try count lives on the server,
+/// not in this address.
+fn gather_action(state: &AppState, id: &PendingId) -> String {
+    format!(
+        "{}/twilio/voice/otp/gather?pending_id={id}",
+        state.app.routing.public_base_url
+    )
+}
+
+/// The form Twilio posts when a call we placed is answered, or digits were typed.
+#[derive(Deserialize, ToSchema)]
+#[allow(non_snake_case, dead_code)]
+pub struct OtpCallWebhook {
+    CallSid: String,
+    From: String,
+    To: String,
+    /// On `/gather`: the keys pressed.
+    Digits: Option<String>,
+}
+
+/// The verification call's script: a new code read digit by digit, twice, then a gather of as
+/// many digits. Only the call placed for this activation (from its proxy, to its phone), and
+/// only its first request, gets a code. Signed by Twilio (`X-Twilio-Signature`).
+#[utoipa::path(post, path = "/twilio/voice/otp", tag = "twilio",
+    params(("pending_id" = String, Query, description = "the activation, as set in the call's URL")),
+    request_body(content = OtpCallWebhook, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML"),
+              (status = 403, description = "missing or invalid signature")))]
+pub async fn voice_otp(State(state): State<AppState>, uri: Uri, form: SignedForm) -> Response {
+    let words = state.catalogue;
+    let lang = &words.voice_language;
+    let id = pending_id(&uri, &form);
+    let script = activation::call_script(
+        &state.app,
+        id.as_ref(),
+        form.get("CallSid"),
+        form.phone("From").as_ref(),
+        form.phone("To").as_ref(),
+    )
+    .await;
+    xml(match (script, id) {
+        (Ok(CallScript::ReadCode { code }), Some(id)) => twiml::read_code(
+            lang,
+            words,
+            &activation::code::spoken(&code),
+            &gather_action(&state, &id),
+            activation::code::CODE_DIGITS,
+        ),
+        (Ok(CallScript::NotValid), _) => twiml::say(lang, &words.otp_call_not_valid),
+        (Ok(_), _) => twiml::say(lang, &words.otp_call_technical),
+        (Err(e), _) => {
+            tracing::error!(error = %e, "verification call failed");
+            twiml::say(lang, &words.otp_call_technical)
+        }
+    })
+}
+
+/// The digits typed on the verification call: the right code promotes; a wrong one is
+/// counted (3 tries per call, `PROXYCALL_OTP_MAX_WRONG` in all). Signed by Twilio
+/// (`X-Twilio-Signature`).
+#[utoipa::path(post, path = "/twilio/voice/otp/gather", tag = "twilio",
+    params(("pending_id" = String, Query, description = "the activation, as set in the gather's action")),
+    request_body(content = OtpCallWebhook, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML"),
+              (status = 403, description = "missing or invalid signature")))]
+pub async fn voice_otp_gather(
+    State(state): State<AppState>,
+    uri: Uri,
+    form: SignedForm,
+) -> Response {
+    let words = state.catalogue;
+    let lang = &words.voice_language;
+    let id = pending_id(&uri, &form);
+    let reply = activation::gather(
+        &state.app,
+        id.as_ref(),
+        form.get("CallSid"),
+        form.get("Digits"),
+    )
+    .await;
+    xml(match (reply, id) {
+        (Ok(GatherReply::Confirmed), _) => twiml::say(lang, &words.otp_gather_ok),
+        (Ok(GatherReply::Again), Some(id)) => twiml::gather_again(
+            lang,
+            words,
+            &gather_action(&state, &id),
+            activation::code::CODE_DIGITS,
+        ),
+        (Ok(GatherReply::TooMany), _) => twiml::say(lang, &words.otp_gather_too_many),
+        (Ok(GatherReply::Locked), _) => twiml::say(lang, &words.otp_locked),
+        (Ok(GatherReply::NotValid), _) => twiml::say(lang, &words.otp_gather_not_valid),
+        (Ok(GatherReply::Failed), _) => twiml::say(lang, &words.otp_gather_failed),
+        (Ok(GatherReply::Technical | GatherReply::Again), _) => {
+            twiml::say(lang, &words.otp_call_technical)
+        }
+        (Err(e), _) => {
+            tracing::error!(error = %e, "verification gather failed");
+            twiml::say(lang, &words.otp_gather_failed)
+        }
+    })
 }

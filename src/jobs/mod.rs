@@ -115,6 +115,12 @@ pub fn registry(retention_days: i64) -> Registry {
     };
     Registry::new()
         .register::<crate::outbox::SendOutbound>()
+        .register::<crate::app::activation::CascadeCall>()
+        .register::<crate::app::activation::CascadeLink>()
+        .every(
+            Duration::from_secs(300),
+            crate::app::activation::ActivationSweep { retention_days },
+        )
         .every(
             Duration::from_secs(3600),
             PurgeInteractions { retention_days },

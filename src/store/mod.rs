@@ -3,7 +3,9 @@
 //! written once (`sql/`) and instantiated for each engine, which supplies only what differs:
 //! its pools, its transaction start and its claim queries.
 
+mod activations;
 mod clients;
+mod email;
 mod jobs;
 mod keys;
 mod outbox;
@@ -16,7 +18,9 @@ mod sqlite;
 
 use async_trait::async_trait;
 
+pub use activations::*;
 pub use clients::*;
+pub use email::*;
 pub use jobs::*;
 pub use keys::*;
 pub use outbox::*;
@@ -86,7 +90,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything ProxyCall keeps, one trait per area.
 #[async_trait]
 pub trait Store:
-    ClientStore
+    ActivationStore
+    + ClientStore
     + PoolStore
     + KeyStore
     + RoutingStore

@@ -7,7 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
 use super::StoreResult;
-use super::sql::{claim_sql, impl_columns, impl_store};
+use super::sql::{claim_sql, impl_columns, impl_store, reserve_sql};
 
 /// The sqlx database the shared SQL is instantiated for.
 type DbEngine = Postgres;
@@ -24,6 +24,7 @@ impl_columns!(PgRow);
 
 impl PgStore {
     const CLAIM_SQL: &'static str = claim_sql!("for update skip locked");
+    const RESERVE_SQL: &'static str = reserve_sql!("for update skip locked");
     /// Appended to the job claim's inner select.
     const SKIP_LOCKED: &'static str = " for update skip locked";
 

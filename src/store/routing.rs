@@ -39,6 +39,10 @@ pub enum Outcome {
     /// From one of our own numbers (a proxy reaching a proxy), or a client reaching a last
     /// caller that is one: never relayed, so that no relay loops between proxies.
     OwnNumber,
+    /// A text answering an activation with its right code.
+    OtpAccepted,
+    /// A text answering an activation with a wrong code.
+    OtpRefused,
 }
 
 impl Direction {
@@ -71,6 +75,8 @@ impl Outcome {
             Self::RateLimited => "rate_limited",
             Self::BlockedNumberType => "blocked_number_type",
             Self::OwnNumber => "own_number",
+            Self::OtpAccepted => "otp_accepted",
+            Self::OtpRefused => "otp_refused",
         }
     }
 }

@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::StoreResult;
-use super::sql::{claim_sql, impl_columns, impl_store};
+use super::sql::{claim_sql, impl_columns, impl_store, reserve_sql};
 
 /// The sqlx database the shared SQL is instantiated for.
 type DbEngine = Sqlite;
@@ -33,6 +33,7 @@ impl_columns!(SqliteRow);
 
 impl SqliteStore {
     const CLAIM_SQL: &'static str = claim_sql!("");
+    const RESERVE_SQL: &'static str = reserve_sql!("");
     /// Appended to the job claim's inner select.
     const SKIP_LOCKED: &'static str = "";
 

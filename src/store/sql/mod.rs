@@ -2,7 +2,9 @@
 //! understood by SQLite and PostgreSQL alike; what differs (pools, how a write transaction
 //! starts, the claim query) is supplied by each back-end, which instantiates `impl_store!`.
 
+mod activations;
 mod clients;
+mod email;
 mod jobs;
 mod keys;
 mod outbox;
@@ -12,12 +14,20 @@ mod simulated;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType, OrderId, Scopes};
+use crate::domain::{
+    ActivationStatus, ClientId, ClientName, CountryIso, E164, Email, NumberType, OrderId,
+    PendingId, Scopes,
+};
 use crate::store::{
-    ApiKey, Client, Interaction, Job, JobStatus, Order, OutboundKind, OutboundMessage,
+    Activation, ApiKey, Client, Interaction, Job, JobStatus, Order, OutboundKind, OutboundMessage,
     OutboundStatus, PoolNumber, PoolStatus, SimulatedDelivery, StoreError, StoreResult,
 };
+pub(crate) use activations::{
+    activation_cols, check_limits, impl_activation_store, insert_code, insert_interaction,
+    locked_activation, record_request, reserve_sql, waiting,
+};
 pub(crate) use clients::impl_clients_store;
+pub(crate) use email::insert_email;
 pub(crate) use jobs::{impl_job_store, insert_job, job_cols};
 pub(crate) use keys::impl_keys_store;
 pub(crate) use outbox::{impl_outbox_store, insert_outbound};
@@ -174,6 +184,32 @@ pub(crate) fn client_from(r: &impl Columns) -> StoreResult<Client> {
     })
 }
 
+pub(crate) fn activation_from(r: &impl Columns) -> StoreResult<Activation> {
+    Ok(Activation {
+        pending_id: PendingId::parse(&required(r, "pending_id")?)
+            .map_err(|_| corrupt("pending_id")())?,
+        name: ClientName::parse(&required(r, "client_name")?)
+            .map_err(|_| corrupt("client_name")())?,
+        mail: Email::parse(&required(r, "client_mail")?).map_err(|_| corrupt("client_mail")())?,
+        phone: phone(r, "client_real_phone")?.ok_or_else(corrupt("client_real_phone"))?,
+        country: country(r, "country_iso")?.ok_or_else(corrupt("country_iso"))?,
+        number_type: required(r, "number_type")?,
+        proxy: phone(r, "proxy_number")?.ok_or_else(corrupt("proxy_number"))?,
+        reserved: r.flag("reserved")?,
+        client_id: client_id(r, "client_id")?,
+        status: ActivationStatus::parse(&required(r, "status")?).ok_or_else(corrupt("status"))?,
+        wrong_answers: r.int("wrong_answers")?.unwrap_or(0),
+        call_sid: present(r, "call_sid")?,
+        call_tries: r.int("call_tries")?.unwrap_or(0),
+        link_used_at: r.time("link_used_at")?,
+        created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
+        updated_at: r.time("updated_at")?.ok_or_else(corrupt("updated_at"))?,
+        verified_at: r.time("verified_at")?,
+        ended_at: r.time("ended_at")?,
+        promoted_client_id: client_id(r, "promoted_client_id")?,
+    })
+}
+
 pub(crate) fn order_from(r: &impl Columns) -> StoreResult<Order> {
     Ok(Order {
         id: OrderId::parse(&required(r, "order_id")?).map_err(|_| corrupt("order_id")())?,
@@ -295,6 +331,7 @@ pub(crate) fn on_unique(err: sqlx::Error, conflict: crate::store::Conflict) -> S
 /// database type as `DbEngine`.
 macro_rules! impl_store {
     ($store:ty) => {
+        $crate::store::sql::impl_activation_store!($store);
         $crate::store::sql::impl_clients_store!($store);
         $crate::store::sql::impl_pool_store!($store);
         $crate::store::sql::impl_keys_store!($store);
