@@ -54,6 +54,8 @@ pub struct Options {
     pub public_base_url: Option<String>,
     /// `TWILIO_AUTH_TOKEN_PREVIOUS`.
     pub webhook_token_previous: Option<String>,
+    /// Changes the settings further (activation's limits, say).
+    pub settings: Option<Box<dyn FnOnce(&mut RawSettings) + Send>>,
 }
 
 /// How long a test engine pauses after two panics in a row (`Options::engine_panics_on`):
@@ -100,6 +102,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         trust_forwarded_for: Some(options.trust_forwarded_for.to_string()),
         ..Default::default()
     };
+    if let Some(change) = options.settings {
+        change(&mut raw);
+    }
     raw.env.twilio_auth_token_previous = options.webhook_token_previous;
     raw.env.api_token = options.api_token;
     raw.env.twilio_auth_token = Some(WEBHOOK_TOKEN.into());
@@ -399,6 +404,17 @@ impl TestApp {
         proxycall::jobs::drain(&self.app, &self.jobs)
             .await
             .expect("jobs run");
+    }
+
+    /// Runs every job due at `at` (a time ahead, to reach a scheduled step) until none is.
+    pub async fn run_jobs_at(&self, at: chrono::DateTime<chrono::Utc>) {
+        let worker = proxycall::jobs::Worker::new(self.app.clone(), self.jobs.clone());
+        for _ in 0..100 {
+            if worker.run_once_at(at).await.expect("jobs run") == 0 {
+                return;
+            }
+        }
+        panic!("jobs kept coming");
     }
 
     /// The latest outbound messages, newest first, once every due job has run; at least `n`

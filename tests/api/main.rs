@@ -1,6 +1,7 @@
 //! One test binary: every module shares the helpers and builds once.
 
 mod abuse;
+mod activation;
 mod auth;
 mod bad_input;
 mod clients;
