@@ -32,6 +32,9 @@ pub struct TestApp {
 /// The token the tests' webhooks are signed with.
 pub const WEBHOOK_TOKEN: &str = "test-webhook-token";
 
+/// A change to a test server's settings.
+pub type SettingsChange = Box<dyn FnOnce(&mut RawSettings) + Send>;
+
 #[derive(Default)]
 pub struct Options {
     pub rate_limit_per_minute: Option<u32>,
@@ -55,7 +58,7 @@ pub struct Options {
     /// `TWILIO_AUTH_TOKEN_PREVIOUS`.
     pub webhook_token_previous: Option<String>,
     /// Changes the settings further (activation's limits, say).
-    pub settings: Option<Box<dyn FnOnce(&mut RawSettings) + Send>>,
+    pub settings: Option<SettingsChange>,
 }
 
 /// How long a test engine pauses after two panics in a row (`Options::engine_panics_on`):
