@@ -2,6 +2,7 @@
 
 mod abuse;
 mod activation;
+mod activation_processes;
 mod auth;
 mod bad_input;
 mod clients;
