@@ -33,6 +33,9 @@ pub struct App {
     pub routing_engine: Arc<routing::Engine>,
     /// How long sends keep trying, and when one in doubt is settled (`crate::outbox`).
     pub outbox: crate::outbox::Policy,
+    /// What e-mails are sent with (`crate::mail`); `None` without SMTP settings, and then no
+    /// e-mail should be queued.
+    pub mail: Option<Arc<crate::mail::Mail>>,
 }
 
 /// What routing needs to know about this deployment.
@@ -86,6 +89,7 @@ impl App {
             routing,
             job_wake,
             outbox: crate::outbox::Policy::default(),
+            mail: None,
         }
     }
 
@@ -102,6 +106,11 @@ impl App {
 
     pub fn with_outbox(mut self, policy: crate::outbox::Policy) -> Self {
         self.outbox = policy;
+        self
+    }
+
+    pub fn with_mail(mut self, mail: Option<crate::mail::Mail>) -> Self {
+        self.mail = mail.map(Arc::new);
         self
     }
 

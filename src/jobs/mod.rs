@@ -111,15 +111,17 @@ impl JobContext {
 /// `PROXYCALL_RETENTION_DAYS`, how long everything personal is kept.
 pub fn registry(retention_days: i64) -> Registry {
     use maintenance::{
-        PurgeFinishedJobs, PurgeInteractions, PurgeOutbox, PurgeSimulatedDeliveries,
+        PurgeEmails, PurgeFinishedJobs, PurgeInteractions, PurgeOutbox, PurgeSimulatedDeliveries,
     };
     Registry::new()
         .register::<crate::outbox::SendOutbound>()
+        .register::<crate::mail::SendEmail>()
         .every(
             Duration::from_secs(3600),
             PurgeInteractions { retention_days },
         )
         .every(Duration::from_secs(3600), PurgeOutbox { retention_days })
+        .every(Duration::from_secs(3600), PurgeEmails { retention_days })
         .every(
             Duration::from_secs(3600),
             PurgeSimulatedDeliveries { retention_days },

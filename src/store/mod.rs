@@ -4,6 +4,7 @@
 //! its pools, its transaction start and its claim queries.
 
 mod clients;
+mod email;
 mod jobs;
 mod keys;
 mod outbox;
@@ -17,6 +18,7 @@ mod sqlite;
 use async_trait::async_trait;
 
 pub use clients::*;
+pub use email::*;
 pub use jobs::*;
 pub use keys::*;
 pub use outbox::*;
@@ -93,6 +95,7 @@ pub trait Store:
     + OutboxStore
     + JobStore
     + SimulatedStore
+    + EmailStore
     + Send
     + Sync
     + 'static
