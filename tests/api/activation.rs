@@ -769,3 +769,51 @@ async fn activations_need_a_key_with_their_scope() {
         .await;
     assert_eq!(a.status, 404, "{}", a.body);
 }
+
+#[tokio::test]
+async fn the_link_goes_by_email_too_and_carries_no_code() {
+    let smtp = crate::smtp_server::SmtpServer::start().await;
+    let app = spawn_app_with(Options {
+        smtp: Some(smtp.address()),
+        ..Default::default()
+    })
+    .await;
+    let (id, _) = started(&app).await;
+    let t0 = Utc::now();
+    app.run_jobs_at(t0 + Duration::seconds(61)).await;
+    app.run_jobs_at(t0 + Duration::seconds(182)).await;
+    assert_eq!(status_of(&app, &id).await["status"], "PENDING_MAIL");
+    app.drain().await;
+    let received = smtp.received();
+    assert_eq!(received.len(), 1, "one e-mail");
+    assert_eq!(received[0].rcpt_to, vec!["jeanne@example.com".to_owned()]);
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&received[0].data)
+        .unwrap();
+    assert_eq!(parsed.subject(), Some("ProxyCall - Confirmez votre numéro"));
+    let text = parsed.body_text(0).unwrap().into_owned();
+    assert!(text.contains("Bonjour Jeanne Martin,"), "{text}");
+    let html = parsed.body_html(0).unwrap().into_owned();
+    assert!(html.contains("Confirmer mon numéro"), "{html}");
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/confirmations/verify?token="))
+        .unwrap()
+        .to_owned();
+    let code = code_sent_to(&app, PHONE).await;
+    assert!(!text.contains(&code) && !html.contains(&code));
+    // The same link as the text's: either opens it.
+    let sms_link = app
+        .deliveries_to(PHONE, 1)
+        .await
+        .into_iter()
+        .filter_map(|d| d.body)
+        .find(|b| b.contains("verify?token="))
+        .unwrap();
+    assert!(sms_link.ends_with(&link), "{sms_link} / {link}");
+    let token = link.split("token=").nth(1).unwrap();
+    assert!(matches!(
+        activation::verify_link(&app.app, token).await.unwrap(),
+        activation::LinkOutcome::Confirmed(_)
+    ));
+}

@@ -59,7 +59,16 @@ pub struct Options {
     pub webhook_token_previous: Option<String>,
     /// Changes the settings further (activation's limits, say).
     pub settings: Option<SettingsChange>,
+    /// Send e-mails to the SMTP server listening there (a test's `SmtpServer::address()`), in
+    /// clear (`SMTP_TLS=none`), as `SMTP_USER`/`SMTP_PASSWORD` from `SMTP_FROM`. Without it the
+    /// server has no mailer.
+    pub smtp: Option<std::net::SocketAddr>,
 }
+
+/// The SMTP settings of a test server with `Options::smtp`.
+pub const SMTP_USER: &str = "proxycall-test";
+pub const SMTP_PASSWORD: &str = "smtp-test-password";
+pub const SMTP_FROM: &str = "noreply@proxycall.example.com";
 
 /// How long a test engine pauses after two panics in a row (`Options::engine_panics_on`):
 /// long enough for a test to queue webhooks meanwhile, which then share one batch.
@@ -111,6 +120,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     raw.env.twilio_auth_token_previous = options.webhook_token_previous;
     raw.env.api_token = options.api_token;
     raw.env.twilio_auth_token = Some(WEBHOOK_TOKEN.into());
+    if let Some(smtp) = options.smtp {
+        raw.env.smtp_host = Some(smtp.ip().to_string());
+        raw.env.smtp_port = Some(smtp.port().to_string());
+        raw.env.smtp_tls = Some("none".into());
+        raw.env.smtp_user = Some(SMTP_USER.into());
+        raw.env.smtp_password = Some(SMTP_PASSWORD.into());
+        raw.env.smtp_from = Some(SMTP_FROM.into());
+    }
     if let Some(api_base) = options.twilio_api_base {
         raw.env.twilio_account_sid = Some(ACCOUNT_SID.into());
         raw.env.twilio_api_base = Some(api_base);

@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod clients;
 mod commands;
+mod email;
 mod helpers;
 mod logs;
 mod ops;
@@ -17,6 +18,8 @@ mod processes;
 mod provision;
 mod scopes;
 mod signatures;
+#[path = "../common/smtp_server.rs"]
+mod smtp_server;
 #[path = "../common/test_db.rs"]
 mod test_db;
 #[path = "../common/twilio_sim.rs"]
