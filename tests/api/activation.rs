@@ -131,6 +131,26 @@ async fn a_code_answered_by_sms_promotes_a_new_client_and_confirms_from_the_prox
     );
     assert_eq!(got[0].from.as_str(), proxy);
 
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"proxycall_activations{status="PROMOTED"} 1"#,
+        r#"proxycall_activations{status="PENDING"} 0"#,
+        "activations_started_total",
+        r#"activations_promoted_total{channel="sms"}"#,
+        "activation_promotion_seconds",
+    ] {
+        assert!(metrics.contains(line), "{line}: {metrics}");
+    }
+
     // The same answer again: the activation is over, the text is routed as any other.
     let again = text(&app, PHONE, &proxy, &code, "SM2").await;
     assert!(!again.contains("Code invalide"), "{again}");
