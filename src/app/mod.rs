@@ -187,7 +187,7 @@ pub enum ConflictKind {
     BundleMismatch,
     /// The activation no longer waits for a code.
     NotPending,
-    /// The `pending_id` names an activation that ended.
+    /// The `pending_id` names another activation.
     PendingIdTaken,
 }
 

@@ -192,8 +192,9 @@ async fn wrong_codes_are_counted_across_retries_once_and_lock_the_activation() {
     let s = status_of(&app, &id).await;
     assert_eq!(s["status"], "LOCKED");
     assert_eq!(s["wrong_answers"], 5);
-    // The right code no longer works.
-    text(&app, PHONE, &proxy, &code, "SMR").await;
+    // The right code no longer works, and the phone is told why.
+    let twiml = text(&app, PHONE, &proxy, &code, "SMR").await;
+    assert!(twiml.contains("cette demande est bloquée"), "{twiml}");
     assert_eq!(status_of(&app, &id).await["status"], "LOCKED");
     let resend = app
         .post(
