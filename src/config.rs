@@ -717,6 +717,14 @@ impl Settings {
             },
         ));
         let otp = otp(raw, env, &mut p);
+        if carrier == CarrierKind::Twilio && otp.secret.is_none() {
+            warnings.push(
+                "PROXYCALL_OTP_SECRET is not set: activation codes are hashed with a key kept in \
+                 the database, so a copy of the database alone could test them; set it (32 \
+                 characters or more) outside the database"
+                    .into(),
+            );
+        }
         // 0 is allowed: processes that only answer, beside others that send.
         let job_workers = p.parse(
             "PROXYCALL_JOB_WORKERS",

@@ -47,6 +47,8 @@ pub struct Catalogue {
     pub otp_confirmed_sms: String,
     pub otp_wrong_sms: String,
     pub otp_locked: String,
+    pub otp_expired: String,
+    pub otp_confirm_from_email: String,
     pub otp_not_an_answer_sms: String,
     pub otp_call_intro: String,
     pub otp_call_repeat: String,

@@ -22,8 +22,10 @@ create table activations (
     -- The verification call answering now, and its wrong tries (3 per call).
     call_sid          text,
     call_tries        integer not null default 0,
-    -- SHA-256 of the single-use link's token.
+    -- SHA-256 of the single-use link's tokens: the one texted (it proves the phone, as a code
+    -- does) and the one e-mailed (it proves the e-mail only).
     link_token_hash   text unique,
+    mail_token_hash   text unique,
     link_used_at      text,
     created_at        text not null,
     updated_at        text not null,

@@ -221,6 +221,10 @@ pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
             Ok(Some(TextReply::Confirmed | TextReply::Nothing)) => return xml(twiml::empty()),
             Ok(Some(TextReply::Wrong)) => return xml(twiml::message(&words.otp_wrong_sms)),
             Ok(Some(TextReply::Locked)) => return xml(twiml::message(&words.otp_locked)),
+            Ok(Some(TextReply::Expired)) => return xml(twiml::message(&words.otp_expired)),
+            Ok(Some(TextReply::ConfirmFromEmail)) => {
+                return xml(twiml::message(&words.otp_confirm_from_email));
+            }
             Err(e) => {
                 tracing::error!(error = %e, "activation answer failed");
                 return xml(twiml::message(&words.sms_apology));
@@ -425,6 +429,7 @@ pub async fn voice_otp_gather(
         (Ok(GatherReply::Locked), _) => twiml::say(lang, &words.otp_locked),
         (Ok(GatherReply::NotValid), _) => twiml::say(lang, &words.otp_gather_not_valid),
         (Ok(GatherReply::Failed), _) => twiml::say(lang, &words.otp_gather_failed),
+        (Ok(GatherReply::ConfirmFromEmail), _) => twiml::say(lang, &words.otp_confirm_from_email),
         (Ok(GatherReply::Technical | GatherReply::Again), _) => {
             twiml::say(lang, &words.otp_call_technical)
         }

@@ -93,6 +93,15 @@ pub enum Created {
     NoNumber,
 }
 
+/// What an answer proved: the phone (a code by SMS or call, the texted link) or the e-mail
+/// (the e-mailed link). Changing an existing client's contact needs proof of the contact
+/// that stays: a new e-mail is confirmed from the phone, a new phone from the e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    Phone,
+    Email,
+}
+
 /// What a promotion does besides the activation itself.
 // `Debug` in `redact.rs`.
 #[derive(Clone)]
@@ -103,6 +112,7 @@ pub struct Promotion {
     pub interaction: Option<NewInteraction>,
     /// Set for an answer by link: its token is used.
     pub link_used: bool,
+    pub proof: Proof,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +127,9 @@ pub enum Promoted {
     ProxyTaken,
     /// A retried webhook (its SID is recorded): nothing was changed.
     Duplicate,
+    /// The existing client's contact would change, and this answer does not prove the
+    /// contact that stays (or both would change): nothing was changed.
+    NeedsProof(crate::domain::ContactChange),
 }
 
 /// The result of a wrong answer.
@@ -168,7 +181,14 @@ pub trait ActivationStore {
         phone: &E164,
         proxy: &E164,
     ) -> StoreResult<Option<Activation>>;
-    async fn activation_by_link(&self, token_hash: &str) -> StoreResult<Option<Activation>>;
+    /// The activation a link's token opens, and what the link proves.
+    async fn activation_by_link(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(Activation, Proof)>>;
+    /// Every code it was sent, live or expired (an expired one is told apart from a wrong
+    /// one).
+    async fn activation_codes(&self, id: &PendingId) -> StoreResult<Vec<CodeHash>>;
     /// The codes it accepts at `now`.
     async fn live_codes(&self, id: &PendingId, now: DateTime<Utc>) -> StoreResult<Vec<CodeHash>>;
     /// A resend by SMS: checks the limits, then replaces the live codes with `code` and
@@ -254,7 +274,8 @@ pub trait ActivationStore {
 pub struct LinkMessages<'a> {
     pub token_hash: &'a str,
     pub sms: &'a NewOutbound,
-    pub email: Option<&'a super::NewEmail>,
+    /// The e-mail, and the hash of its own token.
+    pub email: Option<(&'a super::NewEmail, &'a str)>,
 }
 
 /// Why a resend or a cascade step did nothing.

@@ -25,6 +25,8 @@ impl_columns!(PgRow);
 impl PgStore {
     const CLAIM_SQL: &'static str = claim_sql!("for update skip locked");
     const RESERVE_SQL: &'static str = reserve_sql!("for update skip locked");
+    /// Makes transactions that name the same key take turns.
+    const LOCK_KEY_SQL: &'static str = "select pg_advisory_xact_lock(hashtext($1))";
     /// Appended to the job claim's inner select.
     const SKIP_LOCKED: &'static str = " for update skip locked";
 

@@ -34,6 +34,8 @@ impl_columns!(SqliteRow);
 impl SqliteStore {
     const CLAIM_SQL: &'static str = claim_sql!("");
     const RESERVE_SQL: &'static str = reserve_sql!("");
+    /// Makes transactions that name the same key take turns (SQLite: nothing to do, its one writer already does).
+    const LOCK_KEY_SQL: &'static str = "select $1";
     /// Appended to the job claim's inner select.
     const SKIP_LOCKED: &'static str = "";
 

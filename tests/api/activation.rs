@@ -261,8 +261,22 @@ async fn the_cascade_calls_after_a_minute_and_the_digits_typed_promote() {
         url.ends_with(&format!("/twilio/voice/otp?pending_id={id}")),
         "{url}"
     );
-    // The cascade's step again (a restart, another process): no second call.
+    // The cascade's step again (a process that enqueued it too, a rerun): no second call.
+    let again = activation::CascadeCall {
+        pending_id: id.clone(),
+    };
+    proxycall::jobs::enqueue(app.app.store.as_ref(), &again, at, None)
+        .await
+        .unwrap()
+        .expect("a second call step");
     app.run_jobs_at(at).await;
+    let calls = app
+        .deliveries_to(PHONE, 2)
+        .await
+        .into_iter()
+        .filter(|d| d.kind == "call")
+        .count();
+    assert_eq!(calls, 1, "one call");
 
     let path = format!("/twilio/voice/otp?pending_id={id}");
     let call = [("CallSid", "CA1"), ("From", proxy.as_str()), ("To", PHONE)];
@@ -416,7 +430,16 @@ async fn the_link_comes_after_the_call_and_works_once() {
     assert_eq!(status_of(&app, &id).await["status"], "PENDING_CALL");
     app.run_jobs_at(t0 + Duration::seconds(61 + 121)).await;
     assert_eq!(status_of(&app, &id).await["status"], "PENDING_MAIL");
-    app.run_jobs_at(t0 + Duration::seconds(61 + 121)).await;
+    // The link step again: nothing more is sent.
+    let again = activation::CascadeLink {
+        pending_id: id.clone(),
+    };
+    let at = t0 + Duration::seconds(61 + 121);
+    proxycall::jobs::enqueue(app.app.store.as_ref(), &again, at, None)
+        .await
+        .unwrap()
+        .expect("a second link step");
+    app.run_jobs_at(at).await;
     let links: Vec<String> = app
         .deliveries_to(PHONE, 3)
         .await
@@ -452,40 +475,162 @@ async fn the_link_comes_after_the_call_and_works_once() {
     );
 }
 
+/// The links of the newest link step: (the texted one, the e-mailed one).
+async fn links(
+    app: &TestApp,
+    phone: &str,
+    smtp: &crate::smtp_server::SmtpServer,
+) -> (String, String) {
+    let texted = app
+        .deliveries_to(phone, 1)
+        .await
+        .into_iter()
+        .filter_map(|d| d.body)
+        .find(|b| b.contains("verify?token="))
+        .expect("a texted link");
+    let received = smtp.received();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&received.last().expect("an e-mail").data)
+        .unwrap();
+    let text = parsed.body_text(0).unwrap().into_owned();
+    let mailed = text
+        .split_whitespace()
+        .find(|w| w.contains("verify?token="))
+        .unwrap()
+        .to_owned();
+    let token = |link: &str| link.split("token=").nth(1).unwrap().to_owned();
+    (token(&texted), token(&mailed))
+}
+
+async fn through_the_cascade(app: &TestApp) {
+    let t0 = Utc::now();
+    app.run_jobs_at(t0 + Duration::seconds(61)).await;
+    app.run_jobs_at(t0 + Duration::seconds(182)).await;
+    app.drain().await;
+}
+
 #[tokio::test]
-async fn an_existing_clients_proxy_is_reused_and_the_client_updated() {
-    let app = spawn_app().await;
+async fn an_existing_clients_new_phone_is_confirmed_from_the_accounts_email_only() {
+    let smtp = crate::smtp_server::SmtpServer::start().await;
+    let app = spawn_app_with(Options {
+        smtp: Some(smtp.address()),
+        ..Default::default()
+    })
+    .await;
     let proxy = app.client_with_proxy(7, PHONE).await;
-    // Same e-mail (jeanne7@example.com from the order), new phone.
-    let a = create(&app, request("+33622222222", "jeanne7@example.com")).await;
+    // Someone knows the client's e-mail (jeanne7@example.com, from the order) and gives
+    // their own phone: the proxy is reused, the code goes to that phone.
+    let new_phone = "+33622222222";
+    let a = create(&app, request(new_phone, "jeanne7@example.com")).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["number_type"], "existant");
     assert_eq!(a.body["proxy_number"], proxy);
     let id = a.body["pending_id"].as_str().unwrap().to_owned();
-    let code = code_sent_to(&app, "+33622222222").await;
-    text(&app, "+33622222222", &proxy, &code, "SM1").await;
+    let code = code_sent_to(&app, new_phone).await;
+    let twiml = text(&app, new_phone, &proxy, &code, "SM1").await;
+    assert!(
+        twiml.contains("ouvrez le lien envoyé par e-mail"),
+        "{twiml}"
+    );
+    let s = status_of(&app, &id).await;
+    assert_eq!(s["status"], "PENDING");
+    assert_eq!(s["wrong_answers"], 0, "a right code is not a wrong one");
+    assert_eq!(app.get("/clients/7").await.body["client_real_phone"], PHONE);
+
+    through_the_cascade(&app).await;
+    let (texted, mailed) = links(&app, new_phone, &smtp).await;
+    assert_ne!(texted, mailed);
+    assert_eq!(
+        activation::verify_link(&app.app, &texted).await.unwrap(),
+        activation::LinkOutcome::ConfirmFromEmail
+    );
+    assert_eq!(app.get("/clients/7").await.body["client_real_phone"], PHONE);
+    // The link sent to the account's address confirms it.
+    assert_eq!(
+        activation::verify_link(&app.app, &mailed).await.unwrap(),
+        activation::LinkOutcome::Confirmed(proxycall::domain::ActivationStatus::Updated(
+            proxycall::domain::ContactChange::Phone
+        ))
+    );
     assert_eq!(status_of(&app, &id).await["status"], "UPDATED (telephone)");
     let client = app.get("/clients/7").await;
-    assert_eq!(client.body["client_real_phone"], "+33622222222");
+    assert_eq!(client.body["client_real_phone"], new_phone);
     assert_eq!(client.body["client_proxy_number"], proxy);
     assert_eq!(client.body["client_name"], "Jeanne Martin");
+}
 
-    // The same person again, nothing changed.
-    app.app
-        .store
-        .expire_activations(Utc::now() + Duration::hours(1), Utc::now(), Utc::now())
-        .await
-        .unwrap();
-    let a = app
+#[tokio::test]
+async fn an_existing_clients_new_email_is_confirmed_from_the_phone_only() {
+    let smtp = crate::smtp_server::SmtpServer::start().await;
+    let app = spawn_app_with(Options {
+        smtp: Some(smtp.address()),
+        ..Default::default()
+    })
+    .await;
+    let proxy = app.client_with_proxy(8, PHONE).await;
+    // Someone knows the client's phone and gives their own e-mail.
+    let a = create(&app, request(PHONE, "someone.else@example.com")).await;
+    assert_eq!(a.body["number_type"], "existant");
+    let id = a.body["pending_id"].as_str().unwrap().to_owned();
+    through_the_cascade(&app).await;
+    let (texted, mailed) = links(&app, PHONE, &smtp).await;
+    assert_eq!(
+        activation::verify_link(&app.app, &mailed).await.unwrap(),
+        activation::LinkOutcome::ConfirmFromPhone
+    );
+    assert_eq!(status_of(&app, &id).await["status"], "PENDING_MAIL");
+    assert_eq!(
+        app.get("/clients/8").await.body["client_mail"],
+        "jeanne8@example.com"
+    );
+    // From the phone (the texted link, or the code), it is the client's own change.
+    assert!(matches!(
+        activation::verify_link(&app.app, &texted).await.unwrap(),
+        activation::LinkOutcome::Confirmed(_)
+    ));
+    assert_eq!(status_of(&app, &id).await["status"], "UPDATED (mail)");
+    assert_eq!(
+        app.get("/clients/8").await.body["client_mail"],
+        "someone.else@example.com"
+    );
+    assert_eq!(
+        app.get("/clients/8").await.body["client_proxy_number"],
+        proxy
+    );
+}
+
+#[tokio::test]
+async fn a_code_past_its_time_is_told_apart_and_a_resend_retires_the_old_one() {
+    let app = spawn_app_with(Options {
+        settings: Some(Box::new(|raw| {
+            raw.otp_min_interval_secs = Some("0".into());
+        })),
+        ..Default::default()
+    })
+    .await;
+    let (id, proxy) = started(&app).await;
+    let first = code_sent_to(&app, PHONE).await;
+    app.db
+        .exec("update activation_codes set expires_at = '2000-01-01T00:00:00Z'")
+        .await;
+    let twiml = text(&app, PHONE, &proxy, &first, "SM1").await;
+    assert!(twiml.contains("Ce code a expiré"), "{twiml}");
+    assert_eq!(status_of(&app, &id).await["wrong_answers"], 0);
+    let resend = app
         .post(
-            "/confirmations/create",
-            &json!({"client_name": "Jeanne Martin", "client_mail": "jeanne7@example.com",
-                    "client_real_phone": "+33622222222", "country_iso": "FR",
-                    "pending_id": "P-second"}),
+            "/confirmations/resend",
+            &json!({"pending_id": id, "channel": "sms"}),
         )
         .await;
-    // Within the cool-down of the first request.
-    assert_eq!(a.status, 429, "{}", a.body);
+    assert_eq!(resend.status, 200, "{}", resend.body);
+    let second = code_sent_to(&app, PHONE).await;
+    if second != first {
+        // The first code no longer works at all once another is sent.
+        let twiml = text(&app, PHONE, &proxy, &first, "SM2").await;
+        assert!(twiml.contains("Code invalide"), "{twiml}");
+    }
+    text(&app, PHONE, &proxy, &second, "SM3").await;
+    assert_eq!(status_of(&app, &id).await["status"], "PROMOTED");
 }
 
 #[tokio::test]
@@ -823,7 +968,7 @@ async fn the_link_goes_by_email_too_and_carries_no_code() {
         .to_owned();
     let code = code_sent_to(&app, PHONE).await;
     assert!(!text.contains(&code) && !html.contains(&code));
-    // The same link as the text's: either opens it.
+    // Its own token, not the text's: the texted link proves the phone, this one the e-mail.
     let sms_link = app
         .deliveries_to(PHONE, 1)
         .await
@@ -831,10 +976,44 @@ async fn the_link_goes_by_email_too_and_carries_no_code() {
         .filter_map(|d| d.body)
         .find(|b| b.contains("verify?token="))
         .unwrap();
-    assert!(sms_link.ends_with(&link), "{sms_link} / {link}");
+    assert!(!sms_link.ends_with(&link), "{sms_link} / {link}");
+    // For a new client, either confirms.
     let token = link.split("token=").nth(1).unwrap();
     assert!(matches!(
         activation::verify_link(&app.app, token).await.unwrap(),
         activation::LinkOutcome::Confirmed(_)
     ));
+}
+
+#[tokio::test]
+async fn requests_at_once_for_one_phone_start_one_activation() {
+    let app = spawn_app().await;
+    app.add_numbers("FR", NumberType::Mobile, 8).await;
+    let answers = futures_util::future::join_all((0..8).map(|i| {
+        let app = &app;
+        async move {
+            let mut body = request(PHONE, &format!("same{i}@example.com"));
+            body["pending_id"] = json!(format!("P-{i}"));
+            create(app, body).await
+        }
+    }))
+    .await;
+    let ids: std::collections::HashSet<String> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, 200, "{}", a.body);
+            a.body["pending_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one activation: {ids:?}");
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| a.body["already_under_way"] == false)
+            .count(),
+        1
+    );
+    let available = app.get("/pool/available?country_iso=FR").await;
+    assert_eq!(available.body["available"].as_array().unwrap().len(), 7);
+    assert_eq!(app.deliveries_to(PHONE, 1).await.len(), 1, "one code sent");
 }

@@ -75,9 +75,15 @@ pub(super) async fn send_link(
     now: DateTime<Utc>,
 ) -> Result<Result<(), ResendRefused>, crate::store::StoreError> {
     let words = app.activation.words;
+    // Two tokens: the texted link proves the phone, the e-mailed one only the e-mail.
     let (token, hash) = code::new_link_token();
     let link = format!(
         "{}/confirmations/verify?token={token}",
+        app.routing.public_base_url
+    );
+    let (mail_token, mail_hash) = code::new_link_token();
+    let mail_link = format!(
+        "{}/confirmations/verify?token={mail_token}",
         app.routing.public_base_url
     );
     let sms = NewOutbound {
@@ -89,11 +95,11 @@ pub(super) async fn send_link(
         url: None,
         dedupe_key: None,
     };
-    let email = super::email::link_email(app, a, &link);
+    let email = super::email::link_email(app, a, &mail_link);
     let messages = LinkMessages {
         token_hash: &hash,
         sms: &sms,
-        email: email.as_ref(),
+        email: email.as_ref().map(|e| (e, mail_hash.as_str())),
     };
     app.store
         .queue_link(&a.pending_id, from, &messages, limits, now)

@@ -21,12 +21,13 @@ pub use code::CodeKey;
 
 use super::{App, AppError, AppResult, ConflictKind};
 use crate::domain::{
-    ActivationStatus, ClientName, CountryIso, E164, Email, NumberType, PendingId, code_in_text,
+    ActivationStatus, ClientName, ContactChange, CountryIso, E164, Email, NumberType, PendingId,
+    code_in_text,
 };
 use crate::messages::{Catalogue, Language};
 use crate::store::{
     Activation, CallStart, Channel, CodeHash, Created, Direction, NewInteraction, NewOutbound,
-    OutboundKind, Outcome, Promoted, Promotion, RequestLimits, ResendRefused, WrongAnswer,
+    OutboundKind, Outcome, Promoted, Promotion, Proof, RequestLimits, ResendRefused, WrongAnswer,
 };
 
 /// How activation behaves in this deployment.
@@ -368,6 +369,11 @@ pub enum Answered {
     NotWaiting(ActivationStatus),
     /// A retried webhook: nothing changed.
     Duplicate,
+    /// A code sent, but past its time: not counted.
+    Expired,
+    /// Right, but an existing client's contact would change and this channel does not prove
+    /// the contact that stays: nothing changed.
+    NeedsProof(ContactChange),
 }
 
 /// Checks `given` against the live codes; a right one promotes, a wrong one is counted.
@@ -395,7 +401,22 @@ async fn answer(
         })
     };
     if right {
-        return promote(app, a, channel, interaction(Outcome::OtpAccepted), false).await;
+        return promote(
+            app,
+            a,
+            channel,
+            interaction(Outcome::OtpAccepted),
+            Proof::Phone,
+        )
+        .await;
+    }
+    // A code sent but past its time is no guess: say so, and count nothing.
+    if let Some(g) = given {
+        let sent = app.store.activation_codes(&a.pending_id).await?;
+        if policy.key.matches(&a.pending_id, g, &sent) {
+            tracing::info!(pending_id = %a.pending_id, channel, "expired code");
+            return Ok(Answered::Expired);
+        }
     }
     let wrong = app
         .store
@@ -432,12 +453,13 @@ async fn promote(
     a: &Activation,
     channel: &'static str,
     interaction: Option<NewInteraction>,
-    link_used: bool,
+    proof: Proof,
 ) -> AppResult<Answered> {
     let promotion = Promotion {
         confirmation_body: app.activation.words.otp_confirmed_sms.clone(),
         interaction,
-        link_used,
+        link_used: channel == "link",
+        proof,
     };
     let now = Utc::now();
     match app.store.promote(&a.pending_id, &promotion, now).await? {
@@ -457,6 +479,15 @@ async fn promote(
         }
         Promoted::NotWaiting(s) => Ok(Answered::NotWaiting(s)),
         Promoted::Duplicate => Ok(Answered::Duplicate),
+        Promoted::NeedsProof(change) => {
+            tracing::warn!(
+                pending_id = %a.pending_id,
+                channel,
+                change = ?change,
+                "answer does not prove the contact that stays: not promoted"
+            );
+            Ok(Answered::NeedsProof(change))
+        }
         Promoted::ProxyTaken => {
             tracing::error!(pending_id = %a.pending_id, "activation's proxy belongs to another client");
             Err(AppError::Conflict {
@@ -476,6 +507,10 @@ pub enum TextReply {
     Locked,
     /// The text holds no code (or several): it is not counted, and is routed as any text.
     NotAnAnswer,
+    /// A code past its time: not counted.
+    Expired,
+    /// The right code, but the change of phone must be confirmed from the e-mail's link.
+    ConfirmFromEmail,
     /// A retry, or an activation that just ended: nothing to say.
     Nothing,
 }
@@ -494,10 +529,11 @@ pub async fn answer_text(
     };
     if a.status == ActivationStatus::Locked {
         // Said while its number is still held for it; after that the number may serve
-        // someone else, and the text is routed as any other.
-        let held = a
-            .ended_at
-            .is_some_and(|t| t + cascade::RESERVATION_GRACE > Utc::now());
+        // someone else, and the text is routed as any other. A proxy reused from an existing
+        // client is that client's: its texts are routed.
+        let held = a.reserved
+            && a.ended_at
+                .is_some_and(|t| t + cascade::RESERVATION_GRACE > Utc::now());
         return Ok(held.then_some(TextReply::Locked));
     }
     let Some(given) = code_in_text(body) else {
@@ -509,6 +545,8 @@ pub async fn answer_text(
             Answered::Wrong { locked: true, .. } => TextReply::Locked,
             Answered::Wrong { .. } => TextReply::Wrong,
             Answered::NotWaiting(ActivationStatus::Locked) => TextReply::Locked,
+            Answered::Expired => TextReply::Expired,
+            Answered::NeedsProof(_) => TextReply::ConfirmFromEmail,
             Answered::NotWaiting(_) | Answered::Duplicate => TextReply::Nothing,
         },
     ))
@@ -573,6 +611,8 @@ pub enum GatherReply {
     Technical,
     /// Promotion failed (the proxy was taken meanwhile): nothing changed.
     Failed,
+    /// The right code, but the change of phone must be confirmed from the e-mail's link.
+    ConfirmFromEmail,
 }
 
 pub async fn gather(
@@ -606,7 +646,10 @@ pub async fn gather(
         }
         Ok(Answered::Wrong { .. }) => Ok(GatherReply::Again),
         Ok(Answered::NotWaiting(ActivationStatus::Locked)) => Ok(GatherReply::Locked),
-        Ok(Answered::NotWaiting(_) | Answered::Duplicate) => Ok(GatherReply::NotValid),
+        Ok(Answered::NeedsProof(_)) => Ok(GatherReply::ConfirmFromEmail),
+        Ok(Answered::NotWaiting(_) | Answered::Duplicate | Answered::Expired) => {
+            Ok(GatherReply::NotValid)
+        }
         Err(AppError::Conflict { .. }) => Ok(GatherReply::Failed),
         Err(e) => Err(e),
     }
@@ -622,11 +665,17 @@ pub enum LinkOutcome {
     Unknown,
     Expired,
     Locked,
+    /// An e-mailed link cannot confirm a new e-mail for an existing client (nor any link a
+    /// change of both): the code texted to the phone does.
+    ConfirmFromPhone,
+    /// A texted link cannot confirm a new phone for an existing client: the link e-mailed to
+    /// the account's address does.
+    ConfirmFromEmail,
 }
 
 pub async fn verify_link(app: &App, token: &str) -> AppResult<LinkOutcome> {
     let hash = code::link_token_hash(token.trim());
-    let Some(a) = app.store.activation_by_link(&hash).await? else {
+    let Some((a, proof)) = app.store.activation_by_link(&hash).await? else {
         return Ok(LinkOutcome::Unknown);
     };
     let ended = |s: ActivationStatus| match s {
@@ -637,9 +686,13 @@ pub async fn verify_link(app: &App, token: &str) -> AppResult<LinkOutcome> {
     if a.link_used_at.is_some() || !a.status.is_waiting() {
         return Ok(ended(a.status));
     }
-    Ok(match promote(app, &a, "link", None, true).await? {
+    Ok(match promote(app, &a, "link", None, proof).await? {
         Answered::Confirmed(s) => LinkOutcome::Confirmed(s),
         Answered::NotWaiting(s) => ended(s),
-        Answered::Wrong { .. } | Answered::Duplicate => LinkOutcome::AlreadyUsed,
+        Answered::NeedsProof(ContactChange::Phone) => LinkOutcome::ConfirmFromEmail,
+        Answered::NeedsProof(_) => LinkOutcome::ConfirmFromPhone,
+        Answered::Wrong { .. } | Answered::Duplicate | Answered::Expired => {
+            LinkOutcome::AlreadyUsed
+        }
     })
 }

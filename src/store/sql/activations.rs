@@ -182,6 +182,17 @@ macro_rules! impl_activation_store {
                 ) -> StoreResult<Created> {
                     let mut tx = self.begin_write().await?;
                     let (phone, mail) = (new.phone.as_str(), new.mail.as_str());
+                    // Requests for one phone or e-mail take turns (PostgreSQL; SQLite has one
+                    // writer): the check of an activation under way and of the limits holds
+                    // until this one commits. Always in the same order: no deadlock.
+                    let mut keys = [format!("activation:{phone}"), format!("activation:{mail}")];
+                    keys.sort();
+                    for key in &keys {
+                        sqlx::query(Self::LOCK_KEY_SQL)
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     let under_way = sqlx::query(concat!(
                         "select ", activation_cols!(), " from activations \
                          where (client_real_phone = $1 or client_mail = $2) \
@@ -327,15 +338,44 @@ macro_rules! impl_activation_store {
                 async fn activation_by_link(
                     &self,
                     token_hash: &str,
-                ) -> StoreResult<Option<Activation>> {
-                    sqlx::query(concat!(
-                        "select ", activation_cols!(), " from activations where link_token_hash = $1"
-                    ))
-                    .bind(token_hash)
-                    .fetch_optional(self.reader())
-                    .await?
-                    .map(|r| activation_from(&r))
-                    .transpose()
+                ) -> StoreResult<Option<(Activation, Proof)>> {
+                    for (sql, proof) in [
+                        (
+                            concat!("select ", activation_cols!(),
+                                    " from activations where link_token_hash = $1"),
+                            Proof::Phone,
+                        ),
+                        (
+                            concat!("select ", activation_cols!(),
+                                    " from activations where mail_token_hash = $1"),
+                            Proof::Email,
+                        ),
+                    ] {
+                        let found = sqlx::query(sql)
+                            .bind(token_hash)
+                            .fetch_optional(self.reader())
+                            .await?
+                            .map(|r| activation_from(&r))
+                            .transpose()?;
+                        if let Some(a) = found {
+                            return Ok(Some((a, proof)));
+                        }
+                    }
+                    Ok(None)
+                }
+
+                async fn activation_codes(&self, id: &PendingId) -> StoreResult<Vec<CodeHash>> {
+                    let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+                        "select code_hash, expires_at from activation_codes \
+                         where pending_id = $1 order by id",
+                    )
+                    .bind(id.as_str())
+                    .fetch_all(self.reader())
+                    .await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(hash, expires_at)| CodeHash { hash, expires_at })
+                        .collect())
                 }
 
                 async fn live_codes(
@@ -453,15 +493,17 @@ macro_rules! impl_activation_store {
                     // A new link replaces the one sent before.
                     sqlx::query(
                         "update activations set status = 'PENDING_MAIL', link_token_hash = $2, \
-                         link_used_at = null, updated_at = $3 where pending_id = $1",
+                         mail_token_hash = $4, link_used_at = null, updated_at = $3 \
+                         where pending_id = $1",
                     )
                     .bind(id.as_str())
                     .bind(link.token_hash)
                     .bind(now)
+                    .bind(link.email.map(|(_, hash)| hash))
                     .execute(&mut *tx)
                     .await?;
                     insert_outbound!(tx, link.sms, now, now);
-                    if let Some(email) = link.email {
+                    if let Some((email, _)) = link.email {
                         insert_email!(tx, email, now, now);
                     }
                     tx.commit().await?;
@@ -624,6 +666,48 @@ macro_rules! impl_activation_store {
                         tx.rollback().await?;
                         return Ok(Promoted::ProxyTaken);
                     }
+                    // Changing a client's contact needs proof of the contact that stays: a
+                    // new e-mail is confirmed from the phone, a new phone from the e-mail; both
+                    // at once never.
+                    if let Some(c) = &client {
+                        let change = ContactChange::of(c.mail != a.mail, c.real_phone != a.phone);
+                        let proved = match change {
+                            ContactChange::Nothing => true,
+                            ContactChange::Mail => promotion.proof == Proof::Phone,
+                            ContactChange::Phone => promotion.proof == Proof::Email,
+                            ContactChange::MailAndPhone => false,
+                        };
+                        if !proved {
+                            tx.rollback().await?;
+                            return Ok(Promoted::NeedsProof(change));
+                        }
+                    }
+                    // The pool's number must still be held for this activation (or be the
+                    // reused client's, or free): never another's reservation or a released one.
+                    let pooled = sqlx::query(concat!(
+                        "select ", pool_cols!(), " from pool_numbers where phone_number = $1"
+                    ))
+                    .bind(a.proxy.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| pool_from(&r))
+                    .transpose()?;
+                    if let Some(p) = &pooled {
+                        let ours = match p.status {
+                            PoolStatus::Available => true,
+                            PoolStatus::Reserved => {
+                                p.reserved_token.as_deref() == Some(id.as_str())
+                            }
+                            PoolStatus::Assigned => {
+                                client.as_ref().is_some_and(|c| p.owner_client_id == Some(c.id))
+                            }
+                            PoolStatus::Released => false,
+                        };
+                        if !ours {
+                            tx.rollback().await?;
+                            return Ok(Promoted::ProxyTaken);
+                        }
+                    }
                     let country_code = a.phone.calling_code();
                     let (client_id, status) = match client {
                         Some(c) => {
@@ -646,6 +730,12 @@ macro_rules! impl_activation_store {
                             (c.id, ActivationStatus::Updated(change))
                         }
                         None => {
+                            // New ids are taken in turn (PostgreSQL), so that two promotions
+                            // at once never pick the same.
+                            sqlx::query(Self::LOCK_KEY_SQL)
+                                .bind("clients:new-id")
+                                .execute(&mut *tx)
+                                .await?;
                             let next: i64 = sqlx::query_scalar(
                                 "select coalesce(max(client_id), 0) + 1 from clients",
                             )
