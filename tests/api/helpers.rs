@@ -54,6 +54,8 @@ pub struct Options {
     pub public_base_url: Option<String>,
     /// `TWILIO_AUTH_TOKEN_PREVIOUS`.
     pub webhook_token_previous: Option<String>,
+    /// `PROXYCALL_OTP_MIN_INTERVAL_SECS` (0 lets a test ask for a resend at once).
+    pub otp_min_interval_secs: Option<u32>,
 }
 
 /// How long a test engine pauses after two panics in a row (`Options::engine_panics_on`):
@@ -101,6 +103,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ..Default::default()
     };
     raw.env.twilio_auth_token_previous = options.webhook_token_previous;
+    raw.otp_min_interval_secs = options.otp_min_interval_secs.map(|n| n.to_string());
     raw.env.api_token = options.api_token;
     raw.env.twilio_auth_token = Some(WEBHOOK_TOKEN.into());
     if let Some(api_base) = options.twilio_api_base {

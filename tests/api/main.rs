@@ -10,6 +10,7 @@ mod logs;
 mod ops;
 mod orders;
 mod outbox;
+mod pages;
 mod pool;
 mod processes;
 mod provision;
