@@ -3,6 +3,7 @@
 mod abuse;
 mod auth;
 mod bad_input;
+mod browser;
 mod clients;
 mod commands;
 mod helpers;
