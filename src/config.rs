@@ -154,6 +154,7 @@ pub struct EnvOnly {
     pub smtp_password: Option<String>,
     pub smtp_from: Option<String>,
     pub otp_secret: Option<String>,
+    pub smtp_tls: Option<String>,
 }
 
 impl EnvOnly {
@@ -179,6 +180,7 @@ impl EnvOnly {
             smtp_password: var("SMTP_PASSWORD"),
             smtp_from: var("SMTP_FROM"),
             otp_secret: var("PROXYCALL_OTP_SECRET"),
+            smtp_tls: var("SMTP_TLS"),
         }
     }
 }
@@ -240,6 +242,29 @@ pub struct SmtpSettings {
     pub user: String,
     pub password: SecretString,
     pub from: Email,
+    pub tls: SmtpTls,
+}
+
+/// How the connection to the SMTP server is protected (`SMTP_TLS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// STARTTLS, required: a server that does not offer it gets neither the password nor the
+    /// e-mail (never an opportunistic fall-back to clear text).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Clear text: only to a relay on this machine.
+    None,
+}
+
+impl SmtpTls {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StartTls => "starttls",
+            Self::Tls => "tls",
+            Self::None => "none",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -868,15 +893,51 @@ fn smtp(env: &EnvOnly, p: &mut Problems) -> Option<SmtpSettings> {
         }
         return None;
     }
+    let host = parts[0].1?;
     let port = p.parse("SMTP_PORT", given(&env.smtp_port), 587, positive);
+    let tls = p.parse(
+        "SMTP_TLS",
+        given(&env.smtp_tls),
+        if port == 465 {
+            SmtpTls::Tls
+        } else {
+            SmtpTls::StartTls
+        },
+        |v| smtp_tls(v, host),
+    );
     let from = p.parse("SMTP_FROM", parts[3].1, None, |v| Email::parse(v).map(Some))?;
     Some(SmtpSettings {
-        host: parts[0].1?.to_owned(),
+        host: host.to_owned(),
         port,
         user: parts[1].1?.to_owned(),
         password: SecretString::from(parts[2].1?.to_owned()),
         from,
+        tls,
     })
+}
+
+/// `SMTP_TLS`: `none` sends the password and the e-mails in clear, so only to a relay on this
+/// machine (`localhost` or a loopback address), never across a network.
+fn smtp_tls(v: &str, host: &str) -> Result<SmtpTls, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "starttls" => Ok(SmtpTls::StartTls),
+        "tls" => Ok(SmtpTls::Tls),
+        "none" if is_loopback(host) => Ok(SmtpTls::None),
+        "none" => Err(format!(
+            "'none' sends the password and e-mails in clear: only for a relay on this machine \
+             (SMTP_HOST localhost or a loopback address, not {host})"
+        )),
+        _ => Err(format!("'{v}' is not starttls, tls or none")),
+    }
+}
+
+/// `localhost`, or a loopback address (`127.0.0.1`, `::1`, `[::1]`).
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 // `Debug` by hand: a derived one would print tokens, passwords and a database URL's password.
@@ -947,6 +1008,7 @@ impl std::fmt::Debug for EnvOnly {
             .field("smtp_password", &secret(&self.smtp_password))
             .field("smtp_from", &self.smtp_from)
             .field("otp_secret", &secret(&self.otp_secret))
+            .field("smtp_tls", &self.smtp_tls)
             .finish()
     }
 }
@@ -1213,6 +1275,76 @@ mod tests {
         ] {
             assert!(err.to_string().contains(name), "{err}");
         }
+    }
+
+    fn smtp(host: &str, port: Option<&str>, tls: Option<&str>) -> Result<SmtpSettings, String> {
+        let mut r = raw();
+        r.env.smtp_host = Some(host.into());
+        r.env.smtp_port = port.map(Into::into);
+        r.env.smtp_tls = tls.map(Into::into);
+        r.env.smtp_user = Some("mailer".into());
+        r.env.smtp_password = Some("smtp-hunter2".into());
+        r.env.smtp_from = Some("noreply@example.com".into());
+        Settings::from_raw(&r)
+            .map(|s| s.smtp.expect("SMTP settings"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn smtp_tls_is_required_by_default_and_clear_text_only_on_this_machine() {
+        let tls = |host, port, tls| smtp(host, port, tls).map(|s| s.tls);
+        // Unsaid: implicit TLS on 465, else STARTTLS (required).
+        assert_eq!(tls("smtp.example.com", None, None), Ok(SmtpTls::StartTls));
+        assert_eq!(smtp("smtp.example.com", None, None).unwrap().port, 587);
+        assert_eq!(tls("smtp.example.com", Some("465"), None), Ok(SmtpTls::Tls));
+        assert_eq!(
+            tls("smtp.example.com", Some("2525"), None),
+            Ok(SmtpTls::StartTls)
+        );
+        // Said: as said, whatever the port.
+        assert_eq!(
+            tls("smtp.example.com", Some("465"), Some("STARTTLS")),
+            Ok(SmtpTls::StartTls)
+        );
+        assert_eq!(
+            tls("smtp.example.com", Some("587"), Some("tls")),
+            Ok(SmtpTls::Tls)
+        );
+        // Clear text to a relay on this machine only.
+        for host in [
+            "localhost",
+            "LocalHost",
+            "127.0.0.1",
+            "127.0.0.2",
+            "::1",
+            "[::1]",
+        ] {
+            assert_eq!(
+                tls(host, Some("25"), Some("none")),
+                Ok(SmtpTls::None),
+                "{host}"
+            );
+        }
+        for host in [
+            "smtp.example.com",
+            "10.0.0.5",
+            "localhost.example.com",
+            "::2",
+        ] {
+            let err = tls(host, Some("25"), Some("none")).unwrap_err();
+            assert!(err.contains("SMTP_TLS: 'none'"), "{host}: {err}");
+            assert!(err.contains("loopback"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let err = tls("smtp.example.com", None, Some("ssl")).unwrap_err();
+        assert!(
+            err.contains("SMTP_TLS: 'ssl' is not starttls, tls or none"),
+            "{err}"
+        );
+        // Without the other SMTP settings it is not asked for.
+        let mut r = raw();
+        r.env.smtp_tls = Some("none".into());
+        assert!(Settings::from_raw(&r).unwrap().smtp.is_none());
     }
 
     #[test]

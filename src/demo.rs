@@ -101,6 +101,78 @@ pub async fn prepare(app: &App) -> Result<String, DemoError> {
     Ok(issued.secret)
 }
 
+/// A new client activates their proxy with the code texted from it (SPEC §7).
+async fn activation(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    token: &[u8],
+    store: &dyn Store,
+    run: i64,
+) -> Result<(), reqwest::Error> {
+    // A phone and e-mail of this run: a second demo on the same database starts afresh.
+    let phone = format!("+336111{:05}", run % 100_000);
+    let request = json!({
+        "client_name": "Paul DURAND",
+        "client_mail": format!("paul.durand{run}@example.com"),
+        "client_real_phone": phone,
+        "country_iso": "FR",
+    });
+    let before = inbox_size(store, &phone).await;
+    let response = http
+        .post(format!("{base}/confirmations/create"))
+        .bearer_auth(key)
+        .json(&request)
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    println!(
+        "\n4. A new client, Paul ({phone}), activates a proxy:\n   POST /confirmations/create -> {status} {body}"
+    );
+    let (Some(id), Some(proxy)) = (body["pending_id"].as_str(), body["proxy_number"].as_str())
+    else {
+        return Ok(());
+    };
+    let Some(got) = delivered(store, &phone, before).await else {
+        println!("   (no code texted yet)");
+        return Ok(());
+    };
+    println!("   Paul's phone receives, from his proxy:\n   {got}");
+    let code: String = got
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let sid = crate::carrier::sid("SM");
+    simulate::post_webhook(
+        http,
+        base,
+        "/twilio/sms",
+        token,
+        &simulate::sms_params(&phone, proxy, &code, &sid),
+    )
+    .await?;
+    let status: Value = http
+        .get(format!("{base}/confirmations/status?pending_id={id}"))
+        .bearer_auth(key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!(
+        "   He texts the code back to the proxy. GET /confirmations/status -> {}",
+        status["status"]
+    );
+    println!(
+        "   (Without an answer, a call from the proxy reads the code a minute later, then a \
+         link follows by SMS and e-mail.)"
+    );
+    Ok(())
+}
+
 /// Waits for the simulated carrier to deliver a text to `to` after `before` others.
 async fn delivered(store: &dyn Store, to: &str, before: usize) -> Option<String> {
     let to = E164::parse_shape(to).ok()?;
@@ -224,6 +296,8 @@ pub async fn show(
         "3. Jeanne replies to the proxy. The courier's phone receives, from the proxy:\n   {}",
         got.unwrap_or_else(|| "(nothing yet)".into())
     );
+
+    activation(&http, base, key, token, store, client_id).await?;
 
     println!("\nTry it (in another terminal):");
     println!("  cargo run -- simulate call --from +33611223344 --to {proxy}");

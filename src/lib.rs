@@ -9,6 +9,7 @@ mod demo;
 pub mod domain;
 pub mod http;
 pub mod jobs;
+pub mod mail;
 pub mod messages;
 pub mod outbox;
 mod redact;

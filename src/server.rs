@@ -18,7 +18,8 @@ use crate::carrier::twilio::TwilioClient;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::jobs::{self, Registry, Worker};
-use crate::store::{Store, StoreResult};
+use crate::mail::Mail;
+use crate::store::{Store, StoreError, StoreResult};
 
 /// The name under which the simulated carrier's signing token is kept.
 pub const SIMULATED_TOKEN: &str = "simulated_auth_token";
@@ -84,13 +85,23 @@ pub struct Parts {
     pub jobs: Arc<Registry>,
 }
 
+/// Why a server could not be put together.
+#[derive(Debug, thiserror::Error)]
+pub enum AssembleError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Mail(#[from] crate::mail::MailError),
+}
+
 pub async fn assemble(
     settings: Settings,
     store: Arc<dyn Store>,
     address: SocketAddr,
-) -> StoreResult<Parts> {
+) -> Result<Parts, AssembleError> {
     let carrier = carrier(&settings, &store);
     let store_for_key = store.clone();
+    let mail = settings.smtp.as_ref().map(Mail::smtp).transpose()?;
     let token = webhook_token(&settings, store.as_ref()).await?;
     let app = App::new(store, carrier)
         .with_routing(Routing {
@@ -111,7 +122,8 @@ pub async fn assemble(
             otp_key(&settings, store_for_key.as_ref()).await?,
             settings.default_country,
             settings.default_number_type,
-        ));
+        ))
+        .with_mail(mail);
     Ok(Parts {
         job_workers: settings.job_workers,
         jobs: Arc::new(jobs::registry(settings.retention.num_days())),

@@ -615,6 +615,40 @@ async fn a_message_and_its_sending_job_are_written_together() {
 }
 
 #[tokio::test]
+async fn a_failed_code_text_loses_its_words_and_a_failed_relay_keeps_them() {
+    let db = TestDb::new().await;
+    let store = store::connect(db.url()).await.unwrap();
+    let now = now_micros();
+    let mut ids = Vec::new();
+    for purpose in ["otp", "otp_link", "relay"] {
+        let message = proxycall::store::NewOutbound {
+            kind: proxycall::store::OutboundKind::Sms,
+            purpose,
+            from: proxycall::domain::E164::parse("+33780000001").unwrap(),
+            to: proxycall::domain::E164::parse("+33612345678").unwrap(),
+            body: Some("ProxyCall - Code de confirmation: 482913".into()),
+            url: None,
+            dedupe_key: None,
+        };
+        let id = store.enqueue_at(&message, now, now).await.unwrap().unwrap();
+        store
+            .outbound_failed(id, "refused", false, now)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let bodies: Vec<Option<String>> =
+        futures_util::future::join_all(ids.iter().map(|id| store.outbound_message(*id)))
+            .await
+            .into_iter()
+            .map(|m| m.unwrap().unwrap().body)
+            .collect();
+    assert_eq!(bodies[0], None, "a code is a credential");
+    assert_eq!(bodies[1], None, "so is a link");
+    assert!(bodies[2].is_some(), "a relay may be requeued");
+}
+
+#[tokio::test]
 async fn the_simulated_carriers_inventory_survives_a_restart() {
     use proxycall::carrier::simulated::SimulatedCarrier;
     use proxycall::carrier::{Carrier, Purchase, WebhookUpdate};

@@ -45,6 +45,33 @@ pub async fn record(app: &App) -> AppResult<()> {
         (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
     });
     metrics::gauge!("proxycall_outbox_oldest_pending_seconds").set(age);
+    // Activations by status (every `UPDATED (…)` as one), so that a stuck funnel shows.
+    let mut activations: std::collections::BTreeMap<&str, i64> = [
+        "PENDING",
+        "PENDING_CALL",
+        "PENDING_MAIL",
+        "VERIFIED",
+        "PROMOTED",
+        "UPDATED",
+        "EXPIRED",
+        "LOCKED",
+    ]
+    .into_iter()
+    .map(|s| (s, 0))
+    .collect();
+    for (status, n) in app.store.activation_counts().await? {
+        let status = if status.starts_with("UPDATED") {
+            "UPDATED"
+        } else {
+            status.as_str()
+        };
+        if let Some(count) = activations.get_mut(status) {
+            *count += n;
+        }
+    }
+    for (status, n) in activations {
+        metrics::gauge!("proxycall_activations", "status" => status).set(n as f64);
+    }
     jobs::record_gauges(app).await
 }
 

@@ -36,6 +36,9 @@ pub struct App {
     pub outbox: crate::outbox::Policy,
     /// Activation's codes, cascade and limits (`activation.rs`).
     pub activation: Arc<activation::Policy>,
+    /// What e-mails are sent with (`crate::mail`); `None` without SMTP settings, and then no
+    /// e-mail should be queued.
+    pub mail: Option<Arc<crate::mail::Mail>>,
 }
 
 /// What routing needs to know about this deployment.
@@ -90,6 +93,7 @@ impl App {
             job_wake,
             outbox: crate::outbox::Policy::default(),
             activation: Arc::new(activation::Policy::default()),
+            mail: None,
         }
     }
 
@@ -111,6 +115,11 @@ impl App {
 
     pub fn with_activation(mut self, policy: activation::Policy) -> Self {
         self.activation = Arc::new(policy);
+        self
+    }
+
+    pub fn with_mail(mut self, mail: Option<crate::mail::Mail>) -> Self {
+        self.mail = mail.map(Arc::new);
         self
     }
 
@@ -178,7 +187,7 @@ pub enum ConflictKind {
     BundleMismatch,
     /// The activation no longer waits for a code.
     NotPending,
-    /// The `pending_id` names an activation that ended.
+    /// The `pending_id` names another activation.
     PendingIdTaken,
 }
 

@@ -1,5 +1,6 @@
 //! Housekeeping that runs periodically: the retention purges (`PROXYCALL_RETENTION_DAYS`) of
-//! interactions, outbound messages, the simulated carrier's deliveries and finished jobs.
+//! interactions, outbound messages and e-mails, the simulated carrier's deliveries and
+//! finished jobs.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -58,6 +59,27 @@ impl Job for PurgeOutbox {
         let deleted = ctx.app.store.purge_outbound(before).await?;
         if deleted > 0 {
             tracing::info!(count = deleted, "old outbound messages purged");
+        }
+        Ok(Some(json!({ "deleted": deleted })))
+    }
+}
+
+/// Deletes sent and failed e-mails created before the retention period: they hold their
+/// addressees' addresses (their bodies went when they were sent or failed). One waiting or
+/// being sent is kept until it is done with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PurgeEmails {
+    pub retention_days: i64,
+}
+
+impl Job for PurgeEmails {
+    const KIND: &'static str = "emails.purge";
+
+    async fn run(self, ctx: JobContext) -> Result<Option<serde_json::Value>, JobError> {
+        let before = ctx.now - chrono::Duration::days(self.retention_days);
+        let deleted = ctx.app.store.purge_emails(before).await?;
+        if deleted > 0 {
+            tracing::info!(count = deleted, "old e-mails purged");
         }
         Ok(Some(json!({ "deleted": deleted })))
     }

@@ -111,7 +111,7 @@ impl JobContext {
 /// `PROXYCALL_RETENTION_DAYS`, how long everything personal is kept.
 pub fn registry(retention_days: i64) -> Registry {
     use maintenance::{
-        PurgeFinishedJobs, PurgeInteractions, PurgeOutbox, PurgeSimulatedDeliveries,
+        PurgeEmails, PurgeFinishedJobs, PurgeInteractions, PurgeOutbox, PurgeSimulatedDeliveries,
     };
     Registry::new()
         .register::<crate::outbox::SendOutbound>()
@@ -121,11 +121,13 @@ pub fn registry(retention_days: i64) -> Registry {
             Duration::from_secs(300),
             crate::app::activation::ActivationSweep { retention_days },
         )
+        .register::<crate::mail::SendEmail>()
         .every(
             Duration::from_secs(3600),
             PurgeInteractions { retention_days },
         )
         .every(Duration::from_secs(3600), PurgeOutbox { retention_days })
+        .every(Duration::from_secs(3600), PurgeEmails { retention_days })
         .every(
             Duration::from_secs(3600),
             PurgeSimulatedDeliveries { retention_days },

@@ -86,7 +86,7 @@ pub enum Created {
     Created(Activation),
     /// An activation of this phone or e-mail is under way: nothing new was reserved or sent.
     UnderWay(Activation),
-    /// This `pending_id` names a finished activation.
+    /// This `pending_id` names another activation.
     IdTaken(Activation),
     Limited(Limited),
     /// No number of the country in any of the types.
@@ -162,7 +162,7 @@ pub trait ActivationStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Created>;
     async fn activation(&self, id: &PendingId) -> StoreResult<Option<Activation>>;
-    /// The activation waiting for an answer from `phone` on `proxy`.
+    /// The latest activation of `phone` on `proxy` that waits for an answer, or locked.
     async fn waiting_activation(
         &self,
         phone: &E164,

@@ -98,6 +98,7 @@ pub trait Store:
     + OutboxStore
     + JobStore
     + SimulatedStore
+    + EmailStore
     + Send
     + Sync
     + 'static

@@ -191,7 +191,7 @@ async fn heading(client: &Client) -> String {
 async fn a_person_activates_their_number_in_the_browser_with_the_keyboard_and_the_link() {
     // No cool-down, so that the link can be asked for at once rather than after the cascade.
     let app = spawn_app_with(Options {
-        otp_min_interval_secs: Some(0),
+        settings: Some(Box::new(|raw| raw.otp_min_interval_secs = Some("0".into()))),
         ..Options::default()
     })
     .await;

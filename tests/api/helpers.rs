@@ -32,6 +32,9 @@ pub struct TestApp {
 /// The token the tests' webhooks are signed with.
 pub const WEBHOOK_TOKEN: &str = "test-webhook-token";
 
+/// A change to a test server's settings.
+pub type SettingsChange = Box<dyn FnOnce(&mut RawSettings) + Send>;
+
 #[derive(Default)]
 pub struct Options {
     pub rate_limit_per_minute: Option<u32>,
@@ -54,9 +57,18 @@ pub struct Options {
     pub public_base_url: Option<String>,
     /// `TWILIO_AUTH_TOKEN_PREVIOUS`.
     pub webhook_token_previous: Option<String>,
-    /// `PROXYCALL_OTP_MIN_INTERVAL_SECS` (0 lets a test ask for a resend at once).
-    pub otp_min_interval_secs: Option<u32>,
+    /// Changes the settings further (activation's limits, say).
+    pub settings: Option<SettingsChange>,
+    /// Send e-mails to the SMTP server listening there (a test's `SmtpServer::address()`), in
+    /// clear (`SMTP_TLS=none`), as `SMTP_USER`/`SMTP_PASSWORD` from `SMTP_FROM`. Without it the
+    /// server has no mailer.
+    pub smtp: Option<std::net::SocketAddr>,
 }
+
+/// The SMTP settings of a test server with `Options::smtp`.
+pub const SMTP_USER: &str = "proxycall-test";
+pub const SMTP_PASSWORD: &str = "smtp-test-password";
+pub const SMTP_FROM: &str = "noreply@proxycall.example.com";
 
 /// How long a test engine pauses after two panics in a row (`Options::engine_panics_on`):
 /// long enough for a test to queue webhooks meanwhile, which then share one batch.
@@ -102,10 +114,20 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         trust_forwarded_for: Some(options.trust_forwarded_for.to_string()),
         ..Default::default()
     };
+    if let Some(change) = options.settings {
+        change(&mut raw);
+    }
     raw.env.twilio_auth_token_previous = options.webhook_token_previous;
-    raw.otp_min_interval_secs = options.otp_min_interval_secs.map(|n| n.to_string());
     raw.env.api_token = options.api_token;
     raw.env.twilio_auth_token = Some(WEBHOOK_TOKEN.into());
+    if let Some(smtp) = options.smtp {
+        raw.env.smtp_host = Some(smtp.ip().to_string());
+        raw.env.smtp_port = Some(smtp.port().to_string());
+        raw.env.smtp_tls = Some("none".into());
+        raw.env.smtp_user = Some(SMTP_USER.into());
+        raw.env.smtp_password = Some(SMTP_PASSWORD.into());
+        raw.env.smtp_from = Some(SMTP_FROM.into());
+    }
     if let Some(api_base) = options.twilio_api_base {
         raw.env.twilio_account_sid = Some(ACCOUNT_SID.into());
         raw.env.twilio_api_base = Some(api_base);
@@ -402,6 +424,17 @@ impl TestApp {
         proxycall::jobs::drain(&self.app, &self.jobs)
             .await
             .expect("jobs run");
+    }
+
+    /// Runs every job due at `at` (a time ahead, to reach a scheduled step) until none is.
+    pub async fn run_jobs_at(&self, at: chrono::DateTime<chrono::Utc>) {
+        let worker = proxycall::jobs::Worker::new(self.app.clone(), self.jobs.clone());
+        for _ in 0..100 {
+            if worker.run_once_at(at).await.expect("jobs run") == 0 {
+                return;
+            }
+        }
+        panic!("jobs kept coming");
     }
 
     /// The latest outbound messages, newest first, once every due job has run; at least `n`

@@ -1,11 +1,14 @@
 //! One test binary: every module shares the helpers and builds once.
 
 mod abuse;
+mod activation;
+mod activation_processes;
 mod auth;
 mod bad_input;
 mod browser;
 mod clients;
 mod commands;
+mod email;
 mod helpers;
 mod logs;
 mod ops;
@@ -17,6 +20,8 @@ mod processes;
 mod provision;
 mod scopes;
 mod signatures;
+#[path = "../common/smtp_server.rs"]
+mod smtp_server;
 #[path = "../common/test_db.rs"]
 mod test_db;
 #[path = "../common/twilio_sim.rs"]

@@ -486,7 +486,7 @@ async fn link_for(app: &TestApp, phone: &str, mail: &str) -> (String, String) {
 #[tokio::test]
 async fn the_link_of_an_expired_or_locked_activation_says_so() {
     let app = spawn_app_with(Options {
-        otp_min_interval_secs: Some(0),
+        settings: Some(Box::new(|raw| raw.otp_min_interval_secs = Some("0".into()))),
         ..Options::default()
     })
     .await;

@@ -433,6 +433,11 @@ async fn the_demo_shows_the_main_job_and_simulate_plays_twilio_against_it() {
         "same order, same proxy"
     );
 
+    assert!(
+        story.contains(r#"GET /confirmations/status -> "PROMOTED""#),
+        "the demo activates a new client: {story}"
+    );
+
     // `simulate` signs as Twilio does: the running demo accepts it and relays the text.
     let simulate = |args: &[&str]| {
         let mut cmd = std::process::Command::new(BIN);

@@ -30,8 +30,9 @@ pub(super) fn link_email(app: &App, a: &Activation, link: &str) -> Option<NewEma
     })
 }
 
-fn mail_configured(_app: &App) -> bool {
-    false
+/// Without SMTP settings no e-mail is queued: the link goes by SMS alone.
+fn mail_configured(app: &App) -> bool {
+    app.mail.is_some()
 }
 
 fn html_escape(s: &str) -> String {

@@ -213,7 +213,7 @@ pub async fn start(app: &App, new: NewActivation) -> AppResult<Started> {
             return Err(AppError::Conflict {
                 kind: ConflictKind::PendingIdTaken,
                 message: format!(
-                    "pending_id {} is taken by an activation that ended (status={})",
+                    "pending_id {} is taken by another activation (status={})",
                     a.pending_id, a.status
                 ),
             });
@@ -492,6 +492,14 @@ pub async fn answer_text(
     let Some(a) = app.store.waiting_activation(from, to).await? else {
         return Ok(None);
     };
+    if a.status == ActivationStatus::Locked {
+        // Said while its number is still held for it; after that the number may serve
+        // someone else, and the text is routed as any other.
+        let held = a
+            .ended_at
+            .is_some_and(|t| t + cascade::RESERVATION_GRACE > Utc::now());
+        return Ok(held.then_some(TextReply::Locked));
+    }
     let Some(given) = code_in_text(body) else {
         return Ok(Some(TextReply::NotAnAnswer));
     };

@@ -313,7 +313,8 @@ macro_rules! impl_activation_store {
                     sqlx::query(concat!(
                         "select ", activation_cols!(), " from activations \
                          where client_real_phone = $1 and proxy_number = $2 \
-                         and status in ", waiting!(), " order by created_at desc limit 1"
+                         and status in ('PENDING', 'PENDING_CALL', 'PENDING_MAIL', 'LOCKED') \
+                         order by created_at desc limit 1"
                     ))
                     .bind(phone.as_str())
                     .bind(proxy.as_str())

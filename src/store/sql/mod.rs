@@ -19,15 +19,16 @@ use crate::domain::{
     PendingId, Scopes,
 };
 use crate::store::{
-    Activation, ApiKey, Client, Interaction, Job, JobStatus, Order, OutboundKind, OutboundMessage,
-    OutboundStatus, PoolNumber, PoolStatus, SimulatedDelivery, StoreError, StoreResult,
+    Activation, ApiKey, Client, EmailStatus, Interaction, Job, JobStatus, Order, OutboundEmail,
+    OutboundKind, OutboundMessage, OutboundStatus, PoolNumber, PoolStatus, SimulatedDelivery,
+    StoreError, StoreResult,
 };
 pub(crate) use activations::{
     activation_cols, check_limits, impl_activation_store, insert_code, insert_interaction,
     locked_activation, record_request, reserve_sql, waiting,
 };
 pub(crate) use clients::impl_clients_store;
-pub(crate) use email::insert_email;
+pub(crate) use email::{email_cols, impl_email_store, insert_email};
 pub(crate) use jobs::{impl_job_store, insert_job, job_cols};
 pub(crate) use keys::impl_keys_store;
 pub(crate) use outbox::{impl_outbox_store, insert_outbound};
@@ -284,6 +285,24 @@ pub(crate) fn outbound_from(r: &impl Columns) -> StoreResult<OutboundMessage> {
     })
 }
 
+pub(crate) fn email_from(r: &impl Columns) -> StoreResult<OutboundEmail> {
+    Ok(OutboundEmail {
+        id: r.int("id")?.ok_or_else(corrupt("id"))?,
+        purpose: required(r, "purpose")?,
+        to: Email::parse(&required(r, "to_address")?).map_err(|_| corrupt("to_address")())?,
+        subject: r.text("subject")?.unwrap_or_default(),
+        text: r.text("body_text")?,
+        html: r.text("body_html")?,
+        status: EmailStatus::parse(&required(r, "status")?).ok_or_else(corrupt("status"))?,
+        attempts: r.int("attempts")?.unwrap_or(0),
+        last_error: present(r, "last_error")?,
+        dedupe_key: present(r, "dedupe_key")?,
+        created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
+        updated_at: r.time("updated_at")?.ok_or_else(corrupt("updated_at"))?,
+        sent_at: r.time("sent_at")?,
+    })
+}
+
 pub(crate) fn job_from(r: &impl Columns) -> StoreResult<Job> {
     Ok(Job {
         id: r.int("id")?.ok_or_else(corrupt("id"))?,
@@ -339,6 +358,7 @@ macro_rules! impl_store {
         $crate::store::sql::impl_outbox_store!($store);
         $crate::store::sql::impl_job_store!($store);
         $crate::store::sql::impl_simulated_store!($store);
+        $crate::store::sql::impl_email_store!($store);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

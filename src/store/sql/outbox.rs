@@ -158,10 +158,13 @@ macro_rules! impl_outbox_store {
                     now: DateTime<Utc>,
                 ) -> StoreResult<()> {
                     // `send_started_at` stays only on a message that may have left: a requeue
-                    // reads it to settle the message before sending it again.
+                    // reads it to settle the message before sending it again. A one-time code
+                    // or a verification link is a credential, and useless late: its text goes
+                    // (and with it any requeue).
                     sqlx::query(
                         "update outbound_messages set status = 'failed', last_error = $2, \
                          send_started_at = case when $4 then send_started_at else null end, \
+                         body = case when purpose in ('otp', 'otp_link') then null else body end, \
                          updated_at = $3 where id = $1 and status in ('pending', 'sending')",
                     )
                     .bind(id)
