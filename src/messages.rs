@@ -5,6 +5,9 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+mod page;
+pub use page::PageWords;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
     Fr,
@@ -67,6 +70,8 @@ pub struct Catalogue {
     pub otp_email_greeting: String,
     pub otp_email_text: String,
     pub otp_email_button: String,
+    /// The self-service pages.
+    pub page: PageWords,
 }
 
 impl Catalogue {

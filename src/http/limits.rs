@@ -1,11 +1,13 @@
 //! Rate limits and refusals.
 //!
 //! Authenticated traffic is limited per key; refused attempts (no key, a malformed
-//! `Authorization`, an unknown key, a bad webhook signature) per caller address, keyed by
-//! `address::bucket`. So noise from an address — or from every caller behind one reverse
-//! proxy — never spends a valid key's budget, and a valid key is always looked at before its
-//! caller's refusals are: an address over its budget gets 429 for what it gets wrong, never
-//! for what it gets right. Signed webhooks are never limited: a dropped webhook is a lost call.
+//! `Authorization`, an unknown key, a bad webhook signature; on the self-service pages a form
+//! without its CSRF token or with invalid fields, an unknown link or activation) per caller
+//! address, keyed by `address::bucket`. So noise from an address — or from every caller behind
+//! one reverse proxy — never spends a valid key's budget, and a valid key is always looked at
+//! before its caller's refusals are: an address over its budget gets 429 for what it gets
+//! wrong, never for what it gets right. Signed webhooks are never limited: a dropped webhook is
+//! a lost call.
 //!
 //! Every refusal is counted in `http_refusals_total` by reason. The first one per address per
 //! minute is logged; the rest are only counted, so a flood of garbage is not a flood of logs.
@@ -36,6 +38,14 @@ pub enum Refusal {
     BadSignature,
     /// An `x-request-id` we did not accept (the request goes on under a new one).
     RequestId,
+    /// The activation form without the token of its cookie (`http/pages`).
+    Csrf,
+    /// The activation form with an invalid field.
+    InvalidForm,
+    /// A verification link with no token, or an unknown one.
+    UnknownLink,
+    /// The status page of an unknown activation, or of one another browser started.
+    UnknownActivation,
 }
 
 impl Refusal {
@@ -48,6 +58,10 @@ impl Refusal {
             Self::KeyOverLimit => "key_over_limit",
             Self::BadSignature => "bad_signature",
             Self::RequestId => "request_id",
+            Self::Csrf => "csrf",
+            Self::InvalidForm => "invalid_form",
+            Self::UnknownLink => "unknown_link",
+            Self::UnknownActivation => "unknown_activation",
         }
     }
 }

@@ -26,6 +26,7 @@ mod observe;
 mod openapi;
 mod ops;
 mod orders;
+mod pages;
 mod pool;
 mod request_id;
 mod twilio;
@@ -106,7 +107,8 @@ pub fn router(state: AppState) -> Router {
         .merge(pool::router(&state))
         .merge(ops::router(&state))
         .merge(jobs::router(&state))
-        .merge(twilio::router());
+        .merge(twilio::router())
+        .merge(pages::router());
     #[cfg(feature = "bench")]
     let routes = if state.settings.bench_reference {
         routes.merge(bench::router())
