@@ -454,20 +454,24 @@ async fn the_link_comes_after_the_call_and_works_once() {
     let token = link.split("token=").nth(1).unwrap().to_owned();
     assert!(token.len() >= 43);
 
-    assert_eq!(
-        activation::verify_link(&app.app, "not-a-token")
-            .await
-            .unwrap(),
-        activation::LinkOutcome::Unknown
-    );
-    assert!(matches!(
-        activation::verify_link(&app.app, &token).await.unwrap(),
-        activation::LinkOutcome::Confirmed(s) if s.as_str() == "PROMOTED"
-    ));
-    assert_eq!(
-        activation::verify_link(&app.app, &token).await.unwrap(),
-        activation::LinkOutcome::AlreadyUsed
-    );
+    // Opened in a browser: the page says what happened, in the earlier version's words.
+    let open = |token: String| {
+        let url = format!("{}/confirmations/verify?token={token}", app.base);
+        let http = app.http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, page) = open("not-a-token".into()).await;
+    assert_eq!(status, 404);
+    assert!(page.contains("Confirmation introuvable"), "{page}");
+    let (status, page) = open(token.clone()).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Confirmation réussie"), "{page}");
+    let (status, page) = open(token.clone()).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Déjà traité"), "{page}");
     assert_eq!(status_of(&app, &id).await["status"], "PROMOTED");
     assert_eq!(
         app.get(&format!("/clients/by-proxy/{proxy}")).await.status,

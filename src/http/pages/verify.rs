@@ -92,6 +92,16 @@ pub async fn verify(
             &w.verify_expired_title,
             &w.verify_expired_text,
         ),
+        Some(Ok(LinkOutcome::ConfirmFromPhone)) => (
+            ErrorCode::Forbidden.status(),
+            &w.verify_confirm_from_phone_title,
+            &w.verify_confirm_from_phone_text,
+        ),
+        Some(Ok(LinkOutcome::ConfirmFromEmail)) => (
+            ErrorCode::Forbidden.status(),
+            &w.verify_confirm_from_email_title,
+            &w.verify_confirm_from_email_text,
+        ),
         Some(Ok(LinkOutcome::Locked)) => (
             ErrorCode::BadRequest.status(),
             &w.verify_locked_title,
