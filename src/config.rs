@@ -111,6 +111,10 @@ pub struct RawSettings {
     /// Requests for a code per phone in 24 hours [default: 5]
     #[arg(long, env = "PROXYCALL_OTP_PER_PHONE_PER_DAY", global = true)]
     pub otp_per_phone_per_day: Option<String>,
+    /// Activations one address may start in an hour from the public page `/activate`
+    /// [default: 10]
+    #[arg(long, env = "PROXYCALL_ACTIVATE_PER_ADDRESS_HOUR", global = true)]
+    pub activate_per_address_hour: Option<String>,
     /// Requests for a code per e-mail in 24 hours [default: 10]
     #[arg(long, env = "PROXYCALL_OTP_PER_EMAIL_PER_DAY", global = true)]
     pub otp_per_email_per_day: Option<String>,
@@ -304,6 +308,8 @@ pub struct Settings {
     pub outbox_settle_grace: chrono::Duration,
     /// The one-time codes of activation (SPEC §7).
     pub otp: OtpSettings,
+    /// Activations one address may start in an hour from `/activate`.
+    pub activate_per_address_hour: u32,
     /// Workers running background jobs in this process.
     pub job_workers: usize,
     /// Whether `POST /bench/twiml` is served (for `proxycall bench` only).
@@ -717,6 +723,12 @@ impl Settings {
             },
         ));
         let otp = otp(raw, env, &mut p);
+        let activate_per_address_hour = p.parse(
+            "PROXYCALL_ACTIVATE_PER_ADDRESS_HOUR",
+            given(&raw.activate_per_address_hour),
+            crate::http::DEFAULT_STARTS_PER_ADDRESS_HOUR,
+            positive,
+        );
         if carrier == CarrierKind::Twilio && otp.secret.is_none() {
             warnings.push(
                 "PROXYCALL_OTP_SECRET is not set: activation codes are hashed with a key kept in \
@@ -777,6 +789,7 @@ impl Settings {
             outbox_retry_horizon,
             outbox_settle_grace,
             otp,
+            activate_per_address_hour,
             job_workers,
             #[cfg(feature = "bench")]
             bench_reference,

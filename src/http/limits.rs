@@ -46,6 +46,8 @@ pub enum Refusal {
     UnknownLink,
     /// The status page of an unknown activation, or of one another browser started.
     UnknownActivation,
+    /// An address over its hourly budget of activations started from the public page.
+    TooManyStarts,
 }
 
 impl Refusal {
@@ -62,9 +64,13 @@ impl Refusal {
             Self::InvalidForm => "invalid_form",
             Self::UnknownLink => "unknown_link",
             Self::UnknownActivation => "unknown_activation",
+            Self::TooManyStarts => "too_many_starts",
         }
     }
 }
+
+/// `PROXYCALL_ACTIVATE_PER_ADDRESS_HOUR`'s default.
+pub const DEFAULT_STARTS_PER_ADDRESS_HOUR: u32 = 10;
 
 pub struct RateLimits {
     /// Refused attempts, per address.
@@ -73,6 +79,9 @@ pub struct RateLimits {
     by_key: DefaultKeyedRateLimiter<String>,
     /// One logged refusal per address per minute.
     logged: DefaultKeyedRateLimiter<IpAddr>,
+    /// Activations started from the public page, per address: each reserves a number and
+    /// sends texts and a call at the operator's expense.
+    starts: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl RateLimits {
@@ -82,7 +91,28 @@ impl RateLimits {
             refused: RateLimiter::keyed(quota),
             by_key: RateLimiter::keyed(quota),
             logged: RateLimiter::keyed(Quota::per_minute(NonZeroU32::MIN)),
+            starts: RateLimiter::keyed(Self::hourly(DEFAULT_STARTS_PER_ADDRESS_HOUR)),
         }
+    }
+
+    /// At most `n` activations an hour started from the public page by one address.
+    pub fn with_starts_per_hour(mut self, n: u32) -> Self {
+        self.starts = RateLimiter::keyed(Self::hourly(n));
+        self
+    }
+
+    fn hourly(n: u32) -> Quota {
+        let n = NonZeroU32::new(n.max(1)).expect("at least one");
+        Quota::with_period(std::time::Duration::from_secs(3600) / n.get())
+            .expect("a period")
+            .allow_burst(n)
+    }
+
+    /// An activation about to start from the public page: charged to the address; `Err`
+    /// (429) over its hourly budget.
+    pub fn activation_start(&self, address: IpAddr, route: &str) -> Result<(), ApiError> {
+        Self::check(&self.starts, &bucket(address))
+            .inspect_err(|_| self.note(address, Refusal::TooManyStarts, route, None))
     }
 
     /// A refused attempt from `address`: noted (counted, maybe logged) and charged to the
@@ -124,6 +154,7 @@ impl RateLimits {
         self.refused.retain_recent();
         self.by_key.retain_recent();
         self.logged.retain_recent();
+        self.starts.retain_recent();
     }
 
     fn check<K: std::hash::Hash + Eq + Clone>(

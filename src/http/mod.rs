@@ -54,7 +54,7 @@ use crate::config::Settings;
 use crate::messages::Catalogue;
 pub use connections::listen;
 use error::ErrorCode;
-pub use limits::RateLimits;
+pub use limits::{DEFAULT_STARTS_PER_ADDRESS_HOUR, RateLimits};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -90,7 +90,10 @@ impl AppState {
                 .map(|t| Arc::new(SecretString::from(t.expose_secret().to_owned()))),
             signed_bases,
             app,
-            limits: Arc::new(RateLimits::per_minute(settings.rate_limit_per_minute)),
+            limits: Arc::new(
+                RateLimits::per_minute(settings.rate_limit_per_minute)
+                    .with_starts_per_hour(settings.activate_per_address_hour),
+            ),
             settings: Arc::new(settings),
             env_token_hash,
             metrics: observe::metrics_handle(),

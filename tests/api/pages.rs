@@ -552,3 +552,35 @@ async fn a_failure_behind_the_link_says_erreur_with_500() {
             .contains("Une erreur est survenue lors de la confirmation.")
     );
 }
+
+#[tokio::test]
+async fn one_address_starts_a_bounded_number_of_activations_an_hour() {
+    let app = spawn_app_with(Options {
+        settings: Some(Box::new(|raw| {
+            raw.activate_per_address_hour = Some("2".into());
+        })),
+        ..Default::default()
+    })
+    .await;
+    app.add_numbers("FR", NumberType::Mobile, 3).await;
+    for (i, expected) in [(1, 303), (2, 303), (3, 429)] {
+        let mail = format!("person{i}@example.fr");
+        let phone = format!("+3361234560{i}");
+        let mut visitor = Visitor::new(&app);
+        let page = visitor
+            .submit(&[
+                ("client_name", "Jeanne Martin"),
+                ("client_mail", &mail),
+                ("client_real_phone", &phone),
+                ("country_iso", "FR"),
+            ])
+            .await;
+        assert_eq!(page.status.as_u16(), expected, "start {i}: {}", page.body);
+        if expected == 429 {
+            assert!(page.headers.get("retry-after").is_some());
+        }
+    }
+    // Nothing was reserved nor sent for the one refused.
+    let available = app.get("/pool/available?country_iso=FR").await;
+    assert_eq!(available.body["available"].as_array().unwrap().len(), 1);
+}

@@ -133,6 +133,9 @@ pub async fn submit(
         }
     };
 
+    if let Err(over) = state.limits.activation_start(address, "/activate") {
+        return frame::too_many(language, over);
+    }
     let started = activation::start(
         &state.app,
         NewActivation {
