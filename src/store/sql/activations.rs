@@ -138,6 +138,28 @@ macro_rules! locked_activation {
 }
 pub(crate) use locked_activation;
 
+/// Opens a step of activation `id` in transaction `tx`: its row locked, its status one of
+/// `from` and, for a request (`limits` given), within the limits, and recorded. Otherwise
+/// returns, from the enclosing function, why not.
+macro_rules! begin_step {
+    ($tx:ident, $id:expr, $from:expr, $limits:expr, $now:expr) => {
+        let Some(a) = locked_activation!($tx, $id, $now) else {
+            return Ok(Err(ResendRefused::NotFound));
+        };
+        if !$from.contains(&a.status) {
+            return Ok(Err(ResendRefused::NotWaiting(a.status)));
+        }
+        if let Some(limits) = $limits {
+            let (phone, mail) = (a.phone.as_str(), a.mail.as_str());
+            if let Some(limited) = check_limits!($tx, phone, mail, limits, $now) {
+                return Ok(Err(ResendRefused::Limited(limited)));
+            }
+            record_request!($tx, phone, mail, $now);
+        }
+    };
+}
+pub(crate) use begin_step;
+
 /// Records an interaction inside a transaction; evaluates to `false` when its SID was
 /// recorded before (a retried webhook).
 macro_rules! insert_interaction {
@@ -406,23 +428,18 @@ macro_rules! impl_activation_store {
                     now: DateTime<Utc>,
                 ) -> StoreResult<Result<(), ResendRefused>> {
                     let mut tx = self.begin_write().await?;
-                    let Some(a) = locked_activation!(tx, id.as_str(), now) else {
-                        return Ok(Err(ResendRefused::NotFound));
-                    };
-                    if !a.status.is_waiting() {
-                        return Ok(Err(ResendRefused::NotWaiting(a.status)));
-                    }
-                    let (phone, mail) = (a.phone.as_str(), a.mail.as_str());
-                    if let Some(limited) = check_limits!(tx, phone, mail, limits, now) {
-                        return Ok(Err(ResendRefused::Limited(limited)));
-                    }
+                    let waiting = [
+                        ActivationStatus::Pending,
+                        ActivationStatus::PendingCall,
+                        ActivationStatus::PendingMail,
+                    ];
+                    begin_step!(tx, id.as_str(), waiting, Some(limits), now);
                     // A new code replaces those sent before.
                     sqlx::query("delete from activation_codes where pending_id = $1")
                         .bind(id.as_str())
                         .execute(&mut *tx)
                         .await?;
                     insert_code!(tx, id.as_str(), code);
-                    record_request!(tx, phone, mail, now);
                     insert_outbound!(tx, sms, now, now);
                     tx.commit().await?;
                     Ok(Ok(()))
@@ -438,19 +455,7 @@ macro_rules! impl_activation_store {
                     now: DateTime<Utc>,
                 ) -> StoreResult<Result<(), ResendRefused>> {
                     let mut tx = self.begin_write().await?;
-                    let Some(a) = locked_activation!(tx, id.as_str(), now) else {
-                        return Ok(Err(ResendRefused::NotFound));
-                    };
-                    if !from.contains(&a.status) {
-                        return Ok(Err(ResendRefused::NotWaiting(a.status)));
-                    }
-                    if let Some(limits) = limits {
-                        let (phone, mail) = (a.phone.as_str(), a.mail.as_str());
-                        if let Some(limited) = check_limits!(tx, phone, mail, limits, now) {
-                            return Ok(Err(ResendRefused::Limited(limited)));
-                        }
-                        record_request!(tx, phone, mail, now);
-                    }
+                    begin_step!(tx, id.as_str(), from, limits, now);
                     sqlx::query(
                         "update activations set status = case when status = 'PENDING' \
                          then 'PENDING_CALL' else status end, updated_at = $2 \
@@ -477,19 +482,7 @@ macro_rules! impl_activation_store {
                     now: DateTime<Utc>,
                 ) -> StoreResult<Result<(), ResendRefused>> {
                     let mut tx = self.begin_write().await?;
-                    let Some(a) = locked_activation!(tx, id.as_str(), now) else {
-                        return Ok(Err(ResendRefused::NotFound));
-                    };
-                    if !from.contains(&a.status) {
-                        return Ok(Err(ResendRefused::NotWaiting(a.status)));
-                    }
-                    if let Some(limits) = limits {
-                        let (phone, mail) = (a.phone.as_str(), a.mail.as_str());
-                        if let Some(limited) = check_limits!(tx, phone, mail, limits, now) {
-                            return Ok(Err(ResendRefused::Limited(limited)));
-                        }
-                        record_request!(tx, phone, mail, now);
-                    }
+                    begin_step!(tx, id.as_str(), from, limits, now);
                     // A new link replaces the one sent before.
                     sqlx::query(
                         "update activations set status = 'PENDING_MAIL', link_token_hash = $2, \

@@ -24,8 +24,8 @@ use crate::store::{
     StoreError, StoreResult,
 };
 pub(crate) use activations::{
-    activation_cols, check_limits, impl_activation_store, insert_code, insert_interaction,
-    locked_activation, record_request, reserve_sql, waiting,
+    activation_cols, begin_step, check_limits, impl_activation_store, insert_code,
+    insert_interaction, locked_activation, record_request, reserve_sql, waiting,
 };
 pub(crate) use clients::impl_clients_store;
 pub(crate) use email::{email_cols, impl_email_store, insert_email};
