@@ -1021,3 +1021,42 @@ async fn requests_at_once_for_one_phone_start_one_activation() {
     assert_eq!(available.body["available"].as_array().unwrap().len(), 7);
     assert_eq!(app.deliveries_to(PHONE, 1).await.len(), 1, "one code sent");
 }
+
+#[tokio::test]
+async fn a_promotion_that_fails_leaves_nothing_half_done() {
+    let app = spawn_app().await;
+    let (id, proxy) = started(&app).await;
+    let code = code_sent_to(&app, PHONE).await;
+    // Another client came to hold the reserved number behind the service's back.
+    app.client_with_proxy(5, "+33699990000").await;
+    app.db
+        .exec(&format!(
+            "update clients set client_proxy_number = '{proxy}' where client_id = 5"
+        ))
+        .await;
+    let before = app.app.store.outbound_messages(100).await.unwrap().len();
+    let twiml = text(&app, PHONE, &proxy, &code, "SM1").await;
+    assert!(twiml.contains("temporairement indisponible"), "{twiml}");
+    let s = status_of(&app, &id).await;
+    assert_eq!(s["status"], "PENDING", "not VERIFIED, not promoted");
+    assert_eq!(s["wrong_answers"], 0);
+    assert!(s["verified_at"].is_null());
+    assert_eq!(app.get("/clients/6").await.status, 404, "no client created");
+    assert_eq!(
+        app.get("/clients/5").await.body["client_real_phone"],
+        "+33699990000"
+    );
+    assert_eq!(
+        app.app.store.outbound_messages(100).await.unwrap().len(),
+        before,
+        "no confirmation queued"
+    );
+    let pooled = app
+        .app
+        .store
+        .pool_number(&E164::parse_shape(&proxy).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pooled.status.as_str(), "reserved");
+}
