@@ -76,6 +76,8 @@ pub struct NewActivation {
     pub sms_body: String,
     /// The cascade's call, due `PROXYCALL_OTP_CALL_AFTER_SECS` later.
     pub call_job: NewJob,
+    /// Points the proxy's webhooks at this server, at once.
+    pub webhooks_job: NewJob,
     /// Activations under way for this phone or e-mail since then are answered instead.
     pub under_way_since: DateTime<Utc>,
     pub limits: RequestLimits,

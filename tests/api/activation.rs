@@ -1060,3 +1060,48 @@ async fn a_promotion_that_fails_leaves_nothing_half_done() {
         .unwrap();
     assert_eq!(pooled.status.as_str(), "reserved");
 }
+
+#[tokio::test]
+async fn the_reserved_numbers_webhooks_are_pointed_at_this_server() {
+    let app = spawn_app().await;
+    let bought = app
+        .post(
+            "/pool/provision",
+            &json!({"country_iso": "FR", "batch_size": 1}),
+        )
+        .await;
+    assert_eq!(bought.status, 200, "{}", bought.body);
+    // A number whose webhooks still point elsewhere (the earlier deployment, say).
+    let numbers = app.app.carrier.incoming_numbers().await.unwrap();
+    let sid = numbers[0].sid.clone();
+    app.app
+        .store
+        .update_simulated_number(
+            &sid,
+            Some("https://old.example.com/twilio/voice"),
+            Some("https://old.example.com/twilio/sms"),
+            None,
+        )
+        .await
+        .unwrap();
+    let a = create(&app, request(PHONE, "jeanne@example.com")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    app.drain().await;
+    let number = app
+        .app
+        .carrier
+        .incoming_numbers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.sid == sid)
+        .unwrap();
+    assert_eq!(
+        number.voice_url.as_deref(),
+        Some(format!("{}/twilio/voice", app.base).as_str())
+    );
+    assert_eq!(
+        number.sms_url.as_deref(),
+        Some(format!("{}/twilio/sms", app.base).as_str())
+    );
+}

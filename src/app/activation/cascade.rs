@@ -29,6 +29,17 @@ pub(super) fn call_job(id: &PendingId, due_at: DateTime<Utc>) -> NewJob {
     )
 }
 
+/// The job that points the proxy's webhooks at this server.
+pub(super) fn webhooks_job(id: &PendingId, due_at: DateTime<Utc>) -> NewJob {
+    new_job(
+        &EnsureWebhooks {
+            pending_id: id.to_string(),
+        },
+        due_at,
+        format!("activation:{id}:webhooks"),
+    )
+}
+
 fn link_job(id: &PendingId, due_at: DateTime<Utc>) -> NewJob {
     new_job(
         &CascadeLink {
@@ -154,6 +165,52 @@ impl Job for CascadeCall {
             }
             Err(r) => json!({"skipped": format!("{r:?}")}),
         }))
+    }
+}
+
+/// Makes sure the proxy's voice and SMS webhooks point at this server (SPEC §7): a number put
+/// in the pool by hand may still point at the earlier version, and the answer by SMS or call
+/// would never reach us.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnsureWebhooks {
+    pub pending_id: String,
+}
+
+impl Job for EnsureWebhooks {
+    const KIND: &'static str = "activation.webhooks";
+
+    async fn run(self, ctx: JobContext) -> Outcome {
+        let app = &ctx.app;
+        let id = parse_id(&self.pending_id)?;
+        let Some(a) = app.store.activation(&id).await? else {
+            return Ok(Some(json!({"skipped": "not found"})));
+        };
+        if !a.status.is_waiting() {
+            return Ok(Some(json!({"skipped": a.status.as_str()})));
+        }
+        // A number the carrier knows by its SID; one without (tests, hand-made rows) is left.
+        let Some(sid) = app
+            .store
+            .pool_number(&a.proxy)
+            .await?
+            .and_then(|n| n.twilio_sid)
+        else {
+            return Ok(Some(json!({"skipped": "no carrier SID"})));
+        };
+        let base = &app.routing.public_base_url;
+        let update = crate::carrier::WebhookUpdate {
+            voice_url: Some(format!("{base}/twilio/voice")),
+            sms_url: Some(format!("{base}/twilio/sms")),
+            friendly_name: None,
+        };
+        match app.carrier.update_number(&sid, &update).await {
+            Ok(_) => Ok(Some(json!({"webhooks": "set"}))),
+            Err(e) if e.is_transient() => Err(JobError::retry(e)),
+            Err(e) => {
+                tracing::warn!(pending_id = %id, error = %e, "activation: webhooks not set");
+                Err(JobError::Fail(e.to_string()))
+            }
+        }
     }
 }
 

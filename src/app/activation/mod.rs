@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use cascade::{ActivationSweep, CascadeCall, CascadeLink};
+pub use cascade::{ActivationSweep, CascadeCall, CascadeLink, EnsureWebhooks};
 pub use code::CodeKey;
 
 use super::{App, AppError, AppResult, ConflictKind};
@@ -198,6 +198,7 @@ pub async fn start(app: &App, new: NewActivation) -> AppResult<Started> {
         },
         sms_body: policy.words.otp_sms.replace("{code}", &code),
         call_job: cascade::call_job(&pending_id, now + policy.call_after),
+        webhooks_job: cascade::webhooks_job(&pending_id, now),
         pending_id,
         name: new.name,
         mail: new.mail,

@@ -323,6 +323,7 @@ macro_rules! impl_activation_store {
                     };
                     insert_outbound!(tx, &sms, now, now);
                     insert_job!(&mut *tx, &new.call_job, now);
+                    insert_job!(&mut *tx, &new.webhooks_job, now);
                     tx.commit().await?;
                     Ok(Created::Created(activation))
                 }
