@@ -6,6 +6,7 @@ pub mod clients;
 pub mod gauges;
 pub mod jobs;
 pub mod keys;
+pub mod operations;
 pub mod orders;
 pub mod outbox;
 pub mod pool;

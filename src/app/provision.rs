@@ -35,6 +35,8 @@ pub struct Provisioned {
     pub skipped: Vec<Skipped>,
     /// Why buying stopped before the batch was complete, when it did.
     pub stopped: Option<String>,
+    /// The carrier's failure that stopped it.
+    pub stop: Option<CarrierError>,
 }
 
 /// What a refusal means for the remaining candidates.
@@ -203,6 +205,7 @@ fn finish(mut done: Provisioned, stop: Option<CarrierError>) -> AppResult<Provis
         Some(e) => {
             tracing::warn!(error = %e, bought = done.purchased.len(), "buying stopped");
             done.stopped = Some(e.to_string());
+            done.stop = Some(e);
             Ok(done)
         }
         None => Ok(done),
@@ -217,4 +220,114 @@ async fn friendly_name(app: &App, country: CountryIso) -> AppResult<String> {
         .await?
         .len();
     Ok(format!("Pool-{country}-{}", n + 1))
+}
+
+/// Provisioning as a pool operation (`app::operations`): one at a time, resumable. Its report
+/// has the route's keys. A run interrupted by a passing carrier failure after buying some
+/// numbers goes on at its next try with the numbers still to buy (those bought since the job
+/// began are in the pool, and count); one that bought nothing answers the failure, as the
+/// route did before it ran as a job.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ProvisionJob {
+    pub country: CountryIso,
+    pub batch_size: u32,
+    pub number_type: NumberType,
+    pub require_sms: bool,
+    pub require_voice: bool,
+    pub candidates_limit: u32,
+    pub address_sid: Option<String>,
+    pub bundle_sid: Option<String>,
+}
+
+impl crate::jobs::Job for ProvisionJob {
+    const KIND: &'static str = "pool.provision";
+
+    async fn run(
+        self,
+        ctx: crate::jobs::JobContext,
+    ) -> Result<Option<serde_json::Value>, crate::jobs::JobError> {
+        use super::operations::Failure;
+        use crate::jobs::JobError;
+        let app = &ctx.app;
+        let began = app
+            .store
+            .job(ctx.job_id)
+            .await?
+            .map_or(ctx.now, |j| j.created_at);
+        // What earlier tries of this job bought.
+        let mut bought: Vec<PoolNumber> = app
+            .store
+            .pool_numbers(Some(self.country), NumberTypeFilter::Any, None)
+            .await?
+            .into_iter()
+            .filter(|n| n.purchased_at.is_some_and(|t| t >= began) && n.twilio_sid.is_some())
+            .collect();
+        let remaining = self.batch_size.saturating_sub(bought.len() as u32);
+        let mut skipped = Vec::new();
+        let mut stopped = None;
+        if remaining > 0 {
+            let run = provision(
+                app,
+                Provision {
+                    country: self.country,
+                    batch_size: remaining,
+                    number_type: self.number_type,
+                    require_sms: self.require_sms,
+                    require_voice: self.require_voice,
+                    candidates_limit: self.candidates_limit,
+                    address_sid: self.address_sid.clone(),
+                    bundle_sid: self.bundle_sid.clone(),
+                },
+            )
+            .await;
+            match run {
+                Ok(done) => {
+                    bought.extend(done.purchased);
+                    // Stopped mid-way by a passing failure: what was bought is kept (in the
+                    // pool, and said in the progress), the rest is bought at the next try.
+                    if let Some(e) = done.stop.filter(CarrierError::is_transient) {
+                        ctx.progress(&serde_json::json!({
+                            "purchased_now": bought.iter().map(|n| n.phone_number.to_string()).collect::<Vec<_>>(),
+                            "of": self.batch_size,
+                            "failure": Failure::Carrier { error: e.clone() },
+                        }))
+                        .await?;
+                        return Err(JobError::retry(format!("stopped mid-way: {e}")));
+                    }
+                    skipped = done.skipped;
+                    stopped = done.stopped;
+                }
+                Err(e) => {
+                    let failure = Failure::of(e).map_err(JobError::retry)?;
+                    let transient =
+                        matches!(&failure, Failure::Carrier { error } if error.is_transient());
+                    ctx.progress(&serde_json::json!({ "failure": failure }))
+                        .await?;
+                    // Bought some before: the rest at the next try. None: that is the answer.
+                    if transient && !bought.is_empty() {
+                        return Err(JobError::retry("the carrier failed mid-way"));
+                    }
+                    return Err(JobError::Fail(AppError::from(failure).to_string()));
+                }
+            }
+        }
+        let mut report = serde_json::json!({
+            "country_iso": self.country.to_string(),
+            "purchased_now": bought.iter().map(|n| n.phone_number.to_string()).collect::<Vec<_>>(),
+            "batch_size": self.batch_size,
+            "number_type": self.number_type.to_string(),
+            "require_sms_capability": self.require_sms,
+            "require_voice_capability": self.require_voice,
+            "candidates_limit": self.candidates_limit,
+            "skipped": skipped.iter().map(|s| serde_json::json!({
+                "phone_number": s.phone_number.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+                "reason": s.reason,
+            })).collect::<Vec<_>>(),
+        });
+        // As the route answered before it ran as a job: `stopped` only when buying stopped.
+        if let Some(why) = stopped {
+            report["stopped"] = why.into();
+        }
+        Ok(Some(report))
+    }
 }

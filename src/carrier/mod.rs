@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{CountryIso, E164, NumberType};
 
-/// What went wrong, sorted by what the caller can do about it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What went wrong, sorted by what the caller can do about it. Serialisable: a pool
+/// operation's job keeps the failure that ended it, for the route that waits for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum CarrierError {
     /// No connection was made (refused, DNS, TLS handshake): the request never reached the
     /// carrier. Try again later.

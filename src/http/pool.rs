@@ -11,10 +11,13 @@ use super::access::scoped;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query, blank_as_none};
 use super::legacy::{text, timestamp};
+use crate::app::operations::{self, Ran};
 use crate::app::pool::{self, Assign};
-use crate::app::provision::{self, Provision};
+use crate::app::provision::ProvisionJob;
 use crate::domain::{ClientId, ClientName, CountryIso, NumberType, NumberTypeFilter, Scope};
 use crate::store::PoolNumber;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
 /// Reading the pool needs `read`; changing it (assigning, buying) needs `pool`.
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -246,6 +249,7 @@ pub struct ProvisionResponse {
 #[utoipa::path(post, path = "/pool/provision", tag = "pool", request_body = ProvisionRequest,
     responses(
         (status = 200, body = ProvisionResponse, description = "what was bought and skipped"),
+        (status = 202, body = OperationPending, description = "still buying after 10 s, or a provisioning already running: follow `GET /jobs/{job_id}`"),
         (status = 409, body = ErrorBody, description = "no candidate, bundle or address problem"),
         (status = 422, body = ErrorBody),
         (status = 503, body = ErrorBody, description = "the carrier is unreachable or refuses our credentials"),
@@ -253,7 +257,7 @@ pub struct ProvisionResponse {
 pub async fn provision(
     State(state): State<AppState>,
     Json(req): Json<ProvisionRequest>,
-) -> Result<axum::Json<ProvisionResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     if !(1..=50).contains(&req.batch_size) {
         return Err(ApiError::invalid("batch_size", "must be between 1 and 50"));
     }
@@ -262,40 +266,39 @@ pub async fn provision(
     }
     let number_type = req.number_type.unwrap_or(NumberType::Mobile);
     let twilio = state.settings.twilio.as_ref();
-    let done = provision::provision(
-        &state.app,
-        Provision {
-            country: req.country_iso,
-            batch_size: req.batch_size,
-            number_type,
-            require_sms: req.require_sms_capability,
-            require_voice: req.require_voice_capability,
-            candidates_limit: req.candidates_limit,
-            address_sid: twilio.and_then(|t| t.address_sid.clone()),
-            bundle_sid: twilio.and_then(|t| t.bundle_sid.clone()),
-        },
-    )
-    .await?;
-    Ok(axum::Json(ProvisionResponse {
-        country_iso: req.country_iso.to_string(),
-        purchased_now: done
-            .purchased
-            .iter()
-            .map(|n| n.phone_number.to_string())
-            .collect(),
+    let job = ProvisionJob {
+        country: req.country_iso,
         batch_size: req.batch_size,
-        number_type: number_type.to_string(),
-        require_sms_capability: req.require_sms_capability,
-        require_voice_capability: req.require_voice_capability,
+        number_type,
+        require_sms: req.require_sms_capability,
+        require_voice: req.require_voice_capability,
         candidates_limit: req.candidates_limit,
-        skipped: done
-            .skipped
-            .into_iter()
-            .map(|s| SkippedCandidate {
-                phone_number: text(s.phone_number),
-                reason: s.reason,
-            })
-            .collect(),
-        stopped: done.stopped,
-    }))
+        address_sid: twilio.and_then(|t| t.address_sid.clone()),
+        bundle_sid: twilio.and_then(|t| t.bundle_sid.clone()),
+    };
+    operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
+}
+
+/// A pool operation still running when its route stops waiting.
+#[derive(Serialize, ToSchema)]
+pub struct OperationPending {
+    /// `GET /jobs/{job_id}` gives its progress, then its report.
+    job_id: i64,
+    /// `true` when an earlier request started it: one of each operation runs at a time.
+    already_running: bool,
+}
+
+/// 200 with the operation's report, or 202 with its job.
+fn operation_answer(ran: Ran) -> Result<Response, ApiError> {
+    Ok(match ran {
+        Ran::Done(report) => axum::Json(report).into_response(),
+        Ran::Pending { job_id, already } => (
+            StatusCode::ACCEPTED,
+            axum::Json(OperationPending {
+                job_id,
+                already_running: already,
+            }),
+        )
+            .into_response(),
+    })
 }

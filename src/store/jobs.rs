@@ -153,6 +153,8 @@ pub trait JobStore {
     /// How many jobs of these kinds are running, or queued and due at `now`.
     async fn busy_jobs(&self, kinds: &[&str], now: DateTime<Utc>) -> StoreResult<i64>;
     async fn job(&self, id: i64) -> StoreResult<Option<Job>>;
+    /// The job holding this dedupe key, if any.
+    async fn job_by_key(&self, key: &str) -> StoreResult<Option<Job>>;
     /// Jobs, newest first, optionally of one kind and status.
     async fn jobs(
         &self,

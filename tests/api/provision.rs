@@ -386,3 +386,104 @@ async fn a_carrier_that_refuses_our_credentials_is_still_a_server_side_error() {
             .contains("TWILIO_AUTH_TOKEN")
     );
 }
+
+#[tokio::test]
+async fn a_carrier_failure_mid_way_is_resumed_and_the_report_says_all_that_was_bought() {
+    // The second purchase meets a 500 (Twilio may or may not have bought it: the number is
+    // not in the pool, so the next try offers it again); the job tries again and buys the rest.
+    let double = Double {
+        mobile: vec!["+33780000601", "+33780000602", "+33780000603"],
+        purchases: Arc::new(Mutex::new(vec![(201, None), (500, Some(20500))])),
+        ..Default::default()
+    };
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(start(double.clone()).await),
+        ..Default::default()
+    })
+    .await;
+    let answer = app
+        .post(
+            "/pool/provision",
+            &json!({"country_iso": "FR", "batch_size": 3}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let mut bought: Vec<String> = answer.body["purchased_now"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    bought.sort();
+    assert_eq!(bought, ["+33780000601", "+33780000602", "+33780000603"]);
+    assert_eq!(
+        double.bought.lock().unwrap().len(),
+        4,
+        "one purchase failed, then retried"
+    );
+    let jobs = app
+        .app
+        .store
+        .jobs(Some("pool.provision"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].attempts, 2, "resumed at its second try");
+    assert_eq!(jobs[0].dedupe_key, None, "the next provisioning may start");
+}
+
+#[tokio::test]
+async fn one_provisioning_runs_at_a_time_and_a_second_request_gets_its_job() {
+    let app = spawn_app_with(Options {
+        job_workers: Some(0),
+        ..Default::default()
+    })
+    .await;
+    let first = {
+        let http = app.http.clone();
+        let url = format!("{}/pool/provision", app.base);
+        let key = app.key.clone();
+        tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"country_iso": "FR", "batch_size": 2}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        })
+    };
+    // Until the first is queued.
+    let mut job = None;
+    for _ in 0..200 {
+        job = app.app.store.job_by_key("op:pool.provision").await.unwrap();
+        if job.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let job = job.expect("the first provisioning is queued");
+    let second = app
+        .post("/pool/provision", &json!({"country_iso": "FR"}))
+        .await;
+    assert_eq!(second.status, 202, "{}", second.body);
+    assert_eq!(
+        second.body,
+        json!({"job_id": job.id, "already_running": true})
+    );
+    // A worker runs it: the first request, still waiting, answers its report.
+    app.drain().await;
+    let (status, report) = first.await.unwrap();
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["purchased_now"].as_array().unwrap().len(), 2);
+    let seen = app.get(&format!("/jobs/{}", job.id)).await;
+    assert_eq!(seen.body["status"], "done");
+    assert_eq!(seen.body["result"], report);
+    // Its key is freed: the next provisioning starts.
+    let next = app
+        .post("/pool/provision", &json!({"country_iso": "FR"}))
+        .await;
+    assert_eq!(next.status, 202, "no worker here: {}", next.body);
+    assert_eq!(next.body["already_running"], false);
+}

@@ -97,7 +97,9 @@ macro_rules! impl_job_store {
                         let query = match &o.end {
                             JobEnd::Done { result } => sqlx::query(
                                 "update jobs set status = 'done', result = $3, locked_until = null, \
-                                 last_error = null, updated_at = $4, finished_at = $4 \
+                                 last_error = null, updated_at = $4, finished_at = $4, \
+                                 dedupe_key = case when dedupe_key like 'op:%' then null \
+                                   else dedupe_key end \
                                  where id = $1 and attempts = $2 and status = 'running'",
                             )
                             .bind(o.id)
@@ -116,7 +118,9 @@ macro_rules! impl_job_store {
                             .bind(*due_at),
                             JobEnd::Failed { error } => sqlx::query(
                                 "update jobs set status = 'failed', last_error = $3, \
-                                 locked_until = null, updated_at = $4, finished_at = $4 \
+                                 locked_until = null, updated_at = $4, finished_at = $4, \
+                                 dedupe_key = case when dedupe_key like 'op:%' then null \
+                                   else dedupe_key end \
                                  where id = $1 and attempts = $2 and status = 'running'",
                             )
                             .bind(o.id)
@@ -173,6 +177,11 @@ macro_rules! impl_job_store {
                          it had no try left', locked_until = null, updated_at = ",
                     );
                     fail.push_bind(now).push(", finished_at = ").push_bind(now);
+                    // An operation's key names the one running: it is freed when it ends.
+                    fail.push(
+                        ", dedupe_key = case when dedupe_key like 'op:%' then null \
+                         else dedupe_key end",
+                    );
                     fail.push(" where status = 'running' and locked_until < ").push_bind(now);
                     fail.push(" and kind in ");
                     list(&mut fail, known);
@@ -204,6 +213,15 @@ macro_rules! impl_job_store {
                     }
                     count.push(")");
                     Ok(count.build_query_scalar().fetch_one(self.reader()).await?)
+                }
+
+                async fn job_by_key(&self, key: &str) -> StoreResult<Option<Job>> {
+                    sqlx::query(concat!("select ", job_cols!(), " from jobs where dedupe_key = $1"))
+                        .bind(key)
+                        .fetch_optional(self.reader())
+                        .await?
+                        .map(|r| job_from(&r))
+                        .transpose()
                 }
 
                 async fn job(&self, id: i64) -> StoreResult<Option<Job>> {
