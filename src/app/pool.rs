@@ -100,3 +100,81 @@ pub async fn add(app: &App, n: AddNumber) -> AppResult<PoolNumber> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// Gives numbers back to the carrier and marks them `released` (issue 9), as a pool operation
+/// (`app::operations`): one at a time, resumable. A number held — assigned to a client or
+/// reserved for an activation — is refused unless `force`; forced, its client loses it. The
+/// pool is marked first, so that nobody is handed the number while the carrier releases it;
+/// a number the carrier no longer has counts as released. A passing carrier failure is
+/// retried at the job's next try, which goes on with the numbers not yet done.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReleaseJob {
+    pub numbers: Vec<E164>,
+    pub force: bool,
+}
+
+impl crate::jobs::Job for ReleaseJob {
+    const KIND: &'static str = "pool.release";
+
+    async fn run(
+        self,
+        ctx: crate::jobs::JobContext,
+    ) -> Result<Option<serde_json::Value>, crate::jobs::JobError> {
+        use crate::carrier::CarrierError;
+        use crate::jobs::JobError;
+        use serde_json::json;
+        let app = &ctx.app;
+        let (mut released, mut not_found, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, number) in self.numbers.iter().enumerate() {
+            let Some(now) = app.store.pool_number(number).await? else {
+                not_found.push(number.to_string());
+                continue;
+            };
+            let held = matches!(now.status, PoolStatus::Assigned | PoolStatus::Reserved);
+            if held && !self.force {
+                failed.push(json!({"number": number.to_string(),
+                    "error": format!("{} (give \"force\": true to release it anyway)",
+                        match now.status { PoolStatus::Assigned => "assigned to a client",
+                                           _ => "reserved for an activation" })}));
+                continue;
+            }
+            let Some(before) = app.store.mark_released(number, self.force, ctx.now).await? else {
+                not_found.push(number.to_string());
+                continue;
+            };
+            if matches!(before.status, PoolStatus::Assigned | PoolStatus::Reserved) && !self.force {
+                failed.push(json!({"number": number.to_string(),
+                    "error": "taken meanwhile; not released"}));
+                continue;
+            }
+            let Some(sid) = before.twilio_sid.as_deref() else {
+                released.push(number.to_string());
+                continue;
+            };
+            match app.carrier.release_number(sid).await {
+                Ok(()) | Err(CarrierError::Rejected { status: 404, .. }) => {
+                    tracing::info!(number = %number.masked(), "number released");
+                    released.push(number.to_string());
+                }
+                Err(e) if e.is_transient() => {
+                    // The rest at the next try: this one is marked, and its release is asked
+                    // again (the carrier answers 404 if it went through).
+                    ctx.progress(&json!({"released": released, "not_found": not_found,
+                        "failed": failed, "done": i, "of": self.numbers.len()}))
+                        .await?;
+                    return Err(JobError::retry(format!("the carrier failed mid-way: {e}")));
+                }
+                Err(e) => failed.push(json!({"number": number.to_string(),
+                    "error": format!("{e}; marked released here, still rented from the carrier")})),
+            }
+            ctx.progress(&json!({"done": i + 1, "of": self.numbers.len()}))
+                .await?;
+        }
+        Ok(Some(json!({
+            "released": released,
+            "not_found": not_found,
+            "failed": failed,
+            "ts": ctx.now.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        })))
+    }
+}

@@ -12,9 +12,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query, blank_as_none};
 use super::legacy::{text, timestamp};
 use crate::app::operations::{self, Ran};
+use crate::app::pool::ReleaseJob;
 use crate::app::pool::{self, Assign};
 use crate::app::provision::ProvisionJob;
-use crate::domain::{ClientId, ClientName, CountryIso, NumberType, NumberTypeFilter, Scope};
+use crate::domain::{ClientId, ClientName, CountryIso, E164, NumberType, NumberTypeFilter, Scope};
 use crate::store::PoolNumber;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -31,7 +32,8 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         Scope::Pool,
         OpenApiRouter::new()
             .routes(routes!(assign))
-            .routes(routes!(provision)),
+            .routes(routes!(provision))
+            .routes(routes!(release)),
     ))
 }
 
@@ -301,4 +303,60 @@ fn operation_answer(ran: Ran) -> Result<Response, ApiError> {
         )
             .into_response(),
     })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    /// The numbers to give back to the carrier (E.164).
+    #[schema(value_type = Vec<String>, example = json!(["+33780000001"]))]
+    numbers: Vec<E164>,
+    /// Release numbers assigned to a client or reserved for an activation too (the client
+    /// loses its proxy).
+    #[serde(default)]
+    force: bool,
+}
+
+/// The report of a release.
+#[derive(Serialize, ToSchema)]
+pub struct ReleaseResponse {
+    released: Vec<String>,
+    /// Not in the pool.
+    not_found: Vec<String>,
+    /// `{number, error}`: held (without `force`), or refused by the carrier.
+    #[schema(value_type = Vec<Object>)]
+    failed: Vec<serde_json::Value>,
+    /// Naive UTC, as the earlier version wrote it.
+    ts: String,
+}
+
+/// Gives numbers back to the carrier and marks them `released`; a number assigned or
+/// reserved is refused unless `force`. Runs as a job, one at a time.
+#[utoipa::path(post, path = "/pool/release", tag = "pool", request_body = ReleaseRequest,
+    responses(
+        (status = 200, body = ReleaseResponse),
+        (status = 202, body = OperationPending, description = "still releasing after 10 s, or a release already running: follow `GET /jobs/{job_id}`"),
+        (status = 422, body = ErrorBody, description = "no numbers, or one that is not a phone number (named)"),
+    ))]
+pub async fn release(
+    State(state): State<AppState>,
+    Json(req): Json<ReleaseRequest>,
+) -> Result<Response, ApiError> {
+    if req.numbers.is_empty() {
+        return Err(ApiError::invalid(
+            "numbers",
+            "must list at least one number",
+        ));
+    }
+    if req.numbers.len() > 500 {
+        return Err(ApiError::invalid(
+            "numbers",
+            "at most 500 numbers at a time",
+        ));
+    }
+    let job = ReleaseJob {
+        numbers: req.numbers,
+        force: req.force,
+    };
+    operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
 }

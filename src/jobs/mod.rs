@@ -118,6 +118,7 @@ pub fn registry(retention_days: i64) -> Registry {
         .register::<crate::app::activation::CascadeCall>()
         .register::<crate::app::activation::CascadeLink>()
         .register::<crate::app::provision::ProvisionJob>()
+        .register::<crate::app::pool::ReleaseJob>()
         .register::<crate::app::activation::EnsureWebhooks>()
         .every(
             Duration::from_secs(300),

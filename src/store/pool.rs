@@ -110,6 +110,15 @@ pub trait PoolStore {
     ) -> StoreResult<Vec<PoolNumber>>;
     /// Counts per country, type and status, for metrics and the "pool is empty" answers.
     async fn pool_counts(&self) -> StoreResult<Vec<PoolCount>>;
+    /// Marks `number` released (given back to the carrier), unless it is held — assigned to a
+    /// client or reserved for an activation — and `force` is not set. Forced, its client loses
+    /// it as their proxy. Returns the number as it was, or `None` when it is not in the pool.
+    async fn mark_released(
+        &self,
+        number: &E164,
+        force: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<PoolNumber>>;
     /// Atomically marks the first fitting available number as assigned to `client`.
     async fn assign_from_pool(
         &self,

@@ -34,6 +34,49 @@ macro_rules! impl_pool_store {
                 pool_from(&row)
             }
 
+            async fn mark_released(
+                &self,
+                number: &E164,
+                force: bool,
+                now: chrono::DateTime<Utc>,
+            ) -> StoreResult<Option<PoolNumber>> {
+                let mut tx = self.begin_write().await?;
+                let Some(before) = sqlx::query(concat!(
+                    "select ", pool_cols!(), " from pool_numbers where phone_number = $1"
+                ))
+                .bind(number.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| pool_from(&r))
+                .transpose()?
+                else {
+                    return Ok(None);
+                };
+                let held = matches!(before.status, PoolStatus::Assigned | PoolStatus::Reserved);
+                if held && !force {
+                    return Ok(Some(before));
+                }
+                sqlx::query(
+                    "update pool_numbers set status = 'released', owner_client_id = null, \
+                     reserved_token = null, reserved_at = null, reserved_by_client_id = null \
+                     where phone_number = $1",
+                )
+                .bind(number.as_str())
+                .execute(&mut *tx)
+                .await?;
+                // A client keeps no proxy the carrier no longer rents us.
+                sqlx::query(
+                    "update clients set client_proxy_number = null, updated_at = $2 \
+                     where client_proxy_number = $1",
+                )
+                .bind(number.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some(before))
+            }
+
             async fn pool_number(&self, number: &E164) -> StoreResult<Option<PoolNumber>> {
                 sqlx::query(concat!("select ", pool_cols!(), " from pool_numbers where phone_number = $1"))
                     .bind(number.as_str())
