@@ -254,7 +254,8 @@ pub trait ActivationStore {
     ) -> StoreResult<Promoted>;
     /// Expires waiting activations created before `created_before`, and gives back to the
     /// pool the numbers reserved by activations that ended (expired, locked) by
-    /// `ended_before`. Returns those expired, and how many numbers went back.
+    /// `ended_before`, and stale reservations no activation holds (reserved by then, or at no
+    /// recorded time). Returns those expired, and how many numbers went back.
     async fn expire_activations(
         &self,
         created_before: DateTime<Utc>,

@@ -1105,3 +1105,57 @@ async fn the_reserved_numbers_webhooks_are_pointed_at_this_server() {
         Some(format!("{}/twilio/sms", app.base).as_str())
     );
 }
+
+#[tokio::test]
+async fn stale_reservations_that_no_activation_holds_go_back_once_old_enough() {
+    let app = spawn_app().await;
+    let numbers = app.add_numbers("FR", NumberType::Mobile, 3).await;
+    // What the earlier version left: a reservation an hour old, one without a time, and one
+    // of five minutes.
+    let old = (Utc::now() - Duration::hours(1)).to_rfc3339();
+    let recent = (Utc::now() - Duration::minutes(5)).to_rfc3339();
+    for (number, at) in [
+        (&numbers[0], format!("'{old}'")),
+        (&numbers[1], "null".to_owned()),
+        (&numbers[2], format!("'{recent}'")),
+    ] {
+        app.db
+            .exec(&format!(
+                "update pool_numbers set status = 'reserved', reserved_token = 'legacy-token', \
+                 reserved_at = {at} where phone_number = '{number}'"
+            ))
+            .await;
+    }
+    run_sweep(
+        &app,
+        activation::ActivationSweep { retention_days: 90 },
+        Duration::zero(),
+    )
+    .await;
+    let status = |n: &str| {
+        let store = app.app.store.clone();
+        let n = E164::parse_shape(n).unwrap();
+        async move {
+            store
+                .pool_number(&n)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+                .as_str()
+        }
+    };
+    assert_eq!(status(&numbers[0]).await, "available");
+    assert_eq!(status(&numbers[1]).await, "available");
+    assert_eq!(status(&numbers[2]).await, "reserved", "not stale yet");
+    // A waiting activation's reservation stays, however old.
+    let a = create(&app, request(PHONE, "jeanne@example.com")).await;
+    let proxy = a.body["proxy_number"].as_str().unwrap().to_owned();
+    run_sweep(
+        &app,
+        activation::ActivationSweep { retention_days: 90 },
+        Duration::hours(1),
+    )
+    .await;
+    assert_eq!(status(&proxy).await, "reserved");
+}

@@ -834,14 +834,20 @@ macro_rules! impl_activation_store {
                     )
                     .execute(&mut *tx)
                     .await?;
-                    // Numbers held for activations that ended (expired, locked) go back.
+                    // Reservations go back: those of activations that ended (expired,
+                    // locked) by then, and stale ones no activation here holds (the earlier
+                    // version's, older than the grace, or of no readable time). One waiting
+                    // activation's reservation is never touched.
                     let released = sqlx::query(
                         "update pool_numbers set status = 'available', reserved_token = null, \
                          reserved_at = null, reserved_by_client_id = null, \
                          attribution_to_client_name = null \
-                         where status = 'reserved' and reserved_token in \
-                         (select pending_id from activations \
-                          where status in ('EXPIRED', 'LOCKED') and ended_at <= $1)",
+                         where status = 'reserved' and ( \
+                           reserved_token in (select pending_id from activations \
+                             where status in ('EXPIRED', 'LOCKED') and ended_at <= $1) \
+                           or ((reserved_at is null or reserved_at <= $1) and not exists ( \
+                             select 1 from activations a \
+                             where a.pending_id = pool_numbers.reserved_token)))",
                     )
                     .bind(ended_before)
                     .execute(&mut *tx)
