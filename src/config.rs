@@ -115,6 +115,9 @@ pub struct RawSettings {
     /// [default: 10]
     #[arg(long, env = "PROXYCALL_ACTIVATE_PER_ADDRESS_HOUR", global = true)]
     pub activate_per_address_hour: Option<String>,
+    /// Days a number taken from a client is kept from other clients; 0 for none [default: 30]
+    #[arg(long, env = "PROXYCALL_POOL_COOLOFF_DAYS", global = true)]
+    pub pool_cooloff_days: Option<String>,
     /// Requests for a code per e-mail in 24 hours [default: 10]
     #[arg(long, env = "PROXYCALL_OTP_PER_EMAIL_PER_DAY", global = true)]
     pub otp_per_email_per_day: Option<String>,
@@ -310,6 +313,8 @@ pub struct Settings {
     pub otp: OtpSettings,
     /// Activations one address may start in an hour from `/activate`.
     pub activate_per_address_hour: u32,
+    /// How long a number taken from a client is kept from the others.
+    pub pool_cooloff: chrono::Duration,
     /// Workers running background jobs in this process.
     pub job_workers: usize,
     /// Whether `POST /bench/twiml` is served (for `proxycall bench` only).
@@ -723,6 +728,17 @@ impl Settings {
             },
         ));
         let otp = otp(raw, env, &mut p);
+        let pool_cooloff = chrono::Duration::days(p.parse(
+            "PROXYCALL_POOL_COOLOFF_DAYS",
+            given(&raw.pool_cooloff_days),
+            crate::app::DEFAULT_POOL_COOLOFF_DAYS,
+            |v| {
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|d| (0..=3650).contains(d))
+                    .ok_or_else(|| format!("'{v}' is not a number of days from 0 to 3650"))
+            },
+        ));
         let activate_per_address_hour = p.parse(
             "PROXYCALL_ACTIVATE_PER_ADDRESS_HOUR",
             given(&raw.activate_per_address_hour),
@@ -790,6 +806,7 @@ impl Settings {
             outbox_settle_grace,
             otp,
             activate_per_address_hour,
+            pool_cooloff,
             job_workers,
             #[cfg(feature = "bench")]
             bench_reference,

@@ -123,7 +123,8 @@ pub async fn assemble(
             settings.default_country,
             settings.default_number_type,
         ))
-        .with_mail(mail);
+        .with_mail(mail)
+        .with_pool_cooloff(settings.pool_cooloff);
     Ok(Parts {
         job_workers: settings.job_workers,
         jobs: Arc::new(jobs::registry(settings.retention.num_days())),

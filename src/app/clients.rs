@@ -158,6 +158,10 @@ pub async fn update(app: &App, id: ClientId, mut patch: ClientPatch) -> AppResul
         check_real_phone(app, phone).await?;
         patch.country_code = phone.calling_code();
     }
+    // A proxy taken from the client rests before anyone else gets it.
+    if patch.proxy.is_some() {
+        patch.old_proxy_cooloff_until = Some(chrono::Utc::now() + app.pool_cooloff);
+    }
     match app.store.update_client(id, &patch).await {
         Ok(client) => {
             tracing::info!(client_id = %id, "client updated");

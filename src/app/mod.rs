@@ -37,10 +37,16 @@ pub struct App {
     pub outbox: crate::outbox::Policy,
     /// Activation's codes, cascade and limits (`activation.rs`).
     pub activation: Arc<activation::Policy>,
+    /// How long a number taken from a client is kept from the others
+    /// (`PROXYCALL_POOL_COOLOFF_DAYS`).
+    pub pool_cooloff: chrono::Duration,
     /// What e-mails are sent with (`crate::mail`); `None` without SMTP settings, and then no
     /// e-mail should be queued.
     pub mail: Option<Arc<crate::mail::Mail>>,
 }
+
+/// `PROXYCALL_POOL_COOLOFF_DAYS`'s default.
+pub const DEFAULT_POOL_COOLOFF_DAYS: i64 = 30;
 
 /// What routing needs to know about this deployment.
 #[derive(Debug, Clone)]
@@ -94,6 +100,7 @@ impl App {
             job_wake,
             outbox: crate::outbox::Policy::default(),
             activation: Arc::new(activation::Policy::default()),
+            pool_cooloff: chrono::Duration::days(DEFAULT_POOL_COOLOFF_DAYS),
             mail: None,
         }
     }
@@ -116,6 +123,11 @@ impl App {
 
     pub fn with_activation(mut self, policy: activation::Policy) -> Self {
         self.activation = Arc::new(policy);
+        self
+    }
+
+    pub fn with_pool_cooloff(mut self, cooloff: chrono::Duration) -> Self {
+        self.pool_cooloff = cooloff;
         self
     }
 

@@ -248,6 +248,7 @@ pub async fn update_client(
         real_phone: req.client_real_phone,
         proxy: req.client_proxy_number,
         country_code: None,
+        old_proxy_cooloff_until: None,
     };
     let client = clients::update(&state.app, id, patch).await?;
     Ok(axum::Json(client.into()))

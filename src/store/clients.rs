@@ -40,6 +40,9 @@ pub struct ClientPatch {
     pub proxy: Option<E164>,
     /// Set by the use case when the real phone changes, never from input.
     pub country_code: Option<String>,
+    /// When the proxy changes: until when the old one is kept from other clients (the
+    /// cool-off); set by the use case, never from input.
+    pub old_proxy_cooloff_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]

@@ -195,3 +195,45 @@ async fn a_carrier_failure_mid_way_is_resumed_at_the_next_try() {
     assert_eq!(job.attempts, 2);
     assert_eq!(job.dedupe_key, None);
 }
+
+#[tokio::test]
+async fn a_proxy_taken_from_a_client_rests_before_another_client_gets_it() {
+    for (cooloff, second_gets_it) in [("30", false), ("0", true)] {
+        let app = spawn_app_with(Options {
+            settings: Some(Box::new(move |raw| {
+                raw.pool_cooloff_days = Some(cooloff.into());
+            })),
+            ..Default::default()
+        })
+        .await;
+        let numbers = app.add_numbers("FR", NumberType::Mobile, 2).await;
+        let first = app.client_with_proxy(1, "+33612345678").await;
+        let other = numbers.iter().find(|n| **n != first).unwrap().clone();
+        let moved = app
+            .put("/clients/1", &json!({"client_proxy_number": other}))
+            .await;
+        assert_eq!(moved.status, 200, "{}", moved.body);
+        let old = app
+            .app
+            .store
+            .pool_number(&E164::parse(&first).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.status.as_str(), "available");
+        assert_eq!(old.owner_client_id, None);
+        let second = app
+            .post(
+                "/orders",
+                &crate::helpers::order("CMD-2", 2, "+33622222222"),
+            )
+            .await;
+        if second_gets_it {
+            assert_eq!(second.status, 200, "{}", second.body);
+            assert_eq!(second.body["client_proxy_number"], first);
+        } else {
+            assert_eq!(second.status, 409, "{}", second.body);
+            assert_eq!(second.code(), "pool_exhausted");
+        }
+    }
+}

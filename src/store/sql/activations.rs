@@ -20,6 +20,7 @@ macro_rules! reserve_sql {
              reserved_at = $2, attribution_to_client_name = $3, reserved_by_client_id = null \
              where id = (select p.id from pool_numbers p \
                where p.country_iso = $4 and p.number_type = $5 and p.status = 'available' \
+               and (p.cooloff_until is null or p.cooloff_until <= $2) \
                and not exists (select 1 from clients c \
                  where c.client_proxy_number = p.phone_number) \
                order by p.id limit 1 ",

@@ -197,6 +197,24 @@ macro_rules! impl_clients_store {
                         .execute(&mut *tx)
                         .await?;
                     }
+                    // The old proxy goes back to the pool, kept from other clients for the
+                    // cool-off.
+                    if let (Some(old), Some(until)) =
+                        (&current.proxy, patch.old_proxy_cooloff_until)
+                    {
+                        sqlx::query(
+                            "update pool_numbers set status = 'available', \
+                             owner_client_id = null, attribution_to_client_name = null, \
+                             assigned_at = null, cooloff_until = $2 \
+                             where phone_number = $1 and status = 'assigned' \
+                             and owner_client_id = $3",
+                        )
+                        .bind(old.as_str())
+                        .bind(until)
+                        .bind(id.get())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 let row = sqlx::query(concat!(
                     "update clients set client_name = coalesce($1, client_name), \

@@ -76,6 +76,7 @@ macro_rules! claim_sql {
              reserved_at = null, reserved_by_client_id = null \
              where id = (select p.id from pool_numbers p \
                where p.country_iso = $5 and p.number_type = $6 and p.status = 'available' \
+               and (p.cooloff_until is null or p.cooloff_until <= $1) \
                and not exists (select 1 from clients c \
                  where c.client_proxy_number = p.phone_number) \
                order by p.id limit 1 ",
