@@ -178,3 +178,122 @@ impl crate::jobs::Job for ReleaseJob {
         })))
     }
 }
+
+/// Points each pool number's voice and SMS webhooks — URLs and methods — at this server
+/// (issue 9), as a pool operation. A dry run changes nothing and lists what it would change.
+/// The report has the earlier version's keys; a number fixed before a passing carrier failure
+/// is found right at the next try, which fixes the rest.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FixWebhooksJob {
+    pub dry_run: bool,
+    pub only_country: Option<CountryIso>,
+    pub only_status: Option<String>,
+    pub fix_sms: bool,
+}
+
+impl crate::jobs::Job for FixWebhooksJob {
+    const KIND: &'static str = "pool.fix_webhooks";
+
+    async fn run(
+        self,
+        ctx: crate::jobs::JobContext,
+    ) -> Result<Option<serde_json::Value>, crate::jobs::JobError> {
+        use crate::carrier::WebhookUpdate;
+        use crate::jobs::JobError;
+        use serde_json::json;
+        let app = &ctx.app;
+        let base = &app.routing.public_base_url;
+        let voice_target = format!("{base}/twilio/voice");
+        let sms_target = format!("{base}/twilio/sms");
+        let status = self
+            .only_status
+            .as_deref()
+            .map(|s| {
+                PoolStatus::parse(s).ok_or_else(|| JobError::Fail(format!("unknown status {s}")))
+            })
+            .transpose()?;
+        let pool = app
+            .store
+            .pool_numbers(self.only_country, NumberTypeFilter::Any, status)
+            .await?;
+        let rented = app.carrier.incoming_numbers().await.map_err(|e| {
+            if e.is_transient() {
+                JobError::retry(e)
+            } else {
+                JobError::Fail(e.to_string())
+            }
+        })?;
+        let wrong = |url: &Option<String>, method: &Option<String>, target: &str| {
+            url.as_deref() != Some(target)
+                || method
+                    .as_deref()
+                    .is_some_and(|m| !m.eq_ignore_ascii_case("POST"))
+        };
+        let (mut need_voice, mut need_sms, mut not_found, mut errors) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut fixed_voice, mut fixed_sms) = (Vec::new(), Vec::new());
+        for (i, n) in pool.iter().enumerate() {
+            let number = n.phone_number.to_string();
+            let Some(at_carrier) = rented.iter().find(|r| r.phone_number == n.phone_number) else {
+                not_found.push(number);
+                continue;
+            };
+            let voice = wrong(
+                &at_carrier.voice_url,
+                &at_carrier.voice_method,
+                &voice_target,
+            );
+            let sms =
+                self.fix_sms && wrong(&at_carrier.sms_url, &at_carrier.sms_method, &sms_target);
+            if voice {
+                need_voice.push(json!({"phone_number": number,
+                    "current_voice_url": at_carrier.voice_url.clone().unwrap_or_default()}));
+            }
+            if sms {
+                need_sms.push(json!({"phone_number": number,
+                    "current_sms_url": at_carrier.sms_url.clone().unwrap_or_default()}));
+            }
+            if self.dry_run || !(voice || sms) {
+                continue;
+            }
+            let update = WebhookUpdate {
+                voice_url: voice.then(|| voice_target.clone()),
+                sms_url: sms.then(|| sms_target.clone()),
+                friendly_name: None,
+            };
+            match app.carrier.update_number(&at_carrier.sid, &update).await {
+                Ok(_) => {
+                    if voice {
+                        fixed_voice.push(json!({"phone_number": number}));
+                    }
+                    if sms {
+                        fixed_sms.push(json!({"phone_number": number}));
+                    }
+                }
+                Err(e) if e.is_transient() => {
+                    ctx.progress(&json!({"checked": i, "of": pool.len()}))
+                        .await?;
+                    return Err(JobError::retry(format!("the carrier failed mid-way: {e}")));
+                }
+                Err(e) => errors.push(json!({"phone_number": number, "err": e.to_string()})),
+            }
+        }
+        Ok(Some(json!({
+            "target_voice_url": voice_target,
+            "target_sms_url": if self.fix_sms { sms_target } else { String::new() },
+            "checked": pool.len(),
+            "need_fix": need_voice,
+            "fixed": fixed_voice,
+            "need_fix_voice": need_voice,
+            "need_fix_sms": need_sms,
+            "fixed_voice": fixed_voice,
+            "fixed_sms": fixed_sms,
+            "not_found_on_twilio": not_found,
+            "errors": errors,
+            "dry_run": self.dry_run,
+            "only_status": self.only_status,
+            "only_country": self.only_country.map(|c| c.to_string()),
+            "ts": ctx.now.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        })))
+    }
+}

@@ -12,8 +12,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query, blank_as_none};
 use super::legacy::{text, timestamp};
 use crate::app::operations::{self, Ran};
-use crate::app::pool::ReleaseJob;
 use crate::app::pool::{self, Assign};
+use crate::app::pool::{FixWebhooksJob, ReleaseJob};
 use crate::app::provision::ProvisionJob;
 use crate::domain::{ClientId, ClientName, CountryIso, E164, NumberType, NumberTypeFilter, Scope};
 use crate::store::PoolNumber;
@@ -33,7 +33,8 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .routes(routes!(assign))
             .routes(routes!(provision))
-            .routes(routes!(release)),
+            .routes(routes!(release))
+            .routes(routes!(fix_webhooks)),
     ))
 }
 
@@ -357,6 +358,62 @@ pub async fn release(
     let job = ReleaseJob {
         numbers: req.numbers,
         force: req.force,
+    };
+    operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixWebhooksRequest {
+    /// Change nothing; list what would change [default: true].
+    #[serde(default = "yes")]
+    dry_run: bool,
+    #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(value_type = Option<String>, example = "FR")]
+    only_country: Option<CountryIso>,
+    /// `available`, `reserved`, `assigned` or `released`.
+    #[serde(default, deserialize_with = "blank_as_none")]
+    only_status: Option<String>,
+    /// Fix the SMS webhook too [default: true].
+    #[serde(default = "yes")]
+    fix_sms: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Makes each pool number's voice and SMS webhooks (URLs and methods) point at this server,
+/// `POST`; a dry run (the default) lists what would change. Runs as a job, one at a time.
+#[utoipa::path(post, path = "/pool/fix-webhooks", tag = "pool", request_body = FixWebhooksRequest,
+    responses(
+        (status = 200, body = Object, description = "`target_voice_url, target_sms_url, checked, need_fix, fixed, need_fix_voice, need_fix_sms, fixed_voice, fixed_sms, not_found_on_twilio, errors, dry_run, only_status, only_country, ts`"),
+        (status = 202, body = OperationPending, description = "still running after 10 s, or one already running: follow `GET /jobs/{job_id}`"),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn fix_webhooks(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    // No body: every default, as the earlier version took it.
+    let req: FixWebhooksRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        super::extract::parse_json(b"{}")?
+    } else {
+        super::extract::parse_json(&body)?
+    };
+    if let Some(s) = &req.only_status
+        && crate::store::PoolStatus::parse(s).is_none()
+    {
+        return Err(ApiError::invalid(
+            "only_status",
+            format!("'{s}' is not a status (available, reserved, assigned, released)"),
+        ));
+    }
+    let job = FixWebhooksJob {
+        dry_run: req.dry_run,
+        only_country: req.only_country,
+        only_status: req.only_status,
+        fix_sms: req.fix_sms,
     };
     operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
 }

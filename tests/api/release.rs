@@ -237,3 +237,224 @@ async fn a_proxy_taken_from_a_client_rests_before_another_client_gets_it() {
         }
     }
 }
+
+#[tokio::test]
+async fn fix_webhooks_lists_then_repoints_urls_and_methods() {
+    let app = spawn_app().await;
+    let bought = app
+        .post(
+            "/pool/provision",
+            &json!({"country_iso": "FR", "batch_size": 2}),
+        )
+        .await;
+    assert_eq!(bought.status, 200, "{}", bought.body);
+    let wrong = bought.body["purchased_now"][0].as_str().unwrap().to_owned();
+    let sid = app
+        .app
+        .carrier
+        .incoming_numbers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.phone_number.as_str() == wrong)
+        .unwrap()
+        .sid;
+    app.app
+        .store
+        .update_simulated_number(&sid, Some("https://old.example.com/voice"), None, None)
+        .await
+        .unwrap();
+    // In the pool, not rented from the carrier.
+    let stray = app.add_numbers("FR", NumberType::Mobile, 1).await.remove(0);
+
+    let dry = app
+        .post_raw("/pool/fix-webhooks", "application/json", Vec::new())
+        .await;
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    assert_eq!(dry.body["dry_run"], true);
+    assert_eq!(dry.body["checked"], 3);
+    assert_eq!(
+        dry.body["need_fix_voice"],
+        json!([{"phone_number": wrong, "current_voice_url": "https://old.example.com/voice"}])
+    );
+    assert_eq!(dry.body["need_fix"], dry.body["need_fix_voice"]);
+    assert_eq!(dry.body["need_fix_sms"], json!([]));
+    assert_eq!(dry.body["fixed_voice"], json!([]));
+    assert_eq!(dry.body["not_found_on_twilio"], json!([stray]));
+    assert_eq!(
+        dry.body["target_voice_url"],
+        format!("{}/twilio/voice", app.base)
+    );
+    for key in [
+        "target_sms_url",
+        "fixed",
+        "fixed_sms",
+        "errors",
+        "only_status",
+        "only_country",
+        "ts",
+    ] {
+        assert!(dry.body.get(key).is_some(), "{key}: {}", dry.body);
+    }
+
+    let fixed = app
+        .post("/pool/fix-webhooks", &json!({"dry_run": false}))
+        .await;
+    assert_eq!(fixed.status, 200, "{}", fixed.body);
+    assert_eq!(fixed.body["fixed_voice"], json!([{"phone_number": wrong}]));
+    let now = app
+        .app
+        .carrier
+        .incoming_numbers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.sid == sid)
+        .unwrap();
+    assert_eq!(
+        now.voice_url.as_deref(),
+        Some(format!("{}/twilio/voice", app.base).as_str())
+    );
+    let again = app.post("/pool/fix-webhooks", &json!({})).await;
+    assert_eq!(again.body["need_fix_voice"], json!([]));
+
+    let bad = app
+        .post("/pool/fix-webhooks", &json!({"only_status": "lost"}))
+        .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.field(), "only_status");
+}
+
+/// A Twilio double renting three numbers whose webhooks point elsewhere; its updates answer
+/// as scripted, then 200 (and keep what they were given).
+#[derive(Clone, Default)]
+struct Rented {
+    script: Arc<Mutex<Vec<u16>>>,
+    /// Each update taken: the number's file name and the voice and SMS URLs it set.
+    updated: Arc<Mutex<Vec<(String, (String, String))>>>,
+}
+
+fn rented_row(i: u32, (voice, sms): (&str, &str), method: &str) -> serde_json::Value {
+    json!({"sid": format!("PN{i:032}"), "phone_number": format!("+3378000080{i}"),
+           "friendly_name": "x", "voice_url": voice, "voice_method": method,
+           "sms_url": sms, "sms_method": method, "capabilities": {"voice": true, "sms": true}})
+}
+
+async fn list_rented(State(d): State<Rented>) -> axum::Json<serde_json::Value> {
+    let done = d.updated.lock().unwrap().clone();
+    let rows: Vec<_> = (1..=3)
+        .map(|i| {
+            let file = format!("PN{i:032}.json");
+            match done.iter().find(|(f, _)| *f == file) {
+                Some((_, (voice, sms))) => rented_row(i, (voice, sms), "POST"),
+                None => rented_row(
+                    i,
+                    (
+                        "https://old.example.com/hook",
+                        "https://old.example.com/hook",
+                    ),
+                    "GET",
+                ),
+            }
+        })
+        .collect();
+    axum::Json(json!({"incoming_phone_numbers": rows, "next_page_uri": null}))
+}
+
+async fn update_rented(
+    State(d): State<Rented>,
+    Path((_acc, file)): Path<(String, String)>,
+    body: String,
+) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let status = {
+        let mut script = d.script.lock().unwrap();
+        if script.is_empty() {
+            200
+        } else {
+            script.remove(0)
+        }
+    };
+    if status != 200 {
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            axum::Json(json!({"code": 20500, "message": "error", "status": status})),
+        );
+    }
+    let field = |name: &str| {
+        form_urlencoded::parse(body.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (voice, sms) = (field("VoiceUrl"), field("SmsUrl"));
+    d.updated
+        .lock()
+        .unwrap()
+        .push((file.clone(), (voice.clone(), sms.clone())));
+    let i: u32 = file[2..34].parse().unwrap();
+    (
+        StatusCode::OK,
+        axum::Json(rented_row(i, (&voice, &sms), "POST")),
+    )
+}
+
+#[tokio::test]
+async fn fix_webhooks_resumes_after_a_carrier_failure_mid_way() {
+    let double = Rented {
+        script: Arc::new(Mutex::new(vec![200, 500])),
+        ..Default::default()
+    };
+    let router = axum::Router::new()
+        .route(
+            "/2010-04-01/Accounts/{acc}/IncomingPhoneNumbers.json",
+            axum::routing::get(list_rented),
+        )
+        .route(
+            "/2010-04-01/Accounts/{acc}/IncomingPhoneNumbers/{file}",
+            axum::routing::post(update_rented),
+        )
+        .with_state(double.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(base),
+        ..Default::default()
+    })
+    .await;
+    for i in 1..=3 {
+        app.app
+            .store
+            .add_pool_number(&NewPoolNumber {
+                phone_number: E164::parse(&format!("+3378000080{i}")).unwrap(),
+                twilio_sid: Some(format!("PN{i:032}")),
+                country_iso: CountryIso::parse("FR").unwrap(),
+                number_type: NumberType::Mobile,
+                voice_capable: true,
+                sms_capable: true,
+                friendly_name: None,
+                purchased_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+    }
+    let answer = app
+        .post("/pool/fix-webhooks", &json!({"dry_run": false}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // The first try fixed one and met the failure; the second fixed the other two.
+    assert_eq!(
+        answer.body["fixed_voice"].as_array().unwrap().len(),
+        2,
+        "{}",
+        answer.body
+    );
+    assert_eq!(double.updated.lock().unwrap().len(), 3);
+    let job = &app
+        .app
+        .store
+        .jobs(Some("pool.fix_webhooks"), None, 10)
+        .await
+        .unwrap()[0];
+    assert_eq!(job.attempts, 2);
+}
