@@ -331,8 +331,11 @@ async fn fix_webhooks_lists_then_repoints_urls_and_methods() {
 struct Rented {
     script: Arc<Mutex<Vec<u16>>>,
     /// Each update taken: the number's file name and the voice and SMS URLs it set.
-    updated: Arc<Mutex<Vec<(String, (String, String))>>>,
+    updated: Arc<Mutex<Vec<(String, Urls)>>>,
 }
+
+/// A number's voice and SMS URLs.
+type Urls = (String, String);
 
 fn rented_row(i: u32, (voice, sms): (&str, &str), method: &str) -> serde_json::Value {
     json!({"sid": format!("PN{i:032}"), "phone_number": format!("+3378000080{i}"),
