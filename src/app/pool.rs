@@ -120,52 +120,15 @@ impl crate::jobs::Job for ReleaseJob {
         self,
         ctx: crate::jobs::JobContext,
     ) -> Result<Option<serde_json::Value>, crate::jobs::JobError> {
-        use crate::carrier::CarrierError;
-        use crate::jobs::JobError;
         use serde_json::json;
-        let app = &ctx.app;
         let (mut released, mut not_found, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         for (i, number) in self.numbers.iter().enumerate() {
-            let Some(now) = app.store.pool_number(number).await? else {
-                not_found.push(number.to_string());
-                continue;
-            };
-            let held = matches!(now.status, PoolStatus::Assigned | PoolStatus::Reserved);
-            if held && !self.force {
-                failed.push(json!({"number": number.to_string(),
-                    "error": format!("{} (give \"force\": true to release it anyway)",
-                        match now.status { PoolStatus::Assigned => "assigned to a client",
-                                           _ => "reserved for an activation" })}));
-                continue;
-            }
-            let Some(before) = app.store.mark_released(number, self.force, ctx.now).await? else {
-                not_found.push(number.to_string());
-                continue;
-            };
-            if matches!(before.status, PoolStatus::Assigned | PoolStatus::Reserved) && !self.force {
-                failed.push(json!({"number": number.to_string(),
-                    "error": "taken meanwhile; not released"}));
-                continue;
-            }
-            let Some(sid) = before.twilio_sid.as_deref() else {
-                released.push(number.to_string());
-                continue;
-            };
-            match app.carrier.release_number(sid).await {
-                Ok(()) | Err(CarrierError::Rejected { status: 404, .. }) => {
-                    tracing::info!(number = %number.masked(), "number released");
-                    released.push(number.to_string());
+            match release_one(&ctx, number, self.force).await? {
+                Released::Done | Released::MissingAtCarrier => released.push(number.to_string()),
+                Released::NotInPool => not_found.push(number.to_string()),
+                Released::Held(why) | Released::Failed(why) => {
+                    failed.push(json!({"number": number.to_string(), "error": why}))
                 }
-                Err(e) if e.is_transient() => {
-                    // The rest at the next try: this one is marked, and its release is asked
-                    // again (the carrier answers 404 if it went through).
-                    ctx.progress(&json!({"released": released, "not_found": not_found,
-                        "failed": failed, "done": i, "of": self.numbers.len()}))
-                        .await?;
-                    return Err(JobError::retry(format!("the carrier failed mid-way: {e}")));
-                }
-                Err(e) => failed.push(json!({"number": number.to_string(),
-                    "error": format!("{e}; marked released here, still rented from the carrier")})),
             }
             ctx.progress(&json!({"done": i + 1, "of": self.numbers.len()}))
                 .await?;
@@ -293,6 +256,128 @@ impl crate::jobs::Job for FixWebhooksJob {
             "dry_run": self.dry_run,
             "only_status": self.only_status,
             "only_country": self.only_country.map(|c| c.to_string()),
+            "ts": ctx.now.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        })))
+    }
+}
+
+/// What releasing one number did.
+pub(crate) enum Released {
+    /// Marked released, and given back to the carrier (or never rented from it).
+    Done,
+    /// Marked released; the carrier no longer had it.
+    MissingAtCarrier,
+    NotInPool,
+    /// Assigned or reserved, and not forced: left as it was.
+    Held(String),
+    /// Refused by the carrier: marked released here, still rented there.
+    Failed(String),
+}
+
+/// Releases `number`: the pool is marked first, so that nobody is handed it meanwhile, then
+/// the carrier is asked. A passing carrier failure is the job's: its next try asks again (a
+/// release that went through answers 404, which counts as released).
+pub(crate) async fn release_one(
+    ctx: &crate::jobs::JobContext,
+    number: &E164,
+    force: bool,
+) -> Result<Released, crate::jobs::JobError> {
+    use crate::carrier::CarrierError;
+    use crate::jobs::JobError;
+    let app = &ctx.app;
+    let held = |status: PoolStatus| match status {
+        PoolStatus::Assigned => {
+            Some("assigned to a client (give \"force\": true to release it anyway)")
+        }
+        PoolStatus::Reserved => {
+            Some("reserved for an activation (give \"force\": true to release it anyway)")
+        }
+        _ => None,
+    };
+    let Some(before) = app.store.mark_released(number, force, ctx.now).await? else {
+        return Ok(Released::NotInPool);
+    };
+    if !force && let Some(why) = held(before.status) {
+        return Ok(Released::Held(why.into()));
+    }
+    let Some(sid) = before.twilio_sid.as_deref() else {
+        return Ok(Released::Done);
+    };
+    match app.carrier.release_number(sid).await {
+        Ok(()) => {
+            tracing::info!(number = %number.masked(), "number released");
+            Ok(Released::Done)
+        }
+        Err(CarrierError::Rejected { status: 404, .. }) => Ok(Released::MissingAtCarrier),
+        Err(e) if e.is_transient() => {
+            Err(JobError::retry(format!("the carrier failed mid-way: {e}")))
+        }
+        Err(e) => Ok(Released::Failed(format!(
+            "{e}; marked released here, still rented from the carrier"
+        ))),
+    }
+}
+
+/// Releases the pool's numbers that cannot take texts (issue 9), as a pool operation: one that
+/// is assigned or reserved is kept unless `force`. Report with the earlier version's keys.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PurgeWithoutSmsJob {
+    pub force: bool,
+}
+
+impl crate::jobs::Job for PurgeWithoutSmsJob {
+    const KIND: &'static str = "pool.purge_without_sms";
+
+    async fn run(
+        self,
+        ctx: crate::jobs::JobContext,
+    ) -> Result<Option<serde_json::Value>, crate::jobs::JobError> {
+        use serde_json::json;
+        let numbers = ctx
+            .app
+            .store
+            .pool_numbers(None, NumberTypeFilter::Any, None)
+            .await?;
+        let live: Vec<_> = numbers
+            .iter()
+            .filter(|n| n.status != PoolStatus::Released)
+            .collect();
+        let (mut removed, mut released, mut missing, mut errors, mut kept_held) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut kept_sms = 0;
+        for n in &live {
+            if n.sms_capable {
+                kept_sms += 1;
+                continue;
+            }
+            let number = n.phone_number.to_string();
+            match release_one(&ctx, &n.phone_number, self.force).await? {
+                Released::Done => {
+                    if n.twilio_sid.is_some() {
+                        released.push(number.clone());
+                    }
+                    removed.push(number);
+                }
+                Released::MissingAtCarrier => {
+                    missing.push(number.clone());
+                    removed.push(number);
+                }
+                Released::NotInPool => {}
+                Released::Held(why) => kept_held.push(json!({"phone_number": number, "why": why})),
+                Released::Failed(err) => {
+                    removed.push(number.clone());
+                    errors.push(json!({"phone_number": number, "err": err}));
+                }
+            }
+        }
+        Ok(Some(json!({
+            "checked": live.len(),
+            "kept_sms_capable": kept_sms,
+            "removed_from_pool": removed,
+            "released_on_twilio": released,
+            "missing_on_twilio": missing,
+            "kept_held": kept_held,
+            "errors": errors,
             "ts": ctx.now.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
         })))
     }

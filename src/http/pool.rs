@@ -13,7 +13,7 @@ use super::extract::{Json, Query, blank_as_none};
 use super::legacy::{text, timestamp};
 use crate::app::operations::{self, Ran};
 use crate::app::pool::{self, Assign};
-use crate::app::pool::{FixWebhooksJob, ReleaseJob};
+use crate::app::pool::{FixWebhooksJob, PurgeWithoutSmsJob, ReleaseJob};
 use crate::app::provision::ProvisionJob;
 use crate::domain::{ClientId, ClientName, CountryIso, E164, NumberType, NumberTypeFilter, Scope};
 use crate::store::PoolNumber;
@@ -34,7 +34,8 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(assign))
             .routes(routes!(provision))
             .routes(routes!(release))
-            .routes(routes!(fix_webhooks)),
+            .routes(routes!(fix_webhooks))
+            .routes(routes!(purge_without_sms)),
     ))
 }
 
@@ -415,5 +416,35 @@ pub async fn fix_webhooks(
         only_status: req.only_status,
         fix_sms: req.fix_sms,
     };
+    operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeRequest {
+    /// Release numbers assigned to a client or reserved for an activation too.
+    #[serde(default)]
+    force: bool,
+}
+
+/// Releases the pool's numbers that cannot take texts; one assigned or reserved is kept
+/// (`kept_held`) unless `force`. Runs as a job, one at a time.
+#[utoipa::path(post, path = "/pool/purge-sans-sms", tag = "pool",
+    request_body(content = PurgeRequest, description = "optional"),
+    responses(
+        (status = 200, body = Object, description = "`checked, kept_sms_capable, removed_from_pool, released_on_twilio, missing_on_twilio, kept_held, errors, ts`"),
+        (status = 202, body = OperationPending, description = "still running after 10 s, or one already running: follow `GET /jobs/{job_id}`"),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn purge_without_sms(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let req: PurgeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        PurgeRequest::default()
+    } else {
+        super::extract::parse_json(&body)?
+    };
+    let job = PurgeWithoutSmsJob { force: req.force };
     operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
 }

@@ -120,6 +120,7 @@ pub fn registry(retention_days: i64) -> Registry {
         .register::<crate::app::provision::ProvisionJob>()
         .register::<crate::app::pool::ReleaseJob>()
         .register::<crate::app::pool::FixWebhooksJob>()
+        .register::<crate::app::pool::PurgeWithoutSmsJob>()
         .register::<crate::app::activation::EnsureWebhooks>()
         .every(
             Duration::from_secs(300),

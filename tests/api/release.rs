@@ -461,3 +461,60 @@ async fn fix_webhooks_resumes_after_a_carrier_failure_mid_way() {
         .unwrap()[0];
     assert_eq!(job.attempts, 2);
 }
+
+async fn add_number(app: &crate::helpers::TestApp, number: &str, sms: bool) {
+    app.app
+        .store
+        .add_pool_number(&NewPoolNumber {
+            phone_number: E164::parse(number).unwrap(),
+            twilio_sid: None,
+            country_iso: CountryIso::parse("FR").unwrap(),
+            number_type: NumberType::Mobile,
+            voice_capable: true,
+            sms_capable: sms,
+            friendly_name: None,
+            purchased_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn purge_releases_numbers_without_sms_but_never_a_held_one_unless_forced() {
+    let app = spawn_app().await;
+    add_number(&app, "+33780000901", false).await;
+    let order = app
+        .post(
+            "/orders",
+            &crate::helpers::order("CMD-1", 1, "+33612345678"),
+        )
+        .await;
+    assert_eq!(order.body["client_proxy_number"], "+33780000901");
+    add_number(&app, "+33780000902", false).await;
+    add_number(&app, "+33780000903", true).await;
+
+    let purge = app
+        .post_raw("/pool/purge-sans-sms", "application/json", Vec::new())
+        .await;
+    assert_eq!(purge.status, 200, "{}", purge.body);
+    assert_eq!(purge.body["checked"], 3);
+    assert_eq!(purge.body["kept_sms_capable"], 1);
+    assert_eq!(purge.body["removed_from_pool"], json!(["+33780000902"]));
+    assert_eq!(purge.body["kept_held"][0]["phone_number"], "+33780000901");
+    assert_eq!(purge.body["errors"], json!([]));
+    assert_eq!(
+        app.get("/clients/1").await.body["client_proxy_number"],
+        "+33780000901"
+    );
+
+    let forced = app
+        .post("/pool/purge-sans-sms", &json!({"force": true}))
+        .await;
+    assert_eq!(forced.status, 200, "{}", forced.body);
+    assert_eq!(
+        forced.body["checked"], 2,
+        "the released one is not checked again"
+    );
+    assert_eq!(forced.body["removed_from_pool"], json!(["+33780000901"]));
+    assert_eq!(app.get("/clients/1").await.body["client_proxy_number"], "");
+}
