@@ -10,6 +10,7 @@ pub mod orders;
 pub mod outbox;
 pub mod pool;
 pub mod provision;
+pub mod report;
 pub mod routing;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,8 @@ pub struct App {
     /// What e-mails are sent with (`crate::mail`); `None` without SMTP settings, and then no
     /// e-mail should be queued.
     pub mail: Option<Arc<crate::mail::Mail>>,
+    /// `PROXYCALL_ALERT_EMAIL`: where the operator's e-mails go (the weekly report).
+    pub alert_email: Option<crate::domain::Email>,
 }
 
 /// What routing needs to know about this deployment.
@@ -94,6 +97,7 @@ impl App {
             outbox: crate::outbox::Policy::default(),
             activation: Arc::new(activation::Policy::default()),
             mail: None,
+            alert_email: None,
         }
     }
 
@@ -120,6 +124,11 @@ impl App {
 
     pub fn with_mail(mut self, mail: Option<crate::mail::Mail>) -> Self {
         self.mail = mail.map(Arc::new);
+        self
+    }
+
+    pub fn with_alert_email(mut self, to: Option<crate::domain::Email>) -> Self {
+        self.alert_email = to;
         self
     }
 

@@ -18,6 +18,7 @@ mod pages;
 mod pool;
 mod processes;
 mod provision;
+mod reports;
 mod scopes;
 mod signatures;
 #[path = "../common/smtp_server.rs"]
