@@ -306,3 +306,25 @@ async fn without_a_mailer_nothing_is_queued() {
     }
     assert!(app.app.store.emails(10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn in_english_the_email_is_in_english() {
+    let smtp = SmtpServer::start().await;
+    let app = spawn_app_with(Options {
+        smtp: Some(smtp.address()),
+        job_workers: Some(0),
+        language: Some("en".into()),
+        settings: Some(Box::new(|raw| raw.alert_email = Some(OPERATOR.into()))),
+        ..Default::default()
+    })
+    .await;
+    let week = IsoWeek::containing(Utc::now());
+    hour_at(&app, week.start() + Duration::days(6) + Duration::hours(23)).await;
+    let received = smtp.received();
+    assert_eq!(received.len(), 1);
+    let parsed = MessageParser::default().parse(&received[0].data).unwrap();
+    assert_eq!(parsed.subject(), Some("[ProxyCall] Weekly report"));
+    let body = parsed.body_text(0).unwrap().replace("\r\n", "\n");
+    assert!(body.contains("Clients: 0 in all, 0 new."), "{body}");
+    assert!(body.contains("Calls by outcome:\n  none"), "{body}");
+}
