@@ -64,6 +64,43 @@ async fn the_report_counts_what_the_week_saw_and_nothing_outside_it() {
         .post("/confirmations/expire", &json!({"hours": 0}))
         .await;
     assert_eq!(expired.status, 200, "{}", expired.body);
+    // Another, promoted to a new client by the code it was texted.
+    let promoted = app
+        .post(
+            "/confirmations/create",
+            &json!({
+                "client_name": "Paul Durand",
+                "client_mail": "paul@example.com",
+                "client_real_phone": "+33644444444",
+                "country_iso": "FR",
+                "number_type": "mobile",
+            }),
+        )
+        .await;
+    assert_eq!(promoted.status, 200, "{}", promoted.body);
+    let code = app
+        .deliveries_to("+33644444444", 1)
+        .await
+        .iter()
+        .filter_map(|d| d.body.clone())
+        .find_map(|b| {
+            b.strip_prefix("ProxyCall - Code de confirmation: ")
+                .map(str::to_owned)
+        })
+        .expect("a code was texted");
+    let proxy_of_paul = promoted.body["proxy_number"].as_str().unwrap();
+    let (status, _) = app
+        .webhook(
+            "/twilio/sms",
+            &[
+                ("From", "+33644444444"),
+                ("To", proxy_of_paul),
+                ("Body", &code),
+                ("MessageSid", "SM-CODE"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
     // Two calls from an allowed courier, one from a country not served, one text.
     for sid in ["CA1", "CA2"] {
         let (status, _) = app
@@ -130,10 +167,10 @@ async fn the_report_counts_what_the_week_saw_and_nothing_outside_it() {
         r["to"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(),
         week.end()
     );
-    assert_eq!(r["clients"], json!({"total": 2, "new": 2}));
+    assert_eq!(r["clients"], json!({"total": 3, "new": 3}));
     assert_eq!(
         r["activations"],
-        json!({"started": 1, "promoted": 0, "updated": 0, "expired": 1, "locked": 0})
+        json!({"started": 2, "promoted": 1, "updated": 0, "expired": 1, "locked": 0})
     );
     // The allowed calls share one outcome, the refused one has another.
     let calls = &r["calls"];
@@ -146,8 +183,10 @@ async fn the_report_counts_what_the_week_saw_and_nothing_outside_it() {
         .collect();
     counts.sort_unstable();
     assert_eq!(counts, [1, 2], "{calls}");
-    assert_eq!(total(&r["texts"]), 1, "{}", r["texts"]);
-    // The pool now: 1 + 1 + 2 numbers added, two assigned, the activation's back, one released.
+    // The relayed text, and the code that answered the activation.
+    assert_eq!(r["texts"], json!({"forwarded": 1, "otp_accepted": 1}));
+    // The pool now: 1 + 1 + 2 numbers added, three assigned, the expired activation's back
+    // and then released.
     let pool = r["pool"].as_array().unwrap();
     let count = |status: &str| -> i64 {
         pool.iter()
@@ -159,9 +198,9 @@ async fn the_report_counts_what_the_week_saw_and_nothing_outside_it() {
         pool.iter()
             .all(|g| g["country"] == "FR" && g["number_type"] == "mobile")
     );
-    assert_eq!(count("assigned"), 2, "{pool:?}");
+    assert_eq!(count("assigned"), 3, "{pool:?}");
     assert_eq!(count("released"), 1, "{pool:?}");
-    assert_eq!(count("available"), 1, "{pool:?}");
+    assert_eq!(count("available"), 0, "{pool:?}");
     assert_eq!(r["numbers"], json!({"bought": 3, "released": 1}));
     assert_eq!(
         r["outbox_failures"],
