@@ -132,6 +132,10 @@ pub struct RawSettings {
     /// The earlier name of `--job-workers`, still accepted.
     #[arg(long, env = "PROXYCALL_OUTBOX_WORKERS", global = true, hide = true)]
     pub outbox_workers: Option<String>,
+    /// The operator's e-mail address: the weekly report is sent there (needs the SMTP
+    /// settings) [default: none]
+    #[arg(long, env = "PROXYCALL_ALERT_EMAIL", global = true)]
+    pub alert_email: Option<String>,
 
     // Read from the environment only: secrets do not belong on a command line.
     #[arg(skip)]
@@ -327,6 +331,8 @@ pub struct Settings {
     pub webhook_auth_token_previous: Option<SecretString>,
     /// Problems that do not stop the start, to log once logging is up.
     pub warnings: Vec<String>,
+    /// `PROXYCALL_ALERT_EMAIL`: where the operator's e-mails (the weekly report) go.
+    pub alert_email: Option<Email>,
 }
 
 /// Every problem found, one per line.
@@ -770,6 +776,19 @@ impl Settings {
             false,
             flag,
         );
+        let alert_email = p.parse(
+            "PROXYCALL_ALERT_EMAIL",
+            given(&raw.alert_email),
+            None,
+            |v| Email::parse(v).map(Some),
+        );
+        if alert_email.is_some() && smtp.is_none() {
+            warnings.push(
+                "PROXYCALL_ALERT_EMAIL is set but the SMTP settings are not: no e-mail is sent \
+                 to it"
+                    .into(),
+            );
+        }
         let webhook_auth_token = token_given.map(|t| SecretString::from(t.to_owned()));
         let webhook_auth_token_previous =
             given(&env.twilio_auth_token_previous).map(|t| SecretString::from(t.to_owned()));
@@ -813,6 +832,7 @@ impl Settings {
             webhook_auth_token,
             webhook_auth_token_previous,
             warnings,
+            alert_email,
         })
     }
 }
@@ -1010,6 +1030,7 @@ impl std::fmt::Debug for RawSettings {
         d.field("bench_reference", &self.bench_reference);
         d.field("job_workers", &self.job_workers)
             .field("outbox_workers", &self.outbox_workers)
+            .field("alert_email", &self.alert_email.as_ref().map(|_| "[set]"))
             .field("env", &self.env)
             .finish()
     }
@@ -1088,6 +1109,7 @@ impl std::fmt::Debug for Settings {
             &self.webhook_auth_token_previous.as_ref().map(|_| REDACTED),
         )
         .field("warnings", &self.warnings)
+        .field("alert_email", &self.alert_email)
         .finish()
     }
 }

@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 mod page;
+mod report;
 pub use page::PageWords;
+pub use report::ReportWords;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
@@ -72,6 +74,8 @@ pub struct Catalogue {
     pub otp_email_button: String,
     /// The self-service pages.
     pub page: PageWords,
+    /// The weekly report's e-mail.
+    pub report: ReportWords,
 }
 
 impl Catalogue {

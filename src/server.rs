@@ -124,7 +124,8 @@ pub async fn assemble(
             settings.default_number_type,
         ))
         .with_mail(mail)
-        .with_pool_cooloff(settings.pool_cooloff);
+        .with_pool_cooloff(settings.pool_cooloff)
+        .with_alert_email(settings.alert_email.clone());
     Ok(Parts {
         job_workers: settings.job_workers,
         jobs: Arc::new(jobs::registry(settings.retention.num_days())),

@@ -11,6 +11,7 @@ pub mod orders;
 pub mod outbox;
 pub mod pool;
 pub mod provision;
+pub mod report;
 pub mod routing;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,8 @@ pub struct App {
     /// What e-mails are sent with (`crate::mail`); `None` without SMTP settings, and then no
     /// e-mail should be queued.
     pub mail: Option<Arc<crate::mail::Mail>>,
+    /// `PROXYCALL_ALERT_EMAIL`: where the operator's e-mails go (the weekly report).
+    pub alert_email: Option<crate::domain::Email>,
 }
 
 /// `PROXYCALL_POOL_COOLOFF_DAYS`'s default.
@@ -102,6 +105,7 @@ impl App {
             activation: Arc::new(activation::Policy::default()),
             pool_cooloff: chrono::Duration::days(DEFAULT_POOL_COOLOFF_DAYS),
             mail: None,
+            alert_email: None,
         }
     }
 
@@ -133,6 +137,11 @@ impl App {
 
     pub fn with_mail(mut self, mail: Option<crate::mail::Mail>) -> Self {
         self.mail = mail.map(Arc::new);
+        self
+    }
+
+    pub fn with_alert_email(mut self, to: Option<crate::domain::Email>) -> Self {
+        self.alert_email = to;
         self
     }
 

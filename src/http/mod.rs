@@ -28,6 +28,7 @@ mod ops;
 mod orders;
 mod pages;
 mod pool;
+mod reports;
 mod request_id;
 mod twilio;
 
@@ -110,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pool::router(&state))
         .merge(ops::router(&state))
         .merge(jobs::router(&state))
+        .merge(reports::router(&state))
         .merge(twilio::router())
         .merge(pages::router());
     #[cfg(feature = "bench")]

@@ -138,6 +138,10 @@ pub fn registry(retention_days: i64) -> Registry {
             PurgeSimulatedDeliveries { retention_days },
         )
         .every(
+            Duration::from_secs(3600),
+            crate::app::report::WeeklyReportEmail::default(),
+        )
+        .every(
             Duration::from_secs(86_400),
             PurgeFinishedJobs {
                 keep_days: retention_days,

@@ -11,6 +11,7 @@ mod keys;
 mod outbox;
 mod pool;
 mod postgres;
+mod reports;
 mod routing;
 mod simulated;
 mod sql;
@@ -25,6 +26,7 @@ pub use jobs::*;
 pub use keys::*;
 pub use outbox::*;
 pub use pool::*;
+pub use reports::*;
 pub use routing::*;
 pub use simulated::*;
 
@@ -99,6 +101,7 @@ pub trait Store:
     + JobStore
     + SimulatedStore
     + EmailStore
+    + ReportStore
     + Send
     + Sync
     + 'static

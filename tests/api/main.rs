@@ -19,6 +19,7 @@ mod pool;
 mod processes;
 mod provision;
 mod release;
+mod reports;
 mod scopes;
 mod signatures;
 #[path = "../common/smtp_server.rs"]

@@ -76,6 +76,15 @@ async fn released_numbers_leave_the_carrier_and_held_ones_need_force() {
         .collect();
     assert!(!rented.contains(&free), "given back to the carrier");
     assert!(rented.contains(&held));
+    // The weekly report counts it as released this week.
+    let week = {
+        use chrono::Datelike;
+        let w = Utc::now().iso_week();
+        format!("{}-W{:02}", w.year(), w.week())
+    };
+    let report = app.get(&format!("/reports/weekly?week={week}")).await;
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert_eq!(report.body["numbers"]["released"], 1, "{}", report.body);
     // A released number is never handed out again.
     let available = app.get("/pool/available?country_iso=FR").await;
     assert!(!available.text.contains(&free));

@@ -9,6 +9,7 @@ mod jobs;
 mod keys;
 mod outbox;
 mod pool;
+mod reports;
 mod routing;
 mod simulated;
 
@@ -33,6 +34,7 @@ pub(crate) use jobs::{impl_job_store, insert_job, job_cols};
 pub(crate) use keys::impl_keys_store;
 pub(crate) use outbox::{impl_outbox_store, insert_outbound};
 pub(crate) use pool::impl_pool_store;
+pub(crate) use reports::impl_reports_store;
 pub(crate) use routing::impl_routing_store;
 pub(crate) use simulated::{impl_simulated_store, simulated_cols};
 
@@ -360,6 +362,7 @@ macro_rules! impl_store {
         $crate::store::sql::impl_job_store!($store);
         $crate::store::sql::impl_simulated_store!($store);
         $crate::store::sql::impl_email_store!($store);
+        $crate::store::sql::impl_reports_store!($store);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

@@ -58,10 +58,11 @@ macro_rules! impl_pool_store {
                 }
                 sqlx::query(
                     "update pool_numbers set status = 'released', owner_client_id = null, \
-                     reserved_token = null, reserved_at = null, reserved_by_client_id = null \
-                     where phone_number = $1",
+                     reserved_token = null, reserved_at = null, reserved_by_client_id = null, \
+                     released_at = coalesce(released_at, $2) where phone_number = $1",
                 )
                 .bind(number.as_str())
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
                 // A client keeps no proxy the carrier no longer rents us.

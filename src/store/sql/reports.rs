@@ -1,0 +1,130 @@
+//! The SQL of `ReportStore`, shared by both engines. Timestamps are compared in SQL: both
+//! engines store them so that order is preserved (PostgreSQL as `timestamptz`, SQLite as
+//! RFC 3339 text in UTC, written and bound alike).
+
+/// Implements `ReportStore` for a back-end (see `impl_store!`).
+macro_rules! impl_reports_store {
+    ($store:ty) => {
+        const _: () = {
+            use chrono::{DateTime, Utc};
+            use sqlx::Row;
+
+            use $crate::store::*;
+
+            #[async_trait::async_trait]
+            impl ReportStore for $store {
+                async fn period_figures(
+                    &self,
+                    from: DateTime<Utc>,
+                    to: DateTime<Utc>,
+                ) -> StoreResult<PeriodFigures> {
+                    let db = self.reader();
+                    let clients = sqlx::query(
+                        "select count(case when created_at < $2 then 1 end) as total, \
+                         count(case when created_at >= $1 and created_at < $2 then 1 end) as new \
+                         from clients",
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .fetch_one(db)
+                    .await?;
+                    // An activation ends once: promoted or updated when verified, expired or
+                    // locked at `ended_at`.
+                    let activations = sqlx::query(
+                        "select \
+                         count(case when created_at >= $1 and created_at < $2 then 1 end) \
+                           as started, \
+                         count(case when status = 'PROMOTED' \
+                           and coalesce(verified_at, updated_at) >= $1 \
+                           and coalesce(verified_at, updated_at) < $2 then 1 end) as promoted, \
+                         count(case when status like 'UPDATED%' \
+                           and coalesce(verified_at, updated_at) >= $1 \
+                           and coalesce(verified_at, updated_at) < $2 then 1 end) as updated, \
+                         count(case when status = 'EXPIRED' \
+                           and ended_at >= $1 and ended_at < $2 then 1 end) as expired, \
+                         count(case when status = 'LOCKED' \
+                           and ended_at >= $1 and ended_at < $2 then 1 end) as locked \
+                         from activations",
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .fetch_one(db)
+                    .await?;
+                    let interactions = sqlx::query(
+                        "select channel, outcome, count(*) as n from interactions \
+                         where occurred_at >= $1 and occurred_at < $2 \
+                         group by channel, outcome order by channel, outcome",
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(db)
+                    .await?;
+                    let pool = sqlx::query(
+                        "select country_iso, number_type, status, count(*) as n, \
+                         count(case when purchased_at >= $1 and purchased_at < $2 then 1 end) \
+                           as bought, \
+                         count(case when released_at >= $1 and released_at < $2 then 1 end) \
+                           as released \
+                         from pool_numbers group by country_iso, number_type, status \
+                         order by country_iso, number_type, status",
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(db)
+                    .await?;
+                    let outbound = sqlx::query(
+                        "select kind, count(*) as n from outbound_messages \
+                         where status = 'failed' and updated_at >= $1 and updated_at < $2 \
+                         group by kind order by kind",
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(db)
+                    .await?;
+                    let emails_failed: i64 = sqlx::query_scalar(
+                        "select count(*) from outbound_emails \
+                         where status = 'failed' and updated_at >= $1 and updated_at < $2",
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .fetch_one(db)
+                    .await?;
+                    Ok(PeriodFigures {
+                        clients_total: clients.try_get("total")?,
+                        clients_new: clients.try_get("new")?,
+                        activations: ActivationCounts {
+                            started: activations.try_get("started")?,
+                            promoted: activations.try_get("promoted")?,
+                            updated: activations.try_get("updated")?,
+                            expired: activations.try_get("expired")?,
+                            locked: activations.try_get("locked")?,
+                        },
+                        interactions: interactions
+                            .iter()
+                            .map(|r| Ok((r.try_get("channel")?, r.try_get("outcome")?, r.try_get("n")?)))
+                            .collect::<StoreResult<_>>()?,
+                        pool: pool
+                            .iter()
+                            .map(|r| {
+                                Ok(PoolGroup {
+                                    country: r.try_get("country_iso")?,
+                                    number_type: r.try_get("number_type")?,
+                                    status: r.try_get("status")?,
+                                    count: r.try_get("n")?,
+                                    bought: r.try_get("bought")?,
+                                    released: r.try_get("released")?,
+                                })
+                            })
+                            .collect::<StoreResult<_>>()?,
+                        outbound_failed: outbound
+                            .iter()
+                            .map(|r| Ok((r.try_get("kind")?, r.try_get("n")?)))
+                            .collect::<StoreResult<_>>()?,
+                        emails_failed,
+                    })
+                }
+            }
+        };
+    };
+}
+pub(crate) use impl_reports_store;
