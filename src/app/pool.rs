@@ -111,6 +111,9 @@ pub async fn add(app: &App, n: AddNumber) -> AppResult<PoolNumber> {
 pub struct ReleaseJob {
     pub numbers: Vec<E164>,
     pub force: bool,
+    /// The API key that asked for it (its id), named in every line the job logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 impl crate::jobs::Job for ReleaseJob {
@@ -152,6 +155,9 @@ pub struct FixWebhooksJob {
     pub only_country: Option<CountryIso>,
     pub only_status: Option<String>,
     pub fix_sms: bool,
+    /// The API key that asked for it (its id), named in every line the job logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 impl crate::jobs::Job for FixWebhooksJob {
@@ -323,6 +329,9 @@ pub(crate) async fn release_one(
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PurgeWithoutSmsJob {
     pub force: bool,
+    /// The API key that asked for it (its id), named in every line the job logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 impl crate::jobs::Job for PurgeWithoutSmsJob {

@@ -237,6 +237,9 @@ pub struct ProvisionJob {
     pub candidates_limit: u32,
     pub address_sid: Option<String>,
     pub bundle_sid: Option<String>,
+    /// The API key that asked for it (its id), named in every line the job logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 impl crate::jobs::Job for ProvisionJob {

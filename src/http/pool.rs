@@ -1,5 +1,8 @@
 //! `/pool`: what is available, and handing a number to a client.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +14,7 @@ use super::access::scoped;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query, blank_as_none};
 use super::legacy::{text, timestamp};
+use crate::app::keys::Principal;
 use crate::app::operations::{self, Ran};
 use crate::app::pool::{self, Assign};
 use crate::app::pool::{FixWebhooksJob, PurgeWithoutSmsJob, ReleaseJob};
@@ -260,6 +264,7 @@ pub struct ProvisionResponse {
     ))]
 pub async fn provision(
     State(state): State<AppState>,
+    Extension(principal): Extension<Arc<Principal>>,
     Json(req): Json<ProvisionRequest>,
 ) -> Result<Response, ApiError> {
     if !(1..=50).contains(&req.batch_size) {
@@ -279,6 +284,7 @@ pub async fn provision(
         candidates_limit: req.candidates_limit,
         address_sid: twilio.and_then(|t| t.address_sid.clone()),
         bundle_sid: twilio.and_then(|t| t.bundle_sid.clone()),
+        requested_by: Some(principal.key_id.clone()),
     };
     operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
 }
@@ -342,6 +348,7 @@ pub struct ReleaseResponse {
     ))]
 pub async fn release(
     State(state): State<AppState>,
+    Extension(principal): Extension<Arc<Principal>>,
     Json(req): Json<ReleaseRequest>,
 ) -> Result<Response, ApiError> {
     if req.numbers.is_empty() {
@@ -359,6 +366,7 @@ pub async fn release(
     let job = ReleaseJob {
         numbers: req.numbers,
         force: req.force,
+        requested_by: Some(principal.key_id.clone()),
     };
     operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
 }
@@ -394,6 +402,7 @@ fn yes() -> bool {
     ))]
 pub async fn fix_webhooks(
     State(state): State<AppState>,
+    Extension(principal): Extension<Arc<Principal>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     // No body: every default, as the earlier version took it.
@@ -415,6 +424,7 @@ pub async fn fix_webhooks(
         only_country: req.only_country,
         only_status: req.only_status,
         fix_sms: req.fix_sms,
+        requested_by: Some(principal.key_id.clone()),
     };
     operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
 }
@@ -438,6 +448,7 @@ pub struct PurgeRequest {
     ))]
 pub async fn purge_without_sms(
     State(state): State<AppState>,
+    Extension(principal): Extension<Arc<Principal>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let req: PurgeRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -445,6 +456,9 @@ pub async fn purge_without_sms(
     } else {
         super::extract::parse_json(&body)?
     };
-    let job = PurgeWithoutSmsJob { force: req.force };
+    let job = PurgeWithoutSmsJob {
+        force: req.force,
+        requested_by: Some(principal.key_id.clone()),
+    };
     operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
 }

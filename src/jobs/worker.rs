@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::{JobContext, JobError, Registry, backoff, schedule};
 use crate::app::App;
@@ -66,10 +67,24 @@ impl Worker {
         let mut running = tokio::task::JoinSet::new();
         for job in claimed {
             let worker = self.clone();
-            running.spawn(async move {
-                let outcome = worker.run_job(&job, now).await;
-                (job, outcome)
-            });
+            // Every line a job logs names it, and — for work an API key asked for (a pool
+            // operation's `requested_by`) — that key, as the request's lines do.
+            let key_id = serde_json::from_str::<serde_json::Value>(&job.payload)
+                .ok()
+                .and_then(|p| p.get("requested_by")?.as_str().map(str::to_owned));
+            let span = tracing::info_span!(
+                "job",
+                job_id = job.id,
+                kind = %job.kind,
+                key_id = key_id.as_deref().unwrap_or("-"),
+            );
+            running.spawn(
+                async move {
+                    let outcome = worker.run_job(&job, now).await;
+                    (job, outcome)
+                }
+                .instrument(span),
+            );
         }
         // A failure to record does not cut the others short: a send is never dropped
         // half-way. The job whose outcome was not recorded is found by the lease check.

@@ -107,7 +107,11 @@ async fn every_change_names_its_key_and_refusals_are_logged_once_a_minute() {
     // Each change, and the key its line names.
     let mut changes: HashMap<String, Vec<String>> = HashMap::new();
     for line in &lines {
-        if line["level"] == "INFO" && line["span"]["name"] == "request" {
+        // A request's lines, and those of the jobs a key asked for (a pool operation); the
+        // periodic jobs name no key.
+        let span = &line["span"]["name"];
+        let asked = span == "job" && line["span"]["key_id"] != "-";
+        if line["level"] == "INFO" && (span == "request" || asked) {
             changes
                 .entry(message(line))
                 .or_default()
