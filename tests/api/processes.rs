@@ -72,25 +72,25 @@ async fn terminate(child: &mut Child) {
     assert!(status.success(), "graceful stop exits 0, got {status}");
 }
 
-/// Stops the server gracefully and returns everything it logged.
+/// Stops the server gracefully and returns everything it logged. Its output is read while it
+/// stops: a process whose pipe is full would block on its next line and never exit.
 pub(crate) async fn stop(mut child: Child) -> String {
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = tokio::spawn(async move {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).await.unwrap();
+        text
+    });
+    let err = tokio::spawn(async move {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).await.unwrap();
+        text
+    });
     terminate(&mut child).await;
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .await
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .await
-        .unwrap();
-    out
+    let mut logged = out.await.unwrap();
+    logged.push_str(&err.await.unwrap());
+    logged
 }
 
 #[tokio::test]
