@@ -6,6 +6,7 @@
 mod activations;
 mod clients;
 mod email;
+mod import;
 mod jobs;
 mod keys;
 mod outbox;
@@ -21,6 +22,7 @@ use async_trait::async_trait;
 pub use activations::*;
 pub use clients::*;
 pub use email::*;
+pub use import::*;
 pub use jobs::*;
 pub use keys::*;
 pub use outbox::*;
@@ -99,6 +101,7 @@ pub trait Store:
     + JobStore
     + SimulatedStore
     + EmailStore
+    + ImportStore
     + Send
     + Sync
     + 'static
