@@ -41,7 +41,9 @@ pub async fn run(app: &App, args: ImportArgs) -> Result<(), Failure> {
     if report.refused_set.is_empty() {
         Ok(())
     } else {
-        Err(Failure::from("the file set was refused: nothing was written"))
+        Err(Failure::from(
+            "the file set was refused: nothing was written",
+        ))
     }
 }
 
@@ -50,13 +52,20 @@ fn print_report(report: &import::ImportReport) {
         println!("refused: {reason}");
     }
     for row in &report.refused_rows {
-        println!("{} line {}: not imported: {}", row.sheet, row.line, row.reason);
+        println!(
+            "{} line {}: not imported: {}",
+            row.sheet, row.line, row.reason
+        );
     }
     for row in &report.notices {
         println!("{} line {}: {}", row.sheet, row.line, row.reason);
     }
     let c = &report.counts;
-    let verb = if report.dry_run { "would import" } else { "imported" };
+    let verb = if report.dry_run {
+        "would import"
+    } else {
+        "imported"
+    };
     for (sheet, count) in [
         ("Clients", c.clients),
         ("TwilioPools", c.pool),
