@@ -435,6 +435,27 @@ fn check_set(parsed: &Parsed, pool_given: bool) -> Vec<String> {
     problems
 }
 
+/// A proxy already stored for another client: the write would fail on the unique index, so
+/// it is named here with its row first.
+async fn check_stored(app: &App, parsed: &Parsed) -> AppResult<Vec<String>> {
+    let mut problems = Vec::new();
+    for (client, line) in parsed.set.clients.iter().zip(&parsed.client_lines) {
+        let Some(proxy) = &client.proxy else {
+            continue;
+        };
+        if let Some(owner) = app.store.client_by_proxy(proxy).await?
+            && owner.id != client.id
+        {
+            problems.push(format!(
+                "Clients line {line}: proxy {} is already client {}'s",
+                proxy.as_str(),
+                owner.id.get()
+            ));
+        }
+    }
+    Ok(problems)
+}
+
 fn join(lines: &[u64]) -> String {
     lines
         .iter()
@@ -476,7 +497,8 @@ pub async fn run(app: &App, files: &Files, dry_run: bool) -> AppResult<ImportRep
     if let Some(sheet) = &pending {
         parse_pending(sheet, &mut parsed);
     }
-    let refused_set = check_set(&parsed, pool.is_some());
+    let mut refused_set = check_set(&parsed, pool.is_some());
+    refused_set.extend(check_stored(app, &parsed).await?);
     let counts = if refused_set.is_empty() {
         app.store.import_sheets(&parsed.set, dry_run).await?
     } else {

@@ -350,3 +350,35 @@ async fn a_draining_number_is_never_handed_to_a_new_client() {
         .unwrap();
     assert_eq!(kept.status, PoolStatus::Draining);
 }
+
+#[tokio::test]
+async fn a_proxy_another_stored_client_has_fails_the_whole_set() {
+    let db = TestDb::new().await;
+    json_report(&db, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let clients = temp_csv(
+        &dir,
+        "Clients.csv",
+        &format!(
+            "{HEADERS}8,Ana SILVA,ana@example.com,33655555555,,FR,33,,\n\
+             9,Rui COSTA,rui@example.com,33666666666,33780000001,FR,33,,\n"
+        ),
+    );
+    let out = import(&db, &["--clients", &clients]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("refused: Clients line 4: proxy +33780000001 is already client 1's"),
+        "{stdout}"
+    );
+    let s = store_of(&db).await;
+    for id in [8, 9] {
+        assert!(
+            s.client(ClientId::new(id).unwrap())
+                .await
+                .unwrap()
+                .is_none(),
+            "client {id} was written"
+        );
+    }
+}
