@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod clients;
 pub mod gauges;
+pub mod import;
 pub mod jobs;
 pub mod keys;
 pub mod operations;

@@ -347,9 +347,10 @@ impl crate::jobs::Job for PurgeWithoutSmsJob {
             .store
             .pool_numbers(None, NumberTypeFilter::Any, None)
             .await?;
+        // A draining number is on its way out already: the operator releases it by name.
         let live: Vec<_> = numbers
             .iter()
-            .filter(|n| n.status != PoolStatus::Released)
+            .filter(|n| !matches!(n.status, PoolStatus::Released | PoolStatus::Draining))
             .collect();
         let (mut removed, mut released, mut missing, mut errors, mut kept_held) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -5,6 +5,7 @@
 //! simulated carrier.
 
 mod check;
+mod import;
 mod jobs;
 mod keys;
 mod outbox;
@@ -60,6 +61,9 @@ pub enum Command {
         #[command(subcommand)]
         action: PoolCommand,
     },
+    /// Import the CSV exports of the Google Sheets version (`Clients`, `TwilioPools`,
+    /// `CONFIRMATION_PENDING`); rows already stored are left as they are.
+    Import(import::ImportArgs),
     /// Follow background work: sends, periodic housekeeping, long operations.
     Jobs {
         #[command(subcommand)]
@@ -145,6 +149,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Pool { action } => {
             let (_, app) = service(&raw).await?;
             pool::run(&app, action).await
+        }
+        Command::Import(args) => {
+            let (_, app) = service(&raw).await?;
+            import::run(&app, args).await
         }
         Command::Jobs { action } => {
             let (settings, app) = service(&raw).await?;

@@ -380,7 +380,7 @@ pub struct FixWebhooksRequest {
     #[serde(default, deserialize_with = "blank_as_none")]
     #[schema(value_type = Option<String>, example = "FR")]
     only_country: Option<CountryIso>,
-    /// `available`, `reserved`, `assigned` or `released`.
+    /// `available`, `reserved`, `assigned`, `draining` or `released`.
     #[serde(default, deserialize_with = "blank_as_none")]
     only_status: Option<String>,
     /// Fix the SMS webhook too [default: true].
@@ -416,7 +416,7 @@ pub async fn fix_webhooks(
     {
         return Err(ApiError::invalid(
             "only_status",
-            format!("'{s}' is not a status (available, reserved, assigned, released)"),
+            format!("'{s}' is not a status (available, reserved, assigned, draining, released)"),
         ));
     }
     let job = FixWebhooksJob {

@@ -6,6 +6,7 @@
 mod activations;
 mod clients;
 mod email;
+mod import;
 mod jobs;
 mod keys;
 mod outbox;
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 pub use activations::*;
 pub use clients::*;
 pub use email::*;
+pub use import::*;
 pub use jobs::*;
 pub use keys::*;
 pub use outbox::*;
@@ -102,6 +104,7 @@ pub trait Store:
     + SimulatedStore
     + EmailStore
     + ReportStore
+    + ImportStore
     + Send
     + Sync
     + 'static

@@ -21,14 +21,18 @@ pub enum PoolStatus {
     Available,
     Reserved,
     Assigned,
+    /// Its client keeps it, no new client gets it, until it is released (issue 9 item 6; a
+    /// legacy `error` row).
+    Draining,
     Released,
 }
 
 impl PoolStatus {
-    pub const ALL: [PoolStatus; 4] = [
+    pub const ALL: [PoolStatus; 5] = [
         PoolStatus::Available,
         PoolStatus::Reserved,
         PoolStatus::Assigned,
+        PoolStatus::Draining,
         PoolStatus::Released,
     ];
 
@@ -37,6 +41,7 @@ impl PoolStatus {
             Self::Available => "available",
             Self::Reserved => "reserved",
             Self::Assigned => "assigned",
+            Self::Draining => "draining",
             Self::Released => "released",
         }
     }
@@ -71,7 +76,7 @@ impl PoolNumber {
     /// The client holding the number, owner or reservation: column K of the legacy sheet.
     pub fn holder(&self) -> Option<ClientId> {
         match self.status {
-            PoolStatus::Assigned => self.owner_client_id,
+            PoolStatus::Assigned | PoolStatus::Draining => self.owner_client_id,
             PoolStatus::Reserved => self.reserved_by_client_id,
             PoolStatus::Available | PoolStatus::Released => None,
         }

@@ -225,6 +225,8 @@ async fn run_sweep(app: &TestApp, sweep: activation::ActivationSweep, ahead: Dur
         .await
         .unwrap();
     app.run_jobs_at(at).await;
+    // The server's own workers may have taken it: wait until nothing runs.
+    app.drain().await;
 }
 
 /// The digits the verification call reads, from its TwiML.

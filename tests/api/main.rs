@@ -10,6 +10,7 @@ mod clients;
 mod commands;
 mod email;
 mod helpers;
+mod import;
 mod logs;
 mod ops;
 mod orders;

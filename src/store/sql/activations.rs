@@ -693,7 +693,7 @@ macro_rules! impl_activation_store {
                             PoolStatus::Reserved => {
                                 p.reserved_token.as_deref() == Some(id.as_str())
                             }
-                            PoolStatus::Assigned => {
+                            PoolStatus::Assigned | PoolStatus::Draining => {
                                 client.as_ref().is_some_and(|c| p.owner_client_id == Some(c.id))
                             }
                             PoolStatus::Released => false,

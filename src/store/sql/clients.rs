@@ -173,7 +173,7 @@ macro_rules! impl_clients_store {
                     if let Some(pooled) = pooled {
                         let held_by_other = match pooled.status {
                             PoolStatus::Available | PoolStatus::Released => false,
-                            PoolStatus::Assigned | PoolStatus::Reserved => {
+                            PoolStatus::Assigned | PoolStatus::Reserved | PoolStatus::Draining => {
                                 pooled.holder() != Some(id)
                             }
                         };

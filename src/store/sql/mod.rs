@@ -5,6 +5,7 @@
 mod activations;
 mod clients;
 mod email;
+mod import;
 mod jobs;
 mod keys;
 mod outbox;
@@ -30,6 +31,7 @@ pub(crate) use activations::{
 };
 pub(crate) use clients::impl_clients_store;
 pub(crate) use email::{email_cols, impl_email_store, insert_email};
+pub(crate) use import::impl_import_store;
 pub(crate) use jobs::{impl_job_store, insert_job, job_cols};
 pub(crate) use keys::impl_keys_store;
 pub(crate) use outbox::{impl_outbox_store, insert_outbound};
@@ -363,6 +365,7 @@ macro_rules! impl_store {
         $crate::store::sql::impl_simulated_store!($store);
         $crate::store::sql::impl_email_store!($store);
         $crate::store::sql::impl_reports_store!($store);
+        $crate::store::sql::impl_import_store!($store);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
