@@ -1134,22 +1134,13 @@ async fn stale_reservations_that_no_activation_holds_go_back_once_old_enough() {
         Duration::zero(),
     )
     .await;
-    let status = |n: &str| {
-        let store = app.app.store.clone();
-        let n = E164::parse_shape(n).unwrap();
-        async move {
-            store
-                .pool_number(&n)
-                .await
-                .unwrap()
-                .unwrap()
-                .status
-                .as_str()
-        }
-    };
-    assert_eq!(status(&numbers[0]).await, "available");
-    assert_eq!(status(&numbers[1]).await, "available");
-    assert_eq!(status(&numbers[2]).await, "reserved", "not stale yet");
+    assert_eq!(app.pool_status(&numbers[0]).await, "available");
+    assert_eq!(app.pool_status(&numbers[1]).await, "available");
+    assert_eq!(
+        app.pool_status(&numbers[2]).await,
+        "reserved",
+        "not stale yet"
+    );
     // A waiting activation's reservation stays, however old.
     let a = create(&app, request(PHONE, "jeanne@example.com")).await;
     let proxy = a.body["proxy_number"].as_str().unwrap().to_owned();
@@ -1159,5 +1150,5 @@ async fn stale_reservations_that_no_activation_holds_go_back_once_old_enough() {
         Duration::hours(1),
     )
     .await;
-    assert_eq!(status(&proxy).await, "reserved");
+    assert_eq!(app.pool_status(&proxy).await, "reserved");
 }

@@ -426,6 +426,19 @@ impl TestApp {
             .expect("jobs run");
     }
 
+    /// The pool's status of `number` (which must be in the pool).
+    pub async fn pool_status(&self, number: &str) -> &'static str {
+        let number = E164::parse_shape(number).unwrap();
+        self.app
+            .store
+            .pool_number(&number)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{number:?} is not in the pool"))
+            .status
+            .as_str()
+    }
+
     /// Runs every job due at `at` (a time ahead, to reach a scheduled step) until none is.
     pub async fn run_jobs_at(&self, at: chrono::DateTime<chrono::Utc>) {
         let worker = proxycall::jobs::Worker::new(self.app.clone(), self.jobs.clone());

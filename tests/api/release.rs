@@ -50,21 +50,8 @@ async fn released_numbers_leave_the_carrier_and_held_ones_need_force() {
         "{}",
         answer.body
     );
-    let status = |n: &str| {
-        let store = app.app.store.clone();
-        let n = E164::parse(n).unwrap();
-        async move {
-            store
-                .pool_number(&n)
-                .await
-                .unwrap()
-                .unwrap()
-                .status
-                .as_str()
-        }
-    };
-    assert_eq!(status(&free).await, "released");
-    assert_eq!(status(&held).await, "assigned");
+    assert_eq!(app.pool_status(&free).await, "released");
+    assert_eq!(app.pool_status(&held).await, "assigned");
     let rented: Vec<String> = app
         .app
         .carrier
@@ -94,7 +81,7 @@ async fn released_numbers_leave_the_carrier_and_held_ones_need_force() {
         .await;
     assert_eq!(forced.status, 200, "{}", forced.body);
     assert_eq!(forced.body["released"], json!([held]));
-    assert_eq!(status(&held).await, "released");
+    assert_eq!(app.pool_status(&held).await, "released");
     assert_eq!(app.get("/clients/1").await.body["client_proxy_number"], "");
 }
 
