@@ -139,9 +139,12 @@ impl ActivationStatus {
         .find(|s| s.as_str() == raw)
     }
 
+    /// The statuses an activation waits in for its code.
+    pub const WAITING: [Self; 3] = [Self::Pending, Self::PendingCall, Self::PendingMail];
+
     /// Waiting for the code: an answer may still promote it.
     pub fn is_waiting(self) -> bool {
-        matches!(self, Self::Pending | Self::PendingCall | Self::PendingMail)
+        Self::WAITING.contains(&self)
     }
 
     /// Promoted, or an existing client updated.
@@ -155,9 +158,6 @@ impl fmt::Display for ActivationStatus {
         f.write_str(self.as_str())
     }
 }
-
-/// The statuses an activation waits in, as SQL would list them.
-pub const WAITING_STATUSES: [&str; 3] = ["PENDING", "PENDING_CALL", "PENDING_MAIL"];
 
 /// The code a text answers with: its one standalone group of 4 to 8 digits. A text with no
 /// such group, or with several, is no answer — digits are never glued together: "J'arrive

@@ -14,7 +14,7 @@ mod phone;
 pub mod scope;
 mod text;
 
-pub use activation::{ActivationStatus, ContactChange, PendingId, WAITING_STATUSES, code_in_text};
+pub use activation::{ActivationStatus, ContactChange, PendingId, code_in_text};
 pub use calling_code::{AllowList, CallingCode, CallingCodeError};
 pub use client_id::ClientId;
 pub use country::CountryIso;

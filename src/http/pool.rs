@@ -236,6 +236,8 @@ pub struct SkippedCandidate {
     reason: String,
 }
 
+/// The report of `pool.provision` (built by the job, `app::provision::ProvisionJob`): this
+/// type states its shape in `/openapi.json`.
 #[derive(Serialize, ToSchema)]
 pub struct ProvisionResponse {
     country_iso: String,

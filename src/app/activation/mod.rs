@@ -281,11 +281,7 @@ pub async fn resend(app: &App, id: &PendingId, channel: ResendChannel) -> AppRes
     if !a.status.is_waiting() {
         return Err(not_waiting(a.status));
     }
-    let waiting = [
-        ActivationStatus::Pending,
-        ActivationStatus::PendingCall,
-        ActivationStatus::PendingMail,
-    ];
+    let waiting = ActivationStatus::WAITING;
     let done = match channel {
         ResendChannel::Sms => {
             let code = code::new_code();

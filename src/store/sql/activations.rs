@@ -430,12 +430,7 @@ macro_rules! impl_activation_store {
                     now: DateTime<Utc>,
                 ) -> StoreResult<Result<(), ResendRefused>> {
                     let mut tx = self.begin_write().await?;
-                    let waiting = [
-                        ActivationStatus::Pending,
-                        ActivationStatus::PendingCall,
-                        ActivationStatus::PendingMail,
-                    ];
-                    begin_step!(tx, id.as_str(), waiting, Some(limits), now);
+                    begin_step!(tx, id.as_str(), ActivationStatus::WAITING, Some(limits), now);
                     // A new code replaces those sent before.
                     sqlx::query("delete from activation_codes where pending_id = $1")
                         .bind(id.as_str())
