@@ -124,6 +124,10 @@ pub trait PoolStore {
         force: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<PoolNumber>>;
+    /// Drains `number` (`available` or `assigned` → `draining`: its client keeps it, no new
+    /// client gets it), or with `undo` gives a draining one back (to `assigned` when it has
+    /// a client, else `available`). `false` when its status did not allow it.
+    async fn set_draining(&self, number: &E164, undo: bool) -> StoreResult<bool>;
     /// Atomically marks the first fitting available number as assigned to `client`.
     async fn assign_from_pool(
         &self,
