@@ -214,10 +214,14 @@ impl crate::jobs::Job for FixWebhooksJob {
                 PoolStatus::parse(s).ok_or_else(|| JobError::Fail(format!("unknown status {s}")))
             })
             .transpose()?;
-        let pool = app
+        // A released number is no longer ours to point anywhere, unless asked for by status.
+        let pool: Vec<_> = app
             .store
             .pool_numbers(self.only_country, NumberTypeFilter::Any, status)
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|n| status.is_some() || n.status != PoolStatus::Released)
+            .collect();
         let rented = app.carrier.incoming_numbers().await.map_err(|e| {
             if e.is_transient() {
                 JobError::retry(e)
@@ -273,12 +277,13 @@ impl crate::jobs::Job for FixWebhooksJob {
                     }
                 }
                 Err(e) if e.is_transient() => {
-                    ctx.progress(&json!({"checked": i, "of": pool.len()}))
-                        .await?;
+                    ctx.progress(&json!({"done": i, "of": pool.len()})).await?;
                     return Err(JobError::retry(format!("the carrier failed mid-way: {e}")));
                 }
                 Err(e) => errors.push(json!({"phone_number": number, "err": e.to_string()})),
             }
+            ctx.progress(&json!({"done": i + 1, "of": pool.len()}))
+                .await?;
         }
         Ok(Some(json!({
             "target_voice_url": voice_target,
@@ -388,11 +393,13 @@ impl crate::jobs::Job for PurgeWithoutSmsJob {
         let (mut removed, mut released, mut missing, mut errors, mut kept_held) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut kept_sms = 0;
-        for n in &live {
+        for (i, n) in live.iter().enumerate() {
             if n.sms_capable {
                 kept_sms += 1;
                 continue;
             }
+            // Said before each release, the slow part: how far the job got if it stops here.
+            ctx.progress(&json!({"done": i, "of": live.len()})).await?;
             let number = n.phone_number.to_string();
             match release_one(&ctx, &n.phone_number, self.force).await? {
                 Released::Done => {

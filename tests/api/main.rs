@@ -17,6 +17,7 @@ mod orders;
 mod outbox;
 mod pages;
 mod pool;
+mod pool_cli;
 mod processes;
 mod provision;
 mod release;
