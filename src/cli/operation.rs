@@ -76,12 +76,11 @@ struct Progress {
 
 impl Progress {
     fn new(label: &str) -> Self {
+        // A spinner until the job says how much there is to do, then a bar.
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed} {msg}")
-                    .expect("a valid template")
-                    .progress_chars("=> "),
+            let bar = ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} {prefix} {elapsed} {msg}")
+                    .expect("a valid template"),
             );
             bar.set_prefix(label.to_owned());
             bar.enable_steady_tick(Duration::from_millis(250));
@@ -114,7 +113,16 @@ impl Progress {
             _ => String::new(),
         };
         if let Some(bar) = &self.bar {
-            if let Some(of) = of {
+            if let Some(of) = of
+                && bar.length() != Some(of)
+            {
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix} [{bar:30}] {pos}/{len} {elapsed} {msg}",
+                    )
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+                );
                 bar.set_length(of);
             }
             bar.set_position(done);
