@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod clients;
 mod commands;
+mod dashboard;
 mod email;
 mod helpers;
 mod import;
