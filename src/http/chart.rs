@@ -55,7 +55,7 @@ impl StackedBars {
             svg,
             r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}" role="img" aria-labelledby="{id}-title {id}-desc"><title id="{id}-title">{}</title><desc id="{id}-desc">{}</desc>"#,
             escape(&self.title),
-            escape(&self.description(&totals)),
+            escape(self.description(&totals)),
         );
         // The axis and its maximum.
         let base = TOP + PLOT_HEIGHT;
