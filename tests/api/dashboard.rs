@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use proxycall::app::dashboard;
 use proxycall::domain::NumberType;
-use proxycall::store::PoolStatus;
+use proxycall::store::{NewJob, PoolStatus};
 use serde_json::json;
 
 use crate::helpers::spawn_app;
@@ -86,10 +86,29 @@ async fn the_overview_counts_this_hours_calls_and_texts_and_the_pool_and_queues(
 
     assert_eq!(o.funnel.started, 1);
     assert_eq!(o.funnel.waiting, 1);
-    // The relayed text and the code's text wait in the outbox until the workers run.
-    assert!(o.queues.outbox.queued >= 1, "{:?}", o.queues);
+    // Once the workers have sent the relayed text and the code, nothing waits; a job of a
+    // kind no process here knows waits, overdue, since its due time.
     app.drain().await;
+    let due = Utc::now() - Duration::minutes(5);
+    app.app
+        .store
+        .enqueue_job(
+            &NewJob {
+                kind: "elsewhere.unknown".into(),
+                payload: "{}".into(),
+                due_at: due,
+                max_attempts: 1,
+                dedupe_key: None,
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
     let o = dashboard::overview(&app.app, Utc::now(), 2).await.unwrap();
     assert_eq!(o.queues.outbox.queued, 0, "{:?}", o.queues);
     assert_eq!(o.queues.outbox.oldest, None);
+    assert_eq!(o.queues.outbox.failed, 0);
+    assert!(o.queues.jobs.queued >= 1, "{:?}", o.queues);
+    let oldest = o.queues.jobs.oldest.expect("an overdue job");
+    assert!((oldest - due).num_milliseconds().abs() < 1000, "{oldest} vs {due}");
 }
