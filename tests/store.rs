@@ -875,6 +875,12 @@ impl proxycall::carrier::Carrier for OutcomeLost {
     ) -> proxycall::carrier::CarrierResult<Vec<proxycall::carrier::IncomingNumber>> {
         self.inner.incoming_numbers().await
     }
+    async fn incoming_numbers_of_type(
+        &self,
+        t: proxycall::domain::NumberType,
+    ) -> proxycall::carrier::CarrierResult<Vec<proxycall::carrier::IncomingNumber>> {
+        self.inner.incoming_numbers_of_type(t).await
+    }
     async fn update_number(
         &self,
         sid: &str,

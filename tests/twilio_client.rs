@@ -1315,6 +1315,12 @@ impl Carrier for Reach {
     async fn incoming_numbers(&self) -> CarrierResult<Vec<proxycall::carrier::IncomingNumber>> {
         self.now().incoming_numbers().await
     }
+    async fn incoming_numbers_of_type(
+        &self,
+        t: NumberType,
+    ) -> CarrierResult<Vec<proxycall::carrier::IncomingNumber>> {
+        self.now().incoming_numbers_of_type(t).await
+    }
     async fn update_number(
         &self,
         sid: &str,
