@@ -124,17 +124,17 @@ fn new_number(
     types: &HashMap<E164, NumberType>,
     now: DateTime<Utc>,
 ) -> Result<NewPoolNumber, String> {
-    let country = n
-        .phone_number
-        .region()
-        .ok_or("no country can be derived from the number (a non-geographic or unknown range)")?;
     let number_type = n
         .number_type
         .or_else(|| types.get(&n.phone_number).copied())
         .ok_or(
             "the carrier lists it as neither mobile nor local (toll-free or another type the \
-         pool does not hold)",
+             pool does not hold)",
         )?;
+    let country = n
+        .phone_number
+        .region()
+        .ok_or("no country can be derived from the number (a non-geographic or unknown range)")?;
     Ok(NewPoolNumber {
         phone_number: n.phone_number.clone(),
         twilio_sid: Some(n.sid.clone()),
