@@ -647,3 +647,38 @@ async fn the_simulated_carrier_classes_its_numbers_and_bad_bodies_name_the_field
         .await;
     assert_eq!(refused.status, 403);
 }
+
+#[tokio::test]
+async fn twilio_refusing_our_credentials_fails_the_sync_at_once_and_changes_nothing() {
+    let router = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"code": 20003, "message": "Authenticate", "status": 401})),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(base),
+        ..Default::default()
+    })
+    .await;
+    add_to_pool(&app, "+33780000901", true).await;
+
+    let answer = app.post("/pool/sync", &json!({"apply": true})).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(answer.text.contains("credentials"), "{}", answer.body);
+    let job = &app
+        .app
+        .store
+        .jobs(Some("pool.sync"), None, 10)
+        .await
+        .unwrap()[0];
+    assert_eq!(job.attempts, 1, "not retried: trying again would not help");
+    assert_eq!(
+        app.pool_status("+33780000901").await,
+        "available",
+        "nothing is flagged on an unread listing"
+    );
+}
