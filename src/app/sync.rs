@@ -282,3 +282,69 @@ impl crate::jobs::Job for SyncJob {
         })))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::CountryIso;
+
+    fn pooled(number: &str, status: PoolStatus) -> PoolNumber {
+        PoolNumber {
+            phone_number: E164::parse(number).unwrap(),
+            twilio_sid: None,
+            country_iso: CountryIso::parse("FR").unwrap(),
+            number_type: NumberType::Mobile,
+            voice_capable: true,
+            sms_capable: true,
+            status,
+            friendly_name: None,
+            purchased_at: None,
+            assigned_at: None,
+            attribution_to_client_name: None,
+            reserved_token: None,
+            reserved_at: None,
+            reserved_by_client_id: None,
+            owner_client_id: None,
+        }
+    }
+
+    fn listed(number: &str) -> IncomingNumber {
+        IncomingNumber {
+            sid: format!("PN{number}"),
+            phone_number: E164::parse(number).unwrap(),
+            friendly_name: Some(String::new()),
+            voice_url: None,
+            voice_method: None,
+            sms_url: None,
+            sms_method: None,
+            voice: true,
+            sms: false,
+            mms: false,
+            number_type: None,
+        }
+    }
+
+    #[test]
+    fn a_number_listed_twice_counts_once_and_released_ones_are_left_alone() {
+        let pool = [
+            pooled("+33780000001", PoolStatus::Missing),
+            pooled("+33780000002", PoolStatus::Released),
+            pooled("+33780000003", PoolStatus::Draining),
+        ];
+        let new = listed("+33612000001");
+        let types = HashMap::from([(new.phone_number.clone(), NumberType::Mobile)]);
+        let plan = plan(&pool, &[new.clone(), new], &types, Utc::now());
+        assert_eq!(plan.total_twilio, 1);
+        assert_eq!(plan.to_add.len(), 1);
+        assert_eq!(plan.to_add[0].friendly_name, None, "an empty name is none");
+        assert_eq!(plan.total_sheet, 2);
+        let numbers = |l: &[E164]| l.iter().map(|n| n.as_str().to_owned()).collect::<Vec<_>>();
+        // Flagged already: still missing, not flagged again.
+        assert_eq!(
+            numbers(&plan.missing_on_twilio),
+            ["+33780000001", "+33780000003"]
+        );
+        assert_eq!(numbers(&plan.to_flag), ["+33780000003"]);
+        assert!(plan.to_restore.is_empty() && plan.released_still_on_twilio.is_empty());
+    }
+}
