@@ -165,11 +165,45 @@ fn numbers(list: &[E164]) -> Vec<String> {
     list.iter().map(E164::to_string).collect()
 }
 
+/// What applied runs of one job changed, kept in its progress after each change: a try that
+/// follows a failure or a crash finds the earlier tries' work done (the pool no longer calls
+/// for it) and still reports it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Done {
+    added: Vec<E164>,
+    flagged: Vec<E164>,
+    restored: Vec<Restored>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Restored {
+    phone_number: E164,
+    status: String,
+}
+
+impl Done {
+    /// What the job's earlier tries recorded.
+    async fn so_far(ctx: &JobContext) -> Result<Self, JobError> {
+        let progress = ctx
+            .app
+            .store
+            .job(ctx.job_id)
+            .await?
+            .and_then(|j| j.progress);
+        Ok(progress
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+            .and_then(|p| p.get("done").cloned())
+            .and_then(|d| serde_json::from_value(d).ok())
+            .unwrap_or_default())
+    }
+}
+
 impl crate::jobs::Job for SyncJob {
     const KIND: &'static str = "pool.sync";
 
     async fn run(self, ctx: JobContext) -> Result<Option<serde_json::Value>, JobError> {
         let app = &ctx.app;
+        let mut done = Done::so_far(&ctx).await?;
         // The pool is read before the carrier is: a number bought meanwhile is rented before
         // it enters the pool, so it is in the listing whenever it is in this read, and is
         // never taken as missing.
@@ -182,7 +216,7 @@ impl crate::jobs::Job for SyncJob {
             Err(error) => {
                 ctx.progress(&json!({
                     "stage": "listing the carrier's numbers",
-                    "changed": "nothing",
+                    "done": done,
                     "failure": Failure::Carrier { error: error.clone() },
                 }))
                 .await?;
@@ -206,47 +240,52 @@ impl crate::jobs::Job for SyncJob {
                 to_add.push(new);
             }
         }
-        ctx.progress(&json!({
-            "total_twilio": plan.total_twilio,
+        let left = json!({
             "to_add": to_add.len(),
             "to_flag": plan.to_flag.len(),
             "to_restore": plan.to_restore.len(),
-        }))
-        .await?;
-        let (mut added, mut flagged, mut restored) = (Vec::new(), Vec::new(), Vec::new());
+        });
+        let total_twilio = plan.total_twilio;
+        let ctx = &ctx;
+        let record = |done: &Done| {
+            let progress = json!({"total_twilio": total_twilio, "this_try": left, "done": done});
+            async move { ctx.progress(&progress).await }
+        };
+        record(&done).await?;
         if self.apply {
-            for (i, new) in to_add.iter().enumerate() {
+            for new in &to_add {
                 match app.store.add_pool_number(new).await {
                     Ok(n) => {
                         tracing::info!(number = %n.phone_number.masked(), country = %n.country_iso,
                             number_type = %n.number_type, requested_by = ?self.requested_by,
                             "pool sync added a number");
-                        added.push(n.phone_number);
+                        done.added.push(n.phone_number);
+                        record(&done).await?;
                     }
                     Err(StoreError::Conflict(Conflict::NumberExists)) => plan.skipped.push(Skip {
                         phone_number: new.phone_number.clone(),
                         reason: "entered the pool meanwhile".into(),
                     }),
-                    Err(e) => {
-                        ctx.progress(&json!({"added": i, "of": to_add.len()}))
-                            .await?;
-                        return Err(e.into());
-                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
             for number in &plan.to_flag {
                 if app.store.flag_missing(number).await? {
                     tracing::warn!(number = %number.masked(), requested_by = ?self.requested_by,
                         "pool sync flagged a number the carrier no longer lists");
-                    flagged.push(number.clone());
+                    done.flagged.push(number.clone());
+                    record(&done).await?;
                 }
             }
             for number in &plan.to_restore {
                 if let Some(n) = app.store.restore_missing(number).await? {
                     tracing::info!(number = %number.masked(), status = n.status.as_str(),
                         requested_by = ?self.requested_by, "pool sync restored a number");
-                    restored.push(json!({"phone_number": number.to_string(),
-                        "status": n.status.as_str()}));
+                    done.restored.push(Restored {
+                        phone_number: number.clone(),
+                        status: n.status.as_str().to_owned(),
+                    });
+                    record(&done).await?;
                 }
             }
         }
@@ -254,16 +293,16 @@ impl crate::jobs::Job for SyncJob {
             apply = self.apply,
             total_twilio = plan.total_twilio,
             total_pool = plan.total_sheet,
-            added = added.len(),
-            flagged = flagged.len(),
-            restored = restored.len(),
+            added = done.added.len(),
+            flagged = done.flagged.len(),
+            restored = done.restored.len(),
             skipped = plan.skipped.len(),
             requested_by = ?self.requested_by,
             "pool sync done"
         );
         Ok(Some(json!({
             "missing_numbers": numbers(&plan.missing_numbers),
-            "added_numbers": numbers(&added),
+            "added_numbers": numbers(&done.added),
             "total_twilio": plan.total_twilio,
             "total_sheet": plan.total_sheet,
             "ts": ctx.now.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
@@ -275,9 +314,9 @@ impl crate::jobs::Job for SyncJob {
             })).collect::<Vec<_>>(),
             "missing_on_twilio": numbers(&plan.missing_on_twilio),
             "to_flag": numbers(&plan.to_flag),
-            "flagged": numbers(&flagged),
+            "flagged": numbers(&done.flagged),
             "to_restore": numbers(&plan.to_restore),
-            "restored": restored,
+            "restored": done.restored,
             "released_still_on_twilio": numbers(&plan.released_still_on_twilio),
         })))
     }

@@ -682,3 +682,76 @@ async fn twilio_refusing_our_credentials_fails_the_sync_at_once_and_changes_noth
         "nothing is flagged on an unread listing"
     );
 }
+
+#[tokio::test]
+async fn a_failure_after_some_work_is_finished_by_the_next_try_which_reports_it_all() {
+    let (_twilio, base) = Twilio::start(inventory()).await;
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(base),
+        job_workers: Some(0),
+        ..Default::default()
+    })
+    .await;
+    add_to_pool(&app, "+33780000901", true).await;
+    // The database refuses to flag a number, once the numbers are added.
+    let postgres = app.db.url().starts_with("postgres");
+    if postgres {
+        app.db
+            .exec(
+                "create function refuse_missing() returns trigger language plpgsql as \
+                 $$ begin raise exception 'the disk is full'; end $$",
+            )
+            .await;
+        app.db
+            .exec(
+                "create trigger refuse_missing before update on pool_numbers for each row \
+                 when (new.status = 'missing') execute function refuse_missing()",
+            )
+            .await;
+    } else {
+        app.db
+            .exec(
+                "create trigger refuse_missing before update on pool_numbers \
+                 when new.status = 'missing' begin select raise(abort, 'the disk is full'); end",
+            )
+            .await;
+    }
+    let job = proxycall::jobs::enqueue(
+        app.app.store.as_ref(),
+        &proxycall::app::sync::SyncJob {
+            apply: true,
+            requested_by: None,
+        },
+        Utc::now(),
+        Some("op:pool.sync".into()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    app.drain().await;
+    let first = app.app.store.job(job).await.unwrap().unwrap();
+    assert_eq!(first.status.as_str(), "queued", "to be tried again");
+    let progress: Value = serde_json::from_str(first.progress.as_deref().unwrap()).unwrap();
+    assert_eq!(progress["done"]["added"].as_array().unwrap().len(), 5);
+    assert_eq!(progress["done"]["flagged"], json!([]));
+    assert_eq!(app.pool_status("+33780000901").await, "available");
+
+    app.db
+        .exec(if postgres {
+            "drop trigger refuse_missing on pool_numbers"
+        } else {
+            "drop trigger refuse_missing"
+        })
+        .await;
+    app.run_jobs_at(Utc::now() + chrono::Duration::hours(1))
+        .await;
+    let second = app.app.store.job(job).await.unwrap().unwrap();
+    assert_eq!(second.attempts, 2);
+    let report: Value = serde_json::from_str(second.result.as_deref().unwrap()).unwrap();
+    // The first try's numbers, reported though the second had none left to add.
+    assert_eq!(report["to_add"], json!([]));
+    assert_eq!(report["added_numbers"], progress["done"]["added"]);
+    assert_eq!(report["flagged"], json!(["+33780000901"]));
+    assert_eq!(app.pool_status("+33780000901").await, "missing");
+}
