@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod clients;
+pub mod dashboard;
 pub mod gauges;
 pub mod import;
 pub mod jobs;

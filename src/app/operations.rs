@@ -97,6 +97,19 @@ pub enum Ran {
 /// Starts `job` as the one operation of its kind (or finds the one running) and waits up to
 /// `wait` for it.
 pub async fn run<J: Job>(app: &App, job: &J, wait: Duration) -> AppResult<Ran> {
+    let (id, already) = start(app, job).await?;
+    if already {
+        return Ok(Ran::Pending {
+            job_id: id,
+            already: true,
+        });
+    }
+    wait_for(app, id, wait).await
+}
+
+/// Enqueues `job` as the one operation of its kind: its id, and `true` when one was already
+/// queued or running (then that one's id, and `job` is dropped).
+pub async fn start<J: Job>(app: &App, job: &J) -> AppResult<(i64, bool)> {
     let key = format!("op:{}", J::KIND);
     // The key may be freed between a refused enqueue and the look-up: try again then.
     for _ in 0..3 {
@@ -105,13 +118,10 @@ pub async fn run<J: Job>(app: &App, job: &J, wait: Duration) -> AppResult<Ran> {
         {
             app.job_wake.notify_waiters();
             tracing::info!(job_id = id, kind = J::KIND, "operation started");
-            return wait_for(app, id, wait).await;
+            return Ok((id, false));
         }
         if let Some(running) = app.store.job_by_key(&key).await? {
-            return Ok(Ran::Pending {
-                job_id: running.id,
-                already: true,
-            });
+            return Ok((running.id, true));
         }
     }
     Err(AppError::Store(crate::store::StoreError::Unavailable(
@@ -127,7 +137,7 @@ async fn wait_for(app: &App, id: i64, wait: Duration) -> AppResult<Ran> {
                 JobStatus::Done => {
                     return Ok(Ran::Done(parse(job.result.as_deref()).unwrap_or_default()));
                 }
-                JobStatus::Failed => return Err(failed(&job)),
+                JobStatus::Failed => return Err(failure(&job)),
                 JobStatus::Queued | JobStatus::Running => {}
             }
         }
@@ -141,13 +151,14 @@ async fn wait_for(app: &App, id: i64, wait: Duration) -> AppResult<Ran> {
     }
 }
 
-fn parse(raw: Option<&str>) -> Option<serde_json::Value> {
+/// A stored report or progress as JSON.
+pub fn parse(raw: Option<&str>) -> Option<serde_json::Value> {
     serde_json::from_str(raw?).ok()
 }
 
 /// A failed operation as the error its route answers: the failure it recorded, else a
 /// carrier failure saying why it stopped.
-fn failed(job: &StoredJob) -> AppError {
+pub fn failure(job: &StoredJob) -> AppError {
     let recorded = parse(job.progress.as_deref())
         .and_then(|p| p.get("failure").cloned())
         .and_then(|f| serde_json::from_value::<Failure>(f).ok());

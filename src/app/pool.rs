@@ -116,6 +116,21 @@ pub struct ReleaseJob {
     pub requested_by: Option<String>,
 }
 
+impl ReleaseJob {
+    /// Refuses a request the job could not honour, naming the field.
+    pub fn check(&self) -> AppResult<()> {
+        let message = match self.numbers.len() {
+            0 => "must list at least one number",
+            n if n > 500 => "at most 500 numbers at a time",
+            _ => return Ok(()),
+        };
+        Err(AppError::Invalid {
+            field: "numbers",
+            message: message.into(),
+        })
+    }
+}
+
 impl crate::jobs::Job for ReleaseJob {
     const KIND: &'static str = "pool.release";
 
@@ -160,6 +175,24 @@ pub struct FixWebhooksJob {
     pub requested_by: Option<String>,
 }
 
+impl FixWebhooksJob {
+    /// Refuses a request the job could not honour, naming the field.
+    pub fn check(&self) -> AppResult<()> {
+        match &self.only_status {
+            Some(s) if PoolStatus::parse(s).is_none() => Err(AppError::Invalid {
+                field: "only_status",
+                message: format!("'{s}' is not a status ({})", statuses()),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The pool's statuses, as a list to quote in an error.
+pub fn statuses() -> String {
+    PoolStatus::ALL.map(PoolStatus::as_str).join(", ")
+}
+
 impl crate::jobs::Job for FixWebhooksJob {
     const KIND: &'static str = "pool.fix_webhooks";
 
@@ -181,10 +214,14 @@ impl crate::jobs::Job for FixWebhooksJob {
                 PoolStatus::parse(s).ok_or_else(|| JobError::Fail(format!("unknown status {s}")))
             })
             .transpose()?;
-        let pool = app
+        // A released number is no longer ours to point anywhere, unless asked for by status.
+        let pool: Vec<_> = app
             .store
             .pool_numbers(self.only_country, NumberTypeFilter::Any, status)
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|n| status.is_some() || n.status != PoolStatus::Released)
+            .collect();
         let rented = app.carrier.incoming_numbers().await.map_err(|e| {
             if e.is_transient() {
                 JobError::retry(e)
@@ -240,12 +277,13 @@ impl crate::jobs::Job for FixWebhooksJob {
                     }
                 }
                 Err(e) if e.is_transient() => {
-                    ctx.progress(&json!({"checked": i, "of": pool.len()}))
-                        .await?;
+                    ctx.progress(&json!({"done": i, "of": pool.len()})).await?;
                     return Err(JobError::retry(format!("the carrier failed mid-way: {e}")));
                 }
                 Err(e) => errors.push(json!({"phone_number": number, "err": e.to_string()})),
             }
+            ctx.progress(&json!({"done": i + 1, "of": pool.len()}))
+                .await?;
         }
         Ok(Some(json!({
             "target_voice_url": voice_target,
@@ -364,11 +402,13 @@ impl crate::jobs::Job for PurgeWithoutSmsJob {
         let (mut removed, mut released, mut missing, mut errors, mut kept_held) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut kept_sms = 0;
-        for n in &live {
+        for (i, n) in live.iter().enumerate() {
             if n.sms_capable {
                 kept_sms += 1;
                 continue;
             }
+            // Said before each release, the slow part: how far the job got if it stops here.
+            ctx.progress(&json!({"done": i, "of": live.len()})).await?;
             let number = n.phone_number.to_string();
             match release_one(&ctx, &n.phone_number, self.force).await? {
                 Released::Done => {
@@ -400,4 +440,69 @@ impl crate::jobs::Job for PurgeWithoutSmsJob {
             "ts": ctx.now.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
         })))
     }
+}
+
+/// What draining (or undoing it) did to each number asked for.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct DrainReport {
+    /// `{number, status}`: the status each changed number has now.
+    pub changed: Vec<serde_json::Value>,
+    /// `{number, status}`: already as asked.
+    pub unchanged: Vec<serde_json::Value>,
+    pub not_found: Vec<String>,
+    /// `{number, error}`: a status that cannot be drained (or undrained).
+    pub failed: Vec<serde_json::Value>,
+    pub undo: bool,
+    pub ts: String,
+}
+
+/// Marks numbers `draining` — no new client gets them, their client keeps them — before the
+/// operator releases them (issue 9 item 6); `undo` gives them back. A number reserved for an
+/// activation under way is refused: the activation would hand it to its client.
+pub async fn drain(app: &App, numbers: &[E164], undo: bool) -> AppResult<DrainReport> {
+    use serde_json::json;
+    if numbers.is_empty() || numbers.len() > 500 {
+        return Err(AppError::Invalid {
+            field: "numbers",
+            message: "must list 1 to 500 numbers".into(),
+        });
+    }
+    let now = Utc::now();
+    let mut report = DrainReport {
+        undo,
+        ts: now.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        ..DrainReport::default()
+    };
+    let wanted = |s: PoolStatus| (s == PoolStatus::Draining) != undo;
+    for number in numbers {
+        let Some(before) = app.store.pool_number(number).await? else {
+            report.not_found.push(number.to_string());
+            continue;
+        };
+        if wanted(before.status) {
+            report
+                .unchanged
+                .push(json!({"number": number.to_string(), "status": before.status.as_str()}));
+            continue;
+        }
+        if app.store.set_draining(number, undo).await? {
+            let after = app.store.pool_number(number).await?.map(|n| n.status);
+            let status = after.map_or("unknown", PoolStatus::as_str);
+            tracing::info!(number = %number.masked(), status, "pool number drain changed");
+            report
+                .changed
+                .push(json!({"number": number.to_string(), "status": status}));
+        } else {
+            let error = match before.status {
+                PoolStatus::Reserved => "reserved for an activation under way: drain it once \
+                                         the activation has ended"
+                    .to_owned(),
+                other => format!("is {}, which cannot be drained", other.as_str()),
+            };
+            report
+                .failed
+                .push(json!({"number": number.to_string(), "error": error}));
+        }
+    }
+    Ok(report)
 }

@@ -242,6 +242,25 @@ pub struct ProvisionJob {
     pub requested_by: Option<String>,
 }
 
+impl ProvisionJob {
+    /// Refuses a request the job could not honour, naming the field.
+    pub fn check(&self) -> AppResult<()> {
+        if !(1..=50).contains(&self.batch_size) {
+            return Err(AppError::Invalid {
+                field: "batch_size",
+                message: "must be between 1 and 50".into(),
+            });
+        }
+        if self.candidates_limit == 0 {
+            return Err(AppError::Invalid {
+                field: "candidates_limit",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl crate::jobs::Job for ProvisionJob {
     const KIND: &'static str = "pool.provision";
 

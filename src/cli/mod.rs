@@ -8,6 +8,7 @@ mod check;
 mod import;
 mod jobs;
 mod keys;
+mod operation;
 mod outbox;
 mod pool;
 mod serve;
@@ -56,7 +57,8 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
-    /// Add and list pool numbers without the carrier.
+    /// Add and list pool numbers; run the pool operations (provision, release, drain, fix
+    /// webhooks, purge) as the API does.
     Pool {
         #[command(subcommand)]
         action: PoolCommand,
@@ -147,8 +149,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             keys::run(&app, action).await
         }
         Command::Pool { action } => {
-            let (_, app) = service(&raw).await?;
-            pool::run(&app, action).await
+            let (settings, app) = service(&raw).await?;
+            pool::run(&app, &settings, action).await
         }
         Command::Import(args) => {
             let (_, app) = service(&raw).await?;
@@ -177,11 +179,12 @@ fn quiet_logs(raw: &RawSettings) {
 }
 
 /// The settings, and the service built from them exactly as `serve` builds it: the database
-/// (migrated) and the carrier they name.
+/// (migrated), the carrier they name, and where Twilio reaches the server
+/// (`PUBLIC_BASE_URL`), which provisioning and webhook repairs point numbers at.
 async fn service(raw: &RawSettings) -> Result<(Settings, App), Failure> {
     quiet_logs(raw);
     let settings = Settings::from_raw(raw).map_err(usage)?;
     let store = store::connect(&settings.database_url).await?;
-    let carrier = server::carrier(&settings, &store);
-    Ok((settings, App::new(store, carrier)))
+    let parts = server::assemble(settings.clone(), store, settings.listen).await?;
+    Ok((settings, parts.app))
 }

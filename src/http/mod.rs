@@ -14,6 +14,7 @@ mod address;
 mod auth;
 #[cfg(feature = "bench")]
 mod bench;
+pub mod chart;
 mod clients;
 mod confirmations;
 mod connections;

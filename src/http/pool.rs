@@ -41,7 +41,8 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(release))
             .routes(routes!(fix_webhooks))
             .routes(routes!(purge_without_sms))
-            .routes(routes!(sync)),
+            .routes(routes!(sync))
+            .routes(routes!(drain)),
     ))
 }
 
@@ -271,12 +272,6 @@ pub async fn provision(
     Extension(principal): Extension<Arc<Principal>>,
     Json(req): Json<ProvisionRequest>,
 ) -> Result<Response, ApiError> {
-    if !(1..=50).contains(&req.batch_size) {
-        return Err(ApiError::invalid("batch_size", "must be between 1 and 50"));
-    }
-    if req.candidates_limit == 0 {
-        return Err(ApiError::invalid("candidates_limit", "must be at least 1"));
-    }
     let number_type = req.number_type.unwrap_or(NumberType::Mobile);
     let twilio = state.settings.twilio.as_ref();
     let job = ProvisionJob {
@@ -290,6 +285,7 @@ pub async fn provision(
         bundle_sid: twilio.and_then(|t| t.bundle_sid.clone()),
         requested_by: Some(principal.key_id.clone()),
     };
+    job.check()?;
     operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
 }
 
@@ -355,23 +351,12 @@ pub async fn release(
     Extension(principal): Extension<Arc<Principal>>,
     Json(req): Json<ReleaseRequest>,
 ) -> Result<Response, ApiError> {
-    if req.numbers.is_empty() {
-        return Err(ApiError::invalid(
-            "numbers",
-            "must list at least one number",
-        ));
-    }
-    if req.numbers.len() > 500 {
-        return Err(ApiError::invalid(
-            "numbers",
-            "at most 500 numbers at a time",
-        ));
-    }
     let job = ReleaseJob {
         numbers: req.numbers,
         force: req.force,
         requested_by: Some(principal.key_id.clone()),
     };
+    job.check()?;
     operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
 }
 
@@ -415,17 +400,6 @@ pub async fn fix_webhooks(
     } else {
         super::extract::parse_json(&body)?
     };
-    if let Some(s) = &req.only_status
-        && crate::store::PoolStatus::parse(s).is_none()
-    {
-        return Err(ApiError::invalid(
-            "only_status",
-            format!(
-                "'{s}' is not a status (available, reserved, assigned, draining, released, \
-                 missing)"
-            ),
-        ));
-    }
     let job = FixWebhooksJob {
         dry_run: req.dry_run,
         only_country: req.only_country,
@@ -433,6 +407,7 @@ pub async fn fix_webhooks(
         fix_sms: req.fix_sms,
         requested_by: Some(principal.key_id.clone()),
     };
+    job.check()?;
     operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
 }
 
@@ -554,4 +529,58 @@ pub async fn sync(
         requested_by: Some(principal.key_id.clone()),
     };
     operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrainRequest {
+    /// The numbers to drain (E.164), 1 to 500.
+    #[schema(value_type = Vec<String>, example = json!(["+33780000001"]))]
+    numbers: Vec<E164>,
+    /// Give drained numbers back instead (to `assigned` when they have a client, else
+    /// `available`).
+    #[serde(default)]
+    undo: bool,
+}
+
+/// The report of a drain.
+#[derive(Serialize, ToSchema)]
+pub struct DrainResponse {
+    /// `{number, status}`: the status each changed number has now.
+    #[schema(value_type = Vec<Object>)]
+    changed: Vec<serde_json::Value>,
+    /// `{number, status}`: already as asked.
+    #[schema(value_type = Vec<Object>)]
+    unchanged: Vec<serde_json::Value>,
+    /// Not in the pool.
+    not_found: Vec<String>,
+    /// `{number, error}`: reserved for an activation, released, or another status that
+    /// cannot be drained.
+    #[schema(value_type = Vec<Object>)]
+    failed: Vec<serde_json::Value>,
+    undo: bool,
+    /// Naive UTC.
+    ts: String,
+}
+
+/// Marks numbers `draining`: their client keeps them, no new client gets them, until they are
+/// released (`POST /pool/release`). `undo` gives them back.
+#[utoipa::path(post, path = "/pool/drain", tag = "pool", request_body = DrainRequest,
+    responses(
+        (status = 200, body = DrainResponse),
+        (status = 422, body = ErrorBody, description = "no numbers, too many, or one that is not a phone number (named)"),
+    ))]
+pub async fn drain(
+    State(state): State<AppState>,
+    Json(req): Json<DrainRequest>,
+) -> Result<axum::Json<DrainResponse>, ApiError> {
+    let r = pool::drain(&state.app, &req.numbers, req.undo).await?;
+    Ok(axum::Json(DrainResponse {
+        changed: r.changed,
+        unchanged: r.unchanged,
+        not_found: r.not_found,
+        failed: r.failed,
+        undo: r.undo,
+        ts: r.ts,
+    }))
 }

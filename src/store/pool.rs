@@ -138,6 +138,10 @@ pub trait PoolStore {
     /// has it as their proxy, else `available` (a reservation it had is dropped). The number
     /// as restored, or `None` when it was not missing.
     async fn restore_missing(&self, number: &E164) -> StoreResult<Option<PoolNumber>>;
+    /// Drains `number` (`available` or `assigned` → `draining`: its client keeps it, no new
+    /// client gets it), or with `undo` gives a draining one back (to `assigned` when it has
+    /// a client, else `available`). `false` when its status did not allow it.
+    async fn set_draining(&self, number: &E164, undo: bool) -> StoreResult<bool>;
     /// Atomically marks the first fitting available number as assigned to `client`.
     async fn assign_from_pool(
         &self,

@@ -7,7 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
 use super::StoreResult;
-use super::sql::{claim_sql, impl_columns, impl_store, reserve_sql};
+use super::sql::{claim_sql, hourly_sql, impl_columns, impl_store, reserve_sql};
 
 /// The sqlx database the shared SQL is instantiated for.
 type DbEngine = Postgres;
@@ -29,6 +29,9 @@ impl PgStore {
     const LOCK_KEY_SQL: &'static str = "select pg_advisory_xact_lock(hashtext($1))";
     /// Appended to the job claim's inner select.
     const SKIP_LOCKED: &'static str = " for update skip locked";
+    /// The hour as SQLite's text gives it, `YYYY-MM-DDTHH` in UTC.
+    const HOURLY_SQL: &'static str =
+        hourly_sql!("to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24')");
 
     pub async fn connect(url: &str, migrate: super::Migrations) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;

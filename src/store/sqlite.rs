@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::StoreResult;
-use super::sql::{claim_sql, impl_columns, impl_store, reserve_sql};
+use super::sql::{claim_sql, hourly_sql, impl_columns, impl_store, reserve_sql};
 
 /// The sqlx database the shared SQL is instantiated for.
 type DbEngine = Sqlite;
@@ -38,6 +38,8 @@ impl SqliteStore {
     const LOCK_KEY_SQL: &'static str = "select $1";
     /// Appended to the job claim's inner select.
     const SKIP_LOCKED: &'static str = "";
+    /// Times are RFC 3339 text in UTC: the hour is their first 13 characters.
+    const HOURLY_SQL: &'static str = hourly_sql!("substr(occurred_at, 1, 13)");
 
     pub async fn connect(url: &str, migrate: super::Migrations) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?

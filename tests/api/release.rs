@@ -514,3 +514,106 @@ async fn purge_releases_numbers_without_sms_but_never_a_held_one_unless_forced()
     assert_eq!(forced.body["removed_from_pool"], json!(["+33780000901"]));
     assert_eq!(app.get("/clients/1").await.body["client_proxy_number"], "");
 }
+
+#[tokio::test]
+async fn a_drained_number_keeps_its_client_and_goes_to_no_one_else() {
+    let app = spawn_app().await;
+    let held = app.client_with_proxy(1, "+33612345678").await;
+    let spare = app.add_numbers("FR", NumberType::Mobile, 1).await.remove(0);
+
+    let drained = app
+        .post(
+            "/pool/drain",
+            &json!({"numbers": [held, spare, "+33799999999"]}),
+        )
+        .await;
+    assert_eq!(drained.status, 200, "{}", drained.body);
+    assert_eq!(
+        drained.body["changed"],
+        json!([{"number": held, "status": "draining"}, {"number": spare, "status": "draining"}])
+    );
+    assert_eq!(drained.body["not_found"], json!(["+33799999999"]));
+    assert_eq!(app.pool_status(&held).await, "draining");
+
+    // Its client keeps it: a courier's call still reaches them.
+    let (status, twiml) = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", "+33698765432"), ("To", &held), ("CallSid", "CA1")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(twiml.contains("+33612345678"), "{twiml}");
+    // No new client gets either: the pool is empty for them.
+    assert!(
+        !app.get("/pool/available?country_iso=FR")
+            .await
+            .text
+            .contains(&spare),
+        "a draining number is not listed as available"
+    );
+    let order = app
+        .post(
+            "/orders",
+            &crate::helpers::order("CMD-2", 2, "+33611111111"),
+        )
+        .await;
+    assert_eq!(order.status, 409, "{}", order.body);
+
+    // Draining again changes nothing; undo gives each its status back.
+    let again = app.post("/pool/drain", &json!({"numbers": [held]})).await;
+    assert_eq!(again.body["unchanged"][0]["status"], "draining");
+    let undone = app
+        .post(
+            "/pool/drain",
+            &json!({"numbers": [held, spare], "undo": true}),
+        )
+        .await;
+    assert_eq!(
+        undone.body["changed"],
+        json!([{"number": held, "status": "assigned"}, {"number": spare, "status": "available"}])
+    );
+
+    // Drained, then released without force: the drain was the operator's decision.
+    app.post("/pool/drain", &json!({"numbers": [held]})).await;
+    let released = app.post("/pool/release", &json!({"numbers": [held]})).await;
+    assert_eq!(
+        released.body["released"],
+        json!([held]),
+        "{}",
+        released.body
+    );
+    let after = app.post("/pool/drain", &json!({"numbers": [held]})).await;
+    assert!(
+        after.body["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("released"),
+        "{}",
+        after.body
+    );
+}
+
+#[tokio::test]
+async fn drain_refuses_bad_input_and_readers() {
+    let app = spawn_app().await;
+    for (body, field) in [
+        (json!({"numbers": []}), "numbers"),
+        (json!({"numbers": ["abc"]}), "numbers[0]"),
+        (json!({"numbers": ["+33780000001"], "undo": "yes"}), "undo"),
+    ] {
+        let a = app.post("/pool/drain", &body).await;
+        assert_eq!(a.status, 422, "{body}: {}", a.body);
+        assert!(a.field().starts_with(field), "{body}: {}", a.body);
+    }
+    let reader = app.key_with_scopes("read").await;
+    let a = app
+        .send_with_key(
+            reqwest::Method::POST,
+            "/pool/drain",
+            &json!({"numbers": ["+33780000001"]}),
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(a.status, 403);
+}

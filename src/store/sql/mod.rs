@@ -36,7 +36,7 @@ pub(crate) use jobs::{impl_job_store, insert_job, job_cols};
 pub(crate) use keys::impl_keys_store;
 pub(crate) use outbox::{impl_outbox_store, insert_outbound};
 pub(crate) use pool::impl_pool_store;
-pub(crate) use reports::impl_reports_store;
+pub(crate) use reports::{hourly_sql, impl_reports_store};
 pub(crate) use routing::impl_routing_store;
 pub(crate) use simulated::{impl_simulated_store, simulated_cols};
 

@@ -180,6 +180,22 @@ macro_rules! impl_pool_store {
                 .transpose()
             }
 
+            async fn set_draining(&self, number: &E164, undo: bool) -> StoreResult<bool> {
+                let sql = if undo {
+                    "update pool_numbers set status = case when owner_client_id is null \
+                     then 'available' else 'assigned' end \
+                     where phone_number = $1 and status = 'draining'"
+                } else {
+                    "update pool_numbers set status = 'draining' \
+                     where phone_number = $1 and status in ('available', 'assigned')"
+                };
+                let done = sqlx::query(sql)
+                    .bind(number.as_str())
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn assign_from_pool(
                 &self,
                 client: ClientId,

@@ -2,6 +2,21 @@
 //! engines store them so that order is preserved (PostgreSQL as `timestamptz`, SQLite as
 //! RFC 3339 text in UTC, written and bound alike).
 
+/// Interactions per hour of a period; `$hour` turns `occurred_at` into `YYYY-MM-DDTHH` (UTC)
+/// on its engine.
+macro_rules! hourly_sql {
+    ($hour:literal) => {
+        concat!(
+            "select ",
+            $hour,
+            " as hour, channel, outcome, count(*) as n from interactions \
+             where occurred_at >= $1 and occurred_at < $2 \
+             group by 1, channel, outcome order by 1, channel, outcome"
+        )
+    };
+}
+pub(crate) use hourly_sql;
+
 /// Implements `ReportStore` for a back-end (see `impl_store!`).
 macro_rules! impl_reports_store {
     ($store:ty) => {
@@ -13,6 +28,98 @@ macro_rules! impl_reports_store {
 
             #[async_trait::async_trait]
             impl ReportStore for $store {
+                async fn hourly_interactions(
+                    &self,
+                    from: DateTime<Utc>,
+                    to: DateTime<Utc>,
+                ) -> StoreResult<Vec<HourCount>> {
+                    sqlx::query(Self::HOURLY_SQL)
+                        .bind(from)
+                        .bind(to)
+                        .fetch_all(self.reader())
+                        .await?
+                        .iter()
+                        .map(|r| {
+                            Ok(HourCount {
+                                hour: r.try_get("hour")?,
+                                channel: r.try_get("channel")?,
+                                outcome: r.try_get("outcome")?,
+                                count: r.try_get("n")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn activation_funnel(&self, since: DateTime<Utc>) -> StoreResult<Funnel> {
+                    let r = sqlx::query(concat!(
+                        "select count(*) as started, \
+                         count(case when call_sid is not null then 1 end) as reached_call, \
+                         count(case when link_token_hash is not null then 1 end) as reached_link, \
+                         count(case when status = 'PROMOTED' or status like 'UPDATED%' \
+                           then 1 end) as promoted, \
+                         count(case when status in ('EXPIRED', 'LOCKED') then 1 end) as expired, \
+                         count(case when status in ",
+                        $crate::store::sql::waiting!(),
+                        " then 1 end) as waiting from activations where created_at >= $1"
+                    ))
+                    .bind(since)
+                    .fetch_one(self.reader())
+                    .await?;
+                    Ok(Funnel {
+                        started: r.try_get("started")?,
+                        call: r.try_get("reached_call")?,
+                        link: r.try_get("reached_link")?,
+                        promoted: r.try_get("promoted")?,
+                        expired: r.try_get("expired")?,
+                        waiting: r.try_get("waiting")?,
+                    })
+                }
+
+                async fn queues(&self, now: DateTime<Utc>) -> StoreResult<Queues> {
+                    let db = self.reader();
+                    let health = |r: &_| -> StoreResult<QueueHealth> {
+                        let r: &<DbEngine as sqlx::Database>::Row = r;
+                        Ok(QueueHealth {
+                            queued: r.try_get("queued")?,
+                            oldest: r.try_get("oldest")?,
+                            failed: r.try_get("failed")?,
+                        })
+                    };
+                    let outbox = sqlx::query(
+                        "select count(case when status in ('pending', 'sending') then 1 end) \
+                           as queued, \
+                         min(case when status = 'pending' then created_at end) as oldest, \
+                         count(case when status = 'failed' then 1 end) as failed \
+                         from outbound_messages",
+                    )
+                    .fetch_one(db)
+                    .await?;
+                    let jobs = sqlx::query(
+                        "select count(case when status in ('queued', 'running') then 1 end) \
+                           as queued, \
+                         min(case when status = 'queued' and due_at <= $1 then due_at end) \
+                           as oldest, \
+                         count(case when status = 'failed' then 1 end) as failed from jobs",
+                    )
+                    .bind(now)
+                    .fetch_one(db)
+                    .await?;
+                    let emails = sqlx::query(
+                        "select count(case when status in ('pending', 'sending') then 1 end) \
+                           as queued, \
+                         min(case when status = 'pending' then created_at end) as oldest, \
+                         count(case when status = 'failed' then 1 end) as failed \
+                         from outbound_emails",
+                    )
+                    .fetch_one(db)
+                    .await?;
+                    Ok(Queues {
+                        outbox: health(&outbox)?,
+                        jobs: health(&jobs)?,
+                        emails: health(&emails)?,
+                    })
+                }
+
                 async fn period_figures(
                     &self,
                     from: DateTime<Utc>,

@@ -1,0 +1,126 @@
+//! What the operator's overview shows (issue 10): the pool against its low-water mark, calls
+//! and texts per hour over the last 7 days by outcome, the activation funnel, and the queues'
+//! health. Counted by the database; shaped here for the page.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+
+use super::{App, AppResult};
+use crate::store::{Funnel, PoolStatus, Queues};
+
+/// How far back the chart and the funnel look.
+pub const WINDOW_DAYS: i64 = 7;
+
+/// The pool of one country and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolLine {
+    pub country: String,
+    pub number_type: String,
+    /// Numbers per status (every status, 0 when none).
+    pub by_status: Vec<(PoolStatus, i64)>,
+    pub available: i64,
+    /// Fewer available than the low-water mark.
+    pub low: bool,
+}
+
+/// One hour of the chart: its start, and per channel the interactions by outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hour {
+    pub start: DateTime<Utc>,
+    pub voice: BTreeMap<String, i64>,
+    pub sms: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub now: DateTime<Utc>,
+    pub low_water: i64,
+    pub pool: Vec<PoolLine>,
+    /// Every hour of the window, oldest first, the current one last (empty ones too).
+    pub hours: Vec<Hour>,
+    pub funnel: Funnel,
+    pub queues: Queues,
+}
+
+pub async fn overview(app: &App, now: DateTime<Utc>, low_water: i64) -> AppResult<Overview> {
+    let this_hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+    let from = this_hour - Duration::hours(24 * WINDOW_DAYS - 1);
+    let counts = app
+        .store
+        .hourly_interactions(from, this_hour + Duration::hours(1))
+        .await?;
+    let mut hours: Vec<Hour> = (0..24 * WINDOW_DAYS)
+        .map(|i| Hour {
+            start: from + Duration::hours(i),
+            voice: BTreeMap::new(),
+            sms: BTreeMap::new(),
+        })
+        .collect();
+    for c in counts {
+        let Some(hour) = hours.iter_mut().find(|h| hour_key(h.start) == c.hour) else {
+            continue;
+        };
+        let channel = if c.channel == "voice" {
+            &mut hour.voice
+        } else {
+            &mut hour.sms
+        };
+        *channel.entry(c.outcome).or_default() += c.count;
+    }
+    Ok(Overview {
+        now,
+        low_water,
+        pool: pool_lines(app, low_water).await?,
+        hours,
+        funnel: app
+            .store
+            .activation_funnel(now - Duration::days(WINDOW_DAYS))
+            .await?,
+        queues: app.store.queues(now).await?,
+    })
+}
+
+/// The key the store gives an hour: `YYYY-MM-DDTHH`, UTC.
+fn hour_key(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H").to_string()
+}
+
+async fn pool_lines(app: &App, low_water: i64) -> AppResult<Vec<PoolLine>> {
+    let mut lines: BTreeMap<(String, String), BTreeMap<PoolStatus, i64>> = BTreeMap::new();
+    for c in app.store.pool_counts().await? {
+        lines
+            .entry((c.country_iso.to_string(), c.number_type.as_str().to_owned()))
+            .or_default()
+            .insert(c.status, c.count);
+    }
+    Ok(lines
+        .into_iter()
+        .map(|((country, number_type), counts)| {
+            let available = counts.get(&PoolStatus::Available).copied().unwrap_or(0);
+            PoolLine {
+                country,
+                number_type,
+                by_status: PoolStatus::ALL
+                    .iter()
+                    .map(|s| (*s, counts.get(s).copied().unwrap_or(0)))
+                    .collect(),
+                available,
+                low: available < low_water,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn the_hour_key_is_the_one_both_engines_group_by() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 30, 7, 59, 59).unwrap();
+        assert_eq!(hour_key(t), "2026-11-30T07");
+    }
+}

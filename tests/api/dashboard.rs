@@ -1,0 +1,95 @@
+//! The overview's figures (`app::dashboard`), counted by each engine: the chart's hours, the
+//! pool against its low-water mark, the activation funnel, the queues.
+
+use chrono::{Duration, Utc};
+use proxycall::app::dashboard;
+use proxycall::domain::NumberType;
+use proxycall::store::PoolStatus;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+const COURIER: &str = "+33698765432";
+
+#[tokio::test]
+async fn the_overview_counts_this_hours_calls_and_texts_and_the_pool_and_queues() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, "+33612345678").await;
+    app.add_numbers("FR", NumberType::Local, 2).await;
+    for sid in ["CA1", "CA2"] {
+        let (status, _) = app
+            .webhook(
+                "/twilio/voice",
+                &[("From", COURIER), ("To", &proxy), ("CallSid", sid)],
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = app
+        .webhook(
+            "/twilio/sms",
+            &[
+                ("From", COURIER),
+                ("To", &proxy),
+                ("Body", "Je suis en bas"),
+                ("MessageSid", "SM1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let started = app
+        .post(
+            "/confirmations/create",
+            &json!({"client_name": "Paul", "client_mail": "paul@example.com",
+                    "client_real_phone": "+33644444444", "country_iso": "FR"}),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+
+    let now = Utc::now();
+    let o = dashboard::overview(&app.app, now, 2).await.unwrap();
+    assert_eq!(o.hours.len(), 24 * 7);
+    let last = o.hours.last().unwrap();
+    assert!(last.start <= now && now < last.start + Duration::hours(1));
+    assert_eq!(last.voice.values().sum::<i64>(), 2, "{last:?}");
+    assert_eq!(last.sms.values().sum::<i64>(), 1, "{last:?}");
+    let earlier: i64 = o.hours[..o.hours.len() - 1]
+        .iter()
+        .map(|h| h.voice.values().sum::<i64>() + h.sms.values().sum::<i64>())
+        .sum();
+    assert_eq!(earlier, 0);
+
+    // FR mobile: the one number, the client's; FR local: two available, one reserved by
+    // the activation (it falls back to local) — under a low-water mark of 2 each.
+    let lines: Vec<_> = o
+        .pool
+        .iter()
+        .map(|l| {
+            (
+                l.country.as_str(),
+                l.number_type.as_str(),
+                l.available,
+                l.low,
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [("FR", "local", 1, true), ("FR", "mobile", 0, true)],
+        "{o:?}"
+    );
+    let local = &o.pool[0];
+    assert!(
+        local.by_status.contains(&(PoolStatus::Reserved, 1)),
+        "{local:?}"
+    );
+
+    assert_eq!(o.funnel.started, 1);
+    assert_eq!(o.funnel.waiting, 1);
+    // The relayed text and the code's text wait in the outbox until the workers run.
+    assert!(o.queues.outbox.queued >= 1, "{:?}", o.queues);
+    app.drain().await;
+    let o = dashboard::overview(&app.app, Utc::now(), 2).await.unwrap();
+    assert_eq!(o.queues.outbox.queued, 0, "{:?}", o.queues);
+    assert_eq!(o.queues.outbox.oldest, None);
+}
