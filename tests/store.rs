@@ -875,6 +875,12 @@ impl proxycall::carrier::Carrier for OutcomeLost {
     ) -> proxycall::carrier::CarrierResult<Vec<proxycall::carrier::IncomingNumber>> {
         self.inner.incoming_numbers().await
     }
+    async fn incoming_numbers_of_type(
+        &self,
+        t: proxycall::domain::NumberType,
+    ) -> proxycall::carrier::CarrierResult<Vec<proxycall::carrier::IncomingNumber>> {
+        self.inner.incoming_numbers_of_type(t).await
+    }
     async fn update_number(
         &self,
         sid: &str,
@@ -1183,4 +1189,76 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn the_missing_status_keeps_every_pool_column_and_index_of_earlier_versions() {
+    let db = TestDb::new().await;
+    // The release before `missing`: a pool row with every column added since the table was
+    // made (owner 0004, released_at 0010, cooloff_until 0011).
+    store::open(db.url(), store::Migrations::UpTo(11))
+        .await
+        .unwrap();
+    let at = "2026-11-30T10:00:00+00:00";
+    db.exec(&format!(
+        "insert into pool_numbers (phone_number, twilio_sid, country_iso, number_type, \
+         voice_capable, sms_capable, status, friendly_name, purchased_at, assigned_at, \
+         attribution_to_client_name, reserved_token, reserved_at, reserved_by_client_id, \
+         owner_client_id, released_at, cooloff_until) values ('+33780000001', 'PN1', 'FR', \
+         'mobile', true, false, 'draining', 'Pool-FR-1', '{at}', '{at}', 'Ana', 'tok', '{at}', \
+         3, 4, '{at}', '{at}')"
+    ))
+    .await;
+    let id_before = db
+        .text_columns("select cast(id as text) as id from pool_numbers")
+        .await[0][0]
+        .1
+        .clone();
+    let store = store::connect(db.url()).await.unwrap();
+    let number = proxycall::domain::E164::parse("+33780000001").unwrap();
+    let kept = db
+        .text_columns(
+            "select cast(id as text) as id, twilio_sid, friendly_name, \
+             attribution_to_client_name, reserved_token, \
+             cast(reserved_by_client_id as text) as reserved_by, \
+             cast(owner_client_id as text) as owner, \
+             case when released_at is null then 'null' else 'set' end as released, \
+             case when cooloff_until is null then 'null' else 'set' end as cooloff \
+             from pool_numbers",
+        )
+        .await;
+    let values: Vec<Option<String>> = kept[0].iter().map(|(_, v)| v.clone()).collect();
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        values,
+        [
+            id_before,
+            some("PN1"),
+            some("Pool-FR-1"),
+            some("Ana"),
+            some("tok"),
+            some("3"),
+            some("4"),
+            some("set"),
+            some("set"),
+        ]
+    );
+    // The picking index is there again.
+    let index = if db.url().starts_with("postgres") {
+        "select indexname as name from pg_indexes where tablename = 'pool_numbers' \
+         and indexname = 'pool_pick_idx'"
+    } else {
+        "select name from sqlite_master where type = 'index' and name = 'pool_pick_idx'"
+    };
+    assert_eq!(db.text_columns(index).await.len(), 1);
+    // `missing` is a status now, and the others still are.
+    assert!(store.flag_missing(&number).await.unwrap());
+    let flagged = store.pool_number(&number).await.unwrap().unwrap();
+    assert_eq!(flagged.status.as_str(), "missing");
+    assert_eq!(flagged.holder().map(|c| c.get()), Some(4));
+    // Client 4 does not have it as their proxy: restored, it is free.
+    let restored = store.restore_missing(&number).await.unwrap().unwrap();
+    assert_eq!(restored.status.as_str(), "available");
+    assert_eq!(restored.owner_client_id, None);
+    assert!(store.restore_missing(&number).await.unwrap().is_none());
 }

@@ -487,6 +487,97 @@ async fn incoming_numbers_follows_next_page_uri_and_returns_every_page() {
 }
 
 #[tokio::test]
+async fn incoming_numbers_of_type_reads_twilios_typed_list_every_page() {
+    // Arrange: Twilio's mobile list over two pages; its local list, empty.
+    let twilio = TwilioDouble::start().await;
+    let mobile = acct("/IncomingPhoneNumbers/Mobile.json");
+    let next = format!("{mobile}?Page=1&PageSize=1000&PageToken=PAnext");
+    twilio.answer(
+        Method::GET,
+        &mobile,
+        [
+            Reply::json(
+                200,
+                json!({
+                    "incoming_phone_numbers": [
+                        incoming_number("PN01", "+33780000001", json!({"voice": true, "sms": false, "mms": true})),
+                    ],
+                    "next_page_uri": next,
+                }),
+            ),
+            Reply::json(
+                200,
+                json!({
+                    "incoming_phone_numbers": [
+                        incoming_number("PN02", "+33780000002", json!({"Voice": false, "SMS": true, "MMS": false})),
+                    ],
+                    "next_page_uri": null,
+                }),
+            ),
+        ],
+    );
+    let local = acct("/IncomingPhoneNumbers/Local.json");
+    twilio.answer(
+        Method::GET,
+        &local,
+        [Reply::json(
+            200,
+            json!({"incoming_phone_numbers": [], "next_page_uri": null}),
+        )],
+    );
+
+    // Act
+    let mobiles = twilio
+        .client()
+        .incoming_numbers_of_type(NumberType::Mobile)
+        .await
+        .unwrap();
+    let locals = twilio
+        .client()
+        .incoming_numbers_of_type(NumberType::Local)
+        .await
+        .unwrap();
+
+    // Assert: each classed as the list that named it, with its capabilities.
+    let read: Vec<_> = mobiles
+        .iter()
+        .map(|n| {
+            (
+                n.phone_number.as_str(),
+                n.number_type,
+                n.voice,
+                n.sms,
+                n.mms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("+33780000001", Some(NumberType::Mobile), true, false, true),
+            ("+33780000002", Some(NumberType::Mobile), false, true, false),
+        ]
+    );
+    assert!(locals.is_empty());
+    let pages = twilio.requests_to(Method::GET, &mobile);
+    assert_eq!(pages.len(), 2, "{pages:#?}");
+    assert_eq!(pages[0].query("PageSize"), Some("1000"));
+    assert_eq!(pages[1].query("PageToken"), Some("PAnext"));
+    assert_eq!(twilio.requests_to(Method::GET, &local).len(), 1);
+    // The full list says nothing of a type: nothing is guessed.
+    twilio.answer(
+        Method::GET,
+        &acct("/IncomingPhoneNumbers.json"),
+        [Reply::json(
+            200,
+            json!({"incoming_phone_numbers": [incoming_number("PN01", "+33780000001", json!({"voice": true}))], "next_page_uri": null}),
+        )],
+    );
+    let all = twilio.client().incoming_numbers().await.unwrap();
+    assert_eq!(all[0].number_type, None);
+}
+
+#[tokio::test]
 async fn buy_number_sends_the_webhooks_the_name_and_the_regulatory_sids() {
     // Arrange
     let twilio = TwilioDouble::start().await;
@@ -1315,6 +1406,12 @@ impl Carrier for Reach {
     async fn incoming_numbers(&self) -> CarrierResult<Vec<proxycall::carrier::IncomingNumber>> {
         self.now().incoming_numbers().await
     }
+    async fn incoming_numbers_of_type(
+        &self,
+        t: NumberType,
+    ) -> CarrierResult<Vec<proxycall::carrier::IncomingNumber>> {
+        self.now().incoming_numbers_of_type(t).await
+    }
     async fn update_number(
         &self,
         sid: &str,
@@ -1676,6 +1773,14 @@ async fn every_request_shape_passes_twilios_openapi_spec() {
                 .await,
         ),
         outcome("incoming_numbers", twilio.incoming_numbers().await),
+        outcome(
+            "incoming_numbers_of_type Mobile",
+            twilio.incoming_numbers_of_type(NumberType::Mobile).await,
+        ),
+        outcome(
+            "incoming_numbers_of_type Local",
+            twilio.incoming_numbers_of_type(NumberType::Local).await,
+        ),
         outcome(
             "update_number",
             twilio.update_number(NUMBER_SID, &update).await,

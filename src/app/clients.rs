@@ -173,6 +173,12 @@ pub async fn update(app: &App, id: ClientId, mut patch: ClientPatch) -> AppResul
             // Never say which client holds it: that is another client's data.
             message: "client_proxy_number belongs to another client".into(),
         }),
+        Err(StoreError::Conflict(Conflict::NumberMissing)) => Err(AppError::Conflict {
+            kind: super::ConflictKind::ProxyTaken,
+            message: "client_proxy_number is flagged missing: the carrier no longer lists it \
+                      (POST /pool/sync)"
+                .into(),
+        }),
         Err(e) => Err(e.into()),
     }
 }

@@ -15,6 +15,7 @@ pub mod pool;
 pub mod provision;
 pub mod report;
 pub mod routing;
+pub mod sync;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -329,7 +329,10 @@ pub(crate) async fn release_one(
     use crate::carrier::CarrierError;
     use crate::jobs::JobError;
     let app = &ctx.app;
-    let held = |status: PoolStatus| match status {
+    let held = |n: &PoolNumber| match n.status {
+        PoolStatus::Missing if n.holder().is_some() => Some(
+            "flagged missing, still a client's proxy (give \"force\": true to release it anyway)",
+        ),
         PoolStatus::Assigned => {
             Some("assigned to a client (give \"force\": true to release it anyway)")
         }
@@ -341,7 +344,7 @@ pub(crate) async fn release_one(
     let Some(before) = app.store.mark_released(number, force, ctx.now).await? else {
         return Ok(Released::NotInPool);
     };
-    if !force && let Some(why) = held(before.status) {
+    if !force && let Some(why) = held(&before) {
         return Ok(Released::Held(why.into()));
     }
     let Some(sid) = before.twilio_sid.as_deref() else {
@@ -385,10 +388,16 @@ impl crate::jobs::Job for PurgeWithoutSmsJob {
             .store
             .pool_numbers(None, NumberTypeFilter::Any, None)
             .await?;
-        // A draining number is on its way out already: the operator releases it by name.
+        // A draining number is on its way out already: the operator releases it by name. A
+        // missing one is no longer rented: the operator decides, seeing the sync's report.
         let live: Vec<_> = numbers
             .iter()
-            .filter(|n| !matches!(n.status, PoolStatus::Released | PoolStatus::Draining))
+            .filter(|n| {
+                !matches!(
+                    n.status,
+                    PoolStatus::Released | PoolStatus::Draining | PoolStatus::Missing
+                )
+            })
             .collect();
         let (mut removed, mut released, mut missing, mut errors, mut kept_held) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -153,6 +153,10 @@ pub struct IncomingNumber {
     pub sms_method: Option<String>,
     pub voice: bool,
     pub sms: bool,
+    pub mms: bool,
+    /// The carrier's own classification, when the listing gave one (its typed lists do:
+    /// `Carrier::incoming_numbers_of_type`); never guessed from the number.
+    pub number_type: Option<NumberType>,
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +241,13 @@ pub trait Carrier: Send + Sync + 'static {
     async fn buy_number(&self, purchase: &Purchase) -> CarrierResult<IncomingNumber>;
     /// Every number the account rents, all pages.
     async fn incoming_numbers(&self) -> CarrierResult<Vec<IncomingNumber>>;
+    /// The numbers the account rents that the carrier itself classes as `number_type` (Twilio's
+    /// typed lists, `IncomingPhoneNumbers/Mobile.json` and `Local.json`), all pages, each with
+    /// `number_type` set: how a sync learns a number's type without guessing it.
+    async fn incoming_numbers_of_type(
+        &self,
+        number_type: NumberType,
+    ) -> CarrierResult<Vec<IncomingNumber>>;
     async fn update_number(
         &self,
         sid: &str,

@@ -43,6 +43,21 @@ fn incoming(n: SimulatedNumber) -> IncomingNumber {
         sms_url: n.sms_url,
         voice: n.voice,
         sms: n.sms,
+        // The simulation carries no picture messages.
+        mms: false,
+        number_type: None,
+    }
+}
+
+/// How the simulated carrier classes a number it rents: by its country's numbering plan, as
+/// Twilio's typed lists follow the regulator's ranges. A range the plan shares between fixed
+/// and mobile lines (North America's) is `local`, as Twilio sells those.
+fn class(number: &E164) -> Option<NumberType> {
+    use crate::domain::LineType;
+    match number.line_type() {
+        LineType::Mobile => Some(NumberType::Mobile),
+        LineType::FixedLine | LineType::FixedLineOrMobile => Some(NumberType::Local),
+        _ => None,
     }
 }
 
@@ -200,6 +215,21 @@ impl Carrier for SimulatedCarrier {
     async fn incoming_numbers(&self) -> CarrierResult<Vec<IncomingNumber>> {
         let numbers = self.store.simulated_numbers().await.map_err(unreachable)?;
         Ok(numbers.into_iter().map(incoming).collect())
+    }
+
+    async fn incoming_numbers_of_type(
+        &self,
+        number_type: NumberType,
+    ) -> CarrierResult<Vec<IncomingNumber>> {
+        let numbers = self.store.simulated_numbers().await.map_err(unreachable)?;
+        Ok(numbers
+            .into_iter()
+            .filter(|n| class(&n.phone_number) == Some(number_type))
+            .map(|n| IncomingNumber {
+                number_type: Some(number_type),
+                ..incoming(n)
+            })
+            .collect())
     }
 
     async fn update_number(&self, sid: &str, u: &WebhookUpdate) -> CarrierResult<IncomingNumber> {

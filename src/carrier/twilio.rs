@@ -145,6 +145,8 @@ impl IncomingRow {
             sms_method: self.sms_method,
             voice: caps.has("voice"),
             sms: caps.has("sms"),
+            mms: caps.has("mms"),
+            number_type: None,
         })
     }
 }
@@ -277,6 +279,27 @@ impl TwilioClient {
             .retry(retry_policy())
             .when(CarrierError::is_transient)
             .await
+    }
+
+    /// Every page of a listing of the account's numbers, from `path`.
+    async fn list_incoming(
+        &self,
+        operation: &'static str,
+        path: &str,
+    ) -> CarrierResult<Vec<IncomingNumber>> {
+        let mut numbers = Vec::new();
+        let mut url = self.url(&format!("{path}?PageSize=1000"));
+        loop {
+            let page: IncomingPage = self.read(operation, url).await?;
+            for row in page.incoming_phone_numbers {
+                numbers.push(row.into_number()?);
+            }
+            match page.next_page_uri.filter(|u| !u.is_empty()) {
+                // Twilio gives the next page as a path from the API's root.
+                Some(next) => url = format!("{}{next}", self.api_base),
+                None => return Ok(numbers),
+            }
+        }
     }
 
     /// Writes that are safe to repeat after a refusal that did nothing (429 only).
@@ -453,19 +476,25 @@ impl Carrier for TwilioClient {
     }
 
     async fn incoming_numbers(&self) -> CarrierResult<Vec<IncomingNumber>> {
-        let mut numbers = Vec::new();
-        let mut url = self.url("/IncomingPhoneNumbers.json?PageSize=1000");
-        loop {
-            let page: IncomingPage = self.read("incoming_numbers.list", url).await?;
-            for row in page.incoming_phone_numbers {
-                numbers.push(row.into_number()?);
-            }
-            match page.next_page_uri.filter(|u| !u.is_empty()) {
-                // Twilio gives the next page as a path from the API's root.
-                Some(next) => url = format!("{}{next}", self.api_base),
-                None => return Ok(numbers),
-            }
+        self.list_incoming("incoming_numbers.list", "/IncomingPhoneNumbers.json")
+            .await
+    }
+
+    async fn incoming_numbers_of_type(
+        &self,
+        number_type: NumberType,
+    ) -> CarrierResult<Vec<IncomingNumber>> {
+        let path = match number_type {
+            NumberType::Mobile => "/IncomingPhoneNumbers/Mobile.json",
+            NumberType::Local => "/IncomingPhoneNumbers/Local.json",
+        };
+        let mut numbers = self
+            .list_incoming("incoming_numbers.list_typed", path)
+            .await?;
+        for n in &mut numbers {
+            n.number_type = Some(number_type);
         }
+        Ok(numbers)
     }
 
     async fn update_number(&self, sid: &str, u: &WebhookUpdate) -> CarrierResult<IncomingNumber> {

@@ -19,6 +19,7 @@ use crate::app::operations::{self, Ran};
 use crate::app::pool::{self, Assign};
 use crate::app::pool::{FixWebhooksJob, PurgeWithoutSmsJob, ReleaseJob};
 use crate::app::provision::ProvisionJob;
+use crate::app::sync::SyncJob;
 use crate::domain::{ClientId, ClientName, CountryIso, E164, NumberType, NumberTypeFilter, Scope};
 use crate::store::PoolNumber;
 use axum::http::StatusCode;
@@ -40,6 +41,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(release))
             .routes(routes!(fix_webhooks))
             .routes(routes!(purge_without_sms))
+            .routes(routes!(sync))
             .routes(routes!(drain)),
     ))
 }
@@ -367,7 +369,7 @@ pub struct FixWebhooksRequest {
     #[serde(default, deserialize_with = "blank_as_none")]
     #[schema(value_type = Option<String>, example = "FR")]
     only_country: Option<CountryIso>,
-    /// `available`, `reserved`, `assigned`, `draining` or `released`.
+    /// `available`, `reserved`, `assigned`, `draining`, `released` or `missing`.
     #[serde(default, deserialize_with = "blank_as_none")]
     only_status: Option<String>,
     /// Fix the SMS webhook too [default: true].
@@ -438,6 +440,92 @@ pub async fn purge_without_sms(
     };
     let job = PurgeWithoutSmsJob {
         force: req.force,
+        requested_by: Some(principal.key_id.clone()),
+    };
+    operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// Add what the pool lacks, flag and restore [default: true]; `false` changes nothing and
+    /// reports what it would do.
+    #[serde(default = "yes")]
+    apply: bool,
+}
+
+/// The report of a sync (built by the job, `app::sync::SyncJob`): this type states its shape
+/// in `/openapi.json`.
+#[derive(Serialize, ToSchema)]
+pub struct SyncResponse {
+    /// Listed by the carrier, absent from the pool (skipped ones included).
+    missing_numbers: Vec<String>,
+    /// Added to the pool by this run (none without `apply`).
+    added_numbers: Vec<String>,
+    total_twilio: usize,
+    /// Pool numbers not released.
+    total_sheet: usize,
+    /// Naive UTC, as the earlier version wrote it.
+    ts: String,
+    apply: bool,
+    /// What an applied run adds: `missing_numbers` less `skipped`.
+    to_add: Vec<String>,
+    /// Numbers the pool lacks and does not take: of a type the pool does not hold, of no
+    /// country, or a client's phone.
+    skipped: Vec<SkippedCandidate>,
+    /// Pool numbers (not released) the carrier no longer lists, flagged `missing` earlier or
+    /// not.
+    missing_on_twilio: Vec<String>,
+    /// Those not flagged yet: an applied run flags them `missing` (never handed out; their
+    /// client keeps them).
+    to_flag: Vec<String>,
+    flagged: Vec<String>,
+    /// `missing` numbers the carrier lists again.
+    to_restore: Vec<String>,
+    /// `{phone_number, status}`: restored by this run, `assigned` when a client still has it,
+    /// else `available`.
+    #[schema(value_type = Vec<Object>)]
+    restored: Vec<serde_json::Value>,
+    /// Marked released here, still rented at the carrier: never added back (release them
+    /// again with `POST /pool/release`).
+    released_still_on_twilio: Vec<String>,
+}
+
+/// Compares the carrier's numbers (every page) with the pool, both ways. With `apply` (the
+/// default), adds the numbers the pool lacks as `available` with the carrier's type and
+/// capabilities, flags `missing` the pool numbers the carrier no longer lists, and restores
+/// flagged ones it lists again. The body is `{"apply": bool}`, a bare `true`/`false`, or
+/// empty. Runs as a job, one at a time.
+#[utoipa::path(post, path = "/pool/sync", tag = "pool",
+    request_body(content = SyncRequest, description = "optional; a bare `true`/`false` too"),
+    responses(
+        (status = 200, body = SyncResponse),
+        (status = 202, body = OperationPending, description = "still running after 10 s, or one already running: follow `GET /jobs/{job_id}`"),
+        (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "the carrier is unreachable or refuses our credentials"),
+    ))]
+pub async fn sync(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Arc<Principal>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let apply = if body.iter().all(u8::is_ascii_whitespace) {
+        true
+    } else {
+        match super::extract::parse_json::<serde_json::Value>(&body)? {
+            serde_json::Value::Bool(apply) => apply,
+            serde_json::Value::Null => true,
+            serde_json::Value::Object(_) => super::extract::parse_json::<SyncRequest>(&body)?.apply,
+            _ => {
+                return Err(ApiError::invalid(
+                    "apply",
+                    "the body must be {\"apply\": true|false}, a bare true or false, or empty",
+                ));
+            }
+        }
+    };
+    let job = SyncJob {
+        apply,
         requested_by: Some(principal.key_id.clone()),
     };
     operation_answer(operations::run(&state.app, &job, operations::WAIT).await?)

@@ -121,6 +121,7 @@ pub fn registry(retention_days: i64) -> Registry {
         .register::<crate::app::pool::ReleaseJob>()
         .register::<crate::app::pool::FixWebhooksJob>()
         .register::<crate::app::pool::PurgeWithoutSmsJob>()
+        .register::<crate::app::sync::SyncJob>()
         .register::<crate::app::activation::EnsureWebhooks>()
         .every(
             Duration::from_secs(300),

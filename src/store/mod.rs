@@ -76,6 +76,8 @@ pub enum Conflict {
         owner: Option<ClientId>,
     },
     NumberExists,
+    /// The number is in the pool, flagged `missing`: the carrier no longer lists it.
+    NumberMissing,
 }
 
 impl std::fmt::Display for Conflict {
@@ -85,6 +87,7 @@ impl std::fmt::Display for Conflict {
             Self::OrderExists => f.write_str("order exists"),
             Self::ProxyTaken { .. } => f.write_str("proxy belongs to another client"),
             Self::NumberExists => f.write_str("number already in the pool"),
+            Self::NumberMissing => f.write_str("number missing at the carrier"),
         }
     }
 }

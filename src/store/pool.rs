@@ -25,15 +25,19 @@ pub enum PoolStatus {
     /// legacy `error` row).
     Draining,
     Released,
+    /// The carrier no longer lists it (`POST /pool/sync`): never handed out; its client keeps
+    /// its row, for an operator to see; a sync that finds it listed again restores it.
+    Missing,
 }
 
 impl PoolStatus {
-    pub const ALL: [PoolStatus; 5] = [
+    pub const ALL: [PoolStatus; 6] = [
         PoolStatus::Available,
         PoolStatus::Reserved,
         PoolStatus::Assigned,
         PoolStatus::Draining,
         PoolStatus::Released,
+        PoolStatus::Missing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +47,7 @@ impl PoolStatus {
             Self::Assigned => "assigned",
             Self::Draining => "draining",
             Self::Released => "released",
+            Self::Missing => "missing",
         }
     }
 
@@ -78,6 +83,8 @@ impl PoolNumber {
         match self.status {
             PoolStatus::Assigned | PoolStatus::Draining => self.owner_client_id,
             PoolStatus::Reserved => self.reserved_by_client_id,
+            // Whoever held it when the carrier stopped listing it.
+            PoolStatus::Missing => self.owner_client_id.or(self.reserved_by_client_id),
             PoolStatus::Available | PoolStatus::Released => None,
         }
     }
@@ -124,6 +131,13 @@ pub trait PoolStore {
         force: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<PoolNumber>>;
+    /// Flags `number` `missing` (the carrier no longer lists it), whatever holds it, unless it
+    /// is released or flagged already: `true` when this call flagged it. Its client keeps it.
+    async fn flag_missing(&self, number: &E164) -> StoreResult<bool>;
+    /// Restores a `missing` number the carrier lists again: `assigned` when a client still
+    /// has it as their proxy, else `available` (a reservation it had is dropped). The number
+    /// as restored, or `None` when it was not missing.
+    async fn restore_missing(&self, number: &E164) -> StoreResult<Option<PoolNumber>>;
     /// Drains `number` (`available` or `assigned` → `draining`: its client keeps it, no new
     /// client gets it), or with `undo` gives a draining one back (to `assigned` when it has
     /// a client, else `available`). `false` when its status did not allow it.

@@ -27,6 +27,7 @@ mod scopes;
 mod signatures;
 #[path = "../common/smtp_server.rs"]
 mod smtp_server;
+mod sync;
 #[path = "../common/test_db.rs"]
 mod test_db;
 #[path = "../common/twilio_sim.rs"]

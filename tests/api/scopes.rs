@@ -236,6 +236,7 @@ async fn the_document_states_the_scope_of_each_business_route() {
         ("GET /pool/available", Access::Key(Scope::Read)),
         ("POST /pool/assign", Access::Key(Scope::Pool)),
         ("POST /pool/provision", Access::Key(Scope::Pool)),
+        ("POST /pool/sync", Access::Key(Scope::Pool)),
         ("GET /metrics", Access::Key(Scope::Read)),
         ("POST /twilio/voice", Access::TwilioSigned),
         ("POST /twilio/sms", Access::TwilioSigned),

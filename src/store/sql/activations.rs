@@ -691,7 +691,8 @@ macro_rules! impl_activation_store {
                             PoolStatus::Assigned | PoolStatus::Draining => {
                                 client.as_ref().is_some_and(|c| p.owner_client_id == Some(c.id))
                             }
-                            PoolStatus::Released => false,
+                            // The carrier no longer lists it: it would not carry the texts.
+                            PoolStatus::Released | PoolStatus::Missing => false,
                         };
                         if !ours {
                             tx.rollback().await?;

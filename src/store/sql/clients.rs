@@ -171,8 +171,14 @@ macro_rules! impl_clients_store {
                     .map(|r| pool_from(&r))
                     .transpose()?;
                     if let Some(pooled) = pooled {
+                        // The carrier no longer lists it: nobody is given it.
+                        if pooled.status == PoolStatus::Missing {
+                            return Err(StoreError::Conflict(Conflict::NumberMissing));
+                        }
                         let held_by_other = match pooled.status {
-                            PoolStatus::Available | PoolStatus::Released => false,
+                            PoolStatus::Available | PoolStatus::Released | PoolStatus::Missing => {
+                                false
+                            }
                             PoolStatus::Assigned | PoolStatus::Reserved | PoolStatus::Draining => {
                                 pooled.holder() != Some(id)
                             }

@@ -52,7 +52,12 @@ macro_rules! impl_pool_store {
                 else {
                     return Ok(None);
                 };
-                let held = matches!(before.status, PoolStatus::Assigned | PoolStatus::Reserved);
+                // A missing number a client still has is theirs as much as an assigned one.
+                let held = match before.status {
+                    PoolStatus::Assigned | PoolStatus::Reserved => true,
+                    PoolStatus::Missing => before.holder().is_some(),
+                    _ => false,
+                };
                 if held && !force {
                     return Ok(Some(before));
                 }
@@ -134,6 +139,45 @@ macro_rules! impl_pool_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn flag_missing(&self, number: &E164) -> StoreResult<bool> {
+                let flagged = sqlx::query(
+                    "update pool_numbers set status = 'missing' where phone_number = $1 \
+                     and status not in ('released', 'missing')",
+                )
+                .bind(number.as_str())
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+                Ok(flagged == 1)
+            }
+
+            async fn restore_missing(&self, number: &E164) -> StoreResult<Option<PoolNumber>> {
+                // Every `set` reads the row as it was: the holder is decided once.
+                macro_rules! held {
+                    () => {
+                        "exists (select 1 from clients c \
+                         where c.client_proxy_number = pool_numbers.phone_number \
+                         and c.client_id = pool_numbers.owner_client_id)"
+                    };
+                }
+                sqlx::query(concat!(
+                    "update pool_numbers set \
+                     status = case when ", held!(), " then 'assigned' else 'available' end, \
+                     owner_client_id = case when ", held!(), " then owner_client_id end, \
+                     assigned_at = case when ", held!(), " then assigned_at end, \
+                     attribution_to_client_name = case when ", held!(),
+                    " then attribution_to_client_name end, \
+                     reserved_token = null, reserved_at = null, reserved_by_client_id = null \
+                     where phone_number = $1 and status = 'missing' returning ",
+                    pool_cols!()
+                ))
+                .bind(number.as_str())
+                .fetch_optional(self.writer())
+                .await?
+                .map(|r| pool_from(&r))
+                .transpose()
             }
 
             async fn set_draining(&self, number: &E164, undo: bool) -> StoreResult<bool> {
