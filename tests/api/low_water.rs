@@ -396,7 +396,7 @@ async fn two_processes_deciding_at_once_never_exceed_the_budget_and_send_one_ema
     add_numbers(&app, "FR", NumberType::Mobile, 2).await;
     // Looks beyond the period's one, due now: the two processes' workers take them together.
     let now = Utc::now();
-    for i in 0..6 {
+    for i in 0..16 {
         jobs::enqueue(
             app.store.as_ref(),
             &LowWaterCheck::default(),
@@ -432,6 +432,7 @@ async fn two_processes_deciding_at_once_never_exceed_the_budget_and_send_one_ema
                 ("PROXYCALL_POOL_AUTO_BUY_TO", "10"),
                 ("PROXYCALL_POOL_MONTHLY_BUDGET", "3"),
                 ("LOG_LEVEL", "info"),
+                ("PROXYCALL_JOB_WORKERS", "8"),
             ],
         ));
     }
@@ -449,7 +450,7 @@ async fn two_processes_deciding_at_once_never_exceed_the_budget_and_send_one_ema
             .await
             .unwrap();
         let emails = app.store.emails(10).await.unwrap();
-        if looks.len() >= 7
+        if looks.len() >= 17
             && looks.iter().all(|j| j.status == JobStatus::Done)
             && emails.iter().any(|e| e.status == "sent")
         {
@@ -458,7 +459,7 @@ async fn two_processes_deciding_at_once_never_exceed_the_budget_and_send_one_ema
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     assert!(
-        looks.len() >= 7 && looks.iter().all(|j| j.status == JobStatus::Done),
+        looks.len() >= 17 && looks.iter().all(|j| j.status == JobStatus::Done),
         "{looks:#?}"
     );
 
