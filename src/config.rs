@@ -1276,7 +1276,10 @@ mod tests {
     #[test]
     fn auto_buy_needs_a_budget_and_a_target_over_the_mark() {
         let s = Settings::from_raw(&raw()).unwrap();
-        assert_eq!(s.low_water, crate::app::low_water::LowWaterPolicy::default());
+        assert_eq!(
+            s.low_water,
+            crate::app::low_water::LowWaterPolicy::default()
+        );
         assert_eq!(s.low_water.low_water, 10);
         assert_eq!(s.low_water.alert_cooldown, chrono::Duration::hours(8));
         let mut r = raw();
@@ -1285,14 +1288,26 @@ mod tests {
         let err = Settings::from_raw(&r).unwrap_err();
         assert_eq!(err.0.len(), 2, "every problem at once: {err}");
         let text = err.to_string();
-        assert!(text.contains("PROXYCALL_POOL_MONTHLY_BUDGET: is required"), "{text}");
-        assert!(text.contains("PROXYCALL_POOL_ALERT_COOLDOWN_HOURS"), "{text}");
+        assert!(
+            text.contains("PROXYCALL_POOL_MONTHLY_BUDGET: is required"),
+            "{text}"
+        );
+        assert!(
+            text.contains("PROXYCALL_POOL_ALERT_COOLDOWN_HOURS"),
+            "{text}"
+        );
         r.pool_alert_cooldown_hours = None;
         r.pool_auto_buy_to = Some("5".into());
         r.pool_monthly_budget = Some("lots".into());
         let text = Settings::from_raw(&r).unwrap_err().to_string();
-        assert!(text.contains("PROXYCALL_POOL_AUTO_BUY_TO: 5 is under"), "{text}");
-        assert!(text.contains("PROXYCALL_POOL_MONTHLY_BUDGET: 'lots'"), "{text}");
+        assert!(
+            text.contains("PROXYCALL_POOL_AUTO_BUY_TO: 5 is under"),
+            "{text}"
+        );
+        assert!(
+            text.contains("PROXYCALL_POOL_MONTHLY_BUDGET: 'lots'"),
+            "{text}"
+        );
         r.pool_auto_buy_to = Some("25".into());
         r.pool_monthly_budget = Some("40".into());
         let auto_buy = Settings::from_raw(&r).unwrap().low_water.auto_buy.unwrap();

@@ -207,14 +207,9 @@ async fn auto_buy(
     )
     .await;
     let (bought, failure) = match run {
-        Ok(done) => (
-            done.purchased,
-            done.stopped.map(|e| ("carrier", e)),
-        ),
+        Ok(done) => (done.purchased, done.stopped.map(|e| ("carrier", e))),
         Err(AppError::NoNumbers { message, .. }) => (Vec::new(), Some(("no_numbers", message))),
-        Err(AppError::Conflict { message, .. }) => {
-            (Vec::new(), Some(("bundle_mismatch", message)))
-        }
+        Err(AppError::Conflict { message, .. }) => (Vec::new(), Some(("bundle_mismatch", message))),
         Err(AppError::Carrier(e)) => (Vec::new(), Some(("carrier", e.to_string()))),
         Err(other) => {
             give_back(app, &month, granted, now).await;
@@ -233,8 +228,7 @@ async fn auto_buy(
         .map(|b| b.phone_number.masked().to_string())
         .collect();
     if let Some((reason, error)) = failure {
-        metrics::counter!("proxycall_pool_auto_buy_refused_total", "reason" => reason)
-            .increment(1);
+        metrics::counter!("proxycall_pool_auto_buy_refused_total", "reason" => reason).increment(1);
         tracing::warn!(%country, %number_type, granted, bought = ?masked, reason, %error,
             "pool low: auto-buy failed");
         return Ok(Bought::Failed {
@@ -378,7 +372,10 @@ mod tests {
         };
         let off = text(words, &policy, &supply, &Bought::Off);
         assert!(off.contains("FR (mobile)"), "{off}");
-        assert!(off.contains("3 numéro(s) disponible(s), sous le seuil de 10"), "{off}");
+        assert!(
+            off.contains("3 numéro(s) disponible(s), sous le seuil de 10"),
+            "{off}"
+        );
         assert!(off.contains("désactivé"), "{off}");
         let spent = text(
             words,

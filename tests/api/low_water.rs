@@ -119,8 +119,10 @@ async fn sell(State(c): State<Carrier>, body: String) -> (StatusCode, axum::Json
     let sid = format!("PN{:032x}", sold.len());
     (
         StatusCode::CREATED,
-        axum::Json(json!({"sid": sid, "phone_number": number, "friendly_name": "x",
-                          "capabilities": {"voice": true, "sms": true}})),
+        axum::Json(
+            json!({"sid": sid, "phone_number": number, "friendly_name": "x",
+                          "capabilities": {"voice": true, "sms": true}}),
+        ),
     )
 }
 
@@ -269,8 +271,7 @@ async fn auto_buy_brings_the_pool_to_its_target_with_this_servers_webhooks() {
 }
 
 #[tokio::test]
-async fn the_monthly_budget_caps_auto_buy_and_once_spent_nothing_is_bought_and_the_email_says_so()
-{
+async fn the_monthly_budget_caps_auto_buy_and_once_spent_nothing_is_bought_and_the_email_says_so() {
     let smtp = SmtpServer::start().await;
     let carrier = Carrier::default();
     let app = low_app(&smtp, &carrier, "5", Some(("10", "4"))).await;
@@ -290,7 +291,13 @@ async fn the_monthly_budget_caps_auto_buy_and_once_spent_nothing_is_bought_and_t
     let bought: Vec<String> = carrier
         .sold()
         .iter()
-        .map(|f| f.iter().find(|(k, _)| k == "PhoneNumber").unwrap().1.clone())
+        .map(|f| {
+            f.iter()
+                .find(|(k, _)| k == "PhoneNumber")
+                .unwrap()
+                .1
+                .clone()
+        })
         .collect();
     for n in bought.iter().take(3).chain(&ours) {
         app.app
@@ -514,7 +521,10 @@ async fn two_processes_deciding_at_once_never_exceed_the_budget_and_send_one_ema
     assert!(logs.contains("auto-buy budget"), "{logs}");
     for form in carrier.sold() {
         let number = &form.iter().find(|(k, _)| k == "PhoneNumber").unwrap().1;
-        assert!(!logs.contains(number.as_str()), "{number} unmasked in the logs");
+        assert!(
+            !logs.contains(number.as_str()),
+            "{number} unmasked in the logs"
+        );
     }
     assert!(!logs.contains(OPERATOR), "the operator's address unmasked");
 }

@@ -38,11 +38,15 @@ macro_rules! impl_low_water_store {
                         .map(|r| {
                             Ok(PoolSupply {
                                 country: CountryIso::parse(&r.try_get::<String, _>("country_iso")?)
-                                    .map_err(|_| StoreError::Corrupt { column: "country_iso" })?,
+                                    .map_err(|_| StoreError::Corrupt {
+                                        column: "country_iso",
+                                    })?,
                                 number_type: NumberType::parse(
                                     &r.try_get::<String, _>("number_type")?,
                                 )
-                                .map_err(|_| StoreError::Corrupt { column: "number_type" })?,
+                                .map_err(|_| StoreError::Corrupt {
+                                    column: "number_type",
+                                })?,
                                 available: r.try_get::<i64, _>("available")?,
                             })
                         })
@@ -142,12 +146,11 @@ macro_rules! impl_low_water_store {
 
                 async fn auto_buy_spent(&self, month: &str) -> StoreResult<i64> {
                     // The writer: a reservation must see the latest grants.
-                    let spent: Option<i64> = sqlx::query_scalar(
-                        "select spent from pool_budget_months where month = $1",
-                    )
-                    .bind(month)
-                    .fetch_optional(self.writer())
-                    .await?;
+                    let spent: Option<i64> =
+                        sqlx::query_scalar("select spent from pool_budget_months where month = $1")
+                            .bind(month)
+                            .fetch_optional(self.writer())
+                            .await?;
                     Ok(spent.unwrap_or(0))
                 }
             }
