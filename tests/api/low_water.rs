@@ -34,11 +34,14 @@ fn t0() -> DateTime<Utc> {
     "2026-10-07T08:00:00Z".parse().unwrap()
 }
 
+/// The form of each purchase the double accepted.
+type Forms = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
 /// A Twilio double that sells French mobiles from a stock of 60, each once: a number sold
 /// already is refused as Twilio refuses it (21422), as when two processes try the same one.
 #[derive(Clone, Default)]
 struct Carrier {
-    sold: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    sold: Forms,
     /// How long a purchase takes: long enough for processes to decide meanwhile.
     delay: StdDuration,
 }
