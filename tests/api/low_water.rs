@@ -531,3 +531,89 @@ async fn two_processes_deciding_at_once_never_exceed_the_budget_and_send_one_ema
     }
     assert!(!logs.contains(OPERATOR), "the operator's address unmasked");
 }
+
+/// `proxycall check` with these variables and the database: its output, and whether it passed.
+fn check(db: &TestDb, env: &[(&str, &str)]) -> (bool, String) {
+    let out = std::process::Command::new(crate::processes::BIN)
+        .arg("check")
+        .env_clear()
+        .env("PROXYCALL_DATABASE_URL", db.url())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+#[tokio::test]
+async fn check_shows_the_low_pool_settings_and_refuses_auto_buy_without_a_budget() {
+    let db = TestDb::new().await;
+    store::connect(db.url()).await.unwrap();
+    let (_, said) = check(&db, &[]);
+    assert!(
+        said.contains(
+            "low pool: under 10 per country and type; alert every 8 h at most; auto-buy: off"
+        ),
+        "{said}"
+    );
+    let (_, said) = check(
+        &db,
+        &[
+            ("PROXYCALL_POOL_LOW_WATER", "4"),
+            ("PROXYCALL_POOL_AUTO_BUY_TO", "12"),
+            ("PROXYCALL_POOL_MONTHLY_BUDGET", "30"),
+            ("PROXYCALL_POOL_ALERT_COOLDOWN_HOURS", "2"),
+        ],
+    );
+    assert!(
+        said.contains("low pool: under 4 per country and type; alert every 2 h at most; auto-buy: up to 12, 30 a month"),
+        "{said}"
+    );
+
+    // Every problem at once, each naming its setting.
+    let (passed, said) = check(
+        &db,
+        &[
+            ("PROXYCALL_POOL_AUTO_BUY_TO", "12"),
+            ("PROXYCALL_POOL_LOW_WATER", "few"),
+        ],
+    );
+    assert!(!passed, "{said}");
+    assert!(
+        said.contains("PROXYCALL_POOL_MONTHLY_BUDGET: is required with PROXYCALL_POOL_AUTO_BUY_TO"),
+        "{said}"
+    );
+    assert!(said.contains("PROXYCALL_POOL_LOW_WATER: 'few'"), "{said}");
+}
+
+#[tokio::test]
+async fn a_carrier_with_nothing_to_sell_gives_the_budget_back_and_the_email_says_it_failed() {
+    let smtp = SmtpServer::start().await;
+    let carrier = Carrier::default();
+    let app = low_app(&smtp, &carrier, "5", Some(("8", "10"))).await;
+    // The double sells mobiles only.
+    app.add_numbers("FR", NumberType::Local, 1).await;
+
+    look_at(&app, t0()).await;
+    assert!(carrier.sold().is_empty());
+    let body = &bodies(&smtp)[0];
+    assert!(body.contains("FR (local)"), "{body}");
+    assert!(
+        body.contains("Achat automatique : échec (no number available for FR"),
+        "{body}"
+    );
+    assert!(body.contains("0 numéro(s) acheté(s)"), "{body}");
+    assert_eq!(
+        app.app
+            .store
+            .auto_buy_spent(&budget_month(t0()))
+            .await
+            .unwrap(),
+        0,
+        "what was reserved and not bought is given back"
+    );
+}
