@@ -211,10 +211,9 @@ async fn auto_buy(
         Err(AppError::NoNumbers { message, .. }) => (Vec::new(), Some(("no_numbers", message))),
         Err(AppError::Conflict { message, .. }) => (Vec::new(), Some(("bundle_mismatch", message))),
         Err(AppError::Carrier(e)) => (Vec::new(), Some(("carrier", e.to_string()))),
-        Err(other) => {
-            give_back(app, &month, granted, now).await;
-            return Err(other);
-        }
+        // The database failed mid-way: numbers may have been bought and not recorded, so the
+        // reservation stays spent (the budget can only come out smaller, never exceeded).
+        Err(other) => return Err(other),
     };
     let n = bought.len() as i64;
     if n < granted {
