@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::app::low_water::LowWaterPolicy;
 use crate::domain::{AllowList, CountryIso, Email, NumberType};
 use crate::messages::Language;
 
@@ -118,6 +119,21 @@ pub struct RawSettings {
     /// Days a number taken from a client is kept from other clients; 0 for none [default: 30]
     #[arg(long, env = "PROXYCALL_POOL_COOLOFF_DAYS", global = true)]
     pub pool_cooloff_days: Option<String>,
+    /// Numbers a client could be given now (per country and type) under which the operator is
+    /// alerted and, with --pool-auto-buy-to, numbers are bought; 0 for never [default: 10]
+    #[arg(long, env = "PROXYCALL_POOL_LOW_WATER", global = true)]
+    pub pool_low_water: Option<String>,
+    /// Hours between two low-pool e-mails about one country and type [default: 8]
+    #[arg(long, env = "PROXYCALL_POOL_ALERT_COOLDOWN_HOURS", global = true)]
+    pub pool_alert_cooldown_hours: Option<String>,
+    /// Buy numbers for a low country and type up to this many available (needs
+    /// --pool-monthly-budget) [default: none, nothing is bought]
+    #[arg(long, env = "PROXYCALL_POOL_AUTO_BUY_TO", global = true)]
+    pub pool_auto_buy_to: Option<String>,
+    /// Numbers bought automatically per calendar month (UTC), across every process
+    /// [default: none]
+    #[arg(long, env = "PROXYCALL_POOL_MONTHLY_BUDGET", global = true)]
+    pub pool_monthly_budget: Option<String>,
     /// Requests for a code per e-mail in 24 hours [default: 10]
     #[arg(long, env = "PROXYCALL_OTP_PER_EMAIL_PER_DAY", global = true)]
     pub otp_per_email_per_day: Option<String>,
@@ -333,6 +349,8 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// `PROXYCALL_ALERT_EMAIL`: where the operator's e-mails (the weekly report) go.
     pub alert_email: Option<Email>,
+    /// The low pool's mark, alert cool-down and auto-buy (`PROXYCALL_POOL_LOW_WATER`…).
+    pub low_water: LowWaterPolicy,
 }
 
 /// Every problem found, one per line.
@@ -789,6 +807,14 @@ impl Settings {
                     .into(),
             );
         }
+        let low_water = low_water(raw, twilio.as_ref(), &mut p);
+        if given(&raw.pool_monthly_budget).is_some() && given(&raw.pool_auto_buy_to).is_none() {
+            warnings.push(
+                "PROXYCALL_POOL_MONTHLY_BUDGET is set but PROXYCALL_POOL_AUTO_BUY_TO is not: \
+                 nothing is bought"
+                    .into(),
+            );
+        }
         let webhook_auth_token = token_given.map(|t| SecretString::from(t.to_owned()));
         let webhook_auth_token_previous =
             given(&env.twilio_auth_token_previous).map(|t| SecretString::from(t.to_owned()));
@@ -833,7 +859,82 @@ impl Settings {
             webhook_auth_token_previous,
             warnings,
             alert_email,
+            low_water,
         })
+    }
+}
+
+/// The low pool: auto-buy needs a budget, and a target at least the mark (a lower one would
+/// buy at every look, the pool still low).
+fn low_water(
+    raw: &RawSettings,
+    twilio: Option<&TwilioSettings>,
+    p: &mut Problems,
+) -> LowWaterPolicy {
+    use crate::app::low_water::{AutoBuy, DEFAULT_ALERT_COOLDOWN_HOURS, DEFAULT_LOW_WATER};
+    let count = |v: &str| {
+        v.parse::<i64>()
+            .ok()
+            .filter(|n| (0..=100_000).contains(n))
+            .ok_or_else(|| format!("'{v}' is not a number from 0 to 100000"))
+    };
+    let low_water = p.parse(
+        "PROXYCALL_POOL_LOW_WATER",
+        given(&raw.pool_low_water),
+        DEFAULT_LOW_WATER,
+        count,
+    );
+    let alert_cooldown = chrono::Duration::hours(p.parse(
+        "PROXYCALL_POOL_ALERT_COOLDOWN_HOURS",
+        given(&raw.pool_alert_cooldown_hours),
+        DEFAULT_ALERT_COOLDOWN_HOURS,
+        |v| match positive::<i64>(v) {
+            Ok(h) if h <= 720 => Ok(h),
+            Ok(_) => Err(format!("'{v}' is more than 720 hours (30 days)")),
+            Err(e) => Err(e),
+        },
+    ));
+    let to = p.parse(
+        "PROXYCALL_POOL_AUTO_BUY_TO",
+        given(&raw.pool_auto_buy_to),
+        None,
+        |v| match positive::<i64>(v) {
+            Ok(n) if n > 100_000 => Err(format!("'{v}' is more than 100000")),
+            Ok(n) if n < low_water => Err(format!(
+                "{n} is under PROXYCALL_POOL_LOW_WATER ({low_water}): buying up to it would \
+                 leave the pool low"
+            )),
+            Ok(n) => Ok(Some(n)),
+            Err(e) => Err(e),
+        },
+    );
+    let budget = p.parse(
+        "PROXYCALL_POOL_MONTHLY_BUDGET",
+        given(&raw.pool_monthly_budget),
+        None,
+        |v| count(v).map(Some),
+    );
+    let auto_buy = match (to, budget) {
+        (Some(to), Some(monthly_budget)) => Some(AutoBuy {
+            to,
+            monthly_budget,
+            address_sid: twilio.and_then(|t| t.address_sid.clone()),
+            bundle_sid: twilio.and_then(|t| t.bundle_sid.clone()),
+        }),
+        (Some(_), None) => {
+            p.0.push(
+                "PROXYCALL_POOL_MONTHLY_BUDGET: is required with PROXYCALL_POOL_AUTO_BUY_TO (the \
+                 numbers auto-buy may buy each month)"
+                    .into(),
+            );
+            None
+        }
+        _ => None,
+    };
+    LowWaterPolicy {
+        low_water,
+        alert_cooldown,
+        auto_buy,
     }
 }
 
@@ -1031,6 +1132,10 @@ impl std::fmt::Debug for RawSettings {
         d.field("job_workers", &self.job_workers)
             .field("outbox_workers", &self.outbox_workers)
             .field("alert_email", &self.alert_email.as_ref().map(|_| "[set]"))
+            .field("pool_low_water", &self.pool_low_water)
+            .field("pool_alert_cooldown_hours", &self.pool_alert_cooldown_hours)
+            .field("pool_auto_buy_to", &self.pool_auto_buy_to)
+            .field("pool_monthly_budget", &self.pool_monthly_budget)
             .field("env", &self.env)
             .finish()
     }
@@ -1110,6 +1215,7 @@ impl std::fmt::Debug for Settings {
         )
         .field("warnings", &self.warnings)
         .field("alert_email", &self.alert_email)
+        .field("low_water", &self.low_water)
         .finish()
     }
 }
@@ -1165,6 +1271,55 @@ mod tests {
         let s = Settings::from_raw(&r).unwrap();
         assert_eq!(s.outbox_retry_horizon, chrono::Duration::hours(2));
         assert_eq!(s.outbox_settle_grace, chrono::Duration::seconds(5));
+    }
+
+    #[test]
+    fn auto_buy_needs_a_budget_and_a_target_over_the_mark() {
+        let s = Settings::from_raw(&raw()).unwrap();
+        assert_eq!(
+            s.low_water,
+            crate::app::low_water::LowWaterPolicy::default()
+        );
+        assert_eq!(s.low_water.low_water, 10);
+        assert_eq!(s.low_water.alert_cooldown, chrono::Duration::hours(8));
+        let mut r = raw();
+        r.pool_auto_buy_to = Some("20".into());
+        r.pool_alert_cooldown_hours = Some("0".into());
+        let err = Settings::from_raw(&r).unwrap_err();
+        assert_eq!(err.0.len(), 2, "every problem at once: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("PROXYCALL_POOL_MONTHLY_BUDGET: is required"),
+            "{text}"
+        );
+        assert!(
+            text.contains("PROXYCALL_POOL_ALERT_COOLDOWN_HOURS"),
+            "{text}"
+        );
+        r.pool_alert_cooldown_hours = None;
+        r.pool_auto_buy_to = Some("5".into());
+        r.pool_monthly_budget = Some("lots".into());
+        let text = Settings::from_raw(&r).unwrap_err().to_string();
+        assert!(
+            text.contains("PROXYCALL_POOL_AUTO_BUY_TO: 5 is under"),
+            "{text}"
+        );
+        assert!(
+            text.contains("PROXYCALL_POOL_MONTHLY_BUDGET: 'lots'"),
+            "{text}"
+        );
+        r.pool_auto_buy_to = Some("25".into());
+        r.pool_monthly_budget = Some("40".into());
+        let auto_buy = Settings::from_raw(&r).unwrap().low_water.auto_buy.unwrap();
+        assert_eq!((auto_buy.to, auto_buy.monthly_budget), (25, 40));
+        r.pool_auto_buy_to = None;
+        let s = Settings::from_raw(&r).unwrap();
+        assert!(s.low_water.auto_buy.is_none());
+        assert!(
+            s.warnings.iter().any(|w| w.contains("nothing is bought")),
+            "{:?}",
+            s.warnings
+        );
     }
 
     #[test]

@@ -6,8 +6,10 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 mod page;
+mod pool_alert;
 mod report;
 pub use page::PageWords;
+pub use pool_alert::PoolAlertWords;
 pub use report::ReportWords;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,8 @@ pub struct Catalogue {
     pub page: PageWords,
     /// The weekly report's e-mail.
     pub report: ReportWords,
+    /// The low pool's e-mail.
+    pub pool_alert: PoolAlertWords,
 }
 
 impl Catalogue {

@@ -8,6 +8,7 @@ pub mod gauges;
 pub mod import;
 pub mod jobs;
 pub mod keys;
+pub mod low_water;
 pub mod operations;
 pub mod orders;
 pub mod outbox;
@@ -49,6 +50,8 @@ pub struct App {
     pub mail: Option<Arc<crate::mail::Mail>>,
     /// `PROXYCALL_ALERT_EMAIL`: where the operator's e-mails go (the weekly report).
     pub alert_email: Option<crate::domain::Email>,
+    /// The low pool's mark, alert and auto-buy (`low_water.rs`).
+    pub low_water: Arc<low_water::LowWaterPolicy>,
 }
 
 /// `PROXYCALL_POOL_COOLOFF_DAYS`'s default.
@@ -109,6 +112,7 @@ impl App {
             pool_cooloff: chrono::Duration::days(DEFAULT_POOL_COOLOFF_DAYS),
             mail: None,
             alert_email: None,
+            low_water: Arc::default(),
         }
     }
 
@@ -145,6 +149,11 @@ impl App {
 
     pub fn with_alert_email(mut self, to: Option<crate::domain::Email>) -> Self {
         self.alert_email = to;
+        self
+    }
+
+    pub fn with_low_water(mut self, policy: low_water::LowWaterPolicy) -> Self {
+        self.low_water = Arc::new(policy);
         self
     }
 

@@ -21,6 +21,9 @@ pub struct Provision {
     pub candidates_limit: u32,
     pub address_sid: Option<String>,
     pub bundle_sid: Option<String>,
+    /// Whether local numbers are bought when no mobile is offered (the route's way). Off when
+    /// a shortage of mobiles is to be made good (`app::low_water`): a local number would not.
+    pub local_fallback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +64,8 @@ fn on_refusal(e: CarrierError) -> Next {
 pub async fn provision(app: &App, p: Provision) -> AppResult<Provisioned> {
     let mut done = Provisioned::default();
     let types = match p.number_type {
-        NumberType::Mobile => vec![NumberType::Mobile, NumberType::Local],
+        NumberType::Mobile if p.local_fallback => vec![NumberType::Mobile, NumberType::Local],
+        NumberType::Mobile => vec![NumberType::Mobile],
         NumberType::Local => vec![NumberType::Local],
     };
     let with_sms = if p.require_sms {
@@ -299,6 +303,7 @@ impl crate::jobs::Job for ProvisionJob {
                     candidates_limit: self.candidates_limit,
                     address_sid: self.address_sid.clone(),
                     bundle_sid: self.bundle_sid.clone(),
+                    local_fallback: true,
                 },
             )
             .await;

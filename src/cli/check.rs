@@ -37,6 +37,16 @@ pub async fn run(raw: &RawSettings) -> Result<(), Failure> {
         settings.job_workers,
         settings.retention.num_days()
     );
+    let low = &settings.low_water;
+    println!(
+        "low pool: under {} per country and type; alert every {} h at most; auto-buy: {}",
+        low.low_water,
+        low.alert_cooldown.num_hours(),
+        low.auto_buy.as_ref().map_or("off".to_owned(), |b| format!(
+            "up to {}, {} a month",
+            b.to, b.monthly_budget
+        ))
+    );
 
     let url = without_password(&settings.database_url);
     let store = match store::connect_as_is(&settings.database_url).await {

@@ -143,6 +143,10 @@ pub fn registry(retention_days: i64) -> Registry {
             crate::app::report::WeeklyReportEmail::default(),
         )
         .every(
+            crate::app::low_water::PERIOD,
+            crate::app::low_water::LowWaterCheck::default(),
+        )
+        .every(
             Duration::from_secs(86_400),
             PurgeFinishedJobs {
                 keep_days: retention_days,

@@ -9,6 +9,7 @@ mod email;
 mod import;
 mod jobs;
 mod keys;
+mod low_water;
 mod outbox;
 mod pool;
 mod postgres;
@@ -26,6 +27,7 @@ pub use email::*;
 pub use import::*;
 pub use jobs::*;
 pub use keys::*;
+pub use low_water::*;
 pub use outbox::*;
 pub use pool::*;
 pub use reports::*;
@@ -108,6 +110,7 @@ pub trait Store:
     + EmailStore
     + ReportStore
     + ImportStore
+    + LowWaterStore
     + Send
     + Sync
     + 'static

@@ -13,6 +13,7 @@ mod email;
 mod helpers;
 mod import;
 mod logs;
+mod low_water;
 mod ops;
 mod orders;
 mod outbox;

@@ -93,8 +93,8 @@ async fn a_message_claimed_by_a_worker_that_died_before_sending_is_sent_by_anoth
     );
     let later = now + Duration::seconds(61);
     worker.check_leases(later).await.unwrap();
-    worker.run_once_at(later).await.unwrap();
-    worker.run_once_at(now + Duration::hours(1)).await.unwrap();
+    app.run_jobs_at(later).await;
+    app.run_jobs_at(now + Duration::hours(1)).await;
 
     let stored = the_message(store).await;
     assert_eq!(stored.status, "sent", "{stored:?}");
@@ -137,14 +137,11 @@ async fn a_message_whose_worker_died_after_the_carrier_took_it_is_settled_never_
     // period (its status callback may come meanwhile).
     let after_lease = now + Duration::seconds(61);
     worker.check_leases(after_lease).await.unwrap();
-    worker.run_once_at(after_lease).await.unwrap();
+    app.run_jobs_at(after_lease).await;
     assert_eq!(the_message(store).await.status, "sending");
     // Then the carrier's listing shows it: sent, not sent again.
-    worker
-        .run_once_at(now + Duration::minutes(3))
-        .await
-        .unwrap();
-    worker.run_once_at(now + Duration::hours(3)).await.unwrap();
+    app.run_jobs_at(now + Duration::minutes(3)).await;
+    app.run_jobs_at(now + Duration::hours(3)).await;
 
     let deliveries = delivered(&app).await;
     assert_eq!(deliveries.len(), 1, "never sent twice");
@@ -163,12 +160,9 @@ async fn a_message_whose_worker_died_before_the_carrier_took_it_is_sent_once() {
 
     let after_lease = now + Duration::seconds(61);
     worker.check_leases(after_lease).await.unwrap();
-    worker.run_once_at(after_lease).await.unwrap();
+    app.run_jobs_at(after_lease).await;
     assert!(delivered(&app).await.is_empty(), "not before it is settled");
-    worker
-        .run_once_at(now + Duration::minutes(3))
-        .await
-        .unwrap();
+    app.run_jobs_at(now + Duration::minutes(3)).await;
 
     assert_eq!(delivered(&app).await.len(), 1, "proved absent, sent once");
     assert_eq!(the_message(store).await.status, "sent");
@@ -194,7 +188,7 @@ async fn a_status_callback_naming_a_message_in_doubt_settles_it() {
         .check_leases(now + Duration::seconds(61))
         .await
         .unwrap();
-    worker.run_once_at(now + Duration::hours(1)).await.unwrap();
+    app.run_jobs_at(now + Duration::hours(1)).await;
     let (status, _) = app
         .webhook(
             &path,
