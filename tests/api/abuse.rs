@@ -1,44 +1,17 @@
 //! A real `serve` process under abuse: invented methods by the hundred thousand, and
 //! thousands of idle or slow connections. Each test checks the rest is still served.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::RngExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::Child;
 
 use crate::helpers::TestDb;
 use crate::processes::{free_port, server_with, wait_until_up};
 
 /// `PROXYCALL_API_TOKEN` of these servers.
 const TOKEN: &str = "abuse-test-token-0123456789abcdef";
-
-/// Everything the process writes, read as it comes: a full pipe would stall the server.
-fn drain_output(child: &mut Child) -> Arc<Mutex<String>> {
-    let logs = Arc::new(Mutex::new(String::new()));
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    for mut pipe in [
-        Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-        Box::new(stderr),
-    ] {
-        let logs = logs.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 64 * 1024];
-            while let Ok(n) = pipe.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                logs.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-    }
-    logs
-}
 
 /// The resident memory of a process, in KiB.
 fn resident_kib(pid: u32) -> u64 {
@@ -134,7 +107,7 @@ async fn invented_methods_leave_the_metrics_and_the_memory_bounded() {
         port,
         &[("PROXYCALL_API_TOKEN", TOKEN), ("LOG_LEVEL", "warn")],
     );
-    let _logs = drain_output(&mut child);
+    let _logs = child.output();
     let pid = child.id().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
@@ -308,7 +281,7 @@ async fn idle_and_slow_connections_do_not_stop_a_signed_webhook_and_are_closed_i
             ("LOG_LEVEL", "info"),
         ],
     );
-    let _logs = drain_output(&mut child);
+    let _logs = child.output();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     wait_until_up(&http, &base).await;
@@ -404,7 +377,7 @@ async fn when_every_connection_is_taken_idle_ones_make_room_for_a_webhook() {
             ("LOG_LEVEL", "info"),
         ],
     );
-    let logs = drain_output(&mut child);
+    let logs = child.output();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     wait_until_up(&http, &base).await;

@@ -8,14 +8,13 @@ use proxycall::app::{App, keys};
 use proxycall::domain::{E164, NumberType, Scopes};
 use proxycall::store::{self, SimulatedDelivery};
 use serde_json::json;
-use tokio::process::Child;
 
 use crate::helpers::{TestDb, add_numbers};
-use crate::processes::{free_port, server_with, stop, wait_until_up};
+use crate::processes::{Server, free_port, server_with, stop, wait_until_up};
 
 const PHONE: &str = "+33612345678";
 
-fn server(db: &TestDb, port: u16) -> Child {
+fn server(db: &TestDb, port: u16) -> Server {
     server_with(
         db,
         port,
@@ -73,7 +72,7 @@ async fn the_cascade_resumes_after_a_restart_and_two_processes_call_once() {
 
     // Two processes come back: the call goes out once, at its time, then the link once.
     let ports = [free_port(), free_port()];
-    let children: Vec<Child> = ports.iter().map(|p| server(&db, *p)).collect();
+    let children: Vec<Server> = ports.iter().map(|p| server(&db, *p)).collect();
     for p in ports {
         wait_until_up(&http, &format!("http://127.0.0.1:{p}")).await;
     }

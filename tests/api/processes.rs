@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proxycall::app::{App, keys};
@@ -23,27 +24,89 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-fn server(db: &TestDb, port: u16) -> Child {
+fn server(db: &TestDb, port: u16) -> Server {
     server_with(db, port, &[])
 }
 
 /// A `serve` process as `server` starts it, with more settings (or other values).
-pub(crate) fn server_with(db: &TestDb, port: u16, env: &[(&str, &str)]) -> Child {
-    Command::new(BIN)
-        .arg("serve")
-        .env_clear()
-        .env("PROXYCALL_DATABASE_URL", db.url())
-        .env("PROXYCALL_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PROXYCALL_CARRIER", "simulated")
-        .env("PROXYCALL_RATE_LIMIT_PER_MINUTE", "100000")
-        .env("PROXYCALL_LOG_JSON", "true")
-        .env("LOG_LEVEL", "debug")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+pub(crate) fn server_with(db: &TestDb, port: u16, env: &[(&str, &str)]) -> Server {
+    Server::spawn(
+        Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .env("PROXYCALL_DATABASE_URL", db.url())
+            .env("PROXYCALL_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PROXYCALL_CARRIER", "simulated")
+            .env("PROXYCALL_RATE_LIMIT_PER_MINUTE", "100000")
+            .env("PROXYCALL_LOG_JSON", "true")
+            .env("LOG_LEVEL", "debug")
+            .envs(env.iter().copied()),
+    )
+}
+
+/// A running `serve` process whose output is read as it comes, from the start. Read only at
+/// the end, a full pipe (64 KiB of debug lines) blocks the thread that logs the next line —
+/// once seen while it held a transaction, which stalled the other process on its locks.
+pub(crate) struct Server {
+    child: Child,
+    logs: Arc<Mutex<String>>,
+    drains: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    pub(crate) fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let pipes: [Box<dyn tokio::io::AsyncRead + Unpin + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        let drains = pipes
+            .into_iter()
+            .map(|mut pipe| {
+                let logs = logs.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = pipe.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        logs.lock()
+                            .unwrap()
+                            .push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                })
+            })
+            .collect();
+        Self {
+            child,
+            logs,
+            drains,
+        }
+    }
+
+    /// What it has written so far, as it grows.
+    pub(crate) fn output(&self) -> Arc<Mutex<String>> {
+        self.logs.clone()
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.child
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
 }
 
 pub(crate) async fn wait_until_up(http: &reqwest::Client, base: &str) {
@@ -72,25 +135,13 @@ async fn terminate(child: &mut Child) {
     assert!(status.success(), "graceful stop exits 0, got {status}");
 }
 
-/// Stops the server gracefully and returns everything it logged. Its output is read while it
-/// stops: a process whose pipe is full would block on its next line and never exit.
-pub(crate) async fn stop(mut child: Child) -> String {
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = tokio::spawn(async move {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).await.unwrap();
-        text
-    });
-    let err = tokio::spawn(async move {
-        let mut text = String::new();
-        stderr.read_to_string(&mut text).await.unwrap();
-        text
-    });
-    terminate(&mut child).await;
-    let mut logged = out.await.unwrap();
-    logged.push_str(&err.await.unwrap());
-    logged
+/// Stops the server gracefully and returns everything it logged.
+pub(crate) async fn stop(mut server: Server) -> String {
+    terminate(&mut server.child).await;
+    for drain in std::mem::take(&mut server.drains) {
+        let _ = drain.await;
+    }
+    server.logs.lock().unwrap().clone()
 }
 
 #[tokio::test]
@@ -107,7 +158,7 @@ async fn two_processes_on_one_database_never_give_a_number_twice() {
         .secret;
 
     let ports = [free_port(), free_port()];
-    let children: Vec<Child> = ports.iter().map(|p| server(&db, *p)).collect();
+    let children: Vec<Server> = ports.iter().map(|p| server(&db, *p)).collect();
     let http = reqwest::Client::new();
     let bases: Vec<String> = ports
         .iter()
@@ -348,7 +399,7 @@ async fn two_processes_send_each_queued_message_exactly_once() {
     }
 
     let ports = [free_port(), free_port()];
-    let children: Vec<Child> = ports.iter().map(|p| server(&db, *p)).collect();
+    let children: Vec<Server> = ports.iter().map(|p| server(&db, *p)).collect();
     let http = reqwest::Client::new();
     for p in ports {
         wait_until_up(&http, &format!("http://127.0.0.1:{p}")).await;
@@ -534,7 +585,7 @@ async fn scheduled_and_periodic_jobs_run_once_across_two_processes_and_survive_a
         let period = proxycall::jobs::schedule::period_start;
         1 + ((period(hour, Utc::now()) - period(hour, began)).num_hours() as usize)
     };
-    let start = |ports: &[u16]| -> Vec<Child> { ports.iter().map(|p| server(&db, *p)).collect() };
+    let start = |ports: &[u16]| -> Vec<Server> { ports.iter().map(|p| server(&db, *p)).collect() };
 
     // A text scheduled 2 s ahead, with two processes running.
     let first_at = Utc::now() + chrono::Duration::seconds(2);
@@ -723,24 +774,21 @@ async fn outbox_requeue_puts_failed_messages_back_and_refuses_sent_or_in_doubt_o
 }
 
 /// A `serve` process sending through the Twilio double at `base`, settling after 1 s.
-fn twilio_server(db: &TestDb, port: u16, base: &str) -> Child {
-    Command::new(BIN)
-        .arg("serve")
-        .env_clear()
-        .env("PROXYCALL_DATABASE_URL", db.url())
-        .env("PROXYCALL_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PROXYCALL_CARRIER", "twilio")
-        .env("TWILIO_ACCOUNT_SID", crate::helpers::ACCOUNT_SID)
-        .env("TWILIO_AUTH_TOKEN", "test-auth-token")
-        .env("TWILIO_API_BASE", base)
-        .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
-        .env("PROXYCALL_OUTBOX_SETTLE_GRACE_SECS", "1")
-        .env("LOG_LEVEL", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+fn twilio_server(db: &TestDb, port: u16, base: &str) -> Server {
+    Server::spawn(
+        Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .env("PROXYCALL_DATABASE_URL", db.url())
+            .env("PROXYCALL_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PROXYCALL_CARRIER", "twilio")
+            .env("TWILIO_ACCOUNT_SID", crate::helpers::ACCOUNT_SID)
+            .env("TWILIO_AUTH_TOKEN", "test-auth-token")
+            .env("TWILIO_API_BASE", base)
+            .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
+            .env("PROXYCALL_OUTBOX_SETTLE_GRACE_SECS", "1")
+            .env("LOG_LEVEL", "info"),
+    )
 }
 
 #[tokio::test]
