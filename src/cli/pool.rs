@@ -6,6 +6,7 @@ use clap::Subcommand;
 use super::{Failure, operation, usage};
 use crate::app::pool::{FixWebhooksJob, PurgeWithoutSmsJob, ReleaseJob};
 use crate::app::provision::ProvisionJob;
+use crate::app::sync::SyncJob;
 use crate::app::{App, AppError, pool};
 use crate::config::Settings;
 use crate::domain::{CountryIso, E164, NumberType, NumberTypeFilter};
@@ -33,7 +34,7 @@ pub enum PoolCommand {
     List {
         #[arg(long)]
         country: Option<String>,
-        /// available, reserved, assigned, draining or released.
+        /// available, reserved, assigned, draining, missing or released.
         #[arg(long)]
         status: Option<String>,
         /// One JSON array, with the fields of `GET /pool/available`.
@@ -99,6 +100,16 @@ pub enum PoolCommand {
         #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true",
             action = clap::ArgAction::Set)]
         fix_sms: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare the carrier's numbers with the pool, both ways (`POST /pool/sync`): add what
+    /// the pool lacks, flag `missing` what the carrier no longer has. `--apply=false` only
+    /// says what it would do.
+    Sync {
+        #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true",
+            action = clap::ArgAction::Set)]
+        apply: bool,
         #[arg(long)]
         json: bool,
     },
@@ -278,6 +289,13 @@ pub async fn run(app: &App, settings: &Settings, action: PoolCommand) -> Result<
             };
             job.check().map_err(option_error)?;
             operation::run(app, job, "fix-webhooks", json).await?;
+        }
+        PoolCommand::Sync { apply, json } => {
+            let job = SyncJob {
+                apply,
+                requested_by: None,
+            };
+            operation::run(app, job, "sync", json).await?;
         }
         PoolCommand::PurgeSansSms { force, json } => {
             let job = PurgeWithoutSmsJob {

@@ -110,5 +110,8 @@ async fn the_overview_counts_this_hours_calls_and_texts_and_the_pool_and_queues(
     assert_eq!(o.queues.outbox.failed, 0);
     assert!(o.queues.jobs.queued >= 1, "{:?}", o.queues);
     let oldest = o.queues.jobs.oldest.expect("an overdue job");
-    assert!((oldest - due).num_milliseconds().abs() < 1000, "{oldest} vs {due}");
+    assert!(
+        (oldest - due).num_milliseconds().abs() < 1000,
+        "{oldest} vs {due}"
+    );
 }

@@ -118,6 +118,34 @@ async fn pool_operations_run_from_the_command_line_with_the_routes_reports() {
         .collect();
     assert_eq!(statuses, ["released", "available", "available"]);
 
+    // A number added by hand that the carrier does not rent: sync finds it missing, says so
+    // without `--apply`, then flags it.
+    let added = run(&url, &["pool", "add", "+33780000999"], &[]).await;
+    assert!(added.status.success(), "{}", stderr(&added));
+    let dry = report(&run(&url, &["pool", "sync", "--apply=false", "--json"], &[]).await);
+    assert_eq!(dry["apply"], false, "{dry}");
+    assert_eq!(
+        dry["missing_on_twilio"],
+        serde_json::json!(["+33780000999"]),
+        "{dry}"
+    );
+    assert_eq!(dry["flagged"], serde_json::json!([]), "{dry}");
+    let synced = report(&run(&url, &["pool", "sync", "--json"], &[]).await);
+    assert_eq!(
+        synced["flagged"],
+        serde_json::json!(["+33780000999"]),
+        "{synced}"
+    );
+    let missing = report(
+        &run(
+            &url,
+            &["pool", "list", "--status", "missing", "--json"],
+            &[],
+        )
+        .await,
+    );
+    assert_eq!(missing[0]["phone_number"], "+33780000999", "{missing}");
+
     // For a person: one line per key.
     let plain = run(&url, &["pool", "drain", &numbers[1]], &[]).await;
     let text = String::from_utf8_lossy(&plain.stdout);
