@@ -137,9 +137,114 @@ pub struct RawSettings {
     #[arg(long, env = "PROXYCALL_ALERT_EMAIL", global = true)]
     pub alert_email: Option<String>,
 
+    /// The dashboard at /admin.
+    #[command(flatten)]
+    pub admin: AdminRawSettings,
+
     // Read from the environment only: secrets do not belong on a command line.
     #[arg(skip)]
     pub env: EnvOnly,
+}
+
+/// The dashboard's settings, as given.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AdminRawSettings {
+    /// Require every operator to log in with a TOTP code; one without is sent to enrol first
+    /// [default: false]
+    #[arg(long, env = "PROXYCALL_ADMIN_REQUIRE_TOTP", global = true)]
+    pub admin_require_totp: Option<String>,
+    /// Seconds an operator's session lasts without a request [default: 1800]
+    #[arg(long, env = "PROXYCALL_ADMIN_SESSION_IDLE_SECS", global = true)]
+    pub admin_session_idle_secs: Option<String>,
+    /// Seconds an operator's session lasts at most, however active [default: 43200]
+    #[arg(long, env = "PROXYCALL_ADMIN_SESSION_MAX_SECS", global = true)]
+    pub admin_session_max_secs: Option<String>,
+    /// Failed logins for one account in 15 minutes before its logins are refused [default: 5]
+    #[arg(
+        long,
+        env = "PROXYCALL_ADMIN_LOGIN_FAILURES_PER_ACCOUNT",
+        global = true
+    )]
+    pub admin_login_failures_per_account: Option<String>,
+    /// Failed logins from one address in 15 minutes before its logins are refused [default: 20]
+    #[arg(
+        long,
+        env = "PROXYCALL_ADMIN_LOGIN_FAILURES_PER_ADDRESS",
+        global = true
+    )]
+    pub admin_login_failures_per_address: Option<String>,
+}
+
+/// The dashboard's settings.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub require_totp: bool,
+    pub session_idle: chrono::Duration,
+    pub session_max: chrono::Duration,
+    pub failures_per_account: i64,
+    pub failures_per_address: i64,
+    /// The window failed logins are counted over.
+    pub failure_window: chrono::Duration,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            require_totp: false,
+            session_idle: chrono::Duration::minutes(30),
+            session_max: chrono::Duration::hours(12),
+            failures_per_account: 5,
+            failures_per_address: 20,
+            failure_window: chrono::Duration::minutes(15),
+        }
+    }
+}
+
+fn admin(raw: &AdminRawSettings, p: &mut Problems) -> AdminSettings {
+    let d = AdminSettings::default();
+    let secs = |v: i64| chrono::Duration::seconds(v);
+    let require_totp = p.parse(
+        "PROXYCALL_ADMIN_REQUIRE_TOTP",
+        given(&raw.admin_require_totp),
+        d.require_totp,
+        flag,
+    );
+    let session_idle = secs(p.parse(
+        "PROXYCALL_ADMIN_SESSION_IDLE_SECS",
+        given(&raw.admin_session_idle_secs),
+        d.session_idle.num_seconds(),
+        positive,
+    ));
+    let session_max = secs(p.parse(
+        "PROXYCALL_ADMIN_SESSION_MAX_SECS",
+        given(&raw.admin_session_max_secs),
+        d.session_max.num_seconds(),
+        positive,
+    ));
+    if session_max < session_idle {
+        p.0.push(
+            "PROXYCALL_ADMIN_SESSION_MAX_SECS: shorter than PROXYCALL_ADMIN_SESSION_IDLE_SECS"
+                .into(),
+        );
+    }
+    AdminSettings {
+        require_totp,
+        session_idle,
+        session_max,
+        failures_per_account: p.parse(
+            "PROXYCALL_ADMIN_LOGIN_FAILURES_PER_ACCOUNT",
+            given(&raw.admin_login_failures_per_account),
+            d.failures_per_account,
+            positive,
+        ),
+        failures_per_address: p.parse(
+            "PROXYCALL_ADMIN_LOGIN_FAILURES_PER_ADDRESS",
+            given(&raw.admin_login_failures_per_address),
+            d.failures_per_address,
+            positive,
+        ),
+        failure_window: d.failure_window,
+    }
 }
 
 /// Settings taken only from the environment. `Debug` hides the secrets.
@@ -333,6 +438,8 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// `PROXYCALL_ALERT_EMAIL`: where the operator's e-mails (the weekly report) go.
     pub alert_email: Option<Email>,
+    /// The dashboard at /admin.
+    pub admin: AdminSettings,
 }
 
 /// Every problem found, one per line.
@@ -789,6 +896,7 @@ impl Settings {
                     .into(),
             );
         }
+        let admin = admin(&raw.admin, &mut p);
         let webhook_auth_token = token_given.map(|t| SecretString::from(t.to_owned()));
         let webhook_auth_token_previous =
             given(&env.twilio_auth_token_previous).map(|t| SecretString::from(t.to_owned()));
@@ -833,6 +941,7 @@ impl Settings {
             webhook_auth_token_previous,
             warnings,
             alert_email,
+            admin,
         })
     }
 }
@@ -1031,6 +1140,7 @@ impl std::fmt::Debug for RawSettings {
         d.field("job_workers", &self.job_workers)
             .field("outbox_workers", &self.outbox_workers)
             .field("alert_email", &self.alert_email.as_ref().map(|_| "[set]"))
+            .field("admin", &self.admin)
             .field("env", &self.env)
             .finish()
     }
@@ -1110,6 +1220,7 @@ impl std::fmt::Debug for Settings {
         )
         .field("warnings", &self.warnings)
         .field("alert_email", &self.alert_email)
+        .field("admin", &self.admin)
         .finish()
     }
 }

@@ -8,6 +8,7 @@ pub mod import;
 pub mod jobs;
 pub mod keys;
 pub mod operations;
+pub mod operators;
 pub mod orders;
 pub mod outbox;
 pub mod pool;

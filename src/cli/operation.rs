@@ -117,11 +117,9 @@ impl Progress {
                 && bar.length() != Some(of)
             {
                 bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix} [{bar:30}] {pos}/{len} {elapsed} {msg}",
-                    )
-                    .expect("a valid template")
-                    .progress_chars("=> "),
+                    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed} {msg}")
+                        .expect("a valid template")
+                        .progress_chars("=> "),
                 );
                 bar.set_length(of);
             }

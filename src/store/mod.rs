@@ -9,6 +9,7 @@ mod email;
 mod import;
 mod jobs;
 mod keys;
+mod operators;
 mod outbox;
 mod pool;
 mod postgres;
@@ -26,6 +27,7 @@ pub use email::*;
 pub use import::*;
 pub use jobs::*;
 pub use keys::*;
+pub use operators::*;
 pub use outbox::*;
 pub use pool::*;
 pub use reports::*;
@@ -105,6 +107,7 @@ pub trait Store:
     + EmailStore
     + ReportStore
     + ImportStore
+    + OperatorStore
     + Send
     + Sync
     + 'static

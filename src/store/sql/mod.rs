@@ -8,6 +8,7 @@ mod email;
 mod import;
 mod jobs;
 mod keys;
+mod operators;
 mod outbox;
 mod pool;
 mod reports;
@@ -34,6 +35,9 @@ pub(crate) use email::{email_cols, impl_email_store, insert_email};
 pub(crate) use import::impl_import_store;
 pub(crate) use jobs::{impl_job_store, insert_job, job_cols};
 pub(crate) use keys::impl_keys_store;
+pub(crate) use operators::{
+    audit_from, impl_operator_store, operator_cols, operator_from, session_cols, session_from,
+};
 pub(crate) use outbox::{impl_outbox_store, insert_outbound};
 pub(crate) use pool::impl_pool_store;
 pub(crate) use reports::impl_reports_store;
@@ -366,6 +370,7 @@ macro_rules! impl_store {
         $crate::store::sql::impl_email_store!($store);
         $crate::store::sql::impl_reports_store!($store);
         $crate::store::sql::impl_import_store!($store);
+        $crate::store::sql::impl_operator_store!($store);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
