@@ -5,8 +5,10 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+mod admin;
 mod page;
 mod report;
+pub use admin::AdminWords;
 pub use page::PageWords;
 pub use report::ReportWords;
 
@@ -76,6 +78,8 @@ pub struct Catalogue {
     pub page: PageWords,
     /// The weekly report's e-mail.
     pub report: ReportWords,
+    /// The dashboard at /admin.
+    pub admin: AdminWords,
 }
 
 impl Catalogue {
