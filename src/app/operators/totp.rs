@@ -47,10 +47,11 @@ pub fn check_code(secret_b32: &str, code: &str) -> AppResult<Option<i64>> {
         .and_then(|step| i64::try_from(step).ok()))
 }
 
-/// The code an authenticator shows now: for tests and the demo.
-pub fn current_code(secret_b32: &str) -> AppResult<String> {
-    let now = Utc::now().timestamp().max(0) as u64;
-    Ok(totp(secret_b32, "x")?.generate(now).to_string())
+/// The code an authenticator shows at `at`: what tests type.
+pub fn code_at(secret_b32: &str, at: chrono::DateTime<Utc>) -> AppResult<String> {
+    Ok(totp(secret_b32, "x")?
+        .generate(at.timestamp().max(0) as u64)
+        .to_string())
 }
 
 /// What the enrolment page shows.
@@ -249,7 +250,7 @@ mod tests {
     #[test]
     fn the_current_code_passes_and_others_do_not() {
         let secret = Secret::from([7u8; 20].to_vec()).to_base32();
-        let code = current_code(&secret).unwrap();
+        let code = code_at(&secret, Utc::now()).unwrap();
         assert!(check_code(&secret, &code).unwrap().is_some());
         let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
         assert!(check_code(&secret, &wrong).unwrap().is_none());
