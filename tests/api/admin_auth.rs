@@ -62,8 +62,12 @@ fn between(text: &str, start: &str, end: &str) -> Option<String> {
 
 impl Browser {
     fn new(app: &TestApp) -> Self {
+        Self::at(&app.base)
+    }
+
+    fn at(base: &str) -> Self {
         Self {
-            base: app.base.clone(),
+            base: base.to_owned(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -933,5 +937,64 @@ async fn the_operators_command_creates_lists_disables_and_resets() {
             log.contains(&(action.into(), "ada@example.com".into())),
             "{action}: {log:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn logs_hold_no_password_code_or_token_and_mask_e_mails() {
+    use crate::processes::{free_port, server_with, stop, wait_until_up};
+    let db = crate::helpers::TestDb::new().await;
+    let app = proxycall::app::App::simulated(proxycall::store::connect(db.url()).await.unwrap());
+    let email = Email::parse("ada.lovelace@example.com").unwrap();
+    accounts::create(&app, &Actor::command_line(), &email, Role::Admin, PASSWORD)
+        .await
+        .unwrap();
+    let port = free_port();
+    let child = server_with(
+        &db,
+        port,
+        &[(
+            "PROXYCALL_API_TOKEN",
+            "api-token-0123456789abcdef0123456789",
+        )],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_up(&reqwest::Client::new(), &base).await;
+
+    let browser = Browser::at(&base);
+    let wrong_password = "ada's wrong guess";
+    assert_eq!(
+        browser.login(email.as_str(), wrong_password).await.status,
+        422
+    );
+    assert_eq!(browser.login(email.as_str(), PASSWORD).await.status, 303);
+    let session = browser.cookies.lock().unwrap()["pc_admin"].clone();
+    let (secret, codes) = enrol(&browser).await;
+    logout(&browser).await;
+    browser.login(email.as_str(), PASSWORD).await;
+    let form = browser.get("/admin/login/totp").await;
+    let code = totp::code_at(&secret, chrono::Utc::now() + chrono::Duration::seconds(30)).unwrap();
+    for typed in ["999999", code.as_str(), codes[1].as_str()] {
+        browser
+            .post(
+                "/admin/login/totp",
+                &[("csrf_token", &form.csrf()), ("code", typed)],
+            )
+            .await;
+    }
+
+    let logs = stop(child).await;
+    assert!(logs.contains("a***@example.com"), "{logs}");
+    for secret in [
+        PASSWORD,
+        wrong_password,
+        email.as_str(),
+        &session,
+        &secret,
+        &code,
+        &codes[1],
+        &codes[1].replace('-', ""),
+    ] {
+        assert!(!logs.contains(secret), "{secret} is in the logs:\n{logs}");
     }
 }

@@ -42,6 +42,11 @@ pub async fn create(
     Ok(id)
 }
 
+/// The operator as stored now.
+pub async fn get(app: &App, id: i64) -> AppResult<Option<Operator>> {
+    Ok(app.store.operator_by_id(id).await?)
+}
+
 pub async fn list(app: &App) -> AppResult<Vec<Operator>> {
     Ok(app.store.operators().await?)
 }

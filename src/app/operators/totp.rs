@@ -155,6 +155,11 @@ pub async fn confirm_enrolment(
     Ok(Some(codes))
 }
 
+/// Recovery codes not used yet.
+pub async fn recovery_codes_left(app: &App, operator: &Operator) -> AppResult<i64> {
+    Ok(app.store.recovery_codes_left(operator.id).await?)
+}
+
 /// Turns the second factor off, given a code from the app (or a recovery code); whether the
 /// code was right.
 pub async fn disable(app: &App, operator: &Operator, code: &str) -> AppResult<bool> {

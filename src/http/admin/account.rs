@@ -9,7 +9,7 @@ use axum::response::Response;
 
 use super::page::{self, AdminFrame, Section, see_other, words};
 use super::session::Operator;
-use crate::app::operators::totp;
+use crate::app::operators::{accounts, totp};
 use crate::http::AppState;
 use crate::http::pages::frame::html;
 
@@ -40,7 +40,7 @@ async fn render(
     let app = &state.app;
     let w = words(operator.language);
     // Read again: the session's copy predates what this request changed.
-    let fresh = match app.store.operator_by_id(operator.operator().id).await {
+    let fresh = match accounts::get(app, operator.operator().id).await {
         Ok(Some(fresh)) => fresh,
         Ok(None) => return see_other("/admin/login"),
         Err(e) => {
@@ -50,7 +50,7 @@ async fn render(
     };
     let (mut qr_svg, mut secret, mut codes_left) = (None, None, 0);
     if fresh.totp_enabled {
-        codes_left = app.store.recovery_codes_left(fresh.id).await.unwrap_or(0);
+        codes_left = totp::recovery_codes_left(app, &fresh).await.unwrap_or(0);
     } else {
         match totp::start_enrolment(app, &fresh).await {
             Ok(enrolment) => {
@@ -113,7 +113,7 @@ pub async fn totp_submit(
     let form: std::collections::HashMap<String, String> =
         form_urlencoded::parse(&body).into_owned().collect();
     let code = form.get("code").map(String::as_str).unwrap_or("");
-    let fresh = match state.app.store.operator_by_id(operator.operator().id).await {
+    let fresh = match accounts::get(&state.app, operator.operator().id).await {
         Ok(Some(fresh)) => fresh,
         Ok(None) => return see_other("/admin/login"),
         Err(e) => {
