@@ -998,3 +998,96 @@ async fn logs_hold_no_password_code_or_token_and_mask_e_mails() {
         assert!(!logs.contains(secret), "{secret} is in the logs:\n{logs}");
     }
 }
+
+#[tokio::test]
+async fn an_operator_logs_in_with_totp_in_a_real_browser() {
+    use fantoccini::Locator;
+    let app = spawn_app().await;
+    let email = operator(&app, "ada@example.com", Role::Admin).await;
+    let by_email = || async {
+        app.app
+            .store
+            .operator_by_email(&email)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let ada = by_email().await;
+    let enrolment = totp::start_enrolment(&app.app, &ada).await.unwrap();
+    let ada = by_email().await;
+    let code = totp::code_at(&enrolment.secret, chrono::Utc::now()).unwrap();
+    assert!(
+        totp::confirm_enrolment(&app.app, &ada, &code)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let base = app.base.clone();
+    let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+
+    crate::browser::with_browser(|client| async move {
+        client.goto(&format!("{base}/admin")).await.unwrap();
+        assert_eq!(client.current_url().await.unwrap().path(), "/admin/login");
+        let field = |id: &'static str| {
+            let client = client.clone();
+            async move { client.find(Locator::Id(id)).await.unwrap() }
+        };
+        field("email")
+            .await
+            .send_keys("ada@example.com")
+            .await
+            .unwrap();
+        field("password").await.send_keys(PASSWORD).await.unwrap();
+        client
+            .find(Locator::Css("main button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(
+            client.current_url().await.unwrap().path(),
+            "/admin/login/totp"
+        );
+        let next = chrono::Utc::now() + chrono::Duration::seconds(30);
+        field("code")
+            .await
+            .send_keys(&totp::code_at(&enrolment.secret, next).unwrap())
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("main button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(client.current_url().await.unwrap().path(), "/admin");
+        let heading = client
+            .find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(heading, "Vue d'ensemble");
+        let who = field("signed-in").await.text().await.unwrap();
+        assert!(who.contains("ada@example.com"), "{who}");
+        let png = client.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        std::fs::write(screenshots.join("admin-overview.png"), png).unwrap();
+
+        client
+            .goto(&format!("{base}/admin/account/totp"))
+            .await
+            .unwrap();
+        let state = field("totp-state").await.attr("data-state").await.unwrap();
+        assert_eq!(state.as_deref(), Some("on"));
+        field("logout").await.click().await.unwrap();
+        assert_eq!(client.current_url().await.unwrap().path(), "/admin/login");
+        client.goto(&format!("{base}/admin")).await.unwrap();
+        assert_eq!(client.current_url().await.unwrap().path(), "/admin/login");
+    })
+    .await;
+}
