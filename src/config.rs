@@ -1519,6 +1519,34 @@ mod tests {
     }
 
     #[test]
+    fn the_dashboard_s_settings_have_defaults_and_are_checked() {
+        let admin = Settings::from_raw(&raw()).unwrap().admin;
+        assert!(!admin.require_totp);
+        assert_eq!(admin.session_idle, chrono::Duration::minutes(30));
+        assert_eq!(admin.session_max, chrono::Duration::hours(12));
+        assert_eq!(
+            (admin.failures_per_account, admin.failures_per_address),
+            (5, 20)
+        );
+        let mut bad = raw();
+        bad.admin.admin_require_totp = Some("maybe".into());
+        bad.admin.admin_session_idle_secs = Some("600".into());
+        bad.admin.admin_session_max_secs = Some("60".into());
+        bad.admin.admin_login_failures_per_account = Some("0".into());
+        let problems = Settings::from_raw(&bad).unwrap_err().0;
+        for expected in [
+            "PROXYCALL_ADMIN_REQUIRE_TOTP: 'maybe' is not a boolean",
+            "PROXYCALL_ADMIN_SESSION_MAX_SECS: shorter than PROXYCALL_ADMIN_SESSION_IDLE_SECS",
+            "PROXYCALL_ADMIN_LOGIN_FAILURES_PER_ACCOUNT: '0' is not a positive whole number",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(expected)),
+                "{problems:?}"
+            );
+        }
+    }
+
+    #[test]
     fn debug_output_never_shows_a_secret() {
         let secrets = [
             "api-token-0123456789abcdef0123456789",

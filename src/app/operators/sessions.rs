@@ -102,11 +102,16 @@ pub async fn login(
         );
         return Ok(Login::Refused);
     };
+    let now = Utc::now();
+    // Housekeeping rides on logins, which are rare: the failures of this account and any
+    // past the window, and sessions dead by now, go.
     app.store
-        .clear_login_failures(&account, Utc::now() - settings.failure_window)
+        .clear_login_failures(&account, now - settings.failure_window)
+        .await?;
+    app.store
+        .delete_expired_operator_sessions(now - settings.session_idle, now - settings.session_max)
         .await?;
     let token = random_token();
-    let now = Utc::now();
     let second_factor_due = operator.totp_enabled;
     app.store
         .insert_operator_session(&OperatorSession {
