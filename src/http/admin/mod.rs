@@ -25,6 +25,7 @@ use super::pages::frame;
 pub use session::require_session;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    std::thread::spawn(crate::app::operators::password::warm);
     public(
         OpenApiRouter::new()
             .routes(routes!(login::form, login::submit))
