@@ -2,9 +2,9 @@
 -- step with migrations/postgres/0014_operators.sql.
 
 -- A person who logs in at /admin. Only an Argon2id hash of the password is kept. The TOTP
--- secret is kept as the authenticator holds it (base32): it must be readable to check a code,
--- so it is never logged nor shown again after enrolment; `totp_enabled` is false while an
--- enrolment waits for its first code.
+-- secret must be readable to check a code: it is kept sealed (XChaCha20-Poly1305, `x1:` +
+-- hex) with a key derived from PROXYCALL_OTP_SECRET, never logged nor shown after enrolment;
+-- `totp_enabled` is false while an enrolment waits for its first code.
 create table operators (
     id              integer primary key autoincrement,
     email           text not null unique,

@@ -557,6 +557,20 @@ async fn with_totp_a_login_needs_the_code_or_a_recovery_code_once() {
     assert_eq!(browser.login("ada@example.com", PASSWORD).await.status, 303);
     let (secret, codes) = enrol(&browser).await;
     logout(&browser).await;
+    // The database holds the secret sealed, not as the app shows it.
+    let stored = app
+        .app
+        .store
+        .operator_by_email(&Email::parse("ada@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .totp_secret
+        .unwrap();
+    assert!(
+        stored.starts_with("x1:") && !stored.contains(&secret),
+        "{stored}"
+    );
 
     let login = browser.login("ada@example.com", PASSWORD).await;
     assert_eq!(login.status, 303);

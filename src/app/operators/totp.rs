@@ -1,6 +1,9 @@
 //! The second factor: TOTP (RFC 6238: SHA-1, 6 digits, 30-second steps, one step of skew, as
 //! every authenticator app reads them), enrolled with a QR code drawn here as SVG, and ten
-//! single-use recovery codes shown once and kept as SHA-256.
+//! single-use recovery codes shown once and kept as SHA-256. The secret is kept sealed
+//! (XChaCha20-Poly1305, bound to the operator's id) with a key derived from the activation
+//! codes' key — `PROXYCALL_OTP_SECRET` when set — so that a copy of the database alone does
+//! not give it away.
 
 use chrono::Utc;
 use rand::RngExt;
@@ -15,6 +18,65 @@ const ISSUER: &str = "ProxyCall";
 pub const RECOVERY_CODES: usize = 10;
 /// Lower-case base32 without look-alikes' confusion: what a person copies from a sheet.
 const RECOVERY_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+
+/// What the `totp_secret` column holds: `x1:` + hex(nonce ‖ sealed secret).
+const SEALED: &str = "x1:";
+
+fn cipher(app: &App) -> chacha20poly1305::XChaCha20Poly1305 {
+    use chacha20poly1305::KeyInit;
+    let key = app.activation.key.derive("operator totp secret");
+    chacha20poly1305::XChaCha20Poly1305::new_from_slice(&key).expect("a 32-byte key")
+}
+
+/// Seals a base32 secret for the operator `id`.
+fn seal(app: &App, id: i64, secret_b32: &str) -> String {
+    use chacha20poly1305::aead::{Aead, Payload};
+    let mut nonce = [0u8; 24];
+    rand::rng().fill(&mut nonce);
+    let aad = id.to_be_bytes();
+    let sealed = cipher(app)
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: secret_b32.as_bytes(),
+                aad: &aad,
+            },
+        )
+        .expect("sealing a short secret cannot fail");
+    format!("{SEALED}{}{}", hex::encode(nonce), hex::encode(sealed))
+}
+
+/// The base32 secret of the operator, if it has one that this key opens.
+fn open(app: &App, operator: &Operator) -> Option<String> {
+    use chacha20poly1305::aead::{Aead, Payload};
+    let stored = operator.totp_secret.as_deref()?;
+    let bytes = hex::decode(stored.strip_prefix(SEALED)?).ok()?;
+    if bytes.len() <= 24 {
+        return None;
+    }
+    let (nonce, sealed) = bytes.split_at(24);
+    let nonce: [u8; 24] = nonce.try_into().ok()?;
+    let aad = operator.id.to_be_bytes();
+    let opened = cipher(app).decrypt(
+        &nonce.into(),
+        Payload {
+            msg: sealed,
+            aad: &aad,
+        },
+    );
+    match opened {
+        Ok(secret) => String::from_utf8(secret).ok(),
+        Err(_) => {
+            // Another key than the one it was sealed with: PROXYCALL_OTP_SECRET changed.
+            tracing::error!(
+                operator = %operator.email.masked(),
+                "this operator's TOTP secret does not open with this key (was \
+                 PROXYCALL_OTP_SECRET changed?): only its recovery codes work"
+            );
+            None
+        }
+    }
+}
 
 fn totp(secret_b32: &str, account: &str) -> AppResult<Totp> {
     let corrupt = || {
@@ -73,14 +135,14 @@ pub async fn start_enrolment(app: &App, operator: &Operator) -> AppResult<Enrolm
             message: "the second factor is on already".into(),
         });
     }
-    let secret = match &operator.totp_secret {
-        Some(secret) => secret.clone(),
+    let secret = match open(app, operator) {
+        Some(secret) => secret,
         None => {
             let mut bytes = [0u8; 20];
             rand::rng().fill(&mut bytes);
             let secret = Secret::from(bytes.to_vec()).to_base32();
             app.store
-                .begin_totp(operator.id, &secret, Utc::now())
+                .begin_totp(operator.id, &seal(app, operator.id, &secret), Utc::now())
                 .await?;
             secret
         }
@@ -124,14 +186,10 @@ pub async fn confirm_enrolment(
     operator: &Operator,
     code: &str,
 ) -> AppResult<Option<Vec<String>>> {
-    let Some(secret) = operator
-        .totp_secret
-        .as_deref()
-        .filter(|_| !operator.totp_enabled)
-    else {
+    let Some(secret) = open(app, operator).filter(|_| !operator.totp_enabled) else {
         return Ok(None);
     };
-    let Some(step) = check_code(secret, code)? else {
+    let Some(step) = check_code(&secret, code)? else {
         return Ok(None);
     };
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
@@ -200,14 +258,16 @@ impl Proof {
 
 /// Checks a code from the app (each accepted once) or an unused recovery code (then used up).
 pub async fn verify(app: &App, operator: &Operator, code: &str) -> AppResult<Option<Proof>> {
-    let Some(secret) = operator
-        .totp_secret
-        .as_deref()
-        .filter(|_| operator.totp_enabled)
-    else {
+    if !operator.totp_enabled {
         return Ok(None);
-    };
-    if let Some(step) = check_code(secret, code)? {
+    }
+    let secret = open(app, operator);
+    if let Some(step) = secret
+        .as_deref()
+        .map(|s| check_code(s, code))
+        .transpose()?
+        .flatten()
+    {
         let fresh = app.store.accept_totp_step(operator.id, step).await?;
         return Ok(fresh.then_some(Proof::Code));
     }
