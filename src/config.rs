@@ -153,9 +153,114 @@ pub struct RawSettings {
     #[arg(long, env = "PROXYCALL_ALERT_EMAIL", global = true)]
     pub alert_email: Option<String>,
 
+    /// The dashboard at /admin.
+    #[command(flatten)]
+    pub admin: AdminRawSettings,
+
     // Read from the environment only: secrets do not belong on a command line.
     #[arg(skip)]
     pub env: EnvOnly,
+}
+
+/// The dashboard's settings, as given.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AdminRawSettings {
+    /// Require every operator to log in with a TOTP code; one without is sent to enrol first
+    /// [default: false]
+    #[arg(long, env = "PROXYCALL_ADMIN_REQUIRE_TOTP", global = true)]
+    pub admin_require_totp: Option<String>,
+    /// Seconds an operator's session lasts without a request [default: 1800]
+    #[arg(long, env = "PROXYCALL_ADMIN_SESSION_IDLE_SECS", global = true)]
+    pub admin_session_idle_secs: Option<String>,
+    /// Seconds an operator's session lasts at most, however active [default: 43200]
+    #[arg(long, env = "PROXYCALL_ADMIN_SESSION_MAX_SECS", global = true)]
+    pub admin_session_max_secs: Option<String>,
+    /// Failed logins for one account in 15 minutes before its logins are refused [default: 5]
+    #[arg(
+        long,
+        env = "PROXYCALL_ADMIN_LOGIN_FAILURES_PER_ACCOUNT",
+        global = true
+    )]
+    pub admin_login_failures_per_account: Option<String>,
+    /// Failed logins from one address in 15 minutes before its logins are refused [default: 20]
+    #[arg(
+        long,
+        env = "PROXYCALL_ADMIN_LOGIN_FAILURES_PER_ADDRESS",
+        global = true
+    )]
+    pub admin_login_failures_per_address: Option<String>,
+}
+
+/// The dashboard's settings.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub require_totp: bool,
+    pub session_idle: chrono::Duration,
+    pub session_max: chrono::Duration,
+    pub failures_per_account: i64,
+    pub failures_per_address: i64,
+    /// The window failed logins are counted over.
+    pub failure_window: chrono::Duration,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            require_totp: false,
+            session_idle: chrono::Duration::minutes(30),
+            session_max: chrono::Duration::hours(12),
+            failures_per_account: 5,
+            failures_per_address: 20,
+            failure_window: chrono::Duration::minutes(15),
+        }
+    }
+}
+
+fn admin(raw: &AdminRawSettings, p: &mut Problems) -> AdminSettings {
+    let d = AdminSettings::default();
+    let secs = |v: i64| chrono::Duration::seconds(v);
+    let require_totp = p.parse(
+        "PROXYCALL_ADMIN_REQUIRE_TOTP",
+        given(&raw.admin_require_totp),
+        d.require_totp,
+        flag,
+    );
+    let session_idle = secs(p.parse(
+        "PROXYCALL_ADMIN_SESSION_IDLE_SECS",
+        given(&raw.admin_session_idle_secs),
+        d.session_idle.num_seconds(),
+        positive,
+    ));
+    let session_max = secs(p.parse(
+        "PROXYCALL_ADMIN_SESSION_MAX_SECS",
+        given(&raw.admin_session_max_secs),
+        d.session_max.num_seconds(),
+        positive,
+    ));
+    if session_max < session_idle {
+        p.0.push(
+            "PROXYCALL_ADMIN_SESSION_MAX_SECS: shorter than PROXYCALL_ADMIN_SESSION_IDLE_SECS"
+                .into(),
+        );
+    }
+    AdminSettings {
+        require_totp,
+        session_idle,
+        session_max,
+        failures_per_account: p.parse(
+            "PROXYCALL_ADMIN_LOGIN_FAILURES_PER_ACCOUNT",
+            given(&raw.admin_login_failures_per_account),
+            d.failures_per_account,
+            positive,
+        ),
+        failures_per_address: p.parse(
+            "PROXYCALL_ADMIN_LOGIN_FAILURES_PER_ADDRESS",
+            given(&raw.admin_login_failures_per_address),
+            d.failures_per_address,
+            positive,
+        ),
+        failure_window: d.failure_window,
+    }
 }
 
 /// Settings taken only from the environment. `Debug` hides the secrets.
@@ -351,6 +456,8 @@ pub struct Settings {
     pub alert_email: Option<Email>,
     /// The low pool's mark, alert cool-down and auto-buy (`PROXYCALL_POOL_LOW_WATER`…).
     pub low_water: LowWaterPolicy,
+    /// The dashboard at /admin.
+    pub admin: AdminSettings,
 }
 
 /// Every problem found, one per line.
@@ -815,6 +922,7 @@ impl Settings {
                     .into(),
             );
         }
+        let admin = admin(&raw.admin, &mut p);
         let webhook_auth_token = token_given.map(|t| SecretString::from(t.to_owned()));
         let webhook_auth_token_previous =
             given(&env.twilio_auth_token_previous).map(|t| SecretString::from(t.to_owned()));
@@ -860,6 +968,7 @@ impl Settings {
             warnings,
             alert_email,
             low_water,
+            admin,
         })
     }
 }
@@ -1136,6 +1245,7 @@ impl std::fmt::Debug for RawSettings {
             .field("pool_alert_cooldown_hours", &self.pool_alert_cooldown_hours)
             .field("pool_auto_buy_to", &self.pool_auto_buy_to)
             .field("pool_monthly_budget", &self.pool_monthly_budget)
+            .field("admin", &self.admin)
             .field("env", &self.env)
             .finish()
     }
@@ -1216,6 +1326,7 @@ impl std::fmt::Debug for Settings {
         .field("warnings", &self.warnings)
         .field("alert_email", &self.alert_email)
         .field("low_water", &self.low_water)
+        .field("admin", &self.admin)
         .finish()
     }
 }
@@ -1560,6 +1671,34 @@ mod tests {
         let mut r = raw();
         r.env.smtp_tls = Some("none".into());
         assert!(Settings::from_raw(&r).unwrap().smtp.is_none());
+    }
+
+    #[test]
+    fn the_dashboard_s_settings_have_defaults_and_are_checked() {
+        let admin = Settings::from_raw(&raw()).unwrap().admin;
+        assert!(!admin.require_totp);
+        assert_eq!(admin.session_idle, chrono::Duration::minutes(30));
+        assert_eq!(admin.session_max, chrono::Duration::hours(12));
+        assert_eq!(
+            (admin.failures_per_account, admin.failures_per_address),
+            (5, 20)
+        );
+        let mut bad = raw();
+        bad.admin.admin_require_totp = Some("maybe".into());
+        bad.admin.admin_session_idle_secs = Some("600".into());
+        bad.admin.admin_session_max_secs = Some("60".into());
+        bad.admin.admin_login_failures_per_account = Some("0".into());
+        let problems = Settings::from_raw(&bad).unwrap_err().0;
+        for expected in [
+            "PROXYCALL_ADMIN_REQUIRE_TOTP: 'maybe' is not a boolean",
+            "PROXYCALL_ADMIN_SESSION_MAX_SECS: shorter than PROXYCALL_ADMIN_SESSION_IDLE_SECS",
+            "PROXYCALL_ADMIN_LOGIN_FAILURES_PER_ACCOUNT: '0' is not a positive whole number",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(expected)),
+                "{problems:?}"
+            );
+        }
     }
 
     #[test]

@@ -5,9 +5,11 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+mod admin;
 mod page;
 mod pool_alert;
 mod report;
+pub use admin::AdminWords;
 pub use page::PageWords;
 pub use pool_alert::PoolAlertWords;
 pub use report::ReportWords;
@@ -80,6 +82,8 @@ pub struct Catalogue {
     pub report: ReportWords,
     /// The low pool's e-mail.
     pub pool_alert: PoolAlertWords,
+    /// The dashboard at /admin.
+    pub admin: AdminWords,
 }
 
 impl Catalogue {

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod keys;
 pub mod low_water;
 pub mod operations;
+pub mod operators;
 pub mod orders;
 pub mod outbox;
 pub mod pool;

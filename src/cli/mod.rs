@@ -9,6 +9,7 @@ mod import;
 mod jobs;
 mod keys;
 mod operation;
+mod operators;
 mod outbox;
 mod pool;
 mod serve;
@@ -23,6 +24,7 @@ use crate::config::{self, RawSettings, Settings};
 use crate::{server, store, telemetry};
 use jobs::JobsCommand;
 use keys::KeysCommand;
+use operators::OperatorsCommand;
 use outbox::OutboxCommand;
 use pool::PoolCommand;
 use simulate::SimulateCommand;
@@ -56,6 +58,11 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         action: KeysCommand,
+    },
+    /// Create, list and disable the dashboard's operators; reset their passwords.
+    Operators {
+        #[command(subcommand)]
+        action: OperatorsCommand,
     },
     /// Add and list pool numbers; run the pool operations (provision, release, drain, fix
     /// webhooks, purge) as the API does.
@@ -147,6 +154,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Keys { action } => {
             let (_, app) = service(&raw).await?;
             keys::run(&app, action).await
+        }
+        Command::Operators { action } => {
+            let (_, app) = service(&raw).await?;
+            operators::run(&app, action).await
         }
         Command::Pool { action } => {
             let (settings, app) = service(&raw).await?;

@@ -11,6 +11,7 @@ mod name;
 mod number_type;
 mod order_id;
 mod phone;
+mod role;
 pub mod scope;
 mod text;
 
@@ -24,6 +25,7 @@ pub use name::ClientName;
 pub use number_type::{NumberType, NumberTypeFilter};
 pub use order_id::OrderId;
 pub use phone::{E164, PhoneError};
+pub use role::Role;
 pub use scope::{Scope, Scopes};
 pub use text::message_body;
 

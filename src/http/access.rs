@@ -29,6 +29,8 @@ use crate::domain::Scope;
 pub const API_KEY_SCHEME: &str = "api_key";
 /// The security scheme of Twilio's webhook signature in the OpenAPI document.
 pub const TWILIO_SCHEME: &str = "twilio_signature";
+/// The security scheme of the dashboard's session cookie in the OpenAPI document.
+pub const OPERATOR_SESSION_SCHEME: &str = "operator_session";
 /// Set only by the wrappers: an operation that states its security in `#[utoipa::path]`
 /// without going through one would otherwise look protected while nothing enforces it.
 const MARKER: &str = "x-proxycall-access";
@@ -66,6 +68,28 @@ pub fn twilio_signed(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
     )
 }
 
+/// The dashboard's pages: an operator's live session (`admin::session::require`: the cookie,
+/// idle and absolute expiry, the second factor, the enrolment the settings may require, and on
+/// every POST the form's CSRF token). Without one, the browser is sent to `/admin/login`.
+/// Which role a page needs, its handler states with the `RequireRole` extractor.
+pub fn operator_session(
+    state: &AppState,
+    routes: OpenApiRouter<AppState>,
+) -> OpenApiRouter<AppState> {
+    declare(
+        routes,
+        vec![SecurityRequirement::new(
+            OPERATOR_SESSION_SCHEME,
+            Vec::<String>::new(),
+        )],
+        "operator-session",
+    )
+    .route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        super::admin::require_session,
+    ))
+}
+
 /// Routes anyone may call, without a key or a signature. Putting a route here is a deliberate
 /// choice: it must reveal and change nothing a stranger should not see or change (health,
 /// readiness, the API description).
@@ -84,7 +108,7 @@ fn declare<S: Clone + Send + Sync + 'static>(
             assert!(
                 operation.security.is_none(),
                 "{method} {path} states its security in #[utoipa::path]; state it with \
-                 scoped(), twilio_signed() or public() in its module's router() instead"
+                 scoped(), twilio_signed(), operator_session() or public() in its module's router() instead"
             );
             assert!(
                 marker(operation).is_none(),

@@ -11,6 +11,7 @@
 
 mod access;
 mod address;
+mod admin;
 mod auth;
 #[cfg(feature = "bench")]
 mod bench;
@@ -114,7 +115,8 @@ pub fn router(state: AppState) -> Router {
         .merge(jobs::router(&state))
         .merge(reports::router(&state))
         .merge(twilio::router())
-        .merge(pages::router());
+        .merge(pages::router())
+        .merge(admin::router(&state));
     #[cfg(feature = "bench")]
     let routes = if state.settings.bench_reference {
         routes.merge(bench::router())

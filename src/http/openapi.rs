@@ -3,7 +3,7 @@
 use utoipa::Modify;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::access::{API_KEY_SCHEME, TWILIO_SCHEME};
+use super::access::{API_KEY_SCHEME, OPERATOR_SESSION_SCHEME, TWILIO_SCHEME};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -21,6 +21,7 @@ use super::access::{API_KEY_SCHEME, TWILIO_SCHEME};
         (name = "pool", description = "The numbers ProxyCall hands out"),
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "twilio", description = "Webhooks Twilio calls, signed with X-Twilio-Signature"),
+        (name = "admin", description = "The operators' dashboard: HTML pages behind a login"),
     )
 )]
 pub struct ApiDoc;
@@ -49,6 +50,13 @@ impl Modify for SecuritySchemes {
                 "X-Twilio-Signature",
                 "HMAC-SHA1 of PUBLIC_BASE_URL + path + query and the sorted form, with Twilio's \
                  auth token",
+            ))),
+        );
+        components.add_security_scheme(
+            OPERATOR_SESSION_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "pc_admin",
+                "An operator's session, opened at /admin/login (`__Secure-pc_admin` over https)",
             ))),
         );
     }

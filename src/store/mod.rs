@@ -10,6 +10,7 @@ mod import;
 mod jobs;
 mod keys;
 mod low_water;
+mod operators;
 mod outbox;
 mod pool;
 mod postgres;
@@ -28,6 +29,7 @@ pub use import::*;
 pub use jobs::*;
 pub use keys::*;
 pub use low_water::*;
+pub use operators::*;
 pub use outbox::*;
 pub use pool::*;
 pub use reports::*;
@@ -111,6 +113,7 @@ pub trait Store:
     + ReportStore
     + ImportStore
     + LowWaterStore
+    + OperatorStore
     + Send
     + Sync
     + 'static

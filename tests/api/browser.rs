@@ -27,7 +27,7 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-ac
 /// Runs `story` with a fresh browser (its own chromedriver, profile and session), then closes
 /// the session and stops chromedriver, whether the story passed or panicked. `None` when the
 /// machine has no chromedriver and none is required.
-async fn with_browser<F, Fut>(story: F) -> Option<()>
+pub(crate) async fn with_browser<F, Fut>(story: F) -> Option<()>
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = ()>,

@@ -3,6 +3,7 @@
 mod abuse;
 mod activation;
 mod activation_processes;
+mod admin_auth;
 mod auth;
 mod bad_input;
 mod browser;

@@ -15,6 +15,8 @@ enum Access {
     Public,
     TwilioSigned,
     Key(Scope),
+    /// The dashboard: an operator's session cookie.
+    OperatorSession,
 }
 
 struct Operation {
@@ -56,6 +58,10 @@ fn access_of(label: &str, operation: &Value) -> Access {
         "twilio_signature" => {
             assert!(scopes.is_empty(), "{label}: {scopes:?}");
             Access::TwilioSigned
+        }
+        "operator_session" => {
+            assert!(scopes.is_empty(), "{label}: {scopes:?}");
+            Access::OperatorSession
         }
         "api_key" => {
             assert_eq!(scopes.len(), 1, "{label} declares exactly one scope");
@@ -137,7 +143,11 @@ fn every_scope_but(scope: Scope) -> String {
 async fn every_operation_refuses_a_caller_without_its_credential_or_scope() {
     let app = spawn_app().await;
     let operations = operations(&app).await;
-    let (mut public, mut signed, mut keyed) = (0, 0, 0);
+    let (mut public, mut signed, mut keyed, mut session) = (0, 0, 0, 0);
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     for op in &operations {
         let label = format!("{} {}", op.method, op.template);
         match op.access {
@@ -154,6 +164,22 @@ async fn every_operation_refuses_a_caller_without_its_credential_or_scope() {
                     "{label} is public: {} {}",
                     answer.status,
                     answer.text
+                );
+            }
+            Access::OperatorSession => {
+                session += 1;
+                // No session: the login page, whatever the method; an API key is no way in.
+                let answer = no_redirects
+                    .request(op.method.clone(), format!("{}{}", app.base, op.path))
+                    .bearer_auth(&app.key)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status(), 303, "{label} without a session");
+                assert_eq!(
+                    answer.headers()["location"],
+                    "/admin/login",
+                    "{label} without a session"
                 );
             }
             Access::TwilioSigned => {
@@ -208,6 +234,7 @@ async fn every_operation_refuses_a_caller_without_its_credential_or_scope() {
     assert!(public >= 3, "public operations: {public}");
     assert!(signed >= 2, "Twilio-signed operations: {signed}");
     assert!(keyed >= 9, "operations needing a key: {keyed}");
+    assert!(session >= 4, "operations needing a session: {session}");
 }
 
 #[tokio::test]
@@ -248,6 +275,13 @@ async fn the_document_states_the_scope_of_each_business_route() {
         ("GET /activate/status", Access::Public),
         ("GET /confirmations/verify", Access::Public),
         ("GET /static/pages.css", Access::Public),
+        ("GET /admin/login", Access::Public),
+        ("POST /admin/login", Access::Public),
+        ("POST /admin/login/totp", Access::Public),
+        ("GET /admin", Access::OperatorSession),
+        ("POST /admin/logout", Access::OperatorSession),
+        ("GET /admin/audit", Access::OperatorSession),
+        ("POST /admin/account/totp", Access::OperatorSession),
     ] {
         assert_eq!(of(label), expected, "{label}");
     }

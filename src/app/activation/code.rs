@@ -28,6 +28,14 @@ impl CodeKey {
         Self(bytes.to_vec())
     }
 
+    /// A key for another purpose, derived from this one (HMAC of `purpose`): the operators'
+    /// TOTP secrets are sealed with one, so that they too need `PROXYCALL_OTP_SECRET`.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The keyed hash of `code` for activation `id`: the id is part of the input, so that one
     /// activation's hash says nothing of another's.
     pub fn hash(&self, id: &PendingId, code: &str) -> String {

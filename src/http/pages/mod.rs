@@ -10,9 +10,9 @@
 //! like refused API keys (`limits.rs`), so an address that keeps failing gets 429.
 
 mod activate;
-mod cookies;
+pub(super) mod cookies;
 mod form;
-mod frame;
+pub(super) mod frame;
 mod status;
 mod verify;
 

@@ -9,6 +9,7 @@ mod import;
 mod jobs;
 mod keys;
 mod low_water;
+mod operators;
 mod outbox;
 mod pool;
 mod reports;
@@ -36,6 +37,9 @@ pub(crate) use import::impl_import_store;
 pub(crate) use jobs::{impl_job_store, insert_job, job_cols};
 pub(crate) use keys::impl_keys_store;
 pub(crate) use low_water::impl_low_water_store;
+pub(crate) use operators::{
+    audit_from, impl_operator_store, operator_cols, operator_from, session_cols, session_from,
+};
 pub(crate) use outbox::{impl_outbox_store, insert_outbound};
 pub(crate) use pool::impl_pool_store;
 pub(crate) use reports::{hourly_sql, impl_reports_store};
@@ -369,6 +373,7 @@ macro_rules! impl_store {
         $crate::store::sql::impl_reports_store!($store);
         $crate::store::sql::impl_import_store!($store);
         $crate::store::sql::impl_low_water_store!($store);
+        $crate::store::sql::impl_operator_store!($store);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

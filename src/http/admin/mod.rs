@@ -1,0 +1,48 @@
+//! The operators' dashboard under `/admin`: server-rendered pages (askama templates in
+//! `templates/admin/`, wording in the catalogues' `[admin]` table), French by default, with no
+//! script and no inline style, under the pages' security headers (`pages::frame`).
+//!
+//! The login pages are public; every other page sits behind `access::operator_session`, whose
+//! layer (`session::require_session`) checks the session, the second factor and each POST's
+//! CSRF token, and whose handlers state the role they need with `RequireRole<…>`. The use
+//! cases are in `app/operators/`. A new section: a handler here taking `RequireRole<…>`, its
+//! route added to `router()` inside `operator_session`, its `href` in `page::Section`.
+
+mod account;
+mod audit;
+mod login;
+mod overview;
+pub mod page;
+pub mod session;
+
+use axum::middleware;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::access::{operator_session, public};
+use super::pages::frame;
+pub use session::require_session;
+
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    std::thread::spawn(crate::app::operators::password::warm);
+    public(
+        OpenApiRouter::new()
+            .routes(routes!(login::form, login::submit))
+            .routes(routes!(
+                login::second_factor_form,
+                login::second_factor_submit
+            ))
+            .routes(routes!(page::stylesheet)),
+    )
+    .merge(operator_session(
+        state,
+        OpenApiRouter::new()
+            .routes(routes!(overview::overview))
+            .routes(routes!(login::logout))
+            .routes(routes!(login::logout_everywhere))
+            .routes(routes!(account::totp_page, account::totp_submit))
+            .routes(routes!(audit::audit)),
+    ))
+    .route_layer(middleware::map_response(frame::security_headers))
+}
