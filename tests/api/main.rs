@@ -24,6 +24,7 @@ mod pool_cli;
 mod processes;
 mod provision;
 mod release;
+mod rented;
 mod reports;
 mod scopes;
 mod signatures;

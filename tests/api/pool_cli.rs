@@ -1,19 +1,14 @@
 //! `proxycall pool …`: the pool operations from the command line, run as the real binary —
 //! the routes' jobs and reports, `--json` for scripts, Twilio when its credentials are set.
 
-use std::sync::{Arc, Mutex};
-
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::delete;
-use chrono::Utc;
 use proxycall::app::App;
 use proxycall::app::pool::PurgeWithoutSmsJob;
-use proxycall::domain::{CountryIso, E164, NumberType};
-use proxycall::store::{self, NewPoolNumber};
+use proxycall::domain::NumberType;
+use proxycall::store;
 use serde_json::Value;
 
 use crate::helpers::{ACCOUNT_SID, TestDb};
+use crate::rented::{Deletions, add_pool_number, sid};
 
 const BIN: &str = env!("CARGO_BIN_EXE_proxycall");
 
@@ -177,64 +172,16 @@ async fn pool_operations_run_from_the_command_line_with_the_routes_reports() {
     }
 }
 
-/// A Twilio double whose number deletions answer as scripted, then 204.
-#[derive(Clone, Default)]
-struct Deletions {
-    script: Arc<Mutex<Vec<u16>>>,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-async fn remove(
-    State(d): State<Deletions>,
-    Path((_acc, file)): Path<(String, String)>,
-) -> StatusCode {
-    d.seen.lock().unwrap().push(file);
-    let status = {
-        let mut script = d.script.lock().unwrap();
-        if script.is_empty() {
-            204
-        } else {
-            script.remove(0)
-        }
-    };
-    StatusCode::from_u16(status).unwrap()
-}
-
 #[tokio::test]
 async fn with_twilio_credentials_the_commands_use_twilio_and_finish_after_a_failure_mid_way() {
-    let double = Deletions {
-        script: Arc::new(Mutex::new(vec![204, 500])),
-        ..Default::default()
-    };
-    let router = axum::Router::new()
-        .route(
-            "/2010-04-01/Accounts/{acc}/IncomingPhoneNumbers/{file}",
-            delete(remove),
-        )
-        .with_state(double.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-
+    let (base, double) = Deletions::start(vec![204, 500]).await;
     let db = TestDb::new().await;
     let store = store::connect(db.url()).await.unwrap();
     let mut numbers = Vec::new();
     for i in 1..=3 {
-        let phone_number = E164::parse(&format!("+3378000080{i}")).unwrap();
-        store
-            .add_pool_number(&NewPoolNumber {
-                phone_number: phone_number.clone(),
-                twilio_sid: Some(format!("PN{i:032}")),
-                country_iso: CountryIso::parse("FR").unwrap(),
-                number_type: NumberType::Mobile,
-                voice_capable: true,
-                sms_capable: true,
-                friendly_name: None,
-                purchased_at: Utc::now(),
-            })
-            .await
-            .unwrap();
-        numbers.push(phone_number.to_string());
+        let number = format!("+3378000080{i}");
+        add_pool_number(store.as_ref(), &number, Some(sid(i)), true).await;
+        numbers.push(number);
     }
     let env = [
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),

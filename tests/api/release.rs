@@ -5,13 +5,12 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::delete;
 use chrono::Utc;
-use proxycall::domain::{CountryIso, E164, NumberType};
-use proxycall::store::NewPoolNumber;
+use proxycall::domain::{E164, NumberType};
 use serde_json::json;
 
 use crate::helpers::{Options, spawn_app, spawn_app_with};
+use crate::rented::{Deletions, add_pool_number, sid};
 
 #[tokio::test]
 async fn released_numbers_leave_the_carrier_and_held_ones_need_force() {
@@ -110,44 +109,9 @@ async fn bad_input_names_the_field() {
     assert_eq!(a.status, 403);
 }
 
-/// A Twilio double whose number deletions answer as scripted, then 204.
-#[derive(Clone, Default)]
-struct Deletions {
-    script: Arc<Mutex<Vec<u16>>>,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-async fn remove(
-    State(d): State<Deletions>,
-    Path((_acc, file)): Path<(String, String)>,
-) -> StatusCode {
-    d.seen.lock().unwrap().push(file);
-    let status = {
-        let mut script = d.script.lock().unwrap();
-        if script.is_empty() {
-            204
-        } else {
-            script.remove(0)
-        }
-    };
-    StatusCode::from_u16(status).unwrap()
-}
-
 #[tokio::test]
 async fn a_carrier_failure_mid_way_is_resumed_at_the_next_try() {
-    let double = Deletions {
-        script: Arc::new(Mutex::new(vec![204, 500])),
-        ..Default::default()
-    };
-    let router = axum::Router::new()
-        .route(
-            "/2010-04-01/Accounts/{acc}/IncomingPhoneNumbers/{file}",
-            delete(remove),
-        )
-        .with_state(double.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (base, double) = Deletions::start(vec![204, 500]).await;
     let app = spawn_app_with(Options {
         twilio_api_base: Some(base),
         ..Default::default()
@@ -155,22 +119,9 @@ async fn a_carrier_failure_mid_way_is_resumed_at_the_next_try() {
     .await;
     let mut numbers = Vec::new();
     for i in 1..=3 {
-        let phone_number = E164::parse(&format!("+3378000070{i}")).unwrap();
-        app.app
-            .store
-            .add_pool_number(&NewPoolNumber {
-                phone_number: phone_number.clone(),
-                twilio_sid: Some(format!("PN{i:032}")),
-                country_iso: CountryIso::parse("FR").unwrap(),
-                number_type: NumberType::Mobile,
-                voice_capable: true,
-                sms_capable: true,
-                friendly_name: None,
-                purchased_at: Utc::now(),
-            })
-            .await
-            .unwrap();
-        numbers.push(phone_number.to_string());
+        let number = format!("+3378000070{i}");
+        add_pool_number(app.app.store.as_ref(), &number, Some(sid(i)), true).await;
+        numbers.push(number);
     }
     let answer = app
         .post("/pool/release", &json!({"numbers": numbers}))
@@ -422,20 +373,8 @@ async fn fix_webhooks_resumes_after_a_carrier_failure_mid_way() {
     })
     .await;
     for i in 1..=3 {
-        app.app
-            .store
-            .add_pool_number(&NewPoolNumber {
-                phone_number: E164::parse(&format!("+3378000080{i}")).unwrap(),
-                twilio_sid: Some(format!("PN{i:032}")),
-                country_iso: CountryIso::parse("FR").unwrap(),
-                number_type: NumberType::Mobile,
-                voice_capable: true,
-                sms_capable: true,
-                friendly_name: None,
-                purchased_at: Utc::now(),
-            })
-            .await
-            .unwrap();
+        let number = format!("+3378000080{i}");
+        add_pool_number(app.app.store.as_ref(), &number, Some(sid(i)), true).await;
     }
     let answer = app
         .post("/pool/fix-webhooks", &json!({"dry_run": false}))
@@ -459,20 +398,7 @@ async fn fix_webhooks_resumes_after_a_carrier_failure_mid_way() {
 }
 
 async fn add_number(app: &crate::helpers::TestApp, number: &str, sms: bool) {
-    app.app
-        .store
-        .add_pool_number(&NewPoolNumber {
-            phone_number: E164::parse(number).unwrap(),
-            twilio_sid: None,
-            country_iso: CountryIso::parse("FR").unwrap(),
-            number_type: NumberType::Mobile,
-            voice_capable: true,
-            sms_capable: sms,
-            friendly_name: None,
-            purchased_at: Utc::now(),
-        })
-        .await
-        .unwrap();
+    add_pool_number(app.app.store.as_ref(), number, None, sms).await;
 }
 
 #[tokio::test]

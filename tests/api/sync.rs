@@ -12,8 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
-use proxycall::domain::{CountryIso, E164, NumberType};
-use proxycall::store::NewPoolNumber;
+use proxycall::domain::E164;
 use serde_json::{Value, json};
 
 use crate::helpers::{Answer, Options, TestApp, order, spawn_app, spawn_app_with};
@@ -235,20 +234,8 @@ fn inventory() -> Vec<Rented> {
 }
 
 async fn add_to_pool(app: &TestApp, number: &str, with_sid: bool) {
-    app.app
-        .store
-        .add_pool_number(&NewPoolNumber {
-            phone_number: E164::parse(number).unwrap(),
-            twilio_sid: with_sid.then(|| sid(number)),
-            country_iso: CountryIso::parse("FR").unwrap(),
-            number_type: NumberType::Mobile,
-            voice_capable: true,
-            sms_capable: true,
-            friendly_name: None,
-            purchased_at: Utc::now(),
-        })
-        .await
-        .unwrap();
+    let sid = with_sid.then(|| sid(number));
+    crate::rented::add_pool_number(app.app.store.as_ref(), number, sid, true).await;
 }
 
 /// The report of a sync: the route's answer, or its job's once it is done.
