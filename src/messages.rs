@@ -21,6 +21,14 @@ pub enum Language {
 }
 
 impl Language {
+    /// The language a page offers to switch to.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Fr => Self::En,
+            Self::En => Self::Fr,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Fr => "fr",

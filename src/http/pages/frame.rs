@@ -84,13 +84,9 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(language: Language, title: impl Into<String>) -> Self {
-        let other = match language {
-            Language::Fr => Language::En,
-            Language::En => Language::Fr,
-        };
         Self {
             lang: language.as_str(),
-            other_lang: other.as_str(),
+            other_lang: language.other().as_str(),
             words: words(language),
             title: title.into(),
             refresh: None,
