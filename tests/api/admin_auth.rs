@@ -1060,10 +1060,7 @@ async fn an_operator_logs_in_with_totp_in_a_real_browser() {
             .click()
             .await
             .unwrap();
-        assert_eq!(
-            client.current_url().await.unwrap().path(),
-            "/admin/login/totp"
-        );
+        arrived_at(&client, "/admin/login/totp").await;
         let next = chrono::Utc::now() + chrono::Duration::seconds(30);
         field("code")
             .await
@@ -1077,7 +1074,7 @@ async fn an_operator_logs_in_with_totp_in_a_real_browser() {
             .click()
             .await
             .unwrap();
-        assert_eq!(client.current_url().await.unwrap().path(), "/admin");
+        arrived_at(&client, "/admin").await;
         let heading = client
             .find(Locator::Css("h1"))
             .await
@@ -1099,9 +1096,24 @@ async fn an_operator_logs_in_with_totp_in_a_real_browser() {
         let state = field("totp-state").await.attr("data-state").await.unwrap();
         assert_eq!(state.as_deref(), Some("on"));
         field("logout").await.click().await.unwrap();
-        assert_eq!(client.current_url().await.unwrap().path(), "/admin/login");
+        arrived_at(&client, "/admin/login").await;
         client.goto(&format!("{base}/admin")).await.unwrap();
         assert_eq!(client.current_url().await.unwrap().path(), "/admin/login");
     })
     .await;
+}
+
+/// Waits for the page a click led to: the click returns before the browser has followed the
+/// form's redirect.
+async fn arrived_at(client: &fantoccini::Client, path: &str) {
+    for _ in 0..100 {
+        if client.current_url().await.unwrap().path() == path {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "still at {} instead of {path}",
+        client.current_url().await.unwrap()
+    );
 }
