@@ -7,7 +7,7 @@ use proxycall::store::NewJob;
 use serde_json::json;
 
 use crate::admin_auth::{Browser, PASSWORD, between, operator};
-use crate::helpers::{Options, TestApp, spawn_app_with};
+use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
 
 const COURIER: &str = "+33698765432";
 
@@ -163,4 +163,221 @@ async fn the_overview_shows_the_pool_charts_funnel_and_queues() {
     let fr = browser.get("/admin?lang=fr").await.body;
     assert!(fr.contains("Numéros par pays et type"), "{fr}");
     assert!(fr.contains(">Bas<"), "{fr}");
+}
+
+#[tokio::test]
+async fn the_pool_page_filters_pages_by_50_and_escapes_names() {
+    let app = spawn_app().await;
+    let mobiles = app.add_numbers("FR", NumberType::Mobile, 53).await;
+    let locals = app.add_numbers("FR", NumberType::Local, 2).await;
+    proxycall::app::pool::add(
+        &app.app,
+        proxycall::app::pool::AddNumber {
+            phone_number: proxycall::domain::E164::parse("+351919999999").unwrap(),
+            country: None,
+            number_type: NumberType::Mobile,
+            voice: true,
+            sms: true,
+            friendly_name: Some("<script>alert(1)</script>".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let browser = signed_in(&app, "viewer@example.com", Role::Viewer).await;
+
+    // All: 50 on the first page, numbers in full, then the rest after the last id.
+    let first = browser.get("/admin/pool").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(
+        first.body.matches("<tr><td>+").count(),
+        50,
+        "{}",
+        first.body
+    );
+    assert!(first.body.contains(&format!("<td>{}</td>", mobiles[0])));
+    let before_next = &first.body[..first.body.find("\" rel=\"next\"").expect("a next page")];
+    let next = &before_next[before_next.rfind("href=\"").unwrap() + 6..];
+    let second = browser
+        .get(&next.replace("&#38;", "&").replace("&amp;", "&"))
+        .await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(
+        second.body.matches("<tr><td>+").count(),
+        6,
+        "{}",
+        second.body
+    );
+    assert!(second.body.contains(&format!("<td>{}</td>", locals[1])));
+    assert!(!second.body.contains(&format!("<td>{}</td>", mobiles[0])));
+    assert!(!second.body.contains("rel=\"next\""));
+    // The name is escaped.
+    assert!(!second.body.contains("<script>"), "{}", second.body);
+    assert!(
+        second.body.contains("&#60;script&#62;alert(1)"),
+        "{}",
+        second.body
+    );
+
+    // Filters: the local ones, Portugal's, the available in France.
+    let local = browser
+        .get("/admin/pool?country=fr&type=local&status=")
+        .await;
+    assert_eq!(local.body.matches("<tr><td>+").count(), 2, "{}", local.body);
+    let pt = browser.get("/admin/pool?country=PT").await;
+    assert_eq!(pt.body.matches("<tr><td>+").count(), 1, "{}", pt.body);
+    let assigned = browser.get("/admin/pool?status=assigned").await;
+    assert_eq!(assigned.body.matches("<tr><td>+").count(), 0);
+
+    // Bad values: a 400 page naming the field; a viewer sees no form.
+    for (query, field) in [
+        ("country=FRANCE", "country"),
+        ("type=satellite", "type"),
+        ("status=sold", "status"),
+        ("after=-3", "after"),
+        ("after=x", "after"),
+    ] {
+        let page = browser.get(&format!("/admin/pool?{query}")).await;
+        assert_eq!(page.status, 400, "{query}: {}", page.body);
+        assert!(
+            page.body.contains(&format!("“{field}”")),
+            "{query}: {}",
+            page.body
+        );
+    }
+    assert!(!first.body.contains("/admin/pool/provision"));
+}
+
+/// What the audit log holds, newest first: (actor, action, target).
+async fn audit(app: &TestApp) -> Vec<(String, String, String)> {
+    app.app
+        .store
+        .audit_page(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.actor, e.action, e.target.unwrap_or_default()))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_operator_provisions_from_the_pool_page_and_the_job_page_shows_the_report() {
+    let app = spawn_app().await;
+    let browser = signed_in(&app, "ops@example.com", Role::Operator).await;
+    let pool = browser.get("/admin/pool").await;
+    assert!(
+        pool.body.contains("action=\"/admin/pool/provision\""),
+        "{}",
+        pool.body
+    );
+    let csrf = pool.csrf();
+
+    // A bad batch size: the field named, nothing started.
+    let bad = browser
+        .post(
+            "/admin/pool/provision",
+            &[
+                ("csrf_token", &csrf),
+                ("country", "FR"),
+                ("type", "mobile"),
+                ("batch_size", "99"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("“batch_size”"), "{}", bad.body);
+
+    let started = browser
+        .post(
+            "/admin/pool/provision",
+            &[
+                ("csrf_token", &csrf),
+                ("country", "FR"),
+                ("type", "mobile"),
+                ("batch_size", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let job_page = started.location().to_owned();
+    assert!(job_page.starts_with("/admin/jobs/"), "{job_page}");
+    let id = job_page.trim_start_matches("/admin/jobs/");
+
+    app.drain().await;
+    let page = browser.get(&job_page).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(">done<"), "{}", page.body);
+    assert!(
+        !page.body.contains("http-equiv=\"refresh\""),
+        "done: no more reloading"
+    );
+    let report = between(&page.body, "<section id=\"report\"", "</section>").unwrap();
+    let bought = app
+        .app
+        .store
+        .pool_numbers(None, proxycall::domain::NumberTypeFilter::Any, None)
+        .await
+        .unwrap();
+    assert_eq!(bought.len(), 2);
+    for n in &bought {
+        assert!(report.contains(n.phone_number.as_str()), "{report}");
+    }
+    assert!(report.contains("purchased_now"), "{report}");
+
+    let entries = audit(&app).await;
+    assert!(
+        entries.contains(&(
+            "ops@example.com".into(),
+            "pool.provision".into(),
+            format!("job:{id}")
+        )),
+        "{entries:?}"
+    );
+    assert_eq!(
+        entries.iter().filter(|e| e.1 == "pool.provision").count(),
+        1,
+        "the refused one is not written: {entries:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_or_a_form_without_its_csrf_token_starts_nothing() {
+    let app = spawn_app().await;
+    let viewer = signed_in(&app, "viewer@example.com", Role::Viewer).await;
+    let csrf = viewer.get("/admin/pool").await.csrf();
+    let refused = viewer
+        .post(
+            "/admin/pool/provision",
+            &[
+                ("csrf_token", &csrf),
+                ("country", "FR"),
+                ("type", "mobile"),
+                ("batch_size", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+
+    let ops = signed_in(&app, "ops@example.com", Role::Operator).await;
+    let no_token = ops
+        .post(
+            "/admin/pool/provision",
+            &[("country", "FR"), ("type", "mobile"), ("batch_size", "1")],
+        )
+        .await;
+    assert_eq!(no_token.status, 403, "{}", no_token.body);
+
+    app.drain().await;
+    let jobs = app.app.store.job_by_key("op:pool.provision").await.unwrap();
+    assert!(jobs.is_none(), "{jobs:?}");
+    let pool = app
+        .app
+        .store
+        .pool_numbers(None, proxycall::domain::NumberTypeFilter::Any, None)
+        .await
+        .unwrap();
+    assert!(pool.is_empty());
+    assert!(
+        !audit(&app).await.iter().any(|e| e.1 == "pool.provision"),
+        "nothing written"
+    );
 }

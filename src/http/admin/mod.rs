@@ -10,9 +10,11 @@
 
 mod account;
 mod audit;
+mod jobs;
 mod login;
 mod overview;
 pub mod page;
+mod pool;
 pub mod session;
 
 use axum::middleware;
@@ -42,7 +44,10 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(login::logout))
             .routes(routes!(login::logout_everywhere))
             .routes(routes!(account::totp_page, account::totp_submit))
-            .routes(routes!(audit::audit)),
+            .routes(routes!(audit::audit))
+            .routes(routes!(pool::pool))
+            .routes(routes!(pool::provision))
+            .routes(routes!(jobs::job)),
     ))
     .route_layer(middleware::map_response(frame::security_headers))
 }
