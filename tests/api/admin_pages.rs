@@ -381,3 +381,135 @@ async fn a_viewer_or_a_form_without_its_csrf_token_starts_nothing() {
         "nothing written"
     );
 }
+
+#[tokio::test]
+async fn in_a_real_browser_an_operator_sees_the_overview_and_watches_a_provisioning_finish() {
+    use fantoccini::Locator;
+    use proxycall::app::operators::totp;
+
+    let app = spawn_app_with(low_water("3")).await;
+    let proxy = app.client_with_proxy(1, "+33612345678").await;
+    app.add_numbers("FR", NumberType::Local, 5).await;
+    for (i, sid) in ["CA1", "CA2", "CA3"].iter().enumerate() {
+        let from = format!("+3369876543{i}");
+        let (status, _) = app
+            .webhook(
+                "/twilio/voice",
+                &[("From", &from), ("To", &proxy), ("CallSid", sid)],
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = app
+        .webhook(
+            "/twilio/sms",
+            &[
+                ("From", COURIER),
+                ("To", &proxy),
+                ("Body", "En bas"),
+                ("MessageSid", "SM1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let email = operator(&app, "ops@example.com", Role::Operator).await;
+    let by_email = || async {
+        app.app
+            .store
+            .operator_by_email(&email)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let ops = by_email().await;
+    let enrolment = totp::start_enrolment(&app.app, &ops).await.unwrap();
+    let ops = by_email().await;
+    let code = totp::code_at(&enrolment.secret, Utc::now()).unwrap();
+    assert!(
+        totp::confirm_enrolment(&app.app, &ops, &code)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let base = app.base.clone();
+    let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+
+    crate::browser::with_browser(|client| async move {
+        client.set_window_size(1280, 2000).await.unwrap();
+        client.goto(&format!("{base}/admin")).await.unwrap();
+        let field = |id: &'static str| {
+            let client = client.clone();
+            async move { client.find(Locator::Id(id)).await.unwrap() }
+        };
+        let submit = || {
+            let client = client.clone();
+            async move {
+                client
+                    .find(Locator::Css("main button[type=submit]"))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap()
+            }
+        };
+        field("email")
+            .await
+            .send_keys("ops@example.com")
+            .await
+            .unwrap();
+        field("password").await.send_keys(PASSWORD).await.unwrap();
+        submit().await;
+        let next = Utc::now() + Duration::seconds(30);
+        field("code")
+            .await
+            .send_keys(&totp::code_at(&enrolment.secret, next).unwrap())
+            .await
+            .unwrap();
+        submit().await;
+        assert_eq!(client.current_url().await.unwrap().path(), "/admin");
+        let charts = client.find_all(Locator::Css("main svg")).await.unwrap();
+        assert_eq!(charts.len(), 2);
+        let pool = field("pool").await.text().await.unwrap();
+        assert!(pool.contains("Bas"), "{pool}");
+        let png = client.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        std::fs::write(screenshots.join("overview.png"), png).unwrap();
+
+        client.goto(&format!("{base}/admin/pool")).await.unwrap();
+        let batch = field("p-batch").await;
+        batch.clear().await.unwrap();
+        batch.send_keys("3").await.unwrap();
+        client
+            .find(Locator::Css("#provision button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert!(
+            client
+                .current_url()
+                .await
+                .unwrap()
+                .path()
+                .starts_with("/admin/jobs/")
+        );
+        // The page reloads itself every 2 s until the job is done: no script, no click.
+        let mut status = String::new();
+        for _ in 0..40 {
+            status = field("job-status").await.text().await.unwrap();
+            if status == "done" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        assert_eq!(status, "done");
+        let report = field("report").await.text().await.unwrap();
+        assert!(report.contains("purchased_now"), "{report}");
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(screenshots.join("pool-provision.png"), png).unwrap();
+    })
+    .await;
+}

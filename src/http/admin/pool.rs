@@ -131,22 +131,16 @@ pub async fn pool(
     let type_filter = f
         .number_type
         .map_or(NumberTypeFilter::Any, NumberTypeFilter::Only);
-    let numbers = match dashboard::pool_page(
-        &state.app,
-        f.country,
-        type_filter,
-        f.status,
-        f.after,
-        PAGE,
-    )
-    .await
-    {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::error!(error = %e, "the pool could not be read");
-            return page::error(operator.language);
-        }
-    };
+    let numbers =
+        match dashboard::pool_page(&state.app, f.country, type_filter, f.status, f.after, PAGE)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "the pool could not be read");
+                return page::error(operator.language);
+            }
+        };
     let country = f.country.as_ref().map(|c| c.as_str().to_owned());
     let query_of = |after: Option<i64>| {
         let mut q = vec![
