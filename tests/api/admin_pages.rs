@@ -513,3 +513,75 @@ async fn in_a_real_browser_an_operator_sees_the_overview_and_watches_a_provision
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_operator_drains_releases_and_syncs_from_the_pool_page_and_a_viewer_cannot() {
+    let app = spawn_app().await;
+    let numbers = app.add_numbers("FR", NumberType::Mobile, 2).await;
+    let viewer = signed_in(&app, "viewer@example.com", Role::Viewer).await;
+    let csrf = viewer.get("/admin/pool").await.csrf();
+    let refused = viewer
+        .post(
+            "/admin/pool/drain",
+            &[("csrf_token", &csrf), ("numbers", &numbers[0])],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(app.pool_status(&numbers[0]).await, "available");
+
+    let ops = signed_in(&app, "ops@example.com", Role::Operator).await;
+    let csrf = ops.get("/admin/pool").await.csrf();
+    let bad = ops
+        .post(
+            "/admin/pool/drain",
+            &[("csrf_token", &csrf), ("numbers", "+33 not a number")],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("“numbers”"), "{}", bad.body);
+
+    // Drain: immediate, its report at once.
+    let drained = ops
+        .post(
+            "/admin/pool/drain",
+            &[("csrf_token", &csrf), ("numbers", &numbers[0])],
+        )
+        .await;
+    assert_eq!(drained.status, 200, "{}", drained.body);
+    let report = between(&drained.body, "<section id=\"report\"", "</section>").unwrap();
+    assert!(
+        report.contains(&numbers[0]) && report.contains("draining"),
+        "{report}"
+    );
+    assert_eq!(app.pool_status(&numbers[0]).await, "draining");
+
+    // Release: a job, then its page.
+    let started = ops
+        .post(
+            "/admin/pool/release",
+            &[
+                ("csrf_token", &csrf),
+                ("numbers", &format!("{}\n", numbers[1])),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    app.drain().await;
+    let page = ops.get(started.location()).await;
+    assert!(page.body.contains(">done<"), "{}", page.body);
+    assert_eq!(app.pool_status(&numbers[1]).await, "released");
+
+    // Sync (a dry run): a job too.
+    let sync = ops.post("/admin/pool/sync", &[("csrf_token", &csrf)]).await;
+    assert_eq!(sync.status, 303, "{}", sync.body);
+    assert!(sync.location().starts_with("/admin/jobs/"));
+
+    let actions: Vec<String> = audit(&app).await.into_iter().map(|e| e.1).collect();
+    for action in ["pool.drain", "pool.release", "pool.sync"] {
+        assert_eq!(
+            actions.iter().filter(|a| *a == action).count(),
+            1,
+            "{action}: {actions:?}"
+        );
+    }
+}

@@ -93,6 +93,28 @@ pub async fn job(
     )
 }
 
+/// The page of an operation done at once (a drain): its report, as a finished job's.
+pub(super) fn report_page(
+    operator: &super::session::Operator,
+    kind: &str,
+    report: Value,
+) -> Response {
+    let w = words(operator.language);
+    let frame = operator.frame(&w.job_report, Some(Section::Pool));
+    html(
+        StatusCode::OK,
+        &JobPage {
+            frame,
+            kind: kind.to_owned(),
+            status: JobStatus::Done.as_str().to_owned(),
+            running: false,
+            progress: Vec::new(),
+            report: entries(Some(report)),
+            error: None,
+        },
+    )
+}
+
 /// An object's fields, in order: scalars as text, lists of objects as tables.
 fn entries(value: Option<Value>) -> Vec<Entry> {
     let Some(Value::Object(map)) = value else {

@@ -12,6 +12,7 @@ mod account;
 mod audit;
 mod jobs;
 mod login;
+mod operations;
 mod overview;
 pub mod page;
 mod pool;
@@ -47,6 +48,11 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(audit::audit))
             .routes(routes!(pool::pool))
             .routes(routes!(pool::provision))
+            .routes(routes!(operations::sync))
+            .routes(routes!(operations::fix_webhooks))
+            .routes(routes!(operations::purge_without_sms))
+            .routes(routes!(operations::release))
+            .routes(routes!(operations::drain))
             .routes(routes!(jobs::job)),
     ))
     .route_layer(middleware::map_response(frame::security_headers))

@@ -296,7 +296,7 @@ pub async fn provision(
 
 /// Starts `job` (or finds the one of its kind running), writes it to the audit log, and
 /// sends the operator to its page.
-async fn start<J: crate::jobs::Job>(
+pub(super) async fn start<J: crate::jobs::Job>(
     state: &AppState,
     operator: &super::session::Operator,
     job: &J,
