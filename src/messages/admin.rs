@@ -95,6 +95,7 @@ pub struct AdminWords {
     pub pool_number: String,
     pub pool_status: String,
     pub pool_friendly_name: String,
+    pub pool_client: String,
     pub pool_empty_filter: String,
     pub filter_any: String,
     pub filter_submit: String,

@@ -245,6 +245,20 @@ async fn the_pool_page_filters_pages_by_50_and_escapes_names() {
         );
     }
     assert!(!first.body.contains("/admin/pool/provision"));
+
+    // A client's name given through the API is escaped too.
+    let order = app
+        .post(
+            "/orders",
+            &json!({"order_id": "CMD-X", "client_id": 7, "client_name": "<b>Evil</b> & Co",
+                    "client_mail": "evil@example.com", "client_real_phone": "+33611111111"}),
+        )
+        .await;
+    assert_eq!(order.status, 200, "{}", order.body);
+    let assigned = browser.get("/admin/pool?status=assigned").await.body;
+    assert_eq!(assigned.matches("<tr><td>+").count(), 1, "{assigned}");
+    assert!(!assigned.contains("<b>Evil"), "{assigned}");
+    assert!(assigned.contains("&#60;b&#62;Evil"), "{assigned}");
 }
 
 /// What the audit log holds, newest first: (actor, action, target).

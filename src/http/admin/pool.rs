@@ -45,6 +45,8 @@ pub struct Row {
     pub number_type: String,
     pub status: &'static str,
     pub friendly_name: String,
+    /// The name of the client it was given to (kept after a release).
+    pub client: String,
 }
 
 pub struct Choice {
@@ -170,6 +172,7 @@ pub async fn pool(
             number_type: n.number_type.as_str().to_owned(),
             status: status_name(w, n.status),
             friendly_name: n.friendly_name.unwrap_or_default(),
+            client: n.attribution_to_client_name.unwrap_or_default(),
         })
         .collect();
     let any = Choice {
