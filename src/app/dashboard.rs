@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{App, AppResult};
-use crate::store::{Funnel, PoolStatus, Queues};
+use crate::domain::{CountryIso, NumberTypeFilter};
+use crate::store::{Funnel, Job, PoolNumber, PoolStatus, Queues};
 
 /// How far back the chart and the funnel look.
 pub const WINDOW_DAYS: i64 = 7;
@@ -79,6 +80,26 @@ pub async fn overview(app: &App, now: DateTime<Utc>, low_water: i64) -> AppResul
             .await?,
         queues: app.store.queues(now).await?,
     })
+}
+
+/// A page of the pool's numbers, by id, after `after` (0 for the first), with their ids.
+pub async fn pool_page(
+    app: &App,
+    country: Option<CountryIso>,
+    filter: NumberTypeFilter,
+    status: Option<PoolStatus>,
+    after: i64,
+    limit: i64,
+) -> AppResult<Vec<(i64, PoolNumber)>> {
+    Ok(app
+        .store
+        .pool_page(country, filter, status, after, limit)
+        .await?)
+}
+
+/// A job, for its page.
+pub async fn job(app: &App, id: i64) -> AppResult<Option<Job>> {
+    Ok(app.store.job(id).await?)
 }
 
 /// The key the store gives an hour: `YYYY-MM-DDTHH`, UTC.

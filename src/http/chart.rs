@@ -21,6 +21,8 @@ pub struct StackedBars {
     /// One per bar (a bar's tooltip); shown under the axis every `label_every` bars.
     pub labels: Vec<String>,
     pub label_every: usize,
+    /// The first bar labelled (a day's chart labels its midnights, wherever the window starts).
+    pub label_from: usize,
     pub series: Vec<Series>,
 }
 
@@ -85,7 +87,10 @@ impl StackedBars {
                     escape(&s.name),
                 );
             }
-            if self.label_every > 0 && i % self.label_every == 0 {
+            if self.label_every > 0
+                && i >= self.label_from
+                && (i - self.label_from).is_multiple_of(self.label_every)
+            {
                 let _ = write!(
                     svg,
                     r#"<text x="{x:.2}" y="{}" font-size="11">{}</text>"#,
@@ -138,6 +143,7 @@ mod tests {
             title: "Appels par heure".into(),
             labels: vec!["10h".into(), "11h".into(), "12h".into()],
             label_every: 2,
+            label_from: 0,
             series,
         }
     }
@@ -182,5 +188,17 @@ mod tests {
         let empty = chart(Vec::new()).render();
         assert!(empty.starts_with("<svg") && empty.ends_with("</svg>"));
         assert!(!empty.contains("NaN"));
+    }
+
+    #[test]
+    fn labels_start_at_the_first_labelled_bar() {
+        let mut c = chart(vec![Series {
+            name: "forwarded".into(),
+            values: vec![1, 1, 1],
+        }]);
+        c.label_from = 1;
+        let svg = c.render();
+        assert!(svg.contains(">11h</text>"), "{svg}");
+        assert!(!svg.contains(">10h</text>") && !svg.contains(">12h</text>"));
     }
 }

@@ -120,6 +120,16 @@ pub trait PoolStore {
         filter: NumberTypeFilter,
         status: Option<PoolStatus>,
     ) -> StoreResult<Vec<PoolNumber>>;
+    /// Up to `limit` numbers after the id `after` (0 for the first page), by id, with their
+    /// ids: the dashboard's pages (keyset, so a page costs the same wherever it is).
+    async fn pool_page(
+        &self,
+        country: Option<CountryIso>,
+        filter: NumberTypeFilter,
+        status: Option<PoolStatus>,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, PoolNumber)>>;
     /// Counts per country, type and status, for metrics and the "pool is empty" answers.
     async fn pool_counts(&self) -> StoreResult<Vec<PoolCount>>;
     /// Marks `number` released (given back to the carrier), unless it is held — assigned to a

@@ -15,24 +15,24 @@ use reqwest::header::HeaderMap;
 
 use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 const BIN: &str = env!("CARGO_BIN_EXE_proxycall");
 
 /// A browser: keeps the cookies it is given, sends them back, follows no redirect.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     http: reqwest::Client,
     cookies: Mutex<HashMap<String, String>>,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -40,7 +40,7 @@ impl Page {
     }
 
     /// The first form's CSRF token.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         between(&self.body, "name=\"csrf_token\" value=\"", "\"")
             .unwrap_or_else(|| panic!("no CSRF token in {}", self.body))
     }
@@ -54,14 +54,14 @@ impl Page {
     }
 }
 
-fn between(text: &str, start: &str, end: &str) -> Option<String> {
+pub(crate) fn between(text: &str, start: &str, end: &str) -> Option<String> {
     let from = text.find(start)? + start.len();
     let to = text[from..].find(end)? + from;
     Some(text[from..to].to_owned())
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Self {
+    pub(crate) fn new(app: &TestApp) -> Self {
         Self::at(&app.base)
     }
 
@@ -111,17 +111,17 @@ impl Browser {
         page
     }
 
-    async fn get(&self, path: &str) -> Page {
+    pub(crate) async fn get(&self, path: &str) -> Page {
         self.send(self.http.get(format!("{}{path}", self.base)))
             .await
     }
 
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         self.send(self.http.post(format!("{}{path}", self.base)).form(fields))
             .await
     }
 
-    async fn login(&self, email: &str, password: &str) -> Page {
+    pub(crate) async fn login(&self, email: &str, password: &str) -> Page {
         let form = self.get("/admin/login").await;
         assert_eq!(form.status, 200, "{}", form.body);
         self.post(
@@ -140,7 +140,7 @@ impl Browser {
     }
 }
 
-async fn operator(app: &TestApp, email: &str, role: Role) -> Email {
+pub(crate) async fn operator(app: &TestApp, email: &str, role: Role) -> Email {
     let email = Email::parse(email).unwrap();
     accounts::create(&app.app, &Actor::command_line(), &email, role, PASSWORD)
         .await

@@ -10,9 +10,12 @@
 
 mod account;
 mod audit;
+mod jobs;
 mod login;
+mod operations;
 mod overview;
 pub mod page;
+mod pool;
 pub mod session;
 
 use axum::middleware;
@@ -42,7 +45,15 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(login::logout))
             .routes(routes!(login::logout_everywhere))
             .routes(routes!(account::totp_page, account::totp_submit))
-            .routes(routes!(audit::audit)),
+            .routes(routes!(audit::audit))
+            .routes(routes!(pool::pool))
+            .routes(routes!(pool::provision))
+            .routes(routes!(operations::sync))
+            .routes(routes!(operations::fix_webhooks))
+            .routes(routes!(operations::purge_without_sms))
+            .routes(routes!(operations::release))
+            .routes(routes!(operations::drain))
+            .routes(routes!(jobs::job)),
     ))
     .route_layer(middleware::map_response(frame::security_headers))
 }

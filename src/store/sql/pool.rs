@@ -117,6 +117,35 @@ macro_rules! impl_pool_store {
                 .collect()
             }
 
+            async fn pool_page(
+                &self,
+                country: Option<CountryIso>,
+                filter: NumberTypeFilter,
+                status: Option<PoolStatus>,
+                after: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<(i64, PoolNumber)>> {
+                let number_type = match filter {
+                    NumberTypeFilter::Any => None,
+                    NumberTypeFilter::Only(t) => Some(t.as_str()),
+                };
+                sqlx::query(concat!(
+                    "select id, ", pool_cols!(), " from pool_numbers \
+                     where ($1 is null or country_iso = $1) and ($2 is null or number_type = $2) \
+                     and ($3 is null or status = $3) and id > $4 order by id limit $5"
+                ))
+                .bind(country.as_ref().map(CountryIso::as_str))
+                .bind(number_type)
+                .bind(status.map(PoolStatus::as_str))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(|r| Ok((sqlx::Row::try_get::<i64, _>(r, "id")?, pool_from(r)?)))
+                .collect()
+            }
+
             async fn pool_counts(&self) -> StoreResult<Vec<PoolCount>> {
                 let rows = sqlx::query(
                     "select country_iso, number_type, status, count(*) as n from pool_numbers \
