@@ -71,7 +71,7 @@ pub async fn sync(
         requested_by: requested_by(&operator),
     };
     let details = json!({"apply": job.apply});
-    start(&state, &operator, &job, "pool.sync", details).await
+    start(&state, &operator, &job, details).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -102,7 +102,7 @@ pub async fn fix_webhooks(
         return refuse(&operator, field, &message);
     }
     let details = json!({"dry_run": job.dry_run, "fix_sms": job.fix_sms});
-    start(&state, &operator, &job, "pool.fix_webhooks", details).await
+    start(&state, &operator, &job, details).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -125,7 +125,7 @@ pub async fn purge_without_sms(
         requested_by: requested_by(&operator),
     };
     let details = json!({"force": job.force});
-    start(&state, &operator, &job, "pool.purge_without_sms", details).await
+    start(&state, &operator, &job, details).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -165,7 +165,7 @@ pub async fn release(
         "numbers": job.numbers.iter().map(E164::as_str).collect::<Vec<_>>(),
         "force": job.force,
     });
-    start(&state, &operator, &job, "pool.release", details).await
+    start(&state, &operator, &job, details).await
 }
 
 /// Drains numbers (or gives them back with `undo`): immediate, `POST /pool/drain`'s report.

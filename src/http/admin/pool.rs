@@ -287,7 +287,6 @@ pub async fn provision(
         &state,
         &operator,
         &job,
-        "pool.provision",
         json!({
             "country": job.country.as_str(),
             "type": job.number_type.as_str(),
@@ -297,15 +296,15 @@ pub async fn provision(
     .await
 }
 
-/// Starts `job` (or finds the one of its kind running), writes it to the audit log, and
-/// sends the operator to its page.
+/// Starts `job` (or finds the one of its kind running), writes it to the audit log under its
+/// kind, and sends the operator to its page.
 pub(super) async fn start<J: crate::jobs::Job>(
     state: &AppState,
     operator: &super::session::Operator,
     job: &J,
-    action: &str,
     details: serde_json::Value,
 ) -> Response {
+    let action = J::KIND;
     let (id, already) = match operations::start(&state.app, job).await {
         Ok(started) => started,
         Err(e) => {
