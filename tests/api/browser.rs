@@ -130,7 +130,7 @@ async fn type_in(client: &Client, text: &str) {
 
 /// The page as the browser holds it, with the security headers the server sent for it (read
 /// again with the browser's cookies, which WebDriver shows, `HttpOnly` ones included): the
-/// strict CSP, nothing inline.
+/// strict CSP, nothing inline; and the accessibility check.
 async fn check_page(app: &TestApp, client: &Client) -> String {
     let source = client.source().await.unwrap();
     for inline in [
@@ -173,6 +173,7 @@ async fn check_page(app: &TestApp, client: &Client) -> String {
         .await
         .unwrap();
     assert_eq!(width, "640px", "{url}: the stylesheet did not apply");
+    crate::a11y::check(client).await;
     source
 }
 

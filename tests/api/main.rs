@@ -1,5 +1,6 @@
 //! One test binary: every module shares the helpers and builds once.
 
+mod a11y;
 mod abuse;
 mod activation;
 mod activation_processes;
