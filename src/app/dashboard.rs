@@ -2,7 +2,8 @@
 //! and texts per hour over the last 7 days by outcome, the activation funnel, and the queues'
 //! health. Counted by the database; shaped here for the page.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
@@ -44,22 +45,39 @@ pub struct Overview {
     pub queues: Queues,
 }
 
-pub async fn overview(app: &App, now: DateTime<Utc>, low_water: i64) -> AppResult<Overview> {
-    let this_hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
-    let from = this_hour - Duration::hours(24 * WINDOW_DAYS - 1);
-    let counts = app
-        .store
-        .hourly_interactions(from, this_hour + Duration::hours(1))
-        .await?;
-    let mut hours: Vec<Hour> = (0..24 * WINDOW_DAYS)
+/// The chart's hours that are over. Interactions are recorded when they happen, so an hour
+/// before the last one never changes again: each process counts it once and keeps it, and the
+/// overview reads only the last two hours from the database (a 7-day scan of a busy
+/// interactions table costs hundreds of milliseconds; two hours cost one or two).
+#[derive(Debug, Default)]
+pub struct SettledHours(Mutex<BTreeMap<DateTime<Utc>, Hour>>);
+
+impl SettledHours {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<DateTime<Utc>, Hour>> {
+        // A panic elsewhere left a map of whole hours: still good to read.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Every hour from `from` to `to` (exclusive), with the interactions the store counts there.
+async fn count_hours(app: &App, from: DateTime<Utc>, to: DateTime<Utc>) -> AppResult<Vec<Hour>> {
+    let counts = app.store.hourly_interactions(from, to).await?;
+    let mut hours: Vec<Hour> = (0..(to - from).num_hours())
         .map(|i| Hour {
             start: from + Duration::hours(i),
             voice: BTreeMap::new(),
             sms: BTreeMap::new(),
         })
         .collect();
+    let index: HashMap<String, usize> = hours
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (hour_key(h.start), i))
+        .collect();
     for c in counts {
-        let Some(hour) = hours.iter_mut().find(|h| hour_key(h.start) == c.hour) else {
+        let Some(hour) = index.get(&c.hour).map(|&i| &mut hours[i]) else {
             continue;
         };
         let channel = if c.channel == "voice" {
@@ -69,11 +87,46 @@ pub async fn overview(app: &App, now: DateTime<Utc>, low_water: i64) -> AppResul
         };
         *channel.entry(c.outcome).or_default() += c.count;
     }
+    Ok(hours)
+}
+
+/// The window's hours, oldest first: the settled ones from `app.settled_hours` (counting
+/// those it lacks), the last two from the database.
+async fn chart_hours(app: &App, this_hour: DateTime<Utc>) -> AppResult<Vec<Hour>> {
+    let from = this_hour - Duration::hours(24 * WINDOW_DAYS - 1);
+    let settled_until = this_hour - Duration::hours(1);
+    let first_missing = {
+        let settled = app.settled_hours.lock();
+        (0..(settled_until - from).num_hours())
+            .map(|i| from + Duration::hours(i))
+            .find(|h| !settled.contains_key(h))
+    };
+    if let Some(first) = first_missing {
+        let counted = count_hours(app, first, settled_until).await?;
+        let mut settled = app.settled_hours.lock();
+        settled.extend(counted.into_iter().map(|h| (h.start, h)));
+    }
+    let mut hours: Vec<Hour> = {
+        let mut settled = app.settled_hours.lock();
+        // Hours that left the window go; so does any "future" a clock change left behind.
+        settled.retain(|start, _| (from..settled_until).contains(start));
+        settled.values().cloned().collect()
+    };
+    if hours.len() as i64 != (settled_until - from).num_hours() {
+        // Another overview asked at a very different time trimmed the map meanwhile.
+        hours = count_hours(app, from, settled_until).await?;
+    }
+    hours.extend(count_hours(app, settled_until, this_hour + Duration::hours(1)).await?);
+    Ok(hours)
+}
+
+pub async fn overview(app: &App, now: DateTime<Utc>, low_water: i64) -> AppResult<Overview> {
+    let this_hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
     Ok(Overview {
         now,
         low_water,
         pool: pool_lines(app, low_water).await?,
-        hours,
+        hours: chart_hours(app, this_hour).await?,
         funnel: app
             .store
             .activation_funnel(now - Duration::days(WINDOW_DAYS))

@@ -53,6 +53,8 @@ pub struct App {
     pub alert_email: Option<crate::domain::Email>,
     /// The low pool's mark, alert and auto-buy (`low_water.rs`).
     pub low_water: Arc<low_water::LowWaterPolicy>,
+    /// The overview chart's hours that are over, counted once (`dashboard.rs`).
+    pub settled_hours: Arc<dashboard::SettledHours>,
 }
 
 /// `PROXYCALL_POOL_COOLOFF_DAYS`'s default.
@@ -114,6 +116,7 @@ impl App {
             mail: None,
             alert_email: None,
             low_water: Arc::default(),
+            settled_hours: Arc::default(),
         }
     }
 

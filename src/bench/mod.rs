@@ -6,6 +6,8 @@
 //! the server's memory, and how the voice webhook's median changes from 1 000 to 1 000 000
 //! clients. Figures are ratios measured in one run on one machine, not absolute promises.
 
+mod dashboard;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -25,9 +27,9 @@ const TOKEN: &str = "bench-webhook-token";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Clients in the database for the main loads.
-    #[arg(long, default_value_t = 10_000)]
-    pub clients: u32,
+    /// Clients in the database for the main loads (10 000), or for `--dashboard` (100 000).
+    #[arg(long)]
+    pub clients: Option<u32>,
     /// Seconds each load is measured (after one second of warm-up).
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
@@ -44,7 +46,13 @@ pub struct BenchArgs {
     /// Skip the 1 000 vs 1 000 000 clients comparison (it seeds a million rows).
     #[arg(long)]
     pub skip_scale: bool,
+    /// Measure the dashboard's pages instead of the webhooks and the API.
+    #[arg(long)]
+    pub dashboard: bool,
 }
+
+/// Clients seeded for the webhook and API loads when `--clients` is not given.
+const DEFAULT_CLIENTS: u32 = 10_000;
 
 /// A database made for one measurement, removed afterwards.
 enum BenchDb {
@@ -427,10 +435,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         "sqlite"
     };
+    if args.dashboard {
+        return dashboard::run(&args, engine).await;
+    }
+    let clients = args.clients.unwrap_or(DEFAULT_CLIENTS);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "ProxyCall benchmark: {engine}, {} clients, {} connections, {} s per load, {cores} cores{}",
-        args.clients,
+        clients,
         args.connections,
         args.seconds,
         if cfg!(debug_assertions) {
@@ -440,7 +452,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     );
     let db = BenchDb::create(&args, "main").await?;
-    let key = seed(&db, args.clients).await?;
+    let key = seed(&db, clients).await?;
     let server = Server::start(&db).await?;
     let mut results = Vec::new();
     let outbox = store::connect(db.url()).await?;
@@ -448,16 +460,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // before anything else is measured.
     let mut drains = Vec::new();
     for load in [Load::Reference, Load::Voice, Load::Order, Load::Sms] {
-        let m = measure(
-            &args,
-            &server.base,
-            &key,
-            args.clients,
-            load,
-            args.seconds,
-            None,
-        )
-        .await?;
+        let m = measure(&args, &server.base, &key, clients, load, args.seconds, None).await?;
         results.push((load, m));
     }
     drains.push(drain(outbox.as_ref()).await?);
@@ -468,7 +471,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             &args,
             &server.base,
             &key,
-            args.clients,
+            clients,
             load,
             args.seconds,
             Some(args.rate),

@@ -100,7 +100,9 @@ pub trait ReportStore {
     ) -> StoreResult<Vec<HourCount>>;
     /// The activations started since `since`, by the furthest step each reached.
     async fn activation_funnel(&self, since: DateTime<Utc>) -> StoreResult<Funnel>;
-    /// The outbox's, the jobs' and the e-mails' queues at `now` (what is due by then).
+    /// The outbox's, the jobs' and the e-mails' queues at `now` (what is due by then). Each figure
+    /// reads its status's range of an index, not the whole table: sent messages and done jobs
+    /// pile up until the retention purge.
     async fn queues(&self, now: DateTime<Utc>) -> StoreResult<Queues>;
     /// The figures of `[from, to)`; the pool's statuses are today's.
     async fn period_figures(

@@ -115,3 +115,55 @@ async fn the_overview_counts_this_hours_calls_and_texts_and_the_pool_and_queues(
         "{oldest} vs {due}"
     );
 }
+
+#[tokio::test]
+async fn the_chart_keeps_the_hours_that_are_over_and_counts_them_as_a_fresh_process_does() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, "+33612345678").await;
+    for sid in ["CA1", "CA2", "CA3"] {
+        let (status, _) = app
+            .webhook(
+                "/twilio/voice",
+                &[("From", COURIER), ("To", &proxy), ("CallSid", sid)],
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let total = |o: &dashboard::Overview| -> Vec<i64> {
+        o.hours
+            .iter()
+            .map(|h| h.voice.values().sum::<i64>() + h.sms.values().sum::<i64>())
+            .collect()
+    };
+    // Seen from three hours later, this hour is over: counted once, then kept.
+    let later = Utc::now() + Duration::hours(3);
+    let first = dashboard::overview(&app.app, later, 2).await.unwrap();
+    let again = dashboard::overview(&app.app, later, 2).await.unwrap();
+    let fresh = proxycall::app::App::simulated(app.app.store.clone());
+    let uncached = dashboard::overview(&fresh, later, 2).await.unwrap();
+    for o in [&first, &again, &uncached] {
+        assert_eq!(o.hours.len(), 24 * 7);
+        let counts = total(o);
+        assert_eq!(counts[counts.len() - 4], 3, "{counts:?}");
+        assert_eq!(counts.iter().sum::<i64>(), 3, "{counts:?}");
+    }
+    assert_eq!(first.hours, again.hours);
+    assert_eq!(first.hours, uncached.hours);
+    // Back to now: the same calls, in the current hour, still counted live.
+    let call = app
+        .webhook(
+            "/twilio/voice",
+            &[("From", COURIER), ("To", &proxy), ("CallSid", "CA4")],
+        )
+        .await;
+    assert_eq!(call.0, 200);
+    let now = dashboard::overview(&app.app, Utc::now(), 2).await.unwrap();
+    let counts = total(&now);
+    // The last two hours are read live (two, should the hour have turned meanwhile).
+    assert_eq!(
+        counts[counts.len() - 2..].iter().sum::<i64>(),
+        4,
+        "{counts:?}"
+    );
+    assert_eq!(counts.iter().sum::<i64>(), 4);
+}

@@ -86,30 +86,32 @@ macro_rules! impl_reports_store {
                         })
                     };
                     let outbox = sqlx::query(
-                        "select count(case when status in ('pending', 'sending') then 1 end) \
-                           as queued, \
-                         min(case when status = 'pending' then created_at end) as oldest, \
-                         count(case when status = 'failed' then 1 end) as failed \
-                         from outbound_messages",
+                        "select (select count(*) from outbound_messages \
+                           where status in ('pending', 'sending')) as queued, \
+                         (select min(created_at) from outbound_messages \
+                           where status = 'pending') as oldest, \
+                         (select count(*) from outbound_messages where status = 'failed') \
+                           as failed",
                     )
                     .fetch_one(db)
                     .await?;
                     let jobs = sqlx::query(
-                        "select count(case when status in ('queued', 'running') then 1 end) \
+                        "select (select count(*) from jobs where status in ('queued', 'running')) \
                            as queued, \
-                         min(case when status = 'queued' and due_at <= $1 then due_at end) \
+                         (select min(due_at) from jobs where status = 'queued' and due_at <= $1) \
                            as oldest, \
-                         count(case when status = 'failed' then 1 end) as failed from jobs",
+                         (select count(*) from jobs where status = 'failed') as failed",
                     )
                     .bind(now)
                     .fetch_one(db)
                     .await?;
                     let emails = sqlx::query(
-                        "select count(case when status in ('pending', 'sending') then 1 end) \
-                           as queued, \
-                         min(case when status = 'pending' then created_at end) as oldest, \
-                         count(case when status = 'failed' then 1 end) as failed \
-                         from outbound_emails",
+                        "select (select count(*) from outbound_emails \
+                           where status in ('pending', 'sending')) as queued, \
+                         (select min(created_at) from outbound_emails \
+                           where status = 'pending') as oldest, \
+                         (select count(*) from outbound_emails where status = 'failed') \
+                           as failed",
                     )
                     .fetch_one(db)
                     .await?;
