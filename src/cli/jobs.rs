@@ -1,11 +1,12 @@
 //! `proxycall jobs list`: the background work, as the database holds it.
 
 use clap::Subcommand;
+use serde_json::json;
 
 use super::{Failure, usage};
 use crate::app::{self, App};
 use crate::jobs::Registry;
-use crate::store::JobStatus;
+use crate::store::{Job, JobStatus};
 
 #[derive(Subcommand)]
 pub enum JobsCommand {
@@ -19,7 +20,32 @@ pub enum JobsCommand {
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// Print a JSON array (with each job's progress and report).
+        #[arg(long)]
+        json: bool,
     },
+}
+
+/// A job as scripts read it. Payloads stay out: they may name a client's numbers.
+fn job_json(j: &Job, known: bool) -> serde_json::Value {
+    let parsed = |raw: &Option<String>| {
+        raw.as_deref()
+            .map(|r| serde_json::from_str(r).unwrap_or_else(|_| json!(r)))
+    };
+    json!({
+        "id": j.id,
+        "kind": j.kind,
+        "known_here": known,
+        "status": j.status.as_str(),
+        "attempts": j.attempts,
+        "max_attempts": j.max_attempts,
+        "due_at": j.due_at,
+        "created_at": j.created_at,
+        "finished_at": j.finished_at,
+        "last_error": j.last_error,
+        "progress": parsed(&j.progress),
+        "result": parsed(&j.result),
+    })
 }
 
 pub async fn run(app: &App, registry: &Registry, action: JobsCommand) -> Result<(), Failure> {
@@ -27,6 +53,7 @@ pub async fn run(app: &App, registry: &Registry, action: JobsCommand) -> Result<
         kind,
         status,
         limit,
+        json,
     } = action;
     let status = status
         .map(|s| {
@@ -38,6 +65,14 @@ pub async fn run(app: &App, registry: &Registry, action: JobsCommand) -> Result<
         })
         .transpose()?;
     let jobs = app::jobs::list(app, kind.as_deref(), status, limit).await?;
+    if json {
+        let list: Vec<_> = jobs
+            .iter()
+            .map(|j| job_json(j, registry.knows(&j.kind)))
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
     println!("ID       KIND                   STATUS   TRIES    DUE                  LAST ERROR");
     for j in jobs {
         // A kind another binary (newer, or older) enqueued: this one leaves it in the queue.

@@ -32,7 +32,7 @@ use simulate::SimulateCommand;
 #[derive(Parser)]
 #[command(
     name = "proxycall",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("PROXYCALL_COMMIT"), ")"),
     about = "Masked phone numbers: proxies that hide real numbers"
 )]
 pub struct Cli {
@@ -87,6 +87,12 @@ pub enum Command {
     /// --release for figures).
     #[cfg(feature = "bench")]
     Bench(crate::bench::BenchArgs),
+    /// Print a shell's completion script for proxycall: `source <(proxycall completions
+    /// bash)`, or save it where the shell looks (see docs/DEPLOY.md).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Play Twilio: send signed webhooks to a running server, read what the simulated
     /// carrier delivered.
     Simulate {
@@ -179,6 +185,16 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Simulate { action } => {
             let (settings, app) = service(&raw).await?;
             simulate::run(&app, &settings, action).await
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "proxycall", &mut script);
+            // `| head` closing the pipe early is the reader's choice, not an error.
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
         }
     }
 }

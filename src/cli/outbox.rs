@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Subcommand};
+use serde_json::json;
 
 use super::{Failure, usage};
 use crate::app::{App, outbox};
@@ -20,11 +21,18 @@ pub enum OutboxCommand {
         /// duration back from now (90s, 45m, 2h, 3d).
         #[arg(long)]
         failed_since: Option<String>,
+        /// Print the outcome as one JSON object (recipients masked, as in the text output).
+        #[arg(long)]
+        json: bool,
     },
 }
 
 pub async fn run(app: &App, action: OutboxCommand) -> Result<(), Failure> {
-    let OutboxCommand::Requeue { id, failed_since } = action;
+    let OutboxCommand::Requeue {
+        id,
+        failed_since,
+        json,
+    } = action;
     let now = Utc::now();
     let done = match (id, failed_since) {
         (Some(id), _) => outbox::requeue(app, &[id], now).await?,
@@ -35,7 +43,27 @@ pub async fn run(app: &App, action: OutboxCommand) -> Result<(), Failure> {
         }
         (None, None) => return Err(usage("give --id or --failed-since")),
     };
-    for m in &done.requeued {
+    if json {
+        let requeued: Vec<_> = done
+            .requeued
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": m.id,
+                    "kind": m.kind.as_str(),
+                    "to": m.to.masked().to_string(),
+                    "last_error": m.last_error,
+                })
+            })
+            .collect();
+        let refused: Vec<_> = done
+            .refused
+            .iter()
+            .map(|(id, why)| json!({ "id": id, "reason": why }))
+            .collect();
+        println!("{}", json!({ "requeued": requeued, "refused": refused }));
+    }
+    for m in done.requeued.iter().filter(|_| !json) {
         println!(
             "requeued {} ({} to {}, failed: {})",
             m.id,
@@ -44,10 +72,12 @@ pub async fn run(app: &App, action: OutboxCommand) -> Result<(), Failure> {
             m.last_error.as_deref().unwrap_or("-")
         );
     }
-    for (id, why) in &done.refused {
-        println!("not requeued {id}: {why}");
+    if !json {
+        for (id, why) in &done.refused {
+            println!("not requeued {id}: {why}");
+        }
+        println!("{} message(s) requeued", done.requeued.len());
     }
-    println!("{} message(s) requeued", done.requeued.len());
     // Asked for one message by id, a refusal is a failure.
     if id.is_some() && done.requeued.is_empty() {
         return Err(Failure::from("nothing requeued"));

@@ -1,4 +1,5 @@
-//! The operator's commands, run as the real binary: `check`, the demo's refusals, `jobs list`.
+//! The operator's commands, run as the real binary: `check`, the demo's refusals, `jobs list`,
+//! `--version`, the completions and every `--json`.
 
 use std::sync::{Arc, Mutex};
 
@@ -261,4 +262,123 @@ async fn the_demo_refuses_an_older_real_database_without_migrating_it() {
         .await
         .unwrap();
     assert_eq!(status.applied, 2, "left as it was");
+}
+
+#[test]
+fn the_version_names_the_commit_and_completions_load_in_bash() {
+    let version = std::process::Command::new(BIN)
+        .arg("--version")
+        .env_clear()
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&version.stdout).into_owned();
+    assert!(version.status.success(), "{said}");
+    let commit = said
+        .trim()
+        .strip_suffix(')')
+        .and_then(|s| s.split_once("(commit "))
+        .map(|(_, c)| c.to_owned())
+        .unwrap_or_else(|| panic!("no commit in {said:?}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{said:?}"
+    );
+    // Loaded as a user would (no database, no settings needed), then asked to complete.
+    let script = format!(
+        "source <('{BIN}' completions bash) && complete -p proxycall && \
+         COMP_WORDS=(proxycall po) COMP_CWORD=1 && _proxycall proxycall po proxycall && \
+         echo \"${{COMPREPLY[@]}}\""
+    );
+    let bash = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env_clear()
+        .output()
+        .unwrap();
+    let said = text(&bash);
+    assert!(bash.status.success(), "{said}");
+    assert!(said.contains("-F _proxycall proxycall"), "{said}");
+    assert!(said.lines().last().unwrap().contains("pool"), "{said}");
+    for shell in ["zsh", "fish"] {
+        let out = std::process::Command::new(BIN)
+            .args(["completions", shell])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("proxycall"));
+    }
+    let bad = std::process::Command::new(BIN)
+        .args(["completions", "tcsh"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("tcsh"), "{}", text(&bad));
+}
+
+/// The command's standard output, parsed as JSON (it must be nothing else).
+fn json_of(out: &std::process::Output) -> Value {
+    assert!(out.status.success(), "{}", text(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[tokio::test]
+async fn every_listing_and_report_prints_json_that_parses_on_demand() {
+    let db = TestDb::new().await;
+    let created = json_of(&run(
+        &db,
+        &[
+            "keys", "create", "--name", "shop", "--scopes", "orders", "--json",
+        ],
+        &[],
+    ));
+    let id = created["id"].as_str().unwrap().to_owned();
+    let secret = created["key"].as_str().unwrap().to_owned();
+    assert_eq!(created["state"], "active");
+    assert_eq!(created["scopes"], "orders");
+    let listed = json_of(&run(&db, &["keys", "list", "--json"], &[]));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], id.as_str());
+    // A listing never holds the key itself.
+    assert!(!listed.to_string().contains(&secret));
+    let revoked = json_of(&run(&db, &["keys", "revoke", &id, "--json"], &[]));
+    assert_eq!(revoked, json!({"id": id, "revoked": true}));
+    assert_eq!(
+        json_of(&run(&db, &["keys", "list", "--json"], &[]))[0]["state"],
+        "revoked"
+    );
+
+    let store = store::connect(db.url()).await.unwrap();
+    let now = chrono::Utc::now();
+    store
+        .enqueue_job(
+            &NewJob {
+                kind: "reports.weekly.v2".into(),
+                payload: "{\"to\":\"+33612345678\"}".into(),
+                due_at: now,
+                max_attempts: 3,
+                dedupe_key: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let jobs = json_of(&run(&db, &["jobs", "list", "--json"], &[]));
+    assert_eq!(jobs[0]["kind"], "reports.weekly.v2");
+    assert_eq!(jobs[0]["known_here"], false);
+    assert_eq!(jobs[0]["status"], "queued");
+    assert!(!jobs.to_string().contains("+33612345678"), "{jobs}");
+
+    let pool = json_of(&run(&db, &["pool", "list", "--json"], &[]));
+    assert!(pool.is_array(), "{pool}");
+    let operators = json_of(&run(&db, &["operators", "list", "--json"], &[]));
+    assert!(operators.is_array(), "{operators}");
+    let requeue = json_of(&run(
+        &db,
+        &["outbox", "requeue", "--failed-since", "1h", "--json"],
+        &[],
+    ));
+    assert_eq!(requeue, json!({"requeued": [], "refused": []}));
 }
