@@ -19,6 +19,7 @@ pub mod chart;
 mod clients;
 mod confirmations;
 mod connections;
+mod docs;
 pub mod error;
 mod extract;
 mod jobs;
@@ -112,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .merge(confirmations::router(&state))
         .merge(pool::router(&state))
         .merge(ops::router(&state))
+        .merge(docs::router())
         .merge(jobs::router(&state))
         .merge(reports::router(&state))
         .merge(twilio::router())

@@ -12,6 +12,7 @@ mod browser;
 mod clients;
 mod commands;
 mod dashboard;
+mod docs;
 mod email;
 mod helpers;
 mod import;
