@@ -209,3 +209,8 @@ pub async fn interactions_page(
 ) -> AppResult<Vec<ListedInteraction>> {
     Ok(app.store.interaction_page(filter, before, limit).await?)
 }
+
+/// One activation, for its page.
+pub async fn activation(app: &App, id: &PendingId) -> AppResult<Option<crate::store::Activation>> {
+    Ok(app.store.activation(id).await?)
+}

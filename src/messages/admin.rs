@@ -189,6 +189,8 @@ pub struct AdminWords {
     pub activation_value: String,
     pub activation_pending_id: String,
     pub activation_updated: String,
+    pub activation_verified: String,
+    pub activation_ended: String,
     pub activation_resend_title: String,
     pub activation_resend_channel: String,
     pub channel_sms: String,
