@@ -3,6 +3,7 @@
 mod abuse;
 mod activation;
 mod activation_processes;
+mod admin_activity;
 mod admin_auth;
 mod admin_pages;
 mod auth;
