@@ -259,7 +259,8 @@ fn not_found(operator: &Operator) -> Response {
 
 /// One activation; for operators, its resend and expire forms.
 #[utoipa::path(get, path = "/admin/activations/{pending_id}", tag = "admin",
-    params(("pending_id" = String, Path, description = "the activation's id")),
+    params(("pending_id" = String, Path, description = "the activation's id",
+        example = "0b7a4c1e-5f0e-4a8e-9d6b-2f3c4d5e6f70")),
     responses((status = 200, content_type = "text/html", body = String),
         (status = 400, content_type = "text/html", body = String),
         (status = 404, content_type = "text/html", body = String)))]
@@ -349,7 +350,8 @@ pub struct ResendForm {
 
 /// Sends the code again on a channel: the API's `POST /confirmations/resend`.
 #[utoipa::path(post, path = "/admin/activations/{pending_id}/resend", tag = "admin",
-    params(("pending_id" = String, Path, description = "the activation's id")),
+    params(("pending_id" = String, Path, description = "the activation's id",
+        example = "0b7a4c1e-5f0e-4a8e-9d6b-2f3c4d5e6f70")),
     request_body(content = ResendForm, content_type = "application/x-www-form-urlencoded",
         description = "channel (sms, voice, email), csrf_token"),
     responses((status = 200, content_type = "text/html", body = String, description = "sent"),
@@ -397,7 +399,8 @@ pub async fn resend(
 
 /// Expires the activation now; its number goes back to the pool.
 #[utoipa::path(post, path = "/admin/activations/{pending_id}/expire", tag = "admin",
-    params(("pending_id" = String, Path, description = "the activation's id")),
+    params(("pending_id" = String, Path, description = "the activation's id",
+        example = "0b7a4c1e-5f0e-4a8e-9d6b-2f3c4d5e6f70")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "csrf_token"),
     responses((status = 200, content_type = "text/html", body = String, description = "expired"),
