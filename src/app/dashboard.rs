@@ -8,8 +8,11 @@ use std::sync::Mutex;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{App, AppResult};
-use crate::domain::{CountryIso, NumberTypeFilter};
-use crate::store::{Funnel, Job, PoolNumber, PoolStatus, Queues};
+use crate::domain::{ActivationStatus, CountryIso, NumberTypeFilter, PendingId};
+use crate::store::{
+    Funnel, InteractionFilter, Job, ListedActivation, ListedInteraction, PoolNumber, PoolStatus,
+    Queues,
+};
 
 /// How far back the chart and the funnel look.
 pub const WINDOW_DAYS: i64 = 7;
@@ -197,4 +200,70 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 11, 30, 7, 59, 59).unwrap();
         assert_eq!(hour_key(t), "2026-11-30T07");
     }
+}
+
+/// The channel an activation's cascade reached: the code by SMS, a call, or the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Sms,
+    Call,
+    Link,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Call => "call",
+            Self::Link => "link",
+        }
+    }
+
+    /// A waiting activation's status says it; one that ended keeps the traces of its steps
+    /// (a link issued, a call answered), the furthest of which is its stage.
+    pub fn of(listed: &ListedActivation) -> Self {
+        let a = &listed.activation;
+        match a.status {
+            ActivationStatus::Pending => Self::Sms,
+            ActivationStatus::PendingCall => Self::Call,
+            ActivationStatus::PendingMail => Self::Link,
+            _ if listed.link_sent => Self::Link,
+            _ if a.call_sid.is_some() => Self::Call,
+            _ => Self::Sms,
+        }
+    }
+}
+
+/// A page of the activations, newest first, after the activation `after`.
+pub async fn activations_page(
+    app: &App,
+    status: Option<ActivationStatus>,
+    after: Option<&PendingId>,
+    limit: i64,
+) -> AppResult<Vec<ListedActivation>> {
+    Ok(app.store.activation_page(status, after, limit).await?)
+}
+
+/// How many activations are in each status the store knows (0 for none), in their order.
+pub async fn activation_counts(app: &App) -> AppResult<Vec<(ActivationStatus, i64)>> {
+    let stored: BTreeMap<String, i64> = app.store.activation_counts().await?.into_iter().collect();
+    Ok(ActivationStatus::ALL
+        .into_iter()
+        .map(|s| (s, stored.get(s.as_str()).copied().unwrap_or(0)))
+        .collect())
+}
+
+/// A page of the interactions `filter` keeps, newest first, before the interaction `before`.
+pub async fn interactions_page(
+    app: &App,
+    filter: &InteractionFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> AppResult<Vec<ListedInteraction>> {
+    Ok(app.store.interaction_page(filter, before, limit).await?)
+}
+
+/// One activation, for its page.
+pub async fn activation(app: &App, id: &PendingId) -> AppResult<Option<crate::store::Activation>> {
+    Ok(app.store.activation(id).await?)
 }

@@ -120,23 +120,23 @@ impl ActivationStatus {
         }
     }
 
+    /// Every status an activation is stored in.
+    pub const ALL: [Self; 11] = [
+        Self::Pending,
+        Self::PendingCall,
+        Self::PendingMail,
+        Self::Verified,
+        Self::Promoted,
+        Self::Updated(ContactChange::Mail),
+        Self::Updated(ContactChange::Phone),
+        Self::Updated(ContactChange::MailAndPhone),
+        Self::Updated(ContactChange::Nothing),
+        Self::Expired,
+        Self::Locked,
+    ];
+
     pub fn parse(raw: &str) -> Option<Self> {
-        use ContactChange::*;
-        [
-            Self::Pending,
-            Self::PendingCall,
-            Self::PendingMail,
-            Self::Verified,
-            Self::Promoted,
-            Self::Updated(Mail),
-            Self::Updated(Phone),
-            Self::Updated(MailAndPhone),
-            Self::Updated(Nothing),
-            Self::Expired,
-            Self::Locked,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
 
     /// The statuses an activation waits in for its code.

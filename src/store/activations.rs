@@ -271,6 +271,22 @@ pub trait ActivationStore {
     ) -> StoreResult<u64>;
     /// Counts per status, for the gauges.
     async fn activation_counts(&self) -> StoreResult<Vec<(String, i64)>>;
+    /// A page of the dashboard's list, newest first: those in `status` (all without one),
+    /// created before the activation `after` (the last of the previous page; a page after one
+    /// purged meanwhile is empty).
+    async fn activation_page(
+        &self,
+        status: Option<ActivationStatus>,
+        after: Option<&PendingId>,
+        limit: i64,
+    ) -> StoreResult<Vec<ListedActivation>>;
+    /// Expires one waiting activation (an operator's decision): its codes and links stop
+    /// working and the number it reserved goes back to the pool at once.
+    async fn expire_activation(
+        &self,
+        id: &PendingId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Result<Expired, ResendRefused>>;
 }
 
 /// A new single-use link: the hash of its token, and the text and e-mail that carry it.
@@ -287,4 +303,12 @@ pub enum ResendRefused {
     NotFound,
     NotWaiting(ActivationStatus),
     Limited(Limited),
+}
+
+/// An activation as the dashboard lists it.
+#[derive(Debug, Clone)]
+pub struct ListedActivation {
+    pub activation: Activation,
+    /// A single-use link was issued (the cascade's last step, or a resend by e-mail).
+    pub link_sent: bool,
 }

@@ -147,6 +147,15 @@ pub trait RoutingStore {
         to: Option<&E164>,
         limit: i64,
     ) -> StoreResult<Vec<SimulatedDelivery>>;
+    /// A page of the dashboard's list, newest first (by time, then id): those `filter`
+    /// keeps, before the interaction `before` (the last of the previous page; a page after
+    /// one purged meanwhile is empty), each with its client's name and phone when known.
+    async fn interaction_page(
+        &self,
+        filter: &InteractionFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<ListedInteraction>>;
 }
 
 /// What `routing_facts` read.
@@ -177,4 +186,53 @@ pub enum BatchWritten {
     /// Nothing written: these webhooks (channel, SID) are retries of recorded ones, and later
     /// jobs were decided as if they were new.
     Retried(Vec<(Channel, String)>),
+}
+
+impl Channel {
+    pub const ALL: [Self; 2] = [Self::Voice, Self::Sms];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == raw)
+    }
+}
+
+impl Outcome {
+    /// Every outcome routing and activation record.
+    pub const ALL: [Self; 10] = [
+        Self::Forwarded,
+        Self::UnknownProxy,
+        Self::BlockedCountry,
+        Self::NoRecentCaller,
+        Self::EmptyMessage,
+        Self::RateLimited,
+        Self::BlockedNumberType,
+        Self::OwnNumber,
+        Self::OtpAccepted,
+        Self::OtpRefused,
+    ];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == raw)
+    }
+}
+
+/// What the dashboard's interactions page keeps; `None` keeps every value.
+#[derive(Debug, Clone, Default)]
+pub struct InteractionFilter {
+    pub proxy: Option<E164>,
+    pub channel: Option<Channel>,
+    pub outcome: Option<Outcome>,
+    /// From this time on.
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// An interaction as the dashboard lists it: never a body (none is stored).
+#[derive(Debug, Clone)]
+pub struct ListedInteraction {
+    pub interaction: Interaction,
+    /// The client of the proxy at the time, if still known.
+    pub client_name: Option<String>,
+    pub client_phone: Option<E164>,
 }

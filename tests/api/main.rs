@@ -4,6 +4,7 @@ mod a11y;
 mod abuse;
 mod activation;
 mod activation_processes;
+mod admin_activity;
 mod admin_auth;
 mod admin_pages;
 mod auth;

@@ -351,6 +351,19 @@ pub async fn expire(app: &App, hours: i64) -> AppResult<ExpireReport> {
     })
 }
 
+/// Expires one waiting activation at once (an operator's decision, from the dashboard): its
+/// codes and links stop working and the number it reserved goes back to the pool.
+pub async fn expire_one(app: &App, id: &PendingId) -> AppResult<crate::store::Expired> {
+    let expired = app
+        .store
+        .expire_activation(id, Utc::now())
+        .await?
+        .map_err(refused)?;
+    metrics::counter!("activations_expired_total").increment(1);
+    tracing::info!(pending_id = %id, "activation expired by an operator");
+    Ok(expired)
+}
+
 /// How an answer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answered {

@@ -9,7 +9,9 @@
 //! route added to `router()` inside `operator_session`, its `href` in `page::Section`.
 
 mod account;
+mod activations;
 mod audit;
+mod interactions;
 mod jobs;
 mod login;
 mod operations;
@@ -53,7 +55,12 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(operations::purge_without_sms))
             .routes(routes!(operations::release))
             .routes(routes!(operations::drain))
-            .routes(routes!(jobs::job)),
+            .routes(routes!(jobs::job))
+            .routes(routes!(activations::activations))
+            .routes(routes!(activations::activation_page))
+            .routes(routes!(activations::resend))
+            .routes(routes!(activations::expire))
+            .routes(routes!(interactions::interactions)),
     ))
     .route_layer(middleware::map_response(frame::security_headers))
 }

@@ -57,6 +57,8 @@ impl Section {
         match self {
             Self::Overview => Some("/admin"),
             Self::Pool => Some("/admin/pool"),
+            Self::Activations => Some("/admin/activations"),
+            Self::Interactions => Some("/admin/interactions"),
             Self::Audit => Some("/admin/audit"),
             Self::Account => Some("/admin/account/totp"),
             _ => None,

@@ -884,6 +884,84 @@ macro_rules! impl_activation_store {
                     .fetch_all(self.reader())
                     .await?)
                 }
+
+                async fn activation_page(
+                    &self,
+                    status: Option<ActivationStatus>,
+                    after: Option<&PendingId>,
+                    limit: i64,
+                ) -> StoreResult<Vec<ListedActivation>> {
+                    let mut q = sqlx::QueryBuilder::<DbEngine>::new(concat!(
+                        "select ", activation_cols!(),
+                        ", (link_token_hash is not null) as link_sent from activations where 1 = 1"
+                    ));
+                    if let Some(status) = status {
+                        q.push(" and status = ").push_bind(status.as_str());
+                    }
+                    if let Some(after) = after {
+                        // The cursor's time is read by the database, in its own type: the
+                        // first term keeps the read on the index, the second breaks ties.
+                        const AT: &str =
+                            "(select c.created_at from activations c where c.pending_id = ";
+                        q.push(" and created_at <= ").push(AT).push_bind(after.as_str());
+                        q.push(") and (created_at < ").push(AT).push_bind(after.as_str());
+                        q.push(") or pending_id < ").push_bind(after.as_str()).push(")");
+                    }
+                    q.push(" order by created_at desc, pending_id desc limit ")
+                        .push_bind(limit);
+                    q.build()
+                        .fetch_all(self.reader())
+                        .await?
+                        .iter()
+                        .map(|r| {
+                            Ok(ListedActivation {
+                                activation: activation_from(r)?,
+                                link_sent: Columns::flag(r, "link_sent")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn expire_activation(
+                    &self,
+                    id: &PendingId,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Result<Expired, ResendRefused>> {
+                    let mut tx = self.begin_write().await?;
+                    let Some(a) = locked_activation!(tx, id.as_str(), now) else {
+                        return Ok(Err(ResendRefused::NotFound));
+                    };
+                    if !a.status.is_waiting() {
+                        return Ok(Err(ResendRefused::NotWaiting(a.status)));
+                    }
+                    sqlx::query(
+                        "update activations set status = 'EXPIRED', ended_at = $2, \
+                         updated_at = $2 where pending_id = $1",
+                    )
+                    .bind(id.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("delete from activation_codes where pending_id = $1")
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    // An operator ended it: no grace before its number serves again.
+                    sqlx::query(
+                        "update pool_numbers set status = 'available', reserved_token = null, \
+                         reserved_at = null, reserved_by_client_id = null, \
+                         attribution_to_client_name = null \
+                         where status = 'reserved' and reserved_token = $1",
+                    )
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(Ok(Expired {
+                        pending_id: a.pending_id,
+                        proxy: a.proxy,
+                    }))
+                }
             }
         };
     };
