@@ -223,4 +223,18 @@ pub struct AdminWords {
     pub interactions_empty: String,
     pub interactions_next: String,
     pub interactions_first: String,
+    // channels and outcomes of calls and texts, as the chart's legend and the interactions
+    // page name them
+    pub interaction_voice: String,
+    pub interaction_sms: String,
+    pub outcome_forwarded: String,
+    pub outcome_unknown_proxy: String,
+    pub outcome_blocked_country: String,
+    pub outcome_no_recent_caller: String,
+    pub outcome_empty_message: String,
+    pub outcome_rate_limited: String,
+    pub outcome_blocked_number_type: String,
+    pub outcome_own_number: String,
+    pub outcome_otp_accepted: String,
+    pub outcome_otp_refused: String,
 }

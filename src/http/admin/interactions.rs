@@ -9,7 +9,7 @@ use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::page::{self, AdminFrame, Section, words};
+use super::page::{self, AdminFrame, Section, channel_name, outcome_label, outcome_name, words};
 use super::session::{AnyRole, RequireRole};
 use crate::app::dashboard;
 use crate::domain::{E164, Role};
@@ -214,9 +214,9 @@ pub async fn interactions(
             Row {
                 at: i.occurred_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
                 proxy: i.proxy.as_str().to_owned(),
-                channel: Channel::parse(&i.channel).map_or("?", Channel::as_str),
+                channel: Channel::parse(&i.channel).map_or("?", |c| channel_name(w, c)),
                 direction: i.direction,
-                outcome: i.outcome,
+                outcome: outcome_label(w, &i.outcome),
                 client,
             }
         })
@@ -229,7 +229,7 @@ pub async fn interactions(
     })
     .chain(Channel::ALL.iter().map(|c| Choice {
         value: c.as_str(),
-        label: c.as_str(),
+        label: channel_name(w, *c),
         selected: f.filter.channel == Some(*c),
     }))
     .collect();
@@ -240,7 +240,7 @@ pub async fn interactions(
     })
     .chain(Outcome::ALL.iter().map(|o| Choice {
         value: o.as_str(),
-        label: o.as_str(),
+        label: outcome_name(w, *o),
         selected: f.filter.outcome == Some(*o),
     }))
     .collect();

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 
-use super::page::{self, AdminFrame, Section};
+use super::page::{self, AdminFrame, Section, outcome_label};
 use super::session::{AnyRole, RequireRole};
 use crate::app::dashboard::{self, Hour, Overview};
 use crate::http::AppState;
@@ -93,8 +93,8 @@ fn page_of(frame: AdminFrame, w: &'static AdminWords, o: &Overview) -> OverviewP
             })
             .collect(),
         low_water: o.low_water,
-        calls_svg: chart("calls", &w.calls_chart_title, &o.hours, |h| &h.voice),
-        texts_svg: chart("texts", &w.texts_chart_title, &o.hours, |h| &h.sms),
+        calls_svg: chart(w, "calls", &w.calls_chart_title, &o.hours, |h| &h.voice),
+        texts_svg: chart(w, "texts", &w.texts_chart_title, &o.hours, |h| &h.sms),
         funnel: funnel(w, o),
         queues: vec![
             queue_row("queue-outbox", &w.queue_outbox, &o.queues.outbox, o.now, w),
@@ -118,6 +118,7 @@ pub fn status_name(w: &'static AdminWords, s: PoolStatus) -> &'static str {
 /// One channel's chart: a series per outcome seen in the window, a bar per hour, the day
 /// written under each midnight's bar (UTC) — 168 hour labels would not fit.
 fn chart(
+    w: &'static AdminWords,
     id: &str,
     title: &str,
     hours: &[Hour],
@@ -150,7 +151,7 @@ fn chart(
         series: outcomes
             .into_iter()
             .map(|outcome| Series {
-                name: outcome.clone(),
+                name: outcome_label(w, outcome),
                 values: hours
                     .iter()
                     .map(|h| channel(h).get(outcome).copied().unwrap_or(0))

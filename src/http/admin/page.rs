@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::Role;
+use crate::store::{Channel, Outcome};
 use crate::http::pages::frame::html;
 use crate::messages::{AdminWords, Catalogue, Language};
 
@@ -224,4 +225,32 @@ pub async fn stylesheet() -> impl IntoResponse {
         ],
         include_str!("../../../static/admin.css"),
     )
+}
+
+pub fn channel_name(w: &'static AdminWords, c: Channel) -> &'static str {
+    match c {
+        Channel::Voice => &w.interaction_voice,
+        Channel::Sms => &w.interaction_sms,
+    }
+}
+
+pub fn outcome_name(w: &'static AdminWords, o: Outcome) -> &'static str {
+    match o {
+        Outcome::Forwarded => &w.outcome_forwarded,
+        Outcome::UnknownProxy => &w.outcome_unknown_proxy,
+        Outcome::BlockedCountry => &w.outcome_blocked_country,
+        Outcome::NoRecentCaller => &w.outcome_no_recent_caller,
+        Outcome::EmptyMessage => &w.outcome_empty_message,
+        Outcome::RateLimited => &w.outcome_rate_limited,
+        Outcome::BlockedNumberType => &w.outcome_blocked_number_type,
+        Outcome::OwnNumber => &w.outcome_own_number,
+        Outcome::OtpAccepted => &w.outcome_otp_accepted,
+        Outcome::OtpRefused => &w.outcome_otp_refused,
+    }
+}
+
+/// A stored outcome in the reader's words; one this binary does not know (written by a newer
+/// one) is shown as stored.
+pub fn outcome_label(w: &'static AdminWords, raw: &str) -> String {
+    Outcome::parse(raw).map_or_else(|| raw.to_owned(), |o| outcome_name(w, o).to_owned())
 }
