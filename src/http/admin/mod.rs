@@ -10,6 +10,7 @@
 
 mod account;
 mod audit;
+mod clients;
 mod jobs;
 mod login;
 mod operations;
@@ -53,7 +54,11 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(operations::purge_without_sms))
             .routes(routes!(operations::release))
             .routes(routes!(operations::drain))
-            .routes(routes!(jobs::job)),
+            .routes(routes!(jobs::job))
+            .routes(routes!(clients::list))
+            .routes(routes!(clients::show))
+            .routes(routes!(clients::change_proxy))
+            .routes(routes!(clients::give_back)),
     ))
     .route_layer(middleware::map_response(frame::security_headers))
 }

@@ -56,6 +56,7 @@ impl Section {
     fn href(self) -> Option<&'static str> {
         match self {
             Self::Overview => Some("/admin"),
+            Self::Clients => Some("/admin/clients"),
             Self::Pool => Some("/admin/pool"),
             Self::Audit => Some("/admin/audit"),
             Self::Account => Some("/admin/account/totp"),
