@@ -471,6 +471,18 @@ async fn a_viewer_posting_the_forms_is_refused_and_nothing_changes() {
     );
 }
 
+/// Waits (up to 10 s) for the browser to reach a page whose address passes `done`: a click's
+/// navigation ends after the click returns.
+async fn wait_for(client: &fantoccini::Client, done: impl Fn(&url::Url) -> bool) {
+    for _ in 0..100 {
+        if client.current_url().await.is_ok_and(|url| done(&url)) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("still at {:?}", client.current_url().await);
+}
+
 #[tokio::test]
 async fn in_a_real_browser_an_operator_searches_a_client_by_name_and_opens_its_page() {
     use fantoccini::Locator;
@@ -504,6 +516,7 @@ async fn in_a_real_browser_an_operator_searches_a_client_by_name_and_opens_its_p
             .click()
             .await
             .unwrap();
+        wait_for(&client, |url| url.path() == "/admin").await;
         client.goto(&format!("{base}/admin/clients")).await.unwrap();
         field("q").await.send_keys("paul").await.unwrap();
         client
@@ -513,6 +526,7 @@ async fn in_a_real_browser_an_operator_searches_a_client_by_name_and_opens_its_p
             .click()
             .await
             .unwrap();
+        wait_for(&client, |url| url.query() == Some("q=paul")).await;
         let table = field("clients").await.text().await.unwrap();
         assert!(table.contains("Paul Durand"), "{table}");
         assert!(!table.contains("Jeanne"), "{table}");
@@ -523,10 +537,7 @@ async fn in_a_real_browser_an_operator_searches_a_client_by_name_and_opens_its_p
             .click()
             .await
             .unwrap();
-        assert_eq!(
-            client.current_url().await.unwrap().path(),
-            "/admin/clients/2"
-        );
+        wait_for(&client, |url| url.path() == "/admin/clients/2").await;
         let phone = field("client-phone").await.text().await.unwrap();
         assert_eq!(phone, "+33622222222");
         client
@@ -538,4 +549,31 @@ async fn in_a_real_browser_an_operator_searches_a_client_by_name_and_opens_its_p
         std::fs::write(screenshots.join("admin-clients.png"), png).unwrap();
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_draining_proxy_given_back_stays_draining_and_no_longer_held() {
+    use proxycall::app::{clients, pool};
+
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, "+33611111111").await;
+    let number = E164::parse_shape(&proxy).unwrap();
+    pool::drain(&app.app, std::slice::from_ref(&number), false)
+        .await
+        .unwrap();
+    assert_eq!(app.pool_status(&proxy).await, "draining");
+    clients::give_back_proxy(&app.app, ClientId::new(1).unwrap())
+        .await
+        .unwrap();
+    let pooled = app.app.store.pool_number(&number).await.unwrap().unwrap();
+    assert_eq!(pooled.status.as_str(), "draining");
+    assert_eq!(pooled.holder(), None);
+    assert!(
+        app.app
+            .store
+            .client_by_proxy(&number)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
