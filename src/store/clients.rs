@@ -61,7 +61,7 @@ pub enum ClientSearch {
     EmailPrefix(String),
     /// The client whose real phone or proxy it is.
     Phone(E164),
-    /// Lower-cased: the names that start with it, case aside.
+    /// As typed: the names that start with it, case aside.
     NamePrefix(String),
 }
 

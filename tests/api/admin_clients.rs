@@ -152,6 +152,7 @@ async fn the_search_box_finds_by_id_name_email_phone_or_proxy_and_escapes_what_w
     let proxy = app.client_with_proxy(7, "+33611111111").await;
     client(&app, 8, "Paul <b>Durand</b>", "+33622222222").await;
     client(&app, 9, "Jeanne Petit", "+33633333333").await;
+    client(&app, 10, "Émile Zola", "+33644444444").await;
     let ops = signed_in(&app, "ops@example.com", Role::Operator).await;
     assert_eq!(found(&ops, "8").await.0, [8]);
     assert_eq!(
@@ -160,6 +161,9 @@ async fn the_search_box_finds_by_id_name_email_phone_or_proxy_and_escapes_what_w
         "a prefix of the name"
     );
     assert_eq!(found(&ops, "PAUL <b>").await.0, [8]);
+    // A capital accented letter, on either engine's folding.
+    assert_eq!(found(&ops, "Émile").await.0, [10]);
+    assert_eq!(found(&ops, "ÉMILE z").await.0, [10]);
     assert_eq!(
         found(&ops, "durand").await.0,
         Vec::<i64>::new(),
@@ -185,7 +189,7 @@ async fn the_search_box_finds_by_id_name_email_phone_or_proxy_and_escapes_what_w
     assert_eq!(found(&ops, "x' or '1'='1").await.0, Vec::<i64>::new());
     assert_eq!(
         found(&ops, "").await.0,
-        [9, 8, 7],
+        [10, 9, 8, 7],
         "the table is still there"
     );
     let (_, body) = found(&ops, "<script>alert(1)</script>").await;

@@ -296,7 +296,7 @@ fn refused(operator: &Operator, status: StatusCode, field: &str, reason: &str) -
     )
 }
 
-/// What a use case refused, as a page; `None` for a failure of ours (logged).
+/// What a use case refused, as a page naming the field; a failure of ours is logged.
 fn refusal(operator: &Operator, e: AppError) -> Response {
     match e {
         AppError::NotFound { .. } => not_found(operator),

@@ -65,9 +65,18 @@ macro_rules! impl_clients_store {
                             .push_bind(phone.as_str().to_owned())
                             .push(")");
                     }
-                    ClientSearch::NamePrefix(prefix) => {
-                        q.push(" and ");
-                        prefix_range(&mut q, "lower(client_name)", prefix);
+                    ClientSearch::NamePrefix(typed) => {
+                        // SQLite's `lower` folds ASCII letters only, PostgreSQL's every letter:
+                        // a name with a capital `É` is found by either folding of what was
+                        // typed, each a range of the same index.
+                        let (full, ascii) = (typed.to_lowercase(), typed.to_ascii_lowercase());
+                        q.push(" and (");
+                        prefix_range(&mut q, "lower(client_name)", &full);
+                        if ascii != full {
+                            q.push(" or ");
+                            prefix_range(&mut q, "lower(client_name)", &ascii);
+                        }
+                        q.push(")");
                     }
                 }
                 let order = match page {
