@@ -2,7 +2,10 @@
 
 use super::{App, AppError, AppResult, pool_exhausted};
 use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, NumberType, line_type};
-use crate::store::{Client, ClientPatch, Conflict, NewClient, PoolStatus, ProxyPick, StoreError};
+use crate::store::{
+    Activation, Client, ClientPatch, ClientSearch, Conflict, IdPage, Interaction, NewClient, Order,
+    PoolStatus, ProxyPick, StoreError,
+};
 
 #[derive(Debug, Clone)]
 pub struct CreateClient {
@@ -180,5 +183,120 @@ pub async fn update(app: &App, id: ClientId, mut patch: ClientPatch) -> AppResul
                 .into(),
         }),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// How the dashboard's one search box is read, from what was typed: a whole number is an id,
+/// something with `@` an e-mail (its start), `+…` or `00…` a phone number (the real phone or
+/// the proxy), anything else the start of a name; case never matters.
+pub fn search_of(raw: &str) -> ClientSearch {
+    let typed = raw.trim();
+    if typed.is_empty() {
+        return ClientSearch::All;
+    }
+    if typed.contains('@') {
+        return ClientSearch::EmailPrefix(typed.to_lowercase());
+    }
+    // As people write numbers: with spaces, dots, dashes or brackets.
+    let compact: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '.' | '-' | '(' | ')'))
+        .collect();
+    if (compact.starts_with('+') || compact.starts_with("00"))
+        && let Ok(phone) = E164::parse_shape(&compact)
+    {
+        return ClientSearch::Phone(phone);
+    }
+    if let Ok(id) = ClientId::parse(typed) {
+        return ClientSearch::Id(id);
+    }
+    ClientSearch::NamePrefix(typed.to_owned())
+}
+
+/// A page of the clients a search finds, highest id first.
+pub async fn search(
+    app: &App,
+    search: &ClientSearch,
+    page: IdPage,
+    limit: i64,
+) -> AppResult<Vec<Client>> {
+    Ok(app.store.clients_page(search, page, limit).await?)
+}
+
+/// A client with what happened to it lately, each list bounded.
+#[derive(Debug, Clone)]
+pub struct ClientFile {
+    pub client: Client,
+    pub orders: Vec<Order>,
+    /// Those of its phone or e-mail.
+    pub activations: Vec<Activation>,
+    pub interactions: Vec<Interaction>,
+}
+
+/// The client and its latest `limit` orders, activations and interactions.
+pub async fn file(app: &App, id: ClientId, limit: i64) -> AppResult<ClientFile> {
+    let client = get(app, id).await?;
+    Ok(ClientFile {
+        orders: app.store.client_orders(id, limit).await?,
+        activations: app
+            .store
+            .client_activations(&client.real_phone, &client.mail, limit)
+            .await?,
+        interactions: app.store.client_interactions(id, limit).await?,
+        client,
+    })
+}
+
+/// Takes the client's proxy back: the client is left without one, and the number goes back to
+/// the pool through the cool-off (`PROXYCALL_POOL_COOLOFF_DAYS`), as a proxy changed by
+/// `update` does, so that the client's correspondents do not reach a stranger. Returns the
+/// number given back; a client without a proxy is refused (nothing to give back).
+pub async fn give_back_proxy(app: &App, id: ClientId) -> AppResult<E164> {
+    let until = chrono::Utc::now() + app.pool_cooloff;
+    match app.store.give_back_proxy(id, until).await {
+        Ok(Some(proxy)) => {
+            tracing::info!(client_id = %id, proxy = %proxy.masked(), "client's proxy given back");
+            Ok(proxy)
+        }
+        Ok(None) => Err(AppError::Invalid {
+            field: "client_proxy_number",
+            message: "the client has no proxy to give back".into(),
+        }),
+        Err(StoreError::NotFound) => Err(AppError::NotFound { what: "client" }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_box_is_read_by_what_was_typed() {
+        let phone = |s: &str| ClientSearch::Phone(E164::parse_shape(s).unwrap());
+        for (typed, read) in [
+            ("", ClientSearch::All),
+            ("   ", ClientSearch::All),
+            ("42", ClientSearch::Id(ClientId::new(42).unwrap())),
+            (" 7 ", ClientSearch::Id(ClientId::new(7).unwrap())),
+            (
+                "Jean@Example.com",
+                ClientSearch::EmailPrefix("jean@example.com".into()),
+            ),
+            ("jean@", ClientSearch::EmailPrefix("jean@".into())),
+            ("+33612345678", phone("+33612345678")),
+            ("+33 6 12 34 56 78", phone("+33612345678")),
+            ("0033612345678", phone("+33612345678")),
+            ("+33 (0)6", ClientSearch::NamePrefix("+33 (0)6".into())),
+            ("0", ClientSearch::NamePrefix("0".into())),
+            ("Jeanne MAR", ClientSearch::NamePrefix("Jeanne MAR".into())),
+            ("Émile", ClientSearch::NamePrefix("Émile".into())),
+            (
+                "'; drop table clients; --",
+                ClientSearch::NamePrefix("'; drop table clients; --".into()),
+            ),
+        ] {
+            assert_eq!(search_of(typed), read, "{typed:?}");
+        }
     }
 }

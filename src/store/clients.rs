@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{ProxyPick, StoreResult};
+use super::{Activation, Interaction, ProxyPick, StoreResult};
 use crate::domain::{ClientId, ClientName, CountryIso, E164, Email, OrderId};
 
 #[derive(Debug, Clone)]
@@ -52,6 +52,29 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
 }
 
+/// What the dashboard's search asks for: one kind at a time, each answered from an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientSearch {
+    All,
+    Id(ClientId),
+    /// Lower-cased: the e-mails that start with it.
+    EmailPrefix(String),
+    /// The client whose real phone or proxy it is.
+    Phone(E164),
+    /// As typed: the names that start with it, case aside.
+    NamePrefix(String),
+}
+
+/// A page of a list sorted by id, highest (newest) first, found by its neighbours' ids
+/// (keyset): the first page, the ids below the last of the page before, or the ids above the
+/// first of the page after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdPage {
+    First,
+    Before(i64),
+    After(i64),
+}
+
 #[async_trait]
 pub trait ClientStore {
     async fn next_client_id(&self) -> StoreResult<i64>;
@@ -73,4 +96,31 @@ pub trait ClientStore {
     async fn update_client(&self, id: ClientId, patch: &ClientPatch) -> StoreResult<Client>;
     async fn order(&self, id: &OrderId) -> StoreResult<Option<Order>>;
     async fn insert_order(&self, id: &OrderId, client: ClientId) -> StoreResult<Order>;
+    /// A page of the clients `search` finds, highest id first, at most `limit`.
+    async fn clients_page(
+        &self,
+        search: &ClientSearch,
+        page: IdPage,
+        limit: i64,
+    ) -> StoreResult<Vec<Client>>;
+    /// The client's latest orders, newest first.
+    async fn client_orders(&self, id: ClientId, limit: i64) -> StoreResult<Vec<Order>>;
+    /// The latest activations of this phone or e-mail, newest first.
+    async fn client_activations(
+        &self,
+        phone: &E164,
+        mail: &Email,
+        limit: i64,
+    ) -> StoreResult<Vec<Activation>>;
+    /// The client's latest interactions, newest first.
+    async fn client_interactions(&self, id: ClientId, limit: i64) -> StoreResult<Vec<Interaction>>;
+    /// Takes the client's proxy away, in one transaction: the client is left without one and
+    /// the number, if the pool holds it for this client, is freed with a cool-off until
+    /// `cooloff_until` (a draining number stays draining). Returns the number taken, `None`
+    /// when the client had none; `NotFound` when there is no such client.
+    async fn give_back_proxy(
+        &self,
+        id: ClientId,
+        cooloff_until: DateTime<Utc>,
+    ) -> StoreResult<Option<E164>>;
 }

@@ -6,6 +6,7 @@ mod activation;
 mod activation_processes;
 mod admin_activity;
 mod admin_auth;
+mod admin_clients;
 mod admin_pages;
 mod auth;
 mod bad_input;

@@ -11,6 +11,7 @@
 mod account;
 mod activations;
 mod audit;
+mod clients;
 mod interactions;
 mod jobs;
 mod login;
@@ -60,7 +61,11 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(activations::activation_page))
             .routes(routes!(activations::resend))
             .routes(routes!(activations::expire))
-            .routes(routes!(interactions::interactions)),
+            .routes(routes!(interactions::interactions))
+            .routes(routes!(clients::list))
+            .routes(routes!(clients::show))
+            .routes(routes!(clients::change_proxy))
+            .routes(routes!(clients::give_back)),
     ))
     .route_layer(middleware::map_response(frame::security_headers))
 }

@@ -57,6 +57,7 @@ impl Section {
     fn href(self) -> Option<&'static str> {
         match self {
             Self::Overview => Some("/admin"),
+            Self::Clients => Some("/admin/clients"),
             Self::Pool => Some("/admin/pool"),
             Self::Activations => Some("/admin/activations"),
             Self::Interactions => Some("/admin/interactions"),

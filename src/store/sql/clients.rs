@@ -10,6 +10,90 @@ macro_rules! impl_clients_store {
             use $crate::store::sql::*;
             use $crate::store::*;
 
+            /// The first string after every one that starts with `prefix` (its last character
+            /// moved up by one): the open end of the prefix's range. `None` when there is none.
+            fn prefix_end(prefix: &str) -> Option<String> {
+                let mut chars: Vec<char> = prefix.chars().collect();
+                while let Some(last) = chars.pop() {
+                    if let Some(next) = char::from_u32(last as u32 + 1) {
+                        chars.push(next);
+                        return Some(chars.into_iter().collect());
+                    }
+                }
+                None
+            }
+
+            /// A prefix as a range of the index's values, `expr >= lo and expr < hi`, which
+            /// both engines answer from a b-tree index; the `substr` check keeps out what a
+            /// collation other than the code points' might sort into the range.
+            fn prefix_range(q: &mut sqlx::QueryBuilder<DbEngine>, expr: &'static str, prefix: &str) {
+                q.push(expr).push(" >= ").push_bind(prefix.to_owned());
+                if let Some(end) = prefix_end(prefix) {
+                    q.push(" and ").push(expr).push(" < ").push_bind(end);
+                }
+                q.push(" and substr(")
+                    .push(expr)
+                    .push(", 1, ")
+                    .push_bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
+                    .push(") = ")
+                    .push_bind(prefix.to_owned());
+            }
+
+            /// The statement of a search's page. Each kind is one indexed lookup; the page is
+            /// a range of ids, so no row before it is read.
+            fn search_query(
+                search: &ClientSearch,
+                page: IdPage,
+                limit: i64,
+            ) -> sqlx::QueryBuilder<DbEngine> {
+                let mut q = sqlx::QueryBuilder::<DbEngine>::new(concat!(
+                    "select ", client_cols!(), " from clients where 1 = 1"
+                ));
+                match search {
+                    ClientSearch::All => {}
+                    ClientSearch::Id(id) => {
+                        q.push(" and client_id = ").push_bind(id.get());
+                    }
+                    ClientSearch::EmailPrefix(prefix) => {
+                        q.push(" and ");
+                        prefix_range(&mut q, "client_mail", prefix);
+                    }
+                    ClientSearch::Phone(phone) => {
+                        q.push(" and (client_real_phone = ")
+                            .push_bind(phone.as_str().to_owned())
+                            .push(" or client_proxy_number = ")
+                            .push_bind(phone.as_str().to_owned())
+                            .push(")");
+                    }
+                    ClientSearch::NamePrefix(typed) => {
+                        // SQLite's `lower` folds ASCII letters only, PostgreSQL's every letter:
+                        // a name with a capital `É` is found by either folding of what was
+                        // typed, each a range of the same index.
+                        let (full, ascii) = (typed.to_lowercase(), typed.to_ascii_lowercase());
+                        q.push(" and (");
+                        prefix_range(&mut q, "lower(client_name)", &full);
+                        if ascii != full {
+                            q.push(" or ");
+                            prefix_range(&mut q, "lower(client_name)", &ascii);
+                        }
+                        q.push(")");
+                    }
+                }
+                let order = match page {
+                    IdPage::First => " order by client_id desc",
+                    IdPage::Before(id) => {
+                        q.push(" and client_id < ").push_bind(id);
+                        " order by client_id desc"
+                    }
+                    IdPage::After(id) => {
+                        q.push(" and client_id > ").push_bind(id);
+                        " order by client_id asc"
+                    }
+                };
+                q.push(order).push(" limit ").push_bind(limit);
+                q
+            }
+
             #[async_trait::async_trait]
             impl ClientStore for $store {
             async fn next_client_id(&self) -> StoreResult<i64> {
@@ -253,6 +337,126 @@ macro_rules! impl_clients_store {
                     .await?
                     .map(|r| order_from(&r))
                     .transpose()
+            }
+
+            async fn clients_page(
+                &self,
+                search: &ClientSearch,
+                page: IdPage,
+                limit: i64,
+            ) -> StoreResult<Vec<Client>> {
+                let mut query = search_query(search, page, limit);
+                let mut clients = query
+                    .build()
+                    .fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(client_from)
+                    .collect::<StoreResult<Vec<_>>>()?;
+                // A page after an id was read upwards, nearest first: shown highest first.
+                if matches!(page, IdPage::After(_)) {
+                    clients.reverse();
+                }
+                Ok(clients)
+            }
+
+            async fn client_orders(&self, id: ClientId, limit: i64) -> StoreResult<Vec<Order>> {
+                sqlx::query(
+                    "select order_id, client_id, created_at from orders where client_id = $1 \
+                     order by created_at desc, order_id desc limit $2",
+                )
+                .bind(id.get())
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(order_from)
+                .collect()
+            }
+
+            async fn client_activations(
+                &self,
+                phone: &E164,
+                mail: &Email,
+                limit: i64,
+            ) -> StoreResult<Vec<Activation>> {
+                sqlx::query(concat!(
+                    "select ", activation_cols!(), " from activations \
+                     where client_real_phone = $1 or client_mail = $2 \
+                     order by created_at desc limit $3"
+                ))
+                .bind(phone.as_str())
+                .bind(mail.as_str())
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(activation_from)
+                .collect()
+            }
+
+            async fn client_interactions(
+                &self,
+                id: ClientId,
+                limit: i64,
+            ) -> StoreResult<Vec<Interaction>> {
+                sqlx::query(
+                    "select id, occurred_at, proxy_number, client_id, direction, channel, \
+                     outcome, twilio_sid from interactions where client_id = $1 \
+                     order by id desc limit $2",
+                )
+                .bind(id.get())
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(interaction_from)
+                .collect()
+            }
+
+            async fn give_back_proxy(
+                &self,
+                id: ClientId,
+                cooloff_until: chrono::DateTime<Utc>,
+            ) -> StoreResult<Option<E164>> {
+                let mut tx = self.begin_write().await?;
+                let current = sqlx::query(concat!(
+                    "select ", client_cols!(), " from clients where client_id = $1"
+                ))
+                .bind(id.get())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| client_from(&r))
+                .transpose()?
+                .ok_or(StoreError::NotFound)?;
+                let Some(proxy) = current.proxy else {
+                    return Ok(None);
+                };
+                sqlx::query(
+                    "update clients set client_proxy_number = null, updated_at = $1 \
+                     where client_id = $2",
+                )
+                .bind(Utc::now())
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await?;
+                // As when a proxy is changed (`update_client`): free, but kept from other
+                // clients for the cool-off. A draining number is on its way out: it stays so.
+                sqlx::query(
+                    "update pool_numbers set \
+                     status = case when status = 'assigned' then 'available' else status end, \
+                     owner_client_id = null, attribution_to_client_name = null, \
+                     assigned_at = null, cooloff_until = $2 \
+                     where phone_number = $1 and status in ('assigned', 'draining') \
+                     and owner_client_id = $3",
+                )
+                .bind(proxy.as_str())
+                .bind(cooloff_until)
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some(proxy))
             }
 
             async fn insert_order(&self, id: &OrderId, client: ClientId) -> StoreResult<Order> {
