@@ -57,6 +57,10 @@ impl Section {
         match self {
             Self::Overview => Some("/admin"),
             Self::Pool => Some("/admin/pool"),
+            Self::Jobs => Some("/admin/jobs"),
+            Self::Keys => Some("/admin/keys"),
+            Self::Operators => Some("/admin/operators"),
+            Self::Settings => Some("/admin/settings"),
             Self::Audit => Some("/admin/audit"),
             Self::Account => Some("/admin/account/totp"),
             _ => None,
@@ -157,6 +161,31 @@ impl AdminFrame {
         });
         self
     }
+}
+
+/// A 400 page naming the field whose value is not valid, and why.
+pub fn bad_input(
+    operator: &super::session::Operator,
+    section: Section,
+    field: &str,
+    reason: &str,
+) -> Response {
+    let w = words(operator.language);
+    notice(
+        StatusCode::BAD_REQUEST,
+        AdminFrame {
+            title: w.bad_input_title.clone(),
+            ..operator.frame("", Some(section))
+        },
+        w.bad_filter_text
+            .replace("{field}", field)
+            .replace("{reason}", reason),
+    )
+}
+
+/// A time as the dashboard's tables show it.
+pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// A page that says one thing.
