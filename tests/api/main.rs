@@ -4,6 +4,7 @@ mod abuse;
 mod activation;
 mod activation_processes;
 mod admin_auth;
+mod admin_manage;
 mod admin_pages;
 mod auth;
 mod bad_input;

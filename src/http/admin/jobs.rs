@@ -156,7 +156,7 @@ pub async fn jobs(
             due: when(j.due_at),
             updated: when(j.updated_at),
             error: if j.status == JobStatus::Failed {
-                operations::failure(j).to_string()
+                j.last_error.clone().unwrap_or_default()
             } else {
                 String::new()
             },
