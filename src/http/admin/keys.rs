@@ -190,7 +190,8 @@ pub struct RevokeForm {
 
 /// Revokes a key: the API refuses it from the next request.
 #[utoipa::path(post, path = "/admin/keys/{id}/revoke", tag = "admin",
-    params(("id" = String, Path, description = "the key's id (8 hexadecimal digits)")),
+    params(("id" = String, Path, example = "0123abcd",
+        description = "the key's id (8 hexadecimal digits)")),
     request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, content_type = "text/html", body = String,
             description = "the keys' page, saying it is revoked"),
