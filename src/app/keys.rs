@@ -13,6 +13,9 @@ use super::{App, AppResult};
 use crate::domain::Scopes;
 use crate::store::{ApiKey, NewApiKey};
 
+/// How often a key's last use is written at most.
+pub const USE_RECORDED_EVERY: Duration = Duration::minutes(1);
+
 /// Who made a request, once authenticated.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -120,15 +123,15 @@ pub async fn authenticate(
     if !key.is_usable(now) {
         return Ok(None);
     }
-    // Record use at most once a minute, off the request's path.
-    if key
-        .last_used_at
-        .is_none_or(|t| now - t > Duration::minutes(1))
-    {
+    // Record use at most once a minute, off the request's path: the key as read says when a
+    // write is due, and the write itself is conditional, so that processes sharing a key
+    // do not each write it.
+    let not_since = now - USE_RECORDED_EVERY;
+    if key.last_used_at.is_none_or(|t| t < not_since) {
         let store = app.store.clone();
         let id = key.id.clone();
         tokio::spawn(async move {
-            if let Err(e) = store.touch_api_key(&id, now).await {
+            if let Err(e) = store.touch_api_key(&id, now, not_since).await {
                 tracing::debug!(error = %e, "could not record key use");
             }
         });

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{App, AppResult};
-use crate::store::{CallbackApplied, OutboundKind, OutboundMessage, OutboundStatus};
+use crate::store::{
+    CallbackApplied, FailedOutbound, OutboundKind, OutboundMessage, OutboundStatus,
+};
 
 /// A status callback from the carrier about something we sent.
 #[derive(Debug, Clone)]
@@ -141,4 +143,13 @@ pub async fn requeue_failed_since(
     let failed = app.store.outbound_failed_since(since).await?;
     let ids: Vec<i64> = failed.iter().map(|m| m.id).collect();
     requeue(app, &ids, now).await
+}
+
+/// A page of failed messages, newest first, those with an id below `after`; never a body.
+pub async fn failed_page(
+    app: &App,
+    after: Option<i64>,
+    limit: i64,
+) -> AppResult<Vec<FailedOutbound>> {
+    Ok(app.store.failed_outbound_page(after, limit).await?)
 }

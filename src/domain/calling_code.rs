@@ -92,6 +92,13 @@ impl AllowList {
     pub fn allows(&self, number: &E164) -> bool {
         CallingCode::of(number).is_some_and(|c| self.0.contains(&c))
     }
+
+    /// The codes, in order: to show the list.
+    pub fn codes(&self) -> Vec<CallingCode> {
+        let mut codes: Vec<CallingCode> = self.0.iter().copied().collect();
+        codes.sort();
+        codes
+    }
 }
 
 impl Default for AllowList {

@@ -168,4 +168,17 @@ pub trait JobStore {
     async fn job_counts(&self) -> StoreResult<Vec<JobCount>>;
     /// Deletes jobs finished before `before`; returns how many.
     async fn purge_finished_jobs(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// A page of jobs for the dashboard, newest first, optionally of one kind and status:
+    /// those with an id below `after` (keyset: the last id of the previous page).
+    async fn jobs_page(
+        &self,
+        kind: Option<&str>,
+        status: Option<JobStatus>,
+        after: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<Job>>;
+    /// Puts a failed job back in the queue, due at `now`, its tries counted afresh and its
+    /// last error kept until the next try; whether it was failed.
+    async fn requeue_failed_job(&self, id: i64, now: DateTime<Utc>) -> StoreResult<bool>;
 }

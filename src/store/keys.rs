@@ -41,6 +41,14 @@ pub trait KeyStore {
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>>;
     /// Whether a key with that id existed and was not yet revoked.
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
-    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Records a use at `at`, unless one at or after `not_since` is recorded: one conditional
+    /// write, so that processes using a key at once write it about once a minute, not per
+    /// request.
+    async fn touch_api_key(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        not_since: DateTime<Utc>,
+    ) -> StoreResult<()>;
     async fn count_usable_api_keys(&self, now: DateTime<Utc>) -> StoreResult<i64>;
 }

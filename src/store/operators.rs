@@ -145,4 +145,10 @@ pub trait OperatorStore {
     async fn insert_audit(&self, entry: &NewAuditEntry) -> StoreResult<()>;
     /// The newest entries first, those with an id below `before` when given (keyset).
     async fn audit_page(&self, before: Option<i64>, limit: i64) -> StoreResult<Vec<AuditEntry>>;
+    /// Sets the operator's role; whether it changed. Its sessions keep going: each request
+    /// reads the operator again, so the new role holds from the next one.
+    async fn set_operator_role(&self, id: i64, role: Role, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Each operator's latest login as the audit log has it (operators never logged in are
+    /// absent).
+    async fn last_logins(&self) -> StoreResult<Vec<(i64, DateTime<Utc>)>>;
 }

@@ -253,4 +253,25 @@ pub trait OutboxStore {
     async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
     /// The latest messages, newest first.
     async fn outbound_messages(&self, limit: i64) -> StoreResult<Vec<OutboundMessage>>;
+    /// Failed messages for the dashboard, newest first, those with an id below `after`
+    /// (keyset). Never their bodies: the query does not read them.
+    async fn failed_outbound_page(
+        &self,
+        after: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<FailedOutbound>>;
+}
+
+/// A failed message as the dashboard lists it: what it was, to whom, why — no body.
+#[derive(Debug, Clone)]
+pub struct FailedOutbound {
+    pub id: i64,
+    pub kind: OutboundKind,
+    pub purpose: String,
+    pub to: E164,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// When its failure was recorded.
+    pub failed_at: DateTime<Utc>,
 }

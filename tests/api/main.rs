@@ -7,6 +7,7 @@ mod activation_processes;
 mod admin_activity;
 mod admin_auth;
 mod admin_clients;
+mod admin_manage;
 mod admin_pages;
 mod auth;
 mod bad_input;

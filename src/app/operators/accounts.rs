@@ -1,5 +1,6 @@
-//! Creating, listing, disabling operators and resetting their passwords (the `operators`
-//! command). Each change is audited; disabling and a new password end the sessions.
+//! Creating, listing, disabling operators, resetting their passwords and changing their roles
+//! (the `operators` command and the dashboard's operators page). Each change is audited;
+//! disabling and a new password end the sessions.
 
 use chrono::Utc;
 use serde_json::json;
@@ -16,6 +17,7 @@ pub async fn create(
     role: Role,
     password: &str,
 ) -> AppResult<i64> {
+    password::check(password)?;
     let hash = password::hash(password).await?;
     let id = app
         .store
@@ -83,6 +85,7 @@ pub async fn reset_password(
     email: &Email,
     password: &str,
 ) -> AppResult<()> {
+    password::check(password)?;
     let operator = existing(app, email).await?;
     let hash = password::hash(password).await?;
     app.store
@@ -98,4 +101,33 @@ pub async fn reset_password(
     .await?;
     tracing::info!(operator = %email.masked(), "operator's password reset, sessions ended");
     Ok(())
+}
+
+/// Gives the operator another role; `false` when it had that role already. Its sessions go on
+/// with the new role from their next request.
+pub async fn set_role(app: &App, actor: &Actor, email: &Email, role: Role) -> AppResult<bool> {
+    let operator = existing(app, email).await?;
+    let done = app
+        .store
+        .set_operator_role(operator.id, role, Utc::now())
+        .await?;
+    if done {
+        audit::record(
+            app,
+            actor,
+            "operator.set_role",
+            Some(email.as_str()),
+            json!({ "from": operator.role.as_str(), "role": role.as_str() }),
+        )
+        .await?;
+        tracing::info!(operator = %email.masked(), role = %role, "operator's role changed");
+    }
+    Ok(done)
+}
+
+/// Each operator's latest login, when the audit log has one.
+pub async fn last_logins(
+    app: &App,
+) -> AppResult<std::collections::HashMap<i64, chrono::DateTime<Utc>>> {
+    Ok(app.store.last_logins().await?.into_iter().collect())
 }

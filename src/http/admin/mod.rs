@@ -14,12 +14,16 @@ mod audit;
 mod clients;
 mod interactions;
 mod jobs;
+mod keys;
 mod login;
 mod operations;
+mod operators;
+mod outbox;
 mod overview;
 pub mod page;
 mod pool;
 pub mod session;
+mod settings;
 
 use axum::middleware;
 use utoipa_axum::router::OpenApiRouter;
@@ -65,7 +69,19 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(clients::list))
             .routes(routes!(clients::show))
             .routes(routes!(clients::change_proxy))
-            .routes(routes!(clients::give_back)),
+            .routes(routes!(clients::give_back))
+            // jobs, keys, operators, settings
+            .routes(routes!(jobs::jobs))
+            .routes(routes!(jobs::requeue))
+            .routes(routes!(outbox::failed))
+            .routes(routes!(outbox::requeue))
+            .routes(routes!(keys::list, keys::create))
+            .routes(routes!(keys::revoke))
+            .routes(routes!(operators::list, operators::create))
+            .routes(routes!(operators::disable))
+            .routes(routes!(operators::reset_password))
+            .routes(routes!(operators::set_role))
+            .routes(routes!(settings::settings)),
     ))
     .route_layer(middleware::map_response(frame::security_headers))
 }

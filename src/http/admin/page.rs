@@ -53,17 +53,20 @@ impl Section {
         Section::Account,
     ];
 
-    /// Where the section's page is; `None` until it is built.
-    fn href(self) -> Option<&'static str> {
+    /// Where the section's page is.
+    fn href(self) -> &'static str {
         match self {
-            Self::Overview => Some("/admin"),
-            Self::Clients => Some("/admin/clients"),
-            Self::Pool => Some("/admin/pool"),
-            Self::Activations => Some("/admin/activations"),
-            Self::Interactions => Some("/admin/interactions"),
-            Self::Audit => Some("/admin/audit"),
-            Self::Account => Some("/admin/account/totp"),
-            _ => None,
+            Self::Overview => "/admin",
+            Self::Clients => "/admin/clients",
+            Self::Pool => "/admin/pool",
+            Self::Activations => "/admin/activations",
+            Self::Interactions => "/admin/interactions",
+            Self::Jobs => "/admin/jobs",
+            Self::Keys => "/admin/keys",
+            Self::Operators => "/admin/operators",
+            Self::Settings => "/admin/settings",
+            Self::Audit => "/admin/audit",
+            Self::Account => "/admin/account/totp",
         }
     }
 
@@ -94,7 +97,7 @@ impl Section {
 
 pub struct NavItem {
     pub label: &'static str,
-    pub href: Option<&'static str>,
+    pub href: &'static str,
     pub current: bool,
 }
 
@@ -161,6 +164,31 @@ impl AdminFrame {
         });
         self
     }
+}
+
+/// A 400 page naming the field whose value is not valid, and why.
+pub fn bad_input(
+    operator: &super::session::Operator,
+    section: Section,
+    field: &str,
+    reason: &str,
+) -> Response {
+    let w = words(operator.language);
+    notice(
+        StatusCode::BAD_REQUEST,
+        AdminFrame {
+            title: w.bad_input_title.clone(),
+            ..operator.frame("", Some(section))
+        },
+        w.bad_filter_text
+            .replace("{field}", field)
+            .replace("{reason}", reason),
+    )
+}
+
+/// A time as the dashboard's tables show it.
+pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// A page that says one thing.

@@ -279,6 +279,42 @@ macro_rules! impl_job_store {
                     .collect()
                 }
 
+                async fn jobs_page(
+                    &self,
+                    kind: Option<&str>,
+                    status: Option<JobStatus>,
+                    after: Option<i64>,
+                    limit: i64,
+                ) -> StoreResult<Vec<Job>> {
+                    sqlx::query(concat!(
+                        "select ", job_cols!(), " from jobs \
+                         where id < $1 and ($2 is null or kind = $2) and ($3 is null or status = $3) \
+                         order by id desc limit $4"
+                    ))
+                    .bind(after.unwrap_or(i64::MAX))
+                    .bind(kind)
+                    .bind(status.map(JobStatus::as_str))
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(job_from)
+                    .collect()
+                }
+
+                async fn requeue_failed_job(&self, id: i64, now: DateTime<Utc>) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "update jobs set status = 'queued', due_at = $2, attempts = 0, \
+                         progress = null, result = null, locked_until = null, finished_at = null, updated_at = $2 \
+                         where id = $1 and status = 'failed'",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
                 async fn purge_finished_jobs(&self, before: DateTime<Utc>) -> StoreResult<u64> {
                     let done = sqlx::query(
                         "delete from jobs where status in ('done', 'failed') and finished_at < $1",

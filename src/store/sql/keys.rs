@@ -64,12 +64,21 @@ macro_rules! impl_keys_store {
                     Ok(done.rows_affected() == 1)
                 }
 
-                async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-                    sqlx::query("update api_keys set last_used_at = $1 where id = $2")
-                        .bind(at)
-                        .bind(id)
-                        .execute(self.writer())
-                        .await?;
+                async fn touch_api_key(
+                    &self,
+                    id: &str,
+                    at: DateTime<Utc>,
+                    not_since: DateTime<Utc>,
+                ) -> StoreResult<()> {
+                    sqlx::query(
+                        "update api_keys set last_used_at = $1 where id = $2 \
+                         and (last_used_at is null or last_used_at < $3)",
+                    )
+                    .bind(at)
+                    .bind(id)
+                    .bind(not_since)
+                    .execute(self.writer())
+                    .await?;
                     Ok(())
                 }
 

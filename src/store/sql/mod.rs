@@ -23,9 +23,9 @@ use crate::domain::{
     PendingId, Scopes,
 };
 use crate::store::{
-    Activation, ApiKey, Client, EmailStatus, Interaction, Job, JobStatus, Order, OutboundEmail,
-    OutboundKind, OutboundMessage, OutboundStatus, PoolNumber, PoolStatus, SimulatedDelivery,
-    StoreError, StoreResult,
+    Activation, ApiKey, Client, EmailStatus, FailedOutbound, Interaction, Job, JobStatus, Order,
+    OutboundEmail, OutboundKind, OutboundMessage, OutboundStatus, PoolNumber, PoolStatus,
+    SimulatedDelivery, StoreError, StoreResult,
 };
 pub(crate) use activations::{
     activation_cols, begin_step, check_limits, impl_activation_store, insert_code,
@@ -293,6 +293,19 @@ pub(crate) fn outbound_from(r: &impl Columns) -> StoreResult<OutboundMessage> {
         created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
         send_started_at: r.time("send_started_at")?,
         requeued_at: r.time("requeued_at")?,
+    })
+}
+
+pub(crate) fn failed_outbound_from(r: &impl Columns) -> StoreResult<FailedOutbound> {
+    Ok(FailedOutbound {
+        id: r.int("id")?.ok_or_else(corrupt("id"))?,
+        kind: OutboundKind::parse(&required(r, "kind")?).ok_or_else(corrupt("kind"))?,
+        purpose: required(r, "purpose")?,
+        to: phone(r, "to_number")?.ok_or_else(corrupt("to_number"))?,
+        attempts: r.int("attempts")?.unwrap_or(0),
+        last_error: present(r, "last_error")?,
+        created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
+        failed_at: r.time("updated_at")?.ok_or_else(corrupt("updated_at"))?,
     })
 }
 

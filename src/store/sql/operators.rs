@@ -409,6 +409,42 @@ macro_rules! impl_operator_store {
                     Ok(())
                 }
 
+                async fn set_operator_role(
+                    &self,
+                    id: i64,
+                    role: $crate::domain::Role,
+                    at: DateTime<Utc>,
+                ) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "update operators set role = $2, updated_at = $3 where id = $1 and role <> $2",
+                    )
+                    .bind(id)
+                    .bind(role.as_str())
+                    .bind(at)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn last_logins(&self) -> StoreResult<Vec<(i64, DateTime<Utc>)>> {
+                    // Read from the index on (action, operator_id, at) of migration 0017.
+                    sqlx::query(
+                        "select operator_id, max(at) as at from audit_log \
+                         where action = 'login' and operator_id is not null group by operator_id",
+                    )
+                    .fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        Ok((
+                            r.int("operator_id")?
+                                .ok_or(StoreError::Corrupt { column: "operator_id" })?,
+                            r.time("at")?.ok_or(StoreError::Corrupt { column: "at" })?,
+                        ))
+                    })
+                    .collect()
+                }
+
                 async fn audit_page(&self, before: Option<i64>, limit: i64) -> StoreResult<Vec<AuditEntry>> {
                     sqlx::query(
                         "select id, at, operator_id, actor, action, target, details from audit_log \

@@ -359,6 +359,25 @@ macro_rules! impl_outbox_store {
                     Ok(stats)
                 }
 
+                async fn failed_outbound_page(
+                    &self,
+                    after: Option<i64>,
+                    limit: i64,
+                ) -> StoreResult<Vec<FailedOutbound>> {
+                    sqlx::query(
+                        "select id, kind, purpose, to_number, attempts, last_error, created_at, \
+                         updated_at from outbound_messages where status = 'failed' and id < $1 \
+                         order by id desc limit $2",
+                    )
+                    .bind(after.unwrap_or(i64::MAX))
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(failed_outbound_from)
+                    .collect()
+                }
+
                 async fn outbound_messages(&self, limit: i64) -> StoreResult<Vec<OutboundMessage>> {
                     sqlx::query(concat!(
                         "select ", outbound_cols!(), " from outbound_messages order by id desc limit $1"
