@@ -123,8 +123,8 @@ async fn seed_dashboard(db: &BenchDb, clients: u32) -> anyhow::Result<()> {
                 "{seq} insert into outbound_messages (kind, purpose, from_number, to_number, \
                  status, attempts, last_error, created_at, updated_at) \
                  select 'sms', 'relay', '+3378' || {}, '+336' || {}, \
-                 case when n % 10000 = 0 then 'failed' else 'sent' end, 1, \
-                 case when n % 10000 = 0 then 'Twilio error 21610' end, {}, {} from seq",
+                 case when n % 1000 = 0 then 'failed' else 'sent' end, 1, \
+                 case when n % 1000 = 0 then 'Twilio error 21610' end, {}, {} from seq",
                 digits(&format!("1 + n % {n}")),
                 digits("n % 1000000"),
                 at(&format!("(n * 7919) % {WEEK_SECONDS}")),
@@ -137,8 +137,8 @@ async fn seed_dashboard(db: &BenchDb, clients: u32) -> anyhow::Result<()> {
                 "{seq} insert into jobs (kind, payload, status, due_at, attempts, max_attempts, \
                  last_error, created_at, updated_at, finished_at) \
                  select 'outbox.send', '{{}}', \
-                 case when n % 10000 = 0 then 'failed' else 'done' end, {}, 1, 5, \
-                 case when n % 10000 = 0 then 'gave up' end, {}, {}, {} from seq",
+                 case when n % 1000 = 0 then 'failed' else 'done' end, {}, 1, 5, \
+                 case when n % 1000 = 0 then 'gave up' end, {}, {}, {} from seq",
                 at(&format!("(n * 7919) % {WEEK_SECONDS}")),
                 at(&format!("(n * 7919) % {WEEK_SECONDS}")),
                 at(&format!("(n * 7919) % {WEEK_SECONDS}")),
@@ -219,6 +219,26 @@ fn pages(clients: u32) -> Vec<Page> {
         page("/admin/pool".into(), "+3378"),
         page("/admin/pool?status=available".into(), "+3379"),
         page(format!("/admin/pool?after={middle}"), "+3378"),
+        page("/admin/clients".into(), "Client "),
+        page(format!("/admin/clients?after={middle}"), "Client "),
+        page("/admin/clients?q=client%205".into(), "Client 5"),
+        page(format!("/admin/clients?q=%2B3378{middle:07}"), "Client "),
+        page("/admin/clients?q=c77%40example.com".into(), "Client 77"),
+        page(format!("/admin/clients/{middle}"), "CMD"),
+        page("/admin/activations".into(), "P-"),
+        page("/admin/activations?status=PENDING_CALL".into(), "P-"),
+        page("/admin/interactions".into(), "+3378"),
+        page("/admin/interactions?channel=sms".into(), "+3378"),
+        page(
+            format!("/admin/interactions?proxy=%2B3378{middle:07}"),
+            "+3378",
+        ),
+        page("/admin/jobs".into(), "outbox.send"),
+        page("/admin/jobs?status=failed".into(), "gave up"),
+        page("/admin/outbox".into(), "21610"),
+        page("/admin/keys".into(), "bench"),
+        page("/admin/operators".into(), "bench-admin"),
+        page("/admin/settings".into(), "PROXYCALL_"),
         page("/admin/audit".into(), "login"),
     ]
 }

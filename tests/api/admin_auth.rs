@@ -1105,7 +1105,7 @@ async fn an_operator_logs_in_with_totp_in_a_real_browser() {
 
 /// Waits for the page a click led to: the click returns before the browser has followed the
 /// form's redirect.
-async fn arrived_at(client: &fantoccini::Client, path: &str) {
+pub(crate) async fn arrived_at(client: &fantoccini::Client, path: &str) {
     for _ in 0..100 {
         if client.current_url().await.unwrap().path() == path {
             return;

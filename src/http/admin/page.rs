@@ -6,9 +6,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::Role;
-use crate::store::{Channel, Outcome};
 use crate::http::pages::frame::html;
 use crate::messages::{AdminWords, Catalogue, Language};
+use crate::store::{Channel, Outcome};
 
 pub fn words(language: Language) -> &'static AdminWords {
     &Catalogue::get(language).admin
