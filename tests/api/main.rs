@@ -9,6 +9,7 @@ mod admin_auth;
 mod admin_clients;
 mod admin_manage;
 mod admin_pages;
+mod admin_roles;
 mod auth;
 mod bad_input;
 mod browser;
