@@ -91,9 +91,16 @@ impl StackedBars {
                 && i >= self.label_from
                 && (i - self.label_from).is_multiple_of(self.label_every)
             {
+                // A day's label starts at its bar; near the right edge it ends there instead,
+                // so that the last day's is not cut off.
+                let (x, anchor) = if x > WIDTH - 40.0 {
+                    (WIDTH, "end")
+                } else {
+                    (x, "start")
+                };
                 let _ = write!(
                     svg,
-                    r#"<text x="{x:.2}" y="{}" font-size="11">{}</text>"#,
+                    r#"<text x="{x:.2}" y="{}" text-anchor="{anchor}" font-size="11">{}</text>"#,
                     base + 16.0,
                     escape(label),
                 );
@@ -200,5 +207,25 @@ mod tests {
         let svg = c.render();
         assert!(svg.contains(">11h</text>"), "{svg}");
         assert!(!svg.contains(">10h</text>") && !svg.contains(">12h</text>"));
+    }
+
+    #[test]
+    fn the_last_bars_label_ends_at_the_right_edge_instead_of_being_cut() {
+        let hours = 60;
+        let svg = StackedBars {
+            labels: (0..hours).map(|h| format!("h{h}")).collect(),
+            label_every: hours - 1,
+            series: vec![Series {
+                name: "forwarded".into(),
+                values: vec![1; hours],
+            }],
+            ..chart(Vec::new())
+        }
+        .render();
+        assert!(
+            svg.contains(r#"text-anchor="end" font-size="11">h59</text>"#),
+            "{svg}"
+        );
+        assert!(svg.contains(r#"text-anchor="start" font-size="11">h0</text>"#));
     }
 }
