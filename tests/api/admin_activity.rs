@@ -473,8 +473,7 @@ async fn in_a_real_browser_the_activations_and_interactions_pages_show() {
     seed_activations(&app, 60).await;
     operator(&app, "ops@example.com", Role::Operator).await;
     let base = app.base.clone();
-    let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
+    let screenshots = crate::admin_auth::screenshots();
 
     crate::browser::with_browser(|client| async move {
         client.set_window_size(1280, 1600).await.unwrap();
@@ -483,25 +482,7 @@ async fn in_a_real_browser_the_activations_and_interactions_pages_show() {
             let client = client.clone();
             async move { client.find(Locator::Id(id)).await.unwrap() }
         };
-        field("email")
-            .await
-            .send_keys("ops@example.com")
-            .await
-            .unwrap();
-        field("password").await.send_keys(PASSWORD).await.unwrap();
-        client
-            .find(Locator::Css("main button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        for _ in 0..100 {
-            if client.current_url().await.unwrap().path() == "/admin" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        crate::admin_auth::log_in_browser(&client, "ops@example.com", "/admin").await;
         client
             .find(Locator::LinkText("Activations"))
             .await

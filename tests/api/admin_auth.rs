@@ -1117,3 +1117,33 @@ pub(crate) async fn arrived_at(client: &fantoccini::Client, path: &str) {
         client.current_url().await.unwrap()
     );
 }
+
+/// In the browser, on a page that shows the login form: `email` and the tests' password typed
+/// in and sent, then waits to be at `lands_on` (the dashboard, or the second factor's page).
+pub(crate) async fn log_in_browser(client: &fantoccini::Client, email: &str, lands_on: &str) {
+    use fantoccini::Locator;
+    for (id, text) in [("email", email), ("password", PASSWORD)] {
+        client
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css("main button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrived_at(client, lands_on).await;
+}
+
+/// Where the browser tests save their screenshots (`target/screenshots/`), made if missing.
+pub(crate) fn screenshots() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -497,8 +497,7 @@ async fn in_a_real_browser_an_operator_searches_a_client_by_name_and_opens_its_p
     client(&app, 3, "Zoé Lefèvre", "+33633333333").await;
     operator(&app, "ops@example.com", Role::Operator).await;
     let base = app.base.clone();
-    let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
+    let screenshots = crate::admin_auth::screenshots();
 
     crate::browser::with_browser(|client| async move {
         client.set_window_size(1280, 1400).await.unwrap();
@@ -507,20 +506,7 @@ async fn in_a_real_browser_an_operator_searches_a_client_by_name_and_opens_its_p
             let client = client.clone();
             async move { client.find(Locator::Id(id)).await.unwrap() }
         };
-        field("email")
-            .await
-            .send_keys("ops@example.com")
-            .await
-            .unwrap();
-        field("password").await.send_keys(PASSWORD).await.unwrap();
-        client
-            .find(Locator::Css("main button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_for(&client, |url| url.path() == "/admin").await;
+        crate::admin_auth::log_in_browser(&client, "ops@example.com", "/admin").await;
         client.goto(&format!("{base}/admin/clients")).await.unwrap();
         field("q").await.send_keys("paul").await.unwrap();
         client

@@ -781,8 +781,7 @@ async fn in_a_browser_an_admin_creates_a_key_sees_it_once_and_revokes_it() {
     let app = spawn_app().await;
     operator(&app, "admin@example.com", Role::Admin).await;
     let base = app.base.clone();
-    let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
+    let screenshots = crate::admin_auth::screenshots();
     let store = app.app.store.clone();
 
     crate::browser::with_browser(|client| async move {
@@ -792,23 +791,7 @@ async fn in_a_browser_an_admin_creates_a_key_sees_it_once_and_revokes_it() {
             let client = client.clone();
             async move { client.find(Locator::Css(css)).await.unwrap() }
         };
-        find("#email")
-            .await
-            .send_keys("admin@example.com")
-            .await
-            .unwrap();
-        find("#password").await.send_keys(PASSWORD).await.unwrap();
-        find("main button[type=submit]")
-            .await
-            .click()
-            .await
-            .unwrap();
-        for _ in 0..40 {
-            if client.current_url().await.unwrap().path() == "/admin" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        crate::admin_auth::log_in_browser(&client, "admin@example.com", "/admin").await;
         client
             .find(Locator::LinkText("Clés d'API"))
             .await

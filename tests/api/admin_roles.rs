@@ -5,7 +5,7 @@
 use fantoccini::Locator;
 use proxycall::domain::{NumberType, Role};
 
-use crate::admin_auth::{PASSWORD, arrived_at, operator};
+use crate::admin_auth::{arrived_at, log_in_browser, operator};
 use crate::helpers::spawn_app;
 
 #[tokio::test]
@@ -15,32 +15,10 @@ async fn in_a_real_browser_a_viewer_is_refused_an_operators_action() {
     app.add_numbers("FR", NumberType::Local, 2).await;
     operator(&app, "viewer@example.com", Role::Viewer).await;
     let base = app.base.clone();
-    let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
+    let screenshots = crate::admin_auth::screenshots();
     let shown = crate::browser::with_browser(|client| async move {
         client.goto(&format!("{base}/admin/login")).await.unwrap();
-        let type_in = |id: &'static str, text: &'static str| {
-            let client = client.clone();
-            async move {
-                client
-                    .find(Locator::Id(id))
-                    .await
-                    .unwrap()
-                    .send_keys(text)
-                    .await
-                    .unwrap()
-            }
-        };
-        type_in("email", "viewer@example.com").await;
-        type_in("password", PASSWORD).await;
-        client
-            .find(Locator::Css("main button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        arrived_at(&client, "/admin").await;
+        log_in_browser(&client, "viewer@example.com", "/admin").await;
         // The pages a viewer reads offer none of the operators' forms.
         for (path, form) in [
             ("/admin/pool", "form[action='/admin/pool/sync']"),
