@@ -21,6 +21,7 @@ mod helpers;
 mod import;
 mod logs;
 mod low_water;
+mod openapi_docs;
 mod ops;
 mod orders;
 mod outbox;
