@@ -139,7 +139,8 @@ pub async fn next_id(
 /// One client.
 #[utoipa::path(get, path = "/clients/{client_id}", tag = "clients",
     params(("client_id" = i64, Path)),
-    responses((status = 200, body = ClientResponse, description = "the client"), (status = 404, body = ErrorBody, description = "`not_found`: no client has this id")))]
+    responses((status = 200, body = ClientResponse, description = "the client"), (status = 404, body = ErrorBody, description = "`not_found`: no client has this id",
+            example = json!({"code": "not_found", "message": "client not found", "detail": "client not found"}))))]
 pub async fn get_client(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -151,7 +152,8 @@ pub async fn get_client(
 /// The client a proxy number belongs to. Spaces and a missing `+` are tolerated.
 #[utoipa::path(get, path = "/clients/by-proxy/{proxy}", tag = "clients",
     params(("proxy" = String, Path, example = "+33780000001")),
-    responses((status = 200, body = ClientResponse, description = "the client the number is the proxy of"), (status = 404, body = ErrorBody, description = "`not_found`: no client has this proxy")))]
+    responses((status = 200, body = ClientResponse, description = "the client the number is the proxy of"), (status = 404, body = ErrorBody, description = "`not_found`: no client has this proxy",
+            example = json!({"code": "not_found", "message": "client not found", "detail": "client not found"}))))]
 pub async fn by_proxy(
     State(state): State<AppState>,
     Path(proxy): Path<String>,
@@ -190,7 +192,7 @@ pub struct ClientCreatedResponse {
 /// Strict create: 409 if the id exists. The new client gets a proxy from the pool.
 #[utoipa::path(post, path = "/clients", tag = "clients", request_body = CreateClientRequest,
     responses(
-        (status = 200, body = ClientCreatedResponse, description = "the client is created"),
+        (status = 200, body = ClientCreatedResponse, description = "the client, created, with its proxy"),
         (status = 409, body = ErrorBody, description = "the id exists, or the pool is empty"),
         (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
     ))]
@@ -249,8 +251,10 @@ pub struct UpdateClientRequest {
     params(("client_id" = i64, Path)),
     responses(
         (status = 200, body = ClientUpdatedResponse, description = "the client, changed"),
-        (status = 404, body = ErrorBody, description = "`not_found`: no client has this id"),
-        (status = 409, body = ErrorBody, description = "the proxy belongs to another client"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no client has this id",
+            example = json!({"code": "not_found", "message": "client not found", "detail": "client not found"})),
+        (status = 409, body = ErrorBody, description = "the proxy belongs to another client",
+            example = json!({"code": "proxy_taken", "message": "client_proxy_number belongs to another client", "detail": "client_proxy_number belongs to another client"})),
         (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
     ))]
 pub async fn update_client(

@@ -73,10 +73,11 @@ pub struct CreateResponse {
 /// code is texted from it; a call, then a link, follow while no answer comes.
 #[utoipa::path(post, path = "/confirmations/create", tag = "confirmations",
     request_body = CreateRequest,
-    responses((status = 200, body = CreateResponse, description = "the activation is created and its code sent"),
+    responses((status = 200, body = CreateResponse, description = "the activation: a new one, its code texted, or the one already under way for this phone or e-mail"),
               (status = 409, body = ErrorBody, description = "no number to reserve (`pool_exhausted`, with the pool's breakdown), or a `pending_id` of an activation that ended"),
               (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
-              (status = 429, body = ErrorBody, description = "`COOLDOWN`, `DAILY_LIMIT_PHONE` or `DAILY_LIMIT_EMAIL`, with Retry-After")))]
+              (status = 429, body = ErrorBody, description = "`COOLDOWN`, `DAILY_LIMIT_PHONE` or `DAILY_LIMIT_EMAIL`, with Retry-After",
+            example = json!({"code": "COOLDOWN", "message": "too many requests for a code (COOLDOWN): retry in 42 s", "detail": "too many requests for a code (COOLDOWN): retry in 42 s"}))))]
 pub async fn create(
     State(state): State<AppState>,
     Json(req): Json<CreateRequest>,
@@ -127,11 +128,13 @@ pub struct ResendResponse {
 /// Sends the code again, on a channel of the caller's choice, within the limits.
 #[utoipa::path(post, path = "/confirmations/resend", tag = "confirmations",
     request_body = ResendRequest,
-    responses((status = 200, body = ResendResponse, description = "the code is sent again"),
-              (status = 404, body = ErrorBody, description = "`not_found`: no activation has this id"),
+    responses((status = 200, body = ResendResponse, description = "queued for sending on the channel"),
+              (status = 404, body = ErrorBody, description = "`not_found`: no activation has this id",
+            example = json!({"code": "not_found", "message": "pending_id not found", "detail": "pending_id not found"})),
               (status = 409, body = ErrorBody, description = "the activation no longer waits (`not_pending`)"),
               (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
-              (status = 429, body = ErrorBody, description = "`COOLDOWN`, `DAILY_LIMIT_PHONE` or `DAILY_LIMIT_EMAIL`; `Retry-After` gives the seconds to wait")))]
+              (status = 429, body = ErrorBody, description = "`COOLDOWN`, `DAILY_LIMIT_PHONE` or `DAILY_LIMIT_EMAIL`; `Retry-After` gives the seconds to wait",
+            example = json!({"code": "COOLDOWN", "message": "too many requests for a code (COOLDOWN): retry in 42 s", "detail": "too many requests for a code (COOLDOWN): retry in 42 s"}))))]
 pub async fn resend(
     State(state): State<AppState>,
     Json(req): Json<ResendRequest>,
@@ -178,8 +181,9 @@ pub struct StatusResponse {
 
 /// Where an activation stands.
 #[utoipa::path(get, path = "/confirmations/status", tag = "confirmations", params(StatusQuery),
-    responses((status = 200, body = StatusResponse, description = "the activation's state"), (status = 404, body = ErrorBody, description = "`not_found`: no activation has this id"),
-              (status = 422, body = ErrorBody, description = "`invalid_input`: a parameter is not valid; `field` names it")))]
+    responses((status = 200, body = StatusResponse, description = "the activation's state"), (status = 404, body = ErrorBody, description = "`not_found`: no activation has this id",
+            example = json!({"code": "not_found", "message": "pending_id not found", "detail": "pending_id not found"})),
+              (status = 422, body = ErrorBody, description = "`invalid_input`: `pending_id` is missing or not valid")))]
 pub async fn status(
     State(state): State<AppState>,
     Query(q): Query<StatusQuery>,
@@ -231,7 +235,7 @@ enum ExpireBody {
 #[utoipa::path(post, path = "/confirmations/expire", tag = "confirmations",
     request_body(content = Object, description = "a bare JSON integer of hours, or `{\"hours\": N}`; no body: the setting", content_type = "application/json",
         example = json!({"hours": 48})),
-    responses((status = 200, body = ExpireResponse, description = "how many activations were expired"), (status = 422, body = ErrorBody, description = "`invalid_input`: the hours are not valid")))]
+    responses((status = 200, body = ExpireResponse, description = "the activations expired, and how many numbers went back to the pool"), (status = 422, body = ErrorBody, description = "`invalid_input`: `hours` is not a number of hours from 0 to 8760")))]
 pub async fn expire(
     State(state): State<AppState>,
     body: axum::body::Bytes,

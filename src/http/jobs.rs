@@ -97,8 +97,9 @@ impl From<Job> for JobResponse {
 /// A background job: its status, progress and, once done, its report.
 #[utoipa::path(get, path = "/jobs/{job_id}", tag = "operations",
     params(("job_id" = i64, Path, example = 1)),
-    responses((status = 200, body = JobResponse, description = "the job, with its report once finished"), (status = 404, body = ErrorBody, description = "`not_found`: no job has this id"),
-              (status = 422, body = ErrorBody, description = "`invalid_input`: the id is not a number")))]
+    responses((status = 200, body = JobResponse, description = "the job, with its report once finished"), (status = 404, body = ErrorBody, description = "`not_found`: no job has this id",
+            example = json!({"code": "not_found", "message": "job not found", "detail": "job not found"})),
+              (status = 422, body = ErrorBody, description = "`invalid_input`: `job_id` is not a positive integer")))]
 pub async fn get_job(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -178,7 +178,8 @@ pub struct AssignResponse {
 #[utoipa::path(post, path = "/pool/assign", tag = "pool", request_body = AssignRequest,
     responses(
         (status = 200, body = AssignResponse, description = "the proxy number given to the client"),
-        (status = 409, body = ErrorBody, description = "no available number; `available` gives the pool by type"),
+        (status = 409, body = ErrorBody, description = "no available number; `available` gives the pool by type",
+            example = json!({"code": "pool_exhausted", "message": "no available number for FR (mobile)", "available": {"mobile": 0, "local": 0, "total": 0}, "detail": "no available number for FR (mobile)"})),
         (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
     ))]
 pub async fn assign(
@@ -295,7 +296,8 @@ pub struct ProvisionResponse {
         (status = 202, body = OperationPending, description = "still buying after 10 s, or a provisioning already running: follow `GET /jobs/{job_id}`"),
         (status = 409, body = ErrorBody, description = "no candidate, bundle or address problem"),
         (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
-        (status = 503, body = ErrorBody, description = "the carrier is unreachable or refuses our credentials"),
+        (status = 503, body = ErrorBody, description = "the carrier is unreachable or refuses our credentials",
+            example = json!({"code": "carrier_unavailable", "message": "carrier unavailable (HTTP 503)", "detail": "carrier unavailable (HTTP 503)"})),
     ))]
 pub async fn provision(
     State(state): State<AppState>,
@@ -554,10 +556,11 @@ pub struct SyncResponse {
 #[utoipa::path(post, path = "/pool/sync", tag = "pool",
     request_body(content = SyncRequest, description = "optional; a bare `true`/`false` too"),
     responses(
-        (status = 200, body = SyncResponse, description = "what the sync changed"),
+        (status = 200, body = SyncResponse, description = "the comparison, and what an applied run changed"),
         (status = 202, body = OperationPending, description = "still running after 10 s, or one already running: follow `GET /jobs/{job_id}`"),
         (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
-        (status = 503, body = ErrorBody, description = "the carrier is unreachable or refuses our credentials"),
+        (status = 503, body = ErrorBody, description = "the carrier is unreachable or refuses our credentials",
+            example = json!({"code": "carrier_unavailable", "message": "carrier unavailable (HTTP 503)", "detail": "carrier unavailable (HTTP 503)"})),
     ))]
 pub async fn sync(
     State(state): State<AppState>,

@@ -182,7 +182,8 @@ pub struct VoiceStatusCallback {
     request_body(content = VoiceWebhook, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, content_type = "text/xml", body = String, description = "TwiML",
             example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial callerId=\"+33780000001\"><Number>+33612345678</Number></Dial></Response>"),
-              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature")))]
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response {
     let call = Call {
         from: form.phone("From"),
@@ -211,7 +212,8 @@ pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response 
     request_body(content = SmsWebhook, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, content_type = "text/xml", body = String, description = "TwiML",
             example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response />"),
-              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature")))]
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
     let sid = form
         .get("MessageSid")
@@ -311,7 +313,8 @@ async fn record_status(
     request_body(content = SmsStatusCallback, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, content_type = "text/xml", body = String, description = "empty TwiML",
             example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response />"),
-              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature")))]
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn sms_status(State(state): State<AppState>, uri: Uri, form: SignedForm) -> Response {
     let sid = form.get("MessageSid").or(form.get("SmsSid"));
     let status = form.get("MessageStatus").or(form.get("SmsStatus"));
@@ -335,7 +338,8 @@ pub async fn sms_status(State(state): State<AppState>, uri: Uri, form: SignedFor
     request_body(content = VoiceStatusCallback, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, content_type = "text/xml", body = String, description = "empty TwiML",
             example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response />"),
-              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature")))]
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn voice_status(State(state): State<AppState>, uri: Uri, form: SignedForm) -> Response {
     if let (Some(sid), Some(status)) = (form.get("CallSid"), form.get("CallStatus")) {
         record_status(
@@ -398,7 +402,8 @@ pub struct OtpCallWebhook {
     request_body(content = OtpCallWebhook, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, content_type = "text/xml", body = String, description = "TwiML",
             example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"fr-FR\">Bonjour, voici votre code de confirmation ProxyCall.</Say><Pause length=\"1\" /><Say language=\"fr-FR\">4. 8. 2. 9. 1. 3</Say><Pause length=\"1\" /><Say language=\"fr-FR\">Je répète.</Say><Pause length=\"1\" /><Say language=\"fr-FR\">4. 8. 2. 9. 1. 3</Say><Pause length=\"1\" /><Gather action=\"https://proxycall.example.com/twilio/voice/otp/gather?pending_id=P-0b7c9a2e\" method=\"POST\" numDigits=\"6\" timeout=\"15\"><Say language=\"fr-FR\">Veuillez saisir votre code sur votre clavier téléphonique.</Say></Gather><Say language=\"fr-FR\">Nous n'avons pas reçu de réponse. Au revoir.</Say></Response>"),
-              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature")))]
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn voice_otp(State(state): State<AppState>, uri: Uri, form: SignedForm) -> Response {
     let words = state.catalogue;
     let lang = &words.voice_language;
@@ -436,7 +441,8 @@ pub async fn voice_otp(State(state): State<AppState>, uri: Uri, form: SignedForm
     request_body(content = OtpCallWebhook, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, content_type = "text/xml", body = String, description = "TwiML",
             example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"fr-FR\">Code confirmé. Merci et au revoir.</Say></Response>"),
-              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature")))]
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn voice_otp_gather(
     State(state): State<AppState>,
     uri: Uri,

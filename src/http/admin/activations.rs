@@ -158,7 +158,7 @@ fn pending_id(raw: &str) -> Result<PendingId, String> {
 
 /// The activations, by status.
 #[utoipa::path(get, path = "/admin/activations", tag = "admin", params(ActivationsQuery),
-    responses((status = 200, content_type = "text/html", body = String, description = "the activations page, newest first"),
+    responses((status = 200, content_type = "text/html", body = String, description = "the activations, by status"),
         (status = 400, content_type = "text/html", body = String,
             description = "`status` or `after` is not valid: the page names it")))]
 pub async fn activations(
@@ -261,7 +261,7 @@ fn not_found(operator: &Operator) -> Response {
 #[utoipa::path(get, path = "/admin/activations/{pending_id}", tag = "admin",
     params(("pending_id" = String, Path, description = "the activation's id",
         example = "0b7a4c1e-5f0e-4a8e-9d6b-2f3c4d5e6f70")),
-    responses((status = 200, content_type = "text/html", body = String, description = "one activation, with its deliveries"),
+    responses((status = 200, content_type = "text/html", body = String, description = "one activation; for operators, its resend and expire forms"),
         (status = 400, content_type = "text/html", body = String, description = "the id is not a valid activation id: the page says so"),
         (status = 404, content_type = "text/html", body = String, description = "no activation has this id")))]
 pub async fn activation_page(

@@ -92,7 +92,7 @@ fn bad_page(operator: &Operator) -> Response {
 
 /// The clients, searched, a page at a time.
 #[utoipa::path(get, path = "/admin/clients", tag = "admin", params(ClientsQuery),
-    responses((status = 200, content_type = "text/html", body = String, description = "the clients page, searchable"),
+    responses((status = 200, content_type = "text/html", body = String, description = "the clients, searched, a page at a time"),
         (status = 400, content_type = "text/html", body = String,
             description = "`before` or `after` is not a positive whole number, or both are given")))]
 pub async fn list(
@@ -323,7 +323,7 @@ fn audit_failed(e: AppError) {
 /// A client, with its latest orders, activations and interactions; written to the audit log.
 #[utoipa::path(get, path = "/admin/clients/{id}", tag = "admin",
     params(("id" = i64, Path, description = "the client's id")),
-    responses((status = 200, content_type = "text/html", body = String, description = "one client, with its proxy and interactions"),
+    responses((status = 200, content_type = "text/html", body = String, description = "the client, with its latest orders, activations and interactions"),
         (status = 400, content_type = "text/html", body = String,
             description = "the id is not a positive whole number"),
         (status = 404, content_type = "text/html", body = String, description = "no client has this id")))]

@@ -101,7 +101,7 @@ pub(super) fn after(raw: &Option<String>) -> Result<Option<i64>, ()> {
 
 /// The jobs, newest first; failed ones with their error.
 #[utoipa::path(get, path = "/admin/jobs", tag = "admin", params(JobsQuery),
-    responses((status = 200, content_type = "text/html", body = String, description = "the jobs page"),
+    responses((status = 200, content_type = "text/html", body = String, description = "the jobs, newest first; failed ones with their error"),
         (status = 400, content_type = "text/html", body = String,
             description = "a filter or the page is not valid: the page names it")))]
 pub async fn jobs(
@@ -309,7 +309,7 @@ pub struct JobPage {
 /// An operation's page.
 #[utoipa::path(get, path = "/admin/jobs/{id}", tag = "admin",
     params(("id" = i64, Path, description = "the job's id")),
-    responses((status = 200, content_type = "text/html", body = String, description = "one job, with its report"),
+    responses((status = 200, content_type = "text/html", body = String, description = "the operation's page"),
         (status = 404, content_type = "text/html", body = String, description = "no job has this id")))]
 pub async fn job(
     State(state): State<AppState>,

@@ -54,7 +54,7 @@ pub struct KeyCreatedPage {
 
 /// The API keys.
 #[utoipa::path(get, path = "/admin/keys", tag = "admin",
-    responses((status = 200, content_type = "text/html", body = String, description = "the API keys page (never a key's secret)"),
+    responses((status = 200, content_type = "text/html", body = String, description = "the API keys"),
         (status = 403, content_type = "text/html", body = String,
             description = "the operator is not an admin")))]
 pub async fn list(

@@ -106,7 +106,7 @@ fn filters(q: &PoolQuery) -> Result<Filters, (&'static str, String)> {
 
 /// The pool's numbers; for operators, the forms that start its operations.
 #[utoipa::path(get, path = "/admin/pool", tag = "admin", params(PoolQuery),
-    responses((status = 200, content_type = "text/html", body = String, description = "the pool page: numbers by country and state"),
+    responses((status = 200, content_type = "text/html", body = String, description = "the pool's numbers; for operators, the forms of its operations"),
         (status = 400, content_type = "text/html", body = String,
             description = "a filter is not valid: the page names it")))]
 pub async fn pool(
