@@ -160,7 +160,13 @@ async fn the_error_shape_and_every_webhook_form_field_are_described_and_exemplif
             }
         }
     }
-    for name in ["SmsWebhook", "SmsStatusCallback", "OtpCallWebhook"] {
+    for name in [
+        "VoiceWebhook",
+        "VoiceStatusCallback",
+        "SmsWebhook",
+        "SmsStatusCallback",
+        "OtpCallWebhook",
+    ] {
         assert!(
             forms
                 .iter()
