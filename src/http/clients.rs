@@ -39,8 +39,11 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 /// version's spreadsheet gave them.
 #[derive(Serialize, ToSchema)]
 pub struct ClientResponse {
+    #[schema(example = 42)]
     client_id: i64,
+    #[schema(example = "Jeanne Martin")]
     client_name: String,
+    #[schema(example = "jeanne.martin@example.com")]
     client_mail: String,
     #[schema(example = "+33612345678")]
     client_real_phone: String,
@@ -50,8 +53,11 @@ pub struct ClientResponse {
     client_iso_residency: String,
     #[schema(example = "+33")]
     client_country_code: String,
+    #[schema(example = "+33698765432")]
     client_last_caller: String,
+    #[schema(example = "2026-11-30 09:15:02")]
     created_at: String,
+    #[schema(example = "2026-11-30 09:15:02")]
     updated_at: String,
 }
 
@@ -75,13 +81,21 @@ impl From<Client> for ClientResponse {
 /// `PUT /clients/{id}` answers with the keys in the earlier version's order.
 #[derive(Serialize, ToSchema)]
 pub struct ClientUpdatedResponse {
+    #[schema(example = 42)]
     client_id: i64,
+    #[schema(example = "+33780000001")]
     client_proxy_number: String,
+    #[schema(example = "Jeanne Martin")]
     client_name: String,
+    #[schema(example = "jeanne.martin@example.com")]
     client_mail: String,
+    #[schema(example = "+33612345678")]
     client_real_phone: String,
+    #[schema(example = "FR")]
     client_iso_residency: String,
+    #[schema(example = "+33")]
     client_country_code: String,
+    #[schema(example = "+33698765432")]
     client_last_caller: String,
 }
 
@@ -103,6 +117,7 @@ impl From<Client> for ClientUpdatedResponse {
 
 #[derive(Serialize, ToSchema)]
 pub struct NextIdResponse {
+    #[schema(example = 43)]
     next_client_id: i64,
 }
 
@@ -112,7 +127,7 @@ fn client_id(raw: &str) -> Result<ClientId, ApiError> {
 
 /// The next free client id (highest + 1).
 #[utoipa::path(get, path = "/clients/next-id", tag = "clients",
-    responses((status = 200, body = NextIdResponse)))]
+    responses((status = 200, body = NextIdResponse, description = "the next free client id")))]
 pub async fn next_id(
     State(state): State<AppState>,
 ) -> Result<axum::Json<NextIdResponse>, ApiError> {
@@ -124,7 +139,8 @@ pub async fn next_id(
 /// One client.
 #[utoipa::path(get, path = "/clients/{client_id}", tag = "clients",
     params(("client_id" = i64, Path)),
-    responses((status = 200, body = ClientResponse), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ClientResponse, description = "the client"), (status = 404, body = ErrorBody, description = "`not_found`: no client has this id",
+            example = json!({"code": "not_found", "message": "client not found", "detail": "client not found"}))))]
 pub async fn get_client(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -136,7 +152,8 @@ pub async fn get_client(
 /// The client a proxy number belongs to. Spaces and a missing `+` are tolerated.
 #[utoipa::path(get, path = "/clients/by-proxy/{proxy}", tag = "clients",
     params(("proxy" = String, Path, example = "+33780000001")),
-    responses((status = 200, body = ClientResponse), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ClientResponse, description = "the client the number is the proxy of"), (status = 404, body = ErrorBody, description = "`not_found`: no client has this proxy",
+            example = json!({"code": "not_found", "message": "client not found", "detail": "client not found"}))))]
 pub async fn by_proxy(
     State(state): State<AppState>,
     Path(proxy): Path<String>,
@@ -153,9 +170,9 @@ pub struct CreateClientRequest {
     /// A positive integer, as a JSON number or a string of digits.
     #[schema(value_type = i64, example = 42)]
     client_id: ClientId,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, example = "Jeanne Martin")]
     client_name: ClientName,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, example = "jeanne.martin@example.com")]
     client_mail: Email,
     #[schema(value_type = String, example = "+33612345678")]
     client_real_phone: E164,
@@ -166,16 +183,18 @@ pub struct CreateClientRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct ClientCreatedResponse {
+    #[schema(example = 42)]
     client_id: i64,
+    #[schema(example = "+33780000001")]
     client_proxy_number: String,
 }
 
 /// Strict create: 409 if the id exists. The new client gets a proxy from the pool.
 #[utoipa::path(post, path = "/clients", tag = "clients", request_body = CreateClientRequest,
     responses(
-        (status = 200, body = ClientCreatedResponse),
+        (status = 200, body = ClientCreatedResponse, description = "the client, created, with its proxy"),
         (status = 409, body = ErrorBody, description = "the id exists, or the pool is empty"),
-        (status = 422, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
     ))]
 pub async fn create_client(
     State(state): State<AppState>,
@@ -204,25 +223,25 @@ pub async fn create_client(
 #[serde(deny_unknown_fields, default)]
 pub struct UpdateClientRequest {
     #[serde(deserialize_with = "blank_as_none")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "Jeanne Martin")]
     client_name: Option<ClientName>,
     #[serde(deserialize_with = "blank_as_none")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "jeanne.martin@example.com")]
     client_mail: Option<Email>,
     #[serde(deserialize_with = "blank_as_none")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "+33612345678")]
     client_real_phone: Option<E164>,
     #[serde(deserialize_with = "blank_as_none")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "+33780000002")]
     client_proxy_number: Option<E164>,
     #[serde(rename = "client_iso_residency")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "FR")]
     _client_iso_residency: Option<serde_json::Value>,
     #[serde(rename = "client_country_code")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "+33")]
     _client_country_code: Option<serde_json::Value>,
     #[serde(rename = "client_last_caller")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "+33698765432")]
     _client_last_caller: Option<serde_json::Value>,
 }
 
@@ -231,10 +250,12 @@ pub struct UpdateClientRequest {
     request_body = UpdateClientRequest,
     params(("client_id" = i64, Path)),
     responses(
-        (status = 200, body = ClientUpdatedResponse),
-        (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "the proxy belongs to another client"),
-        (status = 422, body = ErrorBody),
+        (status = 200, body = ClientUpdatedResponse, description = "the client, changed"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no client has this id",
+            example = json!({"code": "not_found", "message": "client not found", "detail": "client not found"})),
+        (status = 409, body = ErrorBody, description = "the proxy belongs to another client",
+            example = json!({"code": "proxy_taken", "message": "client_proxy_number belongs to another client", "detail": "client_proxy_number belongs to another client"})),
+        (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
     ))]
 pub async fn update_client(
     State(state): State<AppState>,

@@ -53,15 +53,19 @@ pub struct CreateRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct CreateResponse {
+    #[schema(example = "P-0b7c9a2e")]
     pending_id: String,
     #[schema(example = "+33780000001")]
     proxy_number: String,
     /// `PENDING` for a new activation; an activation already under way for this phone or
     /// e-mail answers with its own.
+    #[schema(example = "PENDING")]
     status: String,
     /// `mobile`, `local`, or `existant` when an existing client's proxy is reused.
+    #[schema(example = "mobile")]
     number_type: String,
     /// Whether an activation of this phone or e-mail was under way (nothing new was sent).
+    #[schema(example = false)]
     already_under_way: bool,
 }
 
@@ -69,10 +73,11 @@ pub struct CreateResponse {
 /// code is texted from it; a call, then a link, follow while no answer comes.
 #[utoipa::path(post, path = "/confirmations/create", tag = "confirmations",
     request_body = CreateRequest,
-    responses((status = 200, body = CreateResponse),
+    responses((status = 200, body = CreateResponse, description = "the activation: a new one, its code texted, or the one already under way for this phone or e-mail"),
               (status = 409, body = ErrorBody, description = "no number to reserve (`pool_exhausted`, with the pool's breakdown), or a `pending_id` of an activation that ended"),
-              (status = 422, body = ErrorBody),
-              (status = 429, body = ErrorBody, description = "`COOLDOWN`, `DAILY_LIMIT_PHONE` or `DAILY_LIMIT_EMAIL`, with Retry-After")))]
+              (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
+              (status = 429, body = ErrorBody, description = "`COOLDOWN`, `DAILY_LIMIT_PHONE` or `DAILY_LIMIT_EMAIL`, with Retry-After",
+            example = json!({"code": "COOLDOWN", "message": "too many requests for a code (COOLDOWN): retry in 42 s", "detail": "too many requests for a code (COOLDOWN): retry in 42 s"}))))]
 pub async fn create(
     State(state): State<AppState>,
     Json(req): Json<CreateRequest>,
@@ -101,7 +106,7 @@ pub async fn create(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResendRequest {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, example = "P-0b7c9a2e")]
     pending_id: PendingId,
     /// `sms` (a new code), `voice` (a call that reads a new code) or `email` (a new
     /// single-use link, by SMS and e-mail).
@@ -111,20 +116,25 @@ pub struct ResendRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct ResendResponse {
+    #[schema(example = "P-0b7c9a2e")]
     pending_id: String,
+    #[schema(example = "sms")]
     channel: String,
     /// `sent`: queued for sending.
+    #[schema(example = "sent")]
     status: &'static str,
 }
 
 /// Sends the code again, on a channel of the caller's choice, within the limits.
 #[utoipa::path(post, path = "/confirmations/resend", tag = "confirmations",
     request_body = ResendRequest,
-    responses((status = 200, body = ResendResponse),
-              (status = 404, body = ErrorBody),
+    responses((status = 200, body = ResendResponse, description = "queued for sending on the channel"),
+              (status = 404, body = ErrorBody, description = "`not_found`: no activation has this id",
+            example = json!({"code": "not_found", "message": "pending_id not found", "detail": "pending_id not found"})),
               (status = 409, body = ErrorBody, description = "the activation no longer waits (`not_pending`)"),
-              (status = 422, body = ErrorBody),
-              (status = 429, body = ErrorBody)))]
+              (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
+              (status = 429, body = ErrorBody, description = "`COOLDOWN`, `DAILY_LIMIT_PHONE` or `DAILY_LIMIT_EMAIL`; `Retry-After` gives the seconds to wait",
+            example = json!({"code": "COOLDOWN", "message": "too many requests for a code (COOLDOWN): retry in 42 s", "detail": "too many requests for a code (COOLDOWN): retry in 42 s"}))))]
 pub async fn resend(
     State(state): State<AppState>,
     Json(req): Json<ResendRequest>,
@@ -150,23 +160,30 @@ pub struct StatusQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct StatusResponse {
+    #[schema(example = "P-0b7c9a2e")]
     pending_id: String,
     /// `PENDING`, `PENDING_CALL`, `PENDING_MAIL`, `PROMOTED`, `UPDATED (…)`, `EXPIRED`, or
     /// `LOCKED` (too many wrong codes).
+    #[schema(example = "PROMOTED")]
     status: String,
     #[schema(example = "+33780000001")]
     proxy_number: String,
+    #[schema(example = "2026-11-30T09:15:02+00:00")]
     created_at: String,
+    #[schema(example = "2026-11-30T09:17:40+00:00")]
     verified_at: Option<String>,
     /// Wrong codes so far, across channels, and how many lock it.
+    #[schema(example = 1)]
     wrong_answers: i64,
+    #[schema(example = 5)]
     max_wrong_answers: i64,
 }
 
 /// Where an activation stands.
 #[utoipa::path(get, path = "/confirmations/status", tag = "confirmations", params(StatusQuery),
-    responses((status = 200, body = StatusResponse), (status = 404, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = StatusResponse, description = "the activation's state"), (status = 404, body = ErrorBody, description = "`not_found`: no activation has this id",
+            example = json!({"code": "not_found", "message": "pending_id not found", "detail": "pending_id not found"})),
+              (status = 422, body = ErrorBody, description = "`invalid_input`: `pending_id` is missing or not valid")))]
 pub async fn status(
     State(state): State<AppState>,
     Query(q): Query<StatusQuery>,
@@ -190,7 +207,9 @@ pub async fn status(
 
 #[derive(Serialize, ToSchema)]
 pub struct ExpiredEntry {
+    #[schema(example = "P-0b7c9a2e")]
     pending_id: String,
+    #[schema(example = "+33780000001")]
     proxy_number: String,
 }
 
@@ -198,6 +217,7 @@ pub struct ExpiredEntry {
 pub struct ExpireResponse {
     expired: Vec<ExpiredEntry>,
     /// Numbers given back to the pool (those of activations that ended, this call's included).
+    #[schema(example = 1)]
     released_total: u64,
 }
 
@@ -213,8 +233,9 @@ enum ExpireBody {
 /// without a body) and gives their numbers back to the pool. The same runs by itself every
 /// few minutes.
 #[utoipa::path(post, path = "/confirmations/expire", tag = "confirmations",
-    request_body(content = Object, description = "a bare JSON integer of hours, or `{\"hours\": N}`; no body: the setting", content_type = "application/json"),
-    responses((status = 200, body = ExpireResponse), (status = 422, body = ErrorBody)))]
+    request_body(content = Object, description = "a bare JSON integer of hours, or `{\"hours\": N}`; no body: the setting", content_type = "application/json",
+        example = json!({"hours": 48})),
+    responses((status = 200, body = ExpireResponse, description = "the activations expired, and how many numbers went back to the pool"), (status = 422, body = ErrorBody, description = "`invalid_input`: `hours` is not a number of hours from 0 to 8760")))]
 pub async fn expire(
     State(state): State<AppState>,
     body: axum::body::Bytes,

@@ -138,7 +138,15 @@ pub struct ApiError {
     pub retry_after_secs: Option<u64>,
 }
 
+/// The body of every error answer: `{code, message, field?}`, with `detail` repeating the
+/// message.
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "code": "invalid_input",
+    "message": "phone: must be an E.164 number such as +33601020304: '+' and 8 to 15 digits, without spaces, dashes or letters",
+    "field": "phone",
+    "detail": "phone: must be an E.164 number such as +33601020304: '+' and 8 to 15 digits, without spaces, dashes or letters"
+}))]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `invalid_input`, `not_found`, `pool_exhausted`.
     code: &'static str,

@@ -26,24 +26,45 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 /// A job as its caller follows it. Its payload is not shown: it is the job's input, which may
 /// hold personal data.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "job_id": 7,
+    "kind": "pool.release",
+    "status": "running",
+    "attempts": 1,
+    "max_attempts": 5,
+    "due_at": "2026-11-30T09:15:02Z",
+    "created_at": "2026-11-30T09:15:02Z",
+    "updated_at": "2026-11-30T09:15:04Z",
+    "finished_at": null,
+    "last_error": null,
+    "progress": {"done": 2, "of": 5},
+    "result": null
+}))]
 pub struct JobResponse {
+    #[schema(example = 1)]
     job_id: i64,
     /// e.g. `outbound.send`, `interactions.purge`.
+    #[schema(example = "pool.release")]
     kind: String,
     /// `queued`, `running`, `done` or `failed`.
     #[schema(example = "running")]
     status: String,
     /// Tries so far.
+    #[schema(example = 1)]
     attempts: i64,
+    #[schema(example = 5)]
     max_attempts: i64,
     /// When it is (or was) due to run.
+    #[schema(example = "2026-11-30T09:15:02Z")]
     due_at: DateTime<Utc>,
+    #[schema(example = "2026-11-30T09:15:02Z")]
     created_at: DateTime<Utc>,
+    #[schema(example = "2026-11-30T09:15:04Z")]
     updated_at: DateTime<Utc>,
     finished_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
     /// What a long job has done so far.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, example = json!({"done": 2, "of": 5}))]
     progress: Option<serde_json::Value>,
     /// The job's report once done.
     #[schema(value_type = Option<Object>)]
@@ -76,8 +97,9 @@ impl From<Job> for JobResponse {
 /// A background job: its status, progress and, once done, its report.
 #[utoipa::path(get, path = "/jobs/{job_id}", tag = "operations",
     params(("job_id" = i64, Path, example = 1)),
-    responses((status = 200, body = JobResponse), (status = 404, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = JobResponse, description = "the job, with its report once finished"), (status = 404, body = ErrorBody, description = "`not_found`: no job has this id",
+            example = json!({"code": "not_found", "message": "job not found", "detail": "job not found"})),
+              (status = 422, body = ErrorBody, description = "`invalid_input`: `job_id` is not a positive integer")))]
 pub async fn get_job(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -59,7 +59,8 @@ pub struct OrderResponse {
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = OrderRequest,
     responses(
         (status = 200, body = OrderResponse, description = "the client's proxy"),
-        (status = 409, body = ErrorBody, description = "order_id used by another client, or the pool is empty"),
+        (status = 409, body = ErrorBody, description = "order_id used by another client, or the pool is empty",
+            example = json!({"code": "order_conflict", "message": "order_id CMD-1042 is already recorded for another client", "detail": "order_id CMD-1042 is already recorded for another client"})),
         (status = 422, body = ErrorBody, description = "a field is invalid"),
     ))]
 pub async fn create_order(

@@ -50,19 +50,31 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 /// plus its capabilities.
 #[derive(Serialize, ToSchema)]
 pub struct PoolRow {
+    #[schema(example = "FR")]
     country_iso: String,
     #[schema(example = "+33780000001")]
     phone_number: String,
+    #[schema(example = "available")]
     status: String,
+    #[schema(example = "FR mobile 1")]
     friendly_name: String,
+    #[schema(example = "2026-11-02 10:00:00")]
     date_achat: String,
+    #[schema(example = "")]
     date_attribution: String,
+    #[schema(example = "")]
     attribution_to_client_name: String,
+    #[schema(example = "mobile")]
     number_type: String,
+    #[schema(example = "")]
     reserved_token: String,
+    #[schema(example = "")]
     reserved_at: String,
+    #[schema(example = "")]
     reserved_by_client_id: String,
+    #[schema(example = true)]
     voice_capable: bool,
+    #[schema(example = true)]
     sms_capable: bool,
 }
 
@@ -97,15 +109,17 @@ pub struct AvailableQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct AvailableResponse {
+    #[schema(example = "FR")]
     country_iso: String,
     /// The type asked for, or `all`.
+    #[schema(example = "mobile")]
     number_type: String,
     available: Vec<PoolRow>,
 }
 
 /// Available numbers of a country, of one type or all.
 #[utoipa::path(get, path = "/pool/available", tag = "pool", params(AvailableQuery),
-    responses((status = 200, body = AvailableResponse), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = AvailableResponse, description = "the available numbers by country and type"), (status = 422, body = ErrorBody, description = "`invalid_input`: a parameter is not valid; `field` names it")))]
 pub async fn available(
     State(state): State<AppState>,
     Query(q): Query<AvailableQuery>,
@@ -139,7 +153,7 @@ pub struct AssignRequest {
     #[serde(default, deserialize_with = "blank_as_none")]
     #[schema(value_type = String, example = "FR")]
     country_iso: Option<CountryIso>,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, example = "Jeanne Martin")]
     client_name: ClientName,
     /// `mobile` (default), `local` or `national`.
     #[serde(default, deserialize_with = "blank_as_none")]
@@ -147,11 +161,13 @@ pub struct AssignRequest {
     number_type: Option<NumberType>,
     /// The carrier-side label of the number; defaults to the client's name.
     #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(example = "Jeanne Martin")]
     friendly_name: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct AssignResponse {
+    #[schema(example = 42)]
     client_id: i64,
     #[schema(example = "+33780000001")]
     proxy: String,
@@ -161,9 +177,10 @@ pub struct AssignResponse {
 /// clients. The client record itself is not changed (set it with `PUT /clients/{id}`).
 #[utoipa::path(post, path = "/pool/assign", tag = "pool", request_body = AssignRequest,
     responses(
-        (status = 200, body = AssignResponse),
-        (status = 409, body = ErrorBody, description = "no available number; `available` gives the pool by type"),
-        (status = 422, body = ErrorBody),
+        (status = 200, body = AssignResponse, description = "the proxy number given to the client"),
+        (status = 409, body = ErrorBody, description = "no available number; `available` gives the pool by type",
+            example = json!({"code": "pool_exhausted", "message": "no available number for FR (mobile)", "available": {"mobile": 0, "local": 0, "total": 0}, "detail": "no available number for FR (mobile)"})),
+        (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
     ))]
 pub async fn assign(
     State(state): State<AppState>,
@@ -219,23 +236,29 @@ pub struct ProvisionRequest {
     country_iso: CountryIso,
     /// Numbers to buy, 1 to 50.
     #[serde(default = "default_batch")]
+    #[schema(example = 5)]
     batch_size: u32,
     /// `mobile` (default; local numbers are the fall-back) or `local`/`national`.
     #[serde(default, deserialize_with = "blank_as_none")]
     #[schema(value_type = Option<String>, example = "mobile")]
     number_type: Option<NumberType>,
     #[serde(default)]
+    #[schema(example = true)]
     require_sms_capability: bool,
     #[serde(default)]
+    #[schema(example = true)]
     require_voice_capability: bool,
     /// Candidates to ask the carrier for (at most 100 are asked).
     #[serde(default = "default_candidates")]
+    #[schema(example = 20)]
     candidates_limit: u32,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct SkippedCandidate {
+    #[schema(example = "+33780000009")]
     phone_number: String,
+    #[schema(example = "bundle_mismatch (Twilio 21649)")]
     reason: String,
 }
 
@@ -243,18 +266,26 @@ pub struct SkippedCandidate {
 /// type states its shape in `/openapi.json`.
 #[derive(Serialize, ToSchema)]
 pub struct ProvisionResponse {
+    #[schema(example = "FR")]
     country_iso: String,
     /// The numbers bought, now available in the pool.
+    #[schema(example = json!(["+33780000001", "+33780000002"]))]
     purchased_now: Vec<String>,
+    #[schema(example = 5)]
     batch_size: u32,
+    #[schema(example = "mobile")]
     number_type: String,
+    #[schema(example = true)]
     require_sms_capability: bool,
+    #[schema(example = true)]
     require_voice_capability: bool,
+    #[schema(example = 20)]
     candidates_limit: u32,
     /// Candidates not bought, and why.
     skipped: Vec<SkippedCandidate>,
     /// Why buying stopped before the batch was complete.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "carrier rate limit reached")]
     stopped: Option<String>,
 }
 
@@ -264,8 +295,9 @@ pub struct ProvisionResponse {
         (status = 200, body = ProvisionResponse, description = "what was bought and skipped"),
         (status = 202, body = OperationPending, description = "still buying after 10 s, or a provisioning already running: follow `GET /jobs/{job_id}`"),
         (status = 409, body = ErrorBody, description = "no candidate, bundle or address problem"),
-        (status = 422, body = ErrorBody),
-        (status = 503, body = ErrorBody, description = "the carrier is unreachable or refuses our credentials"),
+        (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
+        (status = 503, body = ErrorBody, description = "the carrier is unreachable or refuses our credentials",
+            example = json!({"code": "carrier_unavailable", "message": "carrier unavailable (HTTP 503)", "detail": "carrier unavailable (HTTP 503)"})),
     ))]
 pub async fn provision(
     State(state): State<AppState>,
@@ -293,8 +325,10 @@ pub async fn provision(
 #[derive(Serialize, ToSchema)]
 pub struct OperationPending {
     /// `GET /jobs/{job_id}` gives its progress, then its report.
+    #[schema(example = 7)]
     job_id: i64,
     /// `true` when an earlier request started it: one of each operation runs at a time.
+    #[schema(example = false)]
     already_running: bool,
 }
 
@@ -322,19 +356,23 @@ pub struct ReleaseRequest {
     /// Release numbers assigned to a client or reserved for an activation too (the client
     /// loses its proxy).
     #[serde(default)]
+    #[schema(example = false)]
     force: bool,
 }
 
 /// The report of a release.
 #[derive(Serialize, ToSchema)]
 pub struct ReleaseResponse {
+    #[schema(example = json!(["+33780000001"]))]
     released: Vec<String>,
     /// Not in the pool.
+    #[schema(example = json!([]))]
     not_found: Vec<String>,
     /// `{number, error}`: held (without `force`), or refused by the carrier.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, example = json!([{"number": "+33780000002", "error": "assigned to a client; use force"}]))]
     failed: Vec<serde_json::Value>,
     /// Naive UTC, as the earlier version wrote it.
+    #[schema(example = "2026-11-30 09:15:02")]
     ts: String,
 }
 
@@ -342,7 +380,7 @@ pub struct ReleaseResponse {
 /// reserved is refused unless `force`. Runs as a job, one at a time.
 #[utoipa::path(post, path = "/pool/release", tag = "pool", request_body = ReleaseRequest,
     responses(
-        (status = 200, body = ReleaseResponse),
+        (status = 200, body = ReleaseResponse, description = "what was released"),
         (status = 202, body = OperationPending, description = "still releasing after 10 s, or a release already running: follow `GET /jobs/{job_id}`"),
         (status = 422, body = ErrorBody, description = "no numbers, or one that is not a phone number (named)"),
     ))]
@@ -365,15 +403,18 @@ pub async fn release(
 pub struct FixWebhooksRequest {
     /// Change nothing; list what would change [default: true].
     #[serde(default = "yes")]
+    #[schema(example = true)]
     dry_run: bool,
     #[serde(default, deserialize_with = "blank_as_none")]
     #[schema(value_type = Option<String>, example = "FR")]
     only_country: Option<CountryIso>,
     /// `available`, `reserved`, `assigned`, `draining`, `released` or `missing`.
     #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(example = "available")]
     only_status: Option<String>,
     /// Fix the SMS webhook too [default: true].
     #[serde(default = "yes")]
+    #[schema(example = true)]
     fix_sms: bool,
 }
 
@@ -385,9 +426,10 @@ fn yes() -> bool {
 /// `POST`; a dry run (the default) lists what would change. Runs as a job, one at a time.
 #[utoipa::path(post, path = "/pool/fix-webhooks", tag = "pool", request_body = FixWebhooksRequest,
     responses(
-        (status = 200, body = Object, description = "`target_voice_url, target_sms_url, checked, need_fix, fixed, need_fix_voice, need_fix_sms, fixed_voice, fixed_sms, not_found_on_twilio, errors, dry_run, only_status, only_country, ts`"),
+        (status = 200, body = Object, description = "`target_voice_url, target_sms_url, checked, need_fix, fixed, need_fix_voice, need_fix_sms, fixed_voice, fixed_sms, not_found_on_twilio, errors, dry_run, only_status, only_country, ts`",
+            example = json!({"target_voice_url": "https://proxycall.example.com/twilio/voice", "target_sms_url": "https://proxycall.example.com/twilio/sms", "checked": 40, "need_fix": 1, "fixed": 0, "need_fix_voice": 1, "need_fix_sms": 0, "fixed_voice": 0, "fixed_sms": 0, "not_found_on_twilio": [], "errors": [], "dry_run": true, "only_status": null, "only_country": "FR", "ts": "2026-11-30 09:15:02"})),
         (status = 202, body = OperationPending, description = "still running after 10 s, or one already running: follow `GET /jobs/{job_id}`"),
-        (status = 422, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
     ))]
 pub async fn fix_webhooks(
     State(state): State<AppState>,
@@ -416,6 +458,7 @@ pub async fn fix_webhooks(
 pub struct PurgeRequest {
     /// Release numbers assigned to a client or reserved for an activation too.
     #[serde(default)]
+    #[schema(example = false)]
     force: bool,
 }
 
@@ -424,9 +467,10 @@ pub struct PurgeRequest {
 #[utoipa::path(post, path = "/pool/purge-sans-sms", tag = "pool",
     request_body(content = PurgeRequest, description = "optional"),
     responses(
-        (status = 200, body = Object, description = "`checked, kept_sms_capable, removed_from_pool, released_on_twilio, missing_on_twilio, kept_held, errors, ts`"),
+        (status = 200, body = Object, description = "`checked, kept_sms_capable, removed_from_pool, released_on_twilio, missing_on_twilio, kept_held, errors, ts`",
+            example = json!({"checked": 40, "kept_sms_capable": 39, "removed_from_pool": 1, "released_on_twilio": 1, "missing_on_twilio": 0, "kept_held": 0, "errors": [], "ts": "2026-11-30 09:15:02"})),
         (status = 202, body = OperationPending, description = "still running after 10 s, or one already running: follow `GET /jobs/{job_id}`"),
-        (status = 422, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
     ))]
 pub async fn purge_without_sms(
     State(state): State<AppState>,
@@ -451,6 +495,7 @@ pub struct SyncRequest {
     /// Add what the pool lacks, flag and restore [default: true]; `false` changes nothing and
     /// reports what it would do.
     #[serde(default = "yes")]
+    #[schema(example = true)]
     apply: bool,
 }
 
@@ -459,35 +504,47 @@ pub struct SyncRequest {
 #[derive(Serialize, ToSchema)]
 pub struct SyncResponse {
     /// Listed by the carrier, absent from the pool (skipped ones included).
+    #[schema(example = json!(["+33780000003"]))]
     missing_numbers: Vec<String>,
     /// Added to the pool by this run (none without `apply`).
+    #[schema(example = json!(["+33780000003"]))]
     added_numbers: Vec<String>,
+    #[schema(example = 41)]
     total_twilio: usize,
     /// Pool numbers not released.
+    #[schema(example = 40)]
     total_sheet: usize,
     /// Naive UTC, as the earlier version wrote it.
+    #[schema(example = "2026-11-30 09:15:02")]
     ts: String,
+    #[schema(example = true)]
     apply: bool,
     /// What an applied run adds: `missing_numbers` less `skipped`.
+    #[schema(example = json!(["+33780000003"]))]
     to_add: Vec<String>,
     /// Numbers the pool lacks and does not take: of a type the pool does not hold, of no
     /// country, or a client's phone.
     skipped: Vec<SkippedCandidate>,
     /// Pool numbers (not released) the carrier no longer lists, flagged `missing` earlier or
     /// not.
+    #[schema(example = json!([]))]
     missing_on_twilio: Vec<String>,
     /// Those not flagged yet: an applied run flags them `missing` (never handed out; their
     /// client keeps them).
+    #[schema(example = json!([]))]
     to_flag: Vec<String>,
+    #[schema(example = json!([]))]
     flagged: Vec<String>,
     /// `missing` numbers the carrier lists again.
+    #[schema(example = json!([]))]
     to_restore: Vec<String>,
     /// `{phone_number, status}`: restored by this run, `assigned` when a client still has it,
     /// else `available`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, example = json!([]))]
     restored: Vec<serde_json::Value>,
     /// Marked released here, still rented at the carrier: never added back (release them
     /// again with `POST /pool/release`).
+    #[schema(example = json!([]))]
     released_still_on_twilio: Vec<String>,
 }
 
@@ -499,10 +556,11 @@ pub struct SyncResponse {
 #[utoipa::path(post, path = "/pool/sync", tag = "pool",
     request_body(content = SyncRequest, description = "optional; a bare `true`/`false` too"),
     responses(
-        (status = 200, body = SyncResponse),
+        (status = 200, body = SyncResponse, description = "the comparison, and what an applied run changed"),
         (status = 202, body = OperationPending, description = "still running after 10 s, or one already running: follow `GET /jobs/{job_id}`"),
-        (status = 422, body = ErrorBody),
-        (status = 503, body = ErrorBody, description = "the carrier is unreachable or refuses our credentials"),
+        (status = 422, body = ErrorBody, description = "`invalid_input`: a field is not valid; `field` names it"),
+        (status = 503, body = ErrorBody, description = "the carrier is unreachable or refuses our credentials",
+            example = json!({"code": "carrier_unavailable", "message": "carrier unavailable (HTTP 503)", "detail": "carrier unavailable (HTTP 503)"})),
     ))]
 pub async fn sync(
     State(state): State<AppState>,
@@ -540,6 +598,7 @@ pub struct DrainRequest {
     /// Give drained numbers back instead (to `assigned` when they have a client, else
     /// `available`).
     #[serde(default)]
+    #[schema(example = false)]
     undo: bool,
 }
 
@@ -547,19 +606,22 @@ pub struct DrainRequest {
 #[derive(Serialize, ToSchema)]
 pub struct DrainResponse {
     /// `{number, status}`: the status each changed number has now.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, example = json!([{"number": "+33780000001", "status": "draining"}]))]
     changed: Vec<serde_json::Value>,
     /// `{number, status}`: already as asked.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, example = json!([]))]
     unchanged: Vec<serde_json::Value>,
     /// Not in the pool.
+    #[schema(example = json!([]))]
     not_found: Vec<String>,
     /// `{number, error}`: reserved for an activation, released, or another status that
     /// cannot be drained.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, example = json!([]))]
     failed: Vec<serde_json::Value>,
+    #[schema(example = false)]
     undo: bool,
     /// Naive UTC.
+    #[schema(example = "2026-11-30 09:15:02")]
     ts: String,
 }
 
@@ -567,7 +629,7 @@ pub struct DrainResponse {
 /// released (`POST /pool/release`). `undo` gives them back.
 #[utoipa::path(post, path = "/pool/drain", tag = "pool", request_body = DrainRequest,
     responses(
-        (status = 200, body = DrainResponse),
+        (status = 200, body = DrainResponse, description = "what was drained"),
         (status = 422, body = ErrorBody, description = "no numbers, too many, or one that is not a phone number (named)"),
     ))]
 pub async fn drain(

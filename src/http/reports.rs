@@ -36,7 +36,8 @@ pub struct WeekQuery {
 /// What a week saw: clients, activations, calls and texts by outcome, the pool (now) by
 /// country, type and status, numbers bought and released, and failed sends.
 #[utoipa::path(get, path = "/reports/weekly", tag = "operations", params(WeekQuery),
-    responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Object, description = "the week's report",
+            example = json!({"week": "2026-W48", "from": "2026-11-23T00:00:00Z", "to": "2026-11-30T00:00:00Z", "clients": {"total": 1240, "new": 37}, "activations": {"started": 52, "promoted": 35, "updated": 2, "expired": 12, "locked": 3}, "calls": {"forwarded": 410, "unknown_proxy": 4}, "texts": {"forwarded": 980, "no_recent_caller": 6}, "pool": [{"country": "FR", "number_type": "mobile", "status": "available", "count": 18}], "numbers": {"bought": 10, "released": 2}, "outbox_failures": {"texts": 1, "calls": 0, "emails": 0}})), (status = 422, body = ErrorBody, description = "`invalid_input`: `week` is not an ISO week such as 2026-W48")))]
 pub async fn weekly(
     State(state): State<AppState>,
     Query(query): Query<WeekQuery>,

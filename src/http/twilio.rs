@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::access::twilio_signed;
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::limits::Refusal;
 use crate::app::activation::{self, CallScript, GatherReply, TextReply};
 use crate::app::outbox::{self, StatusCallback};
@@ -117,8 +117,14 @@ fn xml(body: String) -> Response {
 #[derive(Deserialize, ToSchema)]
 #[allow(non_snake_case, dead_code)]
 pub struct VoiceWebhook {
+    /// The caller's number (E.164).
+    #[schema(example = "+33612345678")]
     From: String,
+    /// The number called: a proxy of the pool.
+    #[schema(example = "+33780000001")]
     To: String,
+    /// Twilio's id of the call.
+    #[schema(example = "CA0123456789abcdef0123456789abcdef")]
     CallSid: String,
 }
 
@@ -126,13 +132,23 @@ pub struct VoiceWebhook {
 #[derive(Deserialize, ToSchema)]
 #[allow(non_snake_case, dead_code)]
 pub struct SmsWebhook {
+    /// The sender's number (E.164).
+    #[schema(example = "+33612345678")]
     From: String,
+    /// The number texted: a proxy of the pool.
+    #[schema(example = "+33780000001")]
     To: String,
+    /// The text; never logged.
+    #[schema(example = "Bonjour, je suis devant chez vous.")]
     Body: Option<String>,
+    /// Twilio's id of the message.
+    #[schema(example = "SM0123456789abcdef0123456789abcdef")]
     MessageSid: String,
     /// `received` on some inbound texts; a delivery status on status callbacks.
+    #[schema(example = "received")]
     MessageStatus: Option<String>,
     /// The same, under its earlier name.
+    #[schema(example = "received")]
     SmsStatus: Option<String>,
 }
 
@@ -140,8 +156,11 @@ pub struct SmsWebhook {
 #[derive(Deserialize, ToSchema)]
 #[allow(non_snake_case, dead_code)]
 pub struct SmsStatusCallback {
+    /// Twilio's id of the message we sent.
+    #[schema(example = "SM0123456789abcdef0123456789abcdef")]
     MessageSid: String,
     /// `queued`, `sent`, `delivered`, `undelivered`, `failed`…
+    #[schema(example = "delivered")]
     MessageStatus: String,
 }
 
@@ -149,8 +168,11 @@ pub struct SmsStatusCallback {
 #[derive(Deserialize, ToSchema)]
 #[allow(non_snake_case, dead_code)]
 pub struct VoiceStatusCallback {
+    /// Twilio's id of the call we placed.
+    #[schema(example = "CA0123456789abcdef0123456789abcdef")]
     CallSid: String,
     /// `initiated`, `ringing`, `in-progress`, `completed`, `busy`, `failed`, `no-answer`…
+    #[schema(example = "completed")]
     CallStatus: String,
 }
 
@@ -158,8 +180,10 @@ pub struct VoiceStatusCallback {
 /// caller. Signed by Twilio (`X-Twilio-Signature`).
 #[utoipa::path(post, path = "/twilio/voice", tag = "twilio",
     request_body(content = VoiceWebhook, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML"),
-              (status = 403, description = "missing or invalid signature")))]
+    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML",
+            example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial callerId=\"+33780000001\"><Number>+33612345678</Number></Dial></Response>"),
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response {
     let call = Call {
         from: form.phone("From"),
@@ -186,8 +210,10 @@ pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response 
 /// Signed by Twilio (`X-Twilio-Signature`).
 #[utoipa::path(post, path = "/twilio/sms", tag = "twilio",
     request_body(content = SmsWebhook, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML"),
-              (status = 403, description = "missing or invalid signature")))]
+    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML",
+            example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response />"),
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
     let sid = form
         .get("MessageSid")
@@ -285,8 +311,10 @@ async fn record_status(
 #[utoipa::path(post, path = "/twilio/sms/status", tag = "twilio",
     params(("outbound_id" = Option<i64>, Query, description = "the outbound message, as set in the StatusCallback we gave")),
     request_body(content = SmsStatusCallback, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, content_type = "text/xml", body = String, description = "empty TwiML"),
-              (status = 403, description = "missing or invalid signature")))]
+    responses((status = 200, content_type = "text/xml", body = String, description = "empty TwiML",
+            example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response />"),
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn sms_status(State(state): State<AppState>, uri: Uri, form: SignedForm) -> Response {
     let sid = form.get("MessageSid").or(form.get("SmsSid"));
     let status = form.get("MessageStatus").or(form.get("SmsStatus"));
@@ -308,8 +336,10 @@ pub async fn sms_status(State(state): State<AppState>, uri: Uri, form: SignedFor
 #[utoipa::path(post, path = "/twilio/voice/status", tag = "twilio",
     params(("outbound_id" = Option<i64>, Query, description = "the outbound call, as set in the StatusCallback we gave")),
     request_body(content = VoiceStatusCallback, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, content_type = "text/xml", body = String, description = "empty TwiML"),
-              (status = 403, description = "missing or invalid signature")))]
+    responses((status = 200, content_type = "text/xml", body = String, description = "empty TwiML",
+            example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response />"),
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn voice_status(State(state): State<AppState>, uri: Uri, form: SignedForm) -> Response {
     if let (Some(sid), Some(status)) = (form.get("CallSid"), form.get("CallStatus")) {
         record_status(
@@ -350,10 +380,17 @@ fn gather_action(state: &AppState, id: &PendingId) -> String {
 #[derive(Deserialize, ToSchema)]
 #[allow(non_snake_case, dead_code)]
 pub struct OtpCallWebhook {
+    /// Twilio's id of the verification call.
+    #[schema(example = "CA0123456789abcdef0123456789abcdef")]
     CallSid: String,
+    /// The number calling: the activation's proxy.
+    #[schema(example = "+33780000001")]
     From: String,
+    /// The number called: the phone being verified.
+    #[schema(example = "+33612345678")]
     To: String,
     /// On `/gather`: the keys pressed.
+    #[schema(example = "482913")]
     Digits: Option<String>,
 }
 
@@ -363,8 +400,10 @@ pub struct OtpCallWebhook {
 #[utoipa::path(post, path = "/twilio/voice/otp", tag = "twilio",
     params(("pending_id" = String, Query, description = "the activation, as set in the call's URL")),
     request_body(content = OtpCallWebhook, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML"),
-              (status = 403, description = "missing or invalid signature")))]
+    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML",
+            example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"fr-FR\">Bonjour, voici votre code de confirmation ProxyCall.</Say><Pause length=\"1\" /><Say language=\"fr-FR\">4. 8. 2. 9. 1. 3</Say><Pause length=\"1\" /><Say language=\"fr-FR\">Je répète.</Say><Pause length=\"1\" /><Say language=\"fr-FR\">4. 8. 2. 9. 1. 3</Say><Pause length=\"1\" /><Gather action=\"https://proxycall.example.com/twilio/voice/otp/gather?pending_id=P-0b7c9a2e\" method=\"POST\" numDigits=\"6\" timeout=\"15\"><Say language=\"fr-FR\">Veuillez saisir votre code sur votre clavier téléphonique.</Say></Gather><Say language=\"fr-FR\">Nous n'avons pas reçu de réponse. Au revoir.</Say></Response>"),
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn voice_otp(State(state): State<AppState>, uri: Uri, form: SignedForm) -> Response {
     let words = state.catalogue;
     let lang = &words.voice_language;
@@ -400,8 +439,10 @@ pub async fn voice_otp(State(state): State<AppState>, uri: Uri, form: SignedForm
 #[utoipa::path(post, path = "/twilio/voice/otp/gather", tag = "twilio",
     params(("pending_id" = String, Query, description = "the activation, as set in the gather's action")),
     request_body(content = OtpCallWebhook, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML"),
-              (status = 403, description = "missing or invalid signature")))]
+    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML",
+            example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"fr-FR\">Code confirmé. Merci et au revoir.</Say></Response>"),
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn voice_otp_gather(
     State(state): State<AppState>,
     uri: Uri,

@@ -22,6 +22,7 @@ mod helpers;
 mod import;
 mod logs;
 mod low_water;
+mod openapi_docs;
 mod ops;
 mod orders;
 mod outbox;

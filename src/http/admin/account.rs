@@ -85,7 +85,7 @@ async fn render(
 /// The operator's second factor: on (recovery codes left, a form to turn it off) or off (a
 /// QR code and a form to turn it on).
 #[utoipa::path(get, path = "/admin/account/totp", tag = "admin",
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the second factor's page: enrol (QR code) or turn it off"),
         (status = 303, description = "no live session: to /admin/login")))]
 pub async fn totp_page(State(state): State<AppState>, operator: Operator) -> Response {
     render(&state, &operator, StatusCode::OK, None, Vec::new()).await
@@ -95,7 +95,8 @@ pub async fn totp_page(State(state): State<AppState>, operator: Operator) -> Res
 /// `action=disable` with a code or a recovery code; with the session's `csrf_token`.
 #[utoipa::path(post, path = "/admin/account/totp", tag = "admin",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "action (enable or disable), code, csrf_token"),
+        description = "action (enable or disable), code, csrf_token",
+        example = json!({"action": "enable", "code": "482913", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses(
         (status = 200, content_type = "text/html", body = String,
             description = "enabled: the recovery codes, shown once"),

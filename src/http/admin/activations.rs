@@ -158,7 +158,7 @@ fn pending_id(raw: &str) -> Result<PendingId, String> {
 
 /// The activations, by status.
 #[utoipa::path(get, path = "/admin/activations", tag = "admin", params(ActivationsQuery),
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the activations, by status"),
         (status = 400, content_type = "text/html", body = String,
             description = "`status` or `after` is not valid: the page names it")))]
 pub async fn activations(
@@ -261,9 +261,9 @@ fn not_found(operator: &Operator) -> Response {
 #[utoipa::path(get, path = "/admin/activations/{pending_id}", tag = "admin",
     params(("pending_id" = String, Path, description = "the activation's id",
         example = "0b7a4c1e-5f0e-4a8e-9d6b-2f3c4d5e6f70")),
-    responses((status = 200, content_type = "text/html", body = String),
-        (status = 400, content_type = "text/html", body = String),
-        (status = 404, content_type = "text/html", body = String)))]
+    responses((status = 200, content_type = "text/html", body = String, description = "one activation; for operators, its resend and expire forms"),
+        (status = 400, content_type = "text/html", body = String, description = "the id is not a valid activation id: the page says so"),
+        (status = 404, content_type = "text/html", body = String, description = "no activation has this id")))]
 pub async fn activation_page(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<AnyRole>,
@@ -353,13 +353,14 @@ pub struct ResendForm {
     params(("pending_id" = String, Path, description = "the activation's id",
         example = "0b7a4c1e-5f0e-4a8e-9d6b-2f3c4d5e6f70")),
     request_body(content = ResendForm, content_type = "application/x-www-form-urlencoded",
-        description = "channel (sms, voice, email), csrf_token"),
+        description = "channel (sms, voice, email), csrf_token",
+        example = json!({"channel": "sms", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 200, content_type = "text/html", body = String, description = "sent"),
         (status = 400, content_type = "text/html", body = String,
             description = "a field is not valid: the page names it"),
         (status = 403, content_type = "text/html", body = String,
             description = "a viewer: nothing is sent"),
-        (status = 404, content_type = "text/html", body = String),
+        (status = 404, content_type = "text/html", body = String, description = "no activation has this id"),
         (status = 409, content_type = "text/html", body = String,
             description = "the activation no longer waits"),
         (status = 429, content_type = "text/html", body = String,
@@ -402,12 +403,13 @@ pub async fn resend(
     params(("pending_id" = String, Path, description = "the activation's id",
         example = "0b7a4c1e-5f0e-4a8e-9d6b-2f3c4d5e6f70")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "csrf_token"),
+        description = "csrf_token",
+        example = json!({"csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 200, content_type = "text/html", body = String, description = "expired"),
-        (status = 400, content_type = "text/html", body = String),
+        (status = 400, content_type = "text/html", body = String, description = "the id is not a valid activation id"),
         (status = 403, content_type = "text/html", body = String,
             description = "a viewer: nothing changes"),
-        (status = 404, content_type = "text/html", body = String),
+        (status = 404, content_type = "text/html", body = String, description = "no activation has this id"),
         (status = 409, content_type = "text/html", body = String,
             description = "the activation no longer waits")))]
 pub async fn expire(

@@ -43,7 +43,7 @@ pub struct AuditPage {
 
 /// The audit log (admins only).
 #[utoipa::path(get, path = "/admin/audit", tag = "admin", params(AuditQuery),
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the audit log"),
         (status = 400, content_type = "text/html", body = String,
             description = "`before` is not a positive whole number"),
         (status = 403, content_type = "text/html", body = String,

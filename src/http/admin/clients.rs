@@ -92,7 +92,7 @@ fn bad_page(operator: &Operator) -> Response {
 
 /// The clients, searched, a page at a time.
 #[utoipa::path(get, path = "/admin/clients", tag = "admin", params(ClientsQuery),
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the clients, searched, a page at a time"),
         (status = 400, content_type = "text/html", body = String,
             description = "`before` or `after` is not a positive whole number, or both are given")))]
 pub async fn list(
@@ -323,10 +323,10 @@ fn audit_failed(e: AppError) {
 /// A client, with its latest orders, activations and interactions; written to the audit log.
 #[utoipa::path(get, path = "/admin/clients/{id}", tag = "admin",
     params(("id" = i64, Path, description = "the client's id")),
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the client, with its latest orders, activations and interactions"),
         (status = 400, content_type = "text/html", body = String,
             description = "the id is not a positive whole number"),
-        (status = 404, content_type = "text/html", body = String)))]
+        (status = 404, content_type = "text/html", body = String, description = "no client has this id")))]
 pub async fn show(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<AnyRole>,
@@ -435,13 +435,14 @@ pub struct ProxyForm {
 #[utoipa::path(post, path = "/admin/clients/{id}/proxy", tag = "admin",
     params(("id" = i64, Path, description = "the client's id")),
     request_body(content = ProxyForm, content_type = "application/x-www-form-urlencoded",
-        description = "proxy, csrf_token"),
+        description = "proxy, csrf_token",
+        example = json!({"proxy": "+33780000002", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 303, description = "back to the client's page"),
         (status = 400, content_type = "text/html", body = String,
             description = "the number is not valid: the page names the field"),
         (status = 403, content_type = "text/html", body = String,
             description = "a viewer: nothing is changed"),
-        (status = 404, content_type = "text/html", body = String),
+        (status = 404, content_type = "text/html", body = String, description = "no client has this id"),
         (status = 409, content_type = "text/html", body = String,
             description = "the number cannot be this client's: the page names the field")))]
 pub async fn change_proxy(
@@ -498,13 +499,14 @@ pub struct GiveBackForm {
 #[utoipa::path(post, path = "/admin/clients/{id}/give-back", tag = "admin",
     params(("id" = i64, Path, description = "the client's id")),
     request_body(content = GiveBackForm, content_type = "application/x-www-form-urlencoded",
-        description = "confirm, csrf_token"),
+        description = "confirm, csrf_token",
+        example = json!({"confirm": "on", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 303, description = "back to the client's page"),
         (status = 400, content_type = "text/html", body = String,
             description = "not confirmed, or the client has no proxy: nothing is changed"),
         (status = 403, content_type = "text/html", body = String,
             description = "a viewer: nothing is changed"),
-        (status = 404, content_type = "text/html", body = String)))]
+        (status = 404, content_type = "text/html", body = String, description = "no client has this id")))]
 pub async fn give_back(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<OperatorRole>,

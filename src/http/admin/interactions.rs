@@ -134,7 +134,7 @@ fn filters(q: &InteractionsQuery) -> Result<Filters, (&'static str, String)> {
 
 /// The calls and texts routed.
 #[utoipa::path(get, path = "/admin/interactions", tag = "admin", params(InteractionsQuery),
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the calls and texts routed"),
         (status = 400, content_type = "text/html", body = String,
             description = "a filter is not valid: the page names it")))]
 pub async fn interactions(

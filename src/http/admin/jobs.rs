@@ -101,7 +101,7 @@ pub(super) fn after(raw: &Option<String>) -> Result<Option<i64>, ()> {
 
 /// The jobs, newest first; failed ones with their error.
 #[utoipa::path(get, path = "/admin/jobs", tag = "admin", params(JobsQuery),
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the jobs, newest first; failed ones with their error"),
         (status = 400, content_type = "text/html", body = String,
             description = "a filter or the page is not valid: the page names it")))]
 pub async fn jobs(
@@ -218,11 +218,12 @@ pub(super) fn refused(
 #[utoipa::path(post, path = "/admin/jobs/{id}/requeue", tag = "admin",
     params(("id" = i64, Path, description = "the job's id")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "csrf_token"),
+        description = "csrf_token",
+        example = json!({"csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 303, description = "to the job's page"),
         (status = 403, content_type = "text/html", body = String,
             description = "a viewer: nothing changes"),
-        (status = 404, content_type = "text/html", body = String),
+        (status = 404, content_type = "text/html", body = String, description = "no job has this id"),
         (status = 409, content_type = "text/html", body = String,
             description = "the job is not failed, or goes back another way: the page says which")))]
 pub async fn requeue(
@@ -308,8 +309,8 @@ pub struct JobPage {
 /// An operation's page.
 #[utoipa::path(get, path = "/admin/jobs/{id}", tag = "admin",
     params(("id" = i64, Path, description = "the job's id")),
-    responses((status = 200, content_type = "text/html", body = String),
-        (status = 404, content_type = "text/html", body = String)))]
+    responses((status = 200, content_type = "text/html", body = String, description = "the operation's page"),
+        (status = 404, content_type = "text/html", body = String, description = "no job has this id")))]
 pub async fn job(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<AnyRole>,

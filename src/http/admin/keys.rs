@@ -54,7 +54,7 @@ pub struct KeyCreatedPage {
 
 /// The API keys.
 #[utoipa::path(get, path = "/admin/keys", tag = "admin",
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the API keys"),
         (status = 403, content_type = "text/html", body = String,
             description = "the operator is not an admin")))]
 pub async fn list(
@@ -127,7 +127,8 @@ fn parse_form(body: &[u8]) -> (String, Vec<String>) {
 /// Creates a key and shows it, once.
 #[utoipa::path(post, path = "/admin/keys", tag = "admin",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "name, scope (once per ticked scope), csrf_token"),
+        description = "name, scope (once per ticked scope), csrf_token",
+        example = json!({"name": "boutique", "scope": "orders", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 200, content_type = "text/html", body = String,
             description = "the key, shown on this page only"),
         (status = 400, content_type = "text/html", body = String,
@@ -192,10 +193,11 @@ pub struct RevokeForm {
 #[utoipa::path(post, path = "/admin/keys/{id}/revoke", tag = "admin",
     params(("id" = String, Path, example = "0123abcd",
         description = "the key's id (8 hexadecimal digits)")),
-    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded",
+        example = json!({"csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 200, content_type = "text/html", body = String,
             description = "the keys' page, saying it is revoked"),
-        (status = 403, content_type = "text/html", body = String),
+        (status = 403, content_type = "text/html", body = String, description = "the operator is not an admin"),
         (status = 404, content_type = "text/html", body = String,
             description = "no usable key has this id")))]
 pub async fn revoke(

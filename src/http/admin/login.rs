@@ -74,7 +74,7 @@ fn login_page(
 #[utoipa::path(get, path = "/admin/login", tag = "admin",
     params(("lang" = Option<String>, Query, description = "fr or en"),
         ("expired" = Option<String>, Query, description = "set when a session just ended")),
-    responses((status = 200, content_type = "text/html", body = String)))]
+    responses((status = 200, content_type = "text/html", body = String, description = "the sign-in page")))]
 pub async fn form(State(state): State<AppState>, req: Request) -> Response {
     let language = session::language(&state, req.uri(), req.headers());
     let w = words(language);
@@ -98,7 +98,8 @@ pub async fn form(State(state): State<AppState>, req: Request) -> Response {
 /// dashboard — or the second factor's page when the operator has one.
 #[utoipa::path(post, path = "/admin/login", tag = "admin",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "email, password, csrf_token"),
+        description = "email, password, csrf_token",
+        example = json!({"email": "claire.dupont@example.com", "password": "correct horse battery staple", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses(
         (status = 303, description = "logged in: to /admin, or /admin/login/totp"),
         (status = 403, content_type = "text/html", body = String,
@@ -223,7 +224,7 @@ fn second_factor_page(
 /// The second factor's form: a code from the authenticator app, or a recovery code.
 #[utoipa::path(get, path = "/admin/login/totp", tag = "admin",
     params(("lang" = Option<String>, Query, description = "fr or en")),
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the second-factor page of a sign-in"),
         (status = 303, description = "no login waiting for its second factor: to /admin/login")))]
 pub async fn second_factor_form(State(state): State<AppState>, req: Request) -> Response {
     let language = session::language(&state, req.uri(), req.headers());
@@ -238,7 +239,8 @@ pub async fn second_factor_form(State(state): State<AppState>, req: Request) -> 
 /// Checks `code` (with the session's `csrf_token`): the dashboard, or the form again.
 #[utoipa::path(post, path = "/admin/login/totp", tag = "admin",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "code, csrf_token"),
+        description = "code, csrf_token",
+        example = json!({"code": "482913", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses(
         (status = 303, description = "passed: to /admin"),
         (status = 403, content_type = "text/html", body = String,
@@ -314,7 +316,8 @@ fn logged_out(state: &AppState) -> Response {
 /// Ends this session.
 #[utoipa::path(post, path = "/admin/logout", tag = "admin",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "csrf_token"),
+        description = "csrf_token",
+        example = json!({"csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 303, description = "to /admin/login")))]
 pub async fn logout(State(state): State<AppState>, operator: Operator) -> Response {
     match sessions::logout(&state.app, &operator.current).await {
@@ -329,7 +332,8 @@ pub async fn logout(State(state): State<AppState>, operator: Operator) -> Respon
 /// Ends every session of the operator, in every browser.
 #[utoipa::path(post, path = "/admin/logout-everywhere", tag = "admin",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "csrf_token"),
+        description = "csrf_token",
+        example = json!({"csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 303, description = "to /admin/login")))]
 pub async fn logout_everywhere(State(state): State<AppState>, operator: Operator) -> Response {
     match sessions::logout_everywhere(&state.app, &operator.current).await {

@@ -58,9 +58,10 @@ pub struct SyncForm {
 
 /// Compares the pool with the carrier's numbers (`POST /pool/sync`); `apply` ticked changes it.
 #[utoipa::path(post, path = "/admin/pool/sync", tag = "admin",
-    request_body(content = SyncForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = SyncForm, content_type = "application/x-www-form-urlencoded",
+        example = json!({"apply": "on", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 303, description = "to the job's page"),
-        (status = 403, content_type = "text/html", body = String)))]
+        (status = 403, content_type = "text/html", body = String, description = "a viewer: nothing runs")))]
 pub async fn sync(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<OperatorRole>,
@@ -83,9 +84,10 @@ pub struct FixWebhooksForm {
 /// Points the numbers' webhooks at this server (`POST /pool/fix-webhooks`); a dry run unless
 /// `apply` is ticked.
 #[utoipa::path(post, path = "/admin/pool/fix-webhooks", tag = "admin",
-    request_body(content = FixWebhooksForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = FixWebhooksForm, content_type = "application/x-www-form-urlencoded",
+        example = json!({"apply": "on", "fix_sms": "on", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 303, description = "to the job's page"),
-        (status = 403, content_type = "text/html", body = String)))]
+        (status = 403, content_type = "text/html", body = String, description = "a viewer: nothing runs")))]
 pub async fn fix_webhooks(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<OperatorRole>,
@@ -112,9 +114,10 @@ pub struct PurgeForm {
 
 /// Releases the numbers that cannot take texts (`POST /pool/purge-without-sms`).
 #[utoipa::path(post, path = "/admin/pool/purge-without-sms", tag = "admin",
-    request_body(content = PurgeForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = PurgeForm, content_type = "application/x-www-form-urlencoded",
+        example = json!({"csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 303, description = "to the job's page"),
-        (status = 403, content_type = "text/html", body = String)))]
+        (status = 403, content_type = "text/html", body = String, description = "a viewer: nothing runs")))]
 pub async fn purge_without_sms(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<OperatorRole>,
@@ -138,11 +141,12 @@ pub struct NumbersForm {
 
 /// Gives numbers back to the carrier (`POST /pool/release`).
 #[utoipa::path(post, path = "/admin/pool/release", tag = "admin",
-    request_body(content = NumbersForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = NumbersForm, content_type = "application/x-www-form-urlencoded",
+        example = json!({"numbers": "+33780000001\n+33780000002", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 303, description = "to the job's page"),
         (status = 400, content_type = "text/html", body = String,
             description = "a number is not valid: the page names the field"),
-        (status = 403, content_type = "text/html", body = String)))]
+        (status = 403, content_type = "text/html", body = String, description = "a viewer: nothing runs")))]
 pub async fn release(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<OperatorRole>,
@@ -170,11 +174,12 @@ pub async fn release(
 
 /// Drains numbers (or gives them back with `undo`): immediate, `POST /pool/drain`'s report.
 #[utoipa::path(post, path = "/admin/pool/drain", tag = "admin",
-    request_body(content = NumbersForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = NumbersForm, content_type = "application/x-www-form-urlencoded",
+        example = json!({"numbers": "+33780000001", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 200, content_type = "text/html", body = String, description = "the report"),
         (status = 400, content_type = "text/html", body = String,
             description = "a number is not valid: the page names the field"),
-        (status = 403, content_type = "text/html", body = String)))]
+        (status = 403, content_type = "text/html", body = String, description = "a viewer: nothing runs")))]
 pub async fn drain(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<OperatorRole>,

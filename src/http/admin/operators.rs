@@ -50,7 +50,7 @@ pub struct OperatorsPage {
 
 /// The operators.
 #[utoipa::path(get, path = "/admin/operators", tag = "admin",
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the operators page"),
         (status = 403, content_type = "text/html", body = String,
             description = "the operator is not an admin")))]
 pub async fn list(
@@ -174,12 +174,13 @@ pub struct CreateForm {
 /// Adds an operator (`proxycall operators create`).
 #[utoipa::path(post, path = "/admin/operators", tag = "admin",
     request_body(content = CreateForm, content_type = "application/x-www-form-urlencoded",
-        description = "email, role, password, csrf_token"),
+        description = "email, role, password, csrf_token",
+        example = json!({"email": "paul.durand@example.com", "role": "operator", "password": "une phrase de passe assez longue", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 200, content_type = "text/html", body = String,
             description = "the operators' page, saying it is added"),
         (status = 400, content_type = "text/html", body = String,
             description = "a field is not valid (or the e-mail is taken): the page names it"),
-        (status = 403, content_type = "text/html", body = String)))]
+        (status = 403, content_type = "text/html", body = String, description = "the operator is not an admin")))]
 pub async fn create(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<AdminRole>,
@@ -213,10 +214,11 @@ pub struct EmptyForm {
 /// Disables an operator and ends its sessions.
 #[utoipa::path(post, path = "/admin/operators/{id}/disable", tag = "admin",
     params(("id" = i64, Path, description = "the operator's id")),
-    request_body(content = EmptyForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, content_type = "text/html", body = String),
-        (status = 403, content_type = "text/html", body = String),
-        (status = 404, content_type = "text/html", body = String),
+    request_body(content = EmptyForm, content_type = "application/x-www-form-urlencoded",
+        example = json!({"csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
+    responses((status = 200, content_type = "text/html", body = String, description = "the operators' page, saying it is disabled (or unchanged)"),
+        (status = 403, content_type = "text/html", body = String, description = "the operator is not an admin"),
+        (status = 404, content_type = "text/html", body = String, description = "no operator has this id"),
         (status = 409, content_type = "text/html", body = String,
             description = "the admin's own account: nothing changes")))]
 pub async fn disable(
@@ -247,12 +249,13 @@ pub struct PasswordForm {
 #[utoipa::path(post, path = "/admin/operators/{id}/password", tag = "admin",
     params(("id" = i64, Path, description = "the operator's id")),
     request_body(content = PasswordForm, content_type = "application/x-www-form-urlencoded",
-        description = "password, csrf_token"),
-    responses((status = 200, content_type = "text/html", body = String),
+        description = "password, csrf_token",
+        example = json!({"password": "une autre phrase de passe longue", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
+    responses((status = 200, content_type = "text/html", body = String, description = "the operators' page, saying the password is changed"),
         (status = 400, content_type = "text/html", body = String,
             description = "the password is too short or too long"),
-        (status = 403, content_type = "text/html", body = String),
-        (status = 404, content_type = "text/html", body = String)))]
+        (status = 403, content_type = "text/html", body = String, description = "the operator is not an admin"),
+        (status = 404, content_type = "text/html", body = String, description = "no operator has this id")))]
 pub async fn reset_password(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<AdminRole>,
@@ -296,11 +299,12 @@ pub struct RoleForm {
 #[utoipa::path(post, path = "/admin/operators/{id}/role", tag = "admin",
     params(("id" = i64, Path, description = "the operator's id")),
     request_body(content = RoleForm, content_type = "application/x-www-form-urlencoded",
-        description = "role, csrf_token"),
-    responses((status = 200, content_type = "text/html", body = String),
-        (status = 400, content_type = "text/html", body = String),
-        (status = 403, content_type = "text/html", body = String),
-        (status = 404, content_type = "text/html", body = String),
+        description = "role, csrf_token",
+        example = json!({"role": "viewer", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
+    responses((status = 200, content_type = "text/html", body = String, description = "the operators' page, saying the role is changed (or unchanged)"),
+        (status = 400, content_type = "text/html", body = String, description = "the role is not viewer, operator or admin"),
+        (status = 403, content_type = "text/html", body = String, description = "the operator is not an admin"),
+        (status = 404, content_type = "text/html", body = String, description = "no operator has this id"),
         (status = 409, content_type = "text/html", body = String,
             description = "the admin's own account: nothing changes")))]
 pub async fn set_role(

@@ -59,7 +59,7 @@ pub struct OutboxPage {
 
 /// The outbox's failed messages.
 #[utoipa::path(get, path = "/admin/outbox", tag = "admin", params(OutboxQuery),
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the outbox's failed messages"),
         (status = 400, content_type = "text/html", body = String,
             description = "`after` is not a positive whole number")))]
 pub async fn failed(
@@ -131,12 +131,13 @@ async fn render(
 #[utoipa::path(post, path = "/admin/outbox/{id}/requeue", tag = "admin",
     params(("id" = i64, Path, description = "the message's id")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "csrf_token"),
+        description = "csrf_token",
+        example = json!({"csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 200, content_type = "text/html", body = String,
             description = "the outbox's page, saying whether it was queued again and why not"),
         (status = 403, content_type = "text/html", body = String,
             description = "a viewer: nothing changes"),
-        (status = 404, content_type = "text/html", body = String)))]
+        (status = 404, content_type = "text/html", body = String, description = "no message of the outbox has this id")))]
 pub async fn requeue(
     State(state): State<AppState>,
     RequireRole(operator, ..): RequireRole<OperatorRole>,

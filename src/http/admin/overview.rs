@@ -56,7 +56,7 @@ pub struct OverviewPage {
 
 /// The dashboard's first page.
 #[utoipa::path(get, path = "/admin", tag = "admin",
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the dashboard's overview"),
         (status = 303, description = "no live session: to /admin/login")))]
 pub async fn overview(
     State(state): State<AppState>,

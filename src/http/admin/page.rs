@@ -239,7 +239,7 @@ pub fn see_other(location: &str) -> Response {
 
 /// The dashboard's stylesheet, embedded in the binary.
 #[utoipa::path(get, path = "/static/admin.css", tag = "admin",
-    responses((status = 200, content_type = "text/css", body = String)))]
+    responses((status = 200, content_type = "text/css", body = String, description = "the dashboard's stylesheet")))]
 pub async fn stylesheet() -> impl IntoResponse {
     (
         [

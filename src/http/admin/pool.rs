@@ -106,7 +106,7 @@ fn filters(q: &PoolQuery) -> Result<Filters, (&'static str, String)> {
 
 /// The pool's numbers; for operators, the forms that start its operations.
 #[utoipa::path(get, path = "/admin/pool", tag = "admin", params(PoolQuery),
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the pool's numbers; for operators, the forms of its operations"),
         (status = 400, content_type = "text/html", body = String,
             description = "a filter is not valid: the page names it")))]
 pub async fn pool(
@@ -232,7 +232,8 @@ pub struct ProvisionForm {
 /// Starts buying numbers: the API's provisioning job (`POST /pool/provision`), then to its page.
 #[utoipa::path(post, path = "/admin/pool/provision", tag = "admin",
     request_body(content = ProvisionForm, content_type = "application/x-www-form-urlencoded",
-        description = "country, type, batch_size, csrf_token"),
+        description = "country, type, batch_size, csrf_token",
+        example = json!({"country": "FR", "type": "mobile", "batch_size": "5", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses((status = 303, description = "to the job's page, /admin/jobs/{id}"),
         (status = 400, content_type = "text/html", body = String,
             description = "a field is not valid: the page names it"),

@@ -265,7 +265,7 @@ fn groups(w: &'static AdminWords, s: &Settings) -> Vec<Group> {
 
 /// The server's settings, secrets masked.
 #[utoipa::path(get, path = "/admin/settings", tag = "admin",
-    responses((status = 200, content_type = "text/html", body = String),
+    responses((status = 200, content_type = "text/html", body = String, description = "the server's settings, secrets masked"),
         (status = 403, content_type = "text/html", body = String,
             description = "the operator is not an admin")))]
 pub async fn settings(

@@ -30,7 +30,7 @@ pub struct LangQuery {
 
 /// The activation form: name, e-mail, phone and the country of the ProxyCall number.
 #[utoipa::path(get, path = "/activate", tag = "pages", params(LangQuery),
-    responses((status = 200, content_type = "text/html", body = String)))]
+    responses((status = 200, content_type = "text/html", body = String, description = "the activation form")))]
 pub async fn form(
     State(state): State<AppState>,
     Query(query): Query<LangQuery>,
@@ -62,7 +62,8 @@ pub async fn form(
 /// form's `csrf_token`), then redirects to its status page. A refusal shows the form again,
 /// with the values typed and what is wrong next to each field.
 #[utoipa::path(post, path = "/activate", tag = "pages", params(LangQuery),
-    request_body(content = RawForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = RawForm, content_type = "application/x-www-form-urlencoded",
+        example = json!({"client_name": "Jeanne Martin", "client_mail": "jeanne.martin@example.com", "client_real_phone": "+33612345678", "country_iso": "FR", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
     responses(
         (status = 303, description = "started: to `/activate/status?pending_id=…`"),
         (status = 403, content_type = "text/html", body = String,

@@ -40,7 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The pages' stylesheet, embedded in the binary.
 #[utoipa::path(get, path = "/static/pages.css", tag = "pages",
-    responses((status = 200, content_type = "text/css", body = String)))]
+    responses((status = 200, content_type = "text/css", body = String, description = "the public pages' stylesheet")))]
 pub async fn stylesheet() -> impl IntoResponse {
     (
         [

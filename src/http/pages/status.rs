@@ -52,7 +52,7 @@ struct StatusPage {
 /// happens next while it waits. Updates itself every few seconds, without script.
 #[utoipa::path(get, path = "/activate/status", tag = "pages", params(StatusQuery),
     responses(
-        (status = 200, content_type = "text/html", body = String),
+        (status = 200, content_type = "text/html", body = String, description = "the activation's state, for its owner"),
         (status = 404, content_type = "text/html", body = String,
             description = "no such activation, or not started from this browser"),
         (status = 429, content_type = "text/html", body = String,

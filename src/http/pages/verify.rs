@@ -40,7 +40,7 @@ pub struct VerifyQuery {
         (status = 404, content_type = "text/html", body = String, description = "unknown token"),
         (status = 429, content_type = "text/html", body = String,
             description = "an address that keeps opening bad links"),
-        (status = 500, content_type = "text/html", body = String)))]
+        (status = 500, content_type = "text/html", body = String, description = "an internal error: the page says to retry later")))]
 pub async fn verify(
     State(state): State<AppState>,
     Query(query): Query<VerifyQuery>,
