@@ -86,7 +86,8 @@ pub struct WeeklyReport {
     pub to: DateTime<Utc>,
     pub clients: ClientCounts,
     pub activations: ActivationCounts,
-    /// Calls of the week by outcome (`connected`, `country_blocked`…).
+    /// Calls of the week by outcome (`forwarded`, `blocked_country`, `unknown_proxy`…: the
+    /// values of `store::Outcome`).
     pub calls: BTreeMap<String, i64>,
     /// Texts of the week by outcome.
     pub texts: BTreeMap<String, i64>,
