@@ -15,7 +15,6 @@ use super::page::{self, AdminFrame, Notice, Section, words};
 use super::session::{AnyRole, Operator, OperatorRole, RequireRole};
 use crate::app::activation::{self, ResendChannel};
 use crate::app::dashboard::{self, Stage};
-use crate::app::operators::{Actor, audit};
 use crate::app::{AppError, ConflictKind};
 use crate::domain::{ActivationStatus, E164, Email, PendingId, Role};
 use crate::http::AppState;
@@ -445,11 +444,10 @@ async fn record(
     id: &PendingId,
     details: serde_json::Value,
 ) {
-    let actor = Actor::operator(operator.operator());
     let target = format!("activation:{}", id.as_str());
-    if let Err(e) = audit::record(&state.app, &actor, action, Some(&target), details).await {
-        tracing::error!(error = %e, action, "the audit log could not be written");
-    }
+    operator
+        .record(&state.app, action, Some(&target), details)
+        .await;
 }
 
 /// A page saying what was done, with the way back to the activation.

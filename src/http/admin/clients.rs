@@ -16,7 +16,6 @@ use super::page::{self, AdminFrame, Section, see_other, words};
 use super::session::{AnyRole, Operator, OperatorRole, RequireRole};
 use crate::app::AppError;
 use crate::app::clients::{self, ClientFile};
-use crate::app::operators::{Actor, audit};
 use crate::domain::{ClientId, E164, Role};
 use crate::http::AppState;
 use crate::http::pages::frame::html;
@@ -316,10 +315,6 @@ fn refusal(operator: &Operator, e: AppError) -> Response {
     }
 }
 
-fn audit_failed(e: AppError) {
-    tracing::error!(error = %e, "the audit log could not be written");
-}
-
 /// A client, with its latest orders, activations and interactions; written to the audit log.
 #[utoipa::path(get, path = "/admin/clients/{id}", tag = "admin",
     params(("id" = i64, Path, description = "the client's id")),
@@ -345,18 +340,14 @@ pub async fn show(
         }
     };
     // Who looked at whose personal data; the data itself stays out of the log.
-    let actor = Actor::operator(operator.operator());
-    if let Err(e) = audit::record(
-        &state.app,
-        &actor,
-        "client.view",
-        Some(&format!("client:{id}")),
-        json!({}),
-    )
-    .await
-    {
-        audit_failed(e);
-    }
+    operator
+        .record(
+            &state.app,
+            "client.view",
+            Some(&format!("client:{id}")),
+            json!({}),
+        )
+        .await;
     let ClientFile {
         client,
         orders,
@@ -474,18 +465,14 @@ pub async fn change_proxy(
         return refusal(&operator, e);
     }
     // Proxies are our numbers, not personal data: written in full.
-    let actor = Actor::operator(operator.operator());
-    if let Err(e) = audit::record(
-        &state.app,
-        &actor,
-        "client.proxy_change",
-        Some(&format!("client:{id}")),
-        json!({"proxy": proxy.as_str()}),
-    )
-    .await
-    {
-        audit_failed(e);
-    }
+    operator
+        .record(
+            &state.app,
+            "client.proxy_change",
+            Some(&format!("client:{id}")),
+            json!({"proxy": proxy.as_str()}),
+        )
+        .await;
     see_other(&format!("/admin/clients/{id}"))
 }
 
@@ -531,17 +518,13 @@ pub async fn give_back(
         Ok(proxy) => proxy,
         Err(e) => return refusal(&operator, e),
     };
-    let actor = Actor::operator(operator.operator());
-    if let Err(e) = audit::record(
-        &state.app,
-        &actor,
-        "client.proxy_give_back",
-        Some(&format!("client:{id}")),
-        json!({"proxy": proxy.as_str(), "cooloff_days": state.app.pool_cooloff.num_days()}),
-    )
-    .await
-    {
-        audit_failed(e);
-    }
+    operator
+        .record(
+            &state.app,
+            "client.proxy_give_back",
+            Some(&format!("client:{id}")),
+            json!({"proxy": proxy.as_str(), "cooloff_days": state.app.pool_cooloff.num_days()}),
+        )
+        .await;
     see_other(&format!("/admin/clients/{id}"))
 }

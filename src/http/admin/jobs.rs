@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use super::page::{self, AdminFrame, Notice, Section, see_other, when, words};
 use super::session::{AnyRole, Operator, OperatorRole, RequireRole};
 use crate::app::jobs::{self as jobs_app, RequeueRefusal};
-use crate::app::operators::{Actor, audit};
 use crate::app::{dashboard, operations};
 use crate::domain::Role;
 use crate::http::AppState;
@@ -267,18 +266,14 @@ pub async fn requeue(
             return page::error(operator.language);
         }
     };
-    let actor = Actor::operator(operator.operator());
-    if let Err(e) = audit::record(
-        &state.app,
-        &actor,
-        "job.requeue",
-        Some(&format!("job:{id}")),
-        json!({ "kind": job.kind, "attempts_before": job.attempts }),
-    )
-    .await
-    {
-        tracing::error!(error = %e, "the audit log could not be written");
-    }
+    operator
+        .record(
+            &state.app,
+            "job.requeue",
+            Some(&format!("job:{id}")),
+            json!({ "kind": job.kind, "attempts_before": job.attempts }),
+        )
+        .await;
     see_other(&format!("/admin/jobs/{id}"))
 }
 

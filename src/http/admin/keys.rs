@@ -15,7 +15,6 @@ use super::jobs::refused;
 use super::page::{self, AdminFrame, Section, when, words};
 use super::session::{AdminRole, Operator, RequireRole};
 use crate::app::keys;
-use crate::app::operators::{Actor, audit};
 use crate::domain::{Scope, Scopes};
 use crate::http::AppState;
 use crate::http::pages::frame::html;
@@ -156,20 +155,16 @@ pub async fn create(
             return page::error(operator.language);
         }
     };
-    let actor = Actor::operator(operator.operator());
     // The key's id and what it may do; never the key.
     let details = json!({ "name": issued.key.name, "scopes": issued.key.scopes.to_string() });
-    if let Err(e) = audit::record(
-        &state.app,
-        &actor,
-        "key.create",
-        Some(&format!("key:{}", issued.key.id)),
-        details,
-    )
-    .await
-    {
-        tracing::error!(error = %e, "the audit log could not be written");
-    }
+    operator
+        .record(
+            &state.app,
+            "key.create",
+            Some(&format!("key:{}", issued.key.id)),
+            details,
+        )
+        .await;
     let frame = operator.frame(&w.key_created_title, Some(Section::Keys));
     html(
         StatusCode::OK,
@@ -228,18 +223,14 @@ pub async fn revoke(
             return page::error(operator.language);
         }
     }
-    let actor = Actor::operator(operator.operator());
-    if let Err(e) = audit::record(
-        &state.app,
-        &actor,
-        "key.revoke",
-        Some(&format!("key:{id}")),
-        json!({}),
-    )
-    .await
-    {
-        tracing::error!(error = %e, "the audit log could not be written");
-    }
+    operator
+        .record(
+            &state.app,
+            "key.revoke",
+            Some(&format!("key:{id}")),
+            json!({}),
+        )
+        .await;
     let notice = w.keys_revoked_text.replace("{id}", &id);
     render(&state, &operator, Some(notice)).await
 }

@@ -14,7 +14,6 @@ use super::page::{self, AdminFrame, Section, words};
 use super::pool::start;
 use super::session::{Operator, OperatorRole, RequireRole};
 use crate::app::AppError;
-use crate::app::operators::{Actor, audit};
 use crate::app::pool::{self, FixWebhooksJob, PurgeWithoutSmsJob, ReleaseJob};
 use crate::app::sync::SyncJob;
 use crate::domain::E164;
@@ -202,10 +201,9 @@ pub async fn drain(
         "numbers": numbers.iter().map(E164::as_str).collect::<Vec<_>>(),
         "undo": undo,
     });
-    let actor = Actor::operator(operator.operator());
-    if let Err(e) = audit::record(&state.app, &actor, "pool.drain", None, details).await {
-        tracing::error!(error = %e, "the audit log could not be written");
-    }
+    operator
+        .record(&state.app, "pool.drain", None, details)
+        .await;
     let report = json!({
         "changed": report.changed,
         "unchanged": report.unchanged,

@@ -14,7 +14,6 @@ use serde_json::json;
 use super::jobs::after;
 use super::page::{self, AdminFrame, Section, when, words};
 use super::session::{AnyRole, Operator, OperatorRole, RequireRole};
-use crate::app::operators::{Actor, audit};
 use crate::app::outbox;
 use crate::domain::Role;
 use crate::http::AppState;
@@ -162,20 +161,16 @@ pub async fn requeue(
         }
     };
     let notice = if let Some(m) = done.requeued.first() {
-        let actor = Actor::operator(operator.operator());
         // Whom it goes to stays out of the log: the message's id finds it.
         let details = json!({ "kind": m.kind.as_str(), "purpose": m.purpose });
-        if let Err(e) = audit::record(
-            &state.app,
-            &actor,
-            "outbox.requeue",
-            Some(&format!("outbound:{id}")),
-            details,
-        )
-        .await
-        {
-            tracing::error!(error = %e, "the audit log could not be written");
-        }
+        operator
+            .record(
+                &state.app,
+                "outbox.requeue",
+                Some(&format!("outbound:{id}")),
+                details,
+            )
+            .await;
         w.outbox_requeued.replace("{id}", &id.to_string())
     } else {
         let reason = done

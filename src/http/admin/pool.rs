@@ -13,7 +13,6 @@ use super::overview::status_name;
 use super::page::{self, AdminFrame, Section, see_other, words};
 use super::session::{AnyRole, OperatorRole, RequireRole};
 use crate::app::operations;
-use crate::app::operators::{Actor, audit};
 use crate::app::provision::ProvisionJob;
 use crate::app::{AppError, dashboard};
 use crate::domain::{CountryIso, NumberType, NumberTypeFilter, Role};
@@ -316,17 +315,8 @@ pub(super) async fn start<J: crate::jobs::Job>(
     let mut details = details;
     details["job_id"] = json!(id);
     details["already_running"] = json!(already);
-    let actor = Actor::operator(operator.operator());
-    if let Err(e) = audit::record(
-        &state.app,
-        &actor,
-        action,
-        Some(&format!("job:{id}")),
-        details,
-    )
-    .await
-    {
-        tracing::error!(error = %e, action, "the audit log could not be written");
-    }
+    operator
+        .record(&state.app, action, Some(&format!("job:{id}")), details)
+        .await;
     see_other(&format!("/admin/jobs/{id}"))
 }

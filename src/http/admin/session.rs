@@ -19,6 +19,7 @@ use axum::response::Response;
 
 use super::page::{self, AdminFrame, Section, role_name, see_other, words};
 use crate::app::operators::sessions::{self, Current};
+use crate::app::operators::{Actor, audit};
 use crate::domain::Role;
 use crate::http::AppState;
 use crate::http::pages::{cookies, frame};
@@ -113,6 +114,21 @@ impl Operator {
 
     pub fn role(&self) -> Role {
         self.current.operator.role
+    }
+
+    /// Writes a change this operator made to the audit log. The change is done by then: a
+    /// failure to record it is logged, not shown to the operator.
+    pub async fn record(
+        &self,
+        app: &crate::app::App,
+        action: &str,
+        target: Option<&str>,
+        details: serde_json::Value,
+    ) {
+        let actor = Actor::operator(self.operator());
+        if let Err(e) = audit::record(app, &actor, action, target, details).await {
+            tracing::error!(error = %e, action, "the audit log could not be written");
+        }
     }
 
     /// The frame of a page for this operator, with `section` highlighted.
