@@ -112,6 +112,7 @@ pub struct AdminWords {
     pub job_report: String,
     pub job_error: String,
     pub job_refreshing: String,
+    pub job_refresh: String,
     pub job_not_found: String,
     pub job_field: String,
     pub job_value: String,

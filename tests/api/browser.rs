@@ -250,7 +250,9 @@ async fn a_person_activates_their_number_in_the_browser_with_the_keyboard_and_th
         let status = check_page(&app, &client).await;
         assert_eq!(heading(&client).await, "Votre demande d'activation");
         assert!(status.contains("data-status=\"PENDING\""), "{status}");
-        assert!(status.contains("<meta http-equiv=\"refresh\""), "{status}");
+        // No reload on a timer: a link, for the reader to follow when ready.
+        assert!(!status.contains("http-equiv=\"refresh\""), "{status}");
+        assert!(status.contains("Mettre à jour maintenant"), "{status}");
         assert!(status.contains("Ce qui va se passer"), "{status}");
         assert!(status.contains("SMS"), "{status}");
 
@@ -284,11 +286,11 @@ async fn a_person_activates_their_number_in_the_browser_with_the_keyboard_and_th
         assert_eq!(heading(&client).await, "Déjà traité");
         assert_eq!(client.title().await.unwrap(), "Déjà traité");
 
-        // The status page now says it is done, and stops reloading itself.
+        // The status page now says it is done, and offers no more updating.
         client.goto(url.as_str()).await.unwrap();
         let done = check_page(&app, &client).await;
         assert!(done.contains("data-status=\"PROMOTED\""), "{done}");
-        assert!(!done.contains("http-equiv=\"refresh\""), "{done}");
+        assert!(!done.contains("Mettre à jour maintenant"), "{done}");
         assert!(done.contains("est actif"), "{done}");
     })
     .await;

@@ -335,9 +335,11 @@ async fn the_status_page_shows_the_activation_to_the_browser_that_started_it_and
         "{}",
         page.body
     );
+    assert!(!page.body.contains("http-equiv=\"refresh\""));
     assert!(
+        page.body.contains("Mettre à jour maintenant"),
+        "{}",
         page.body
-            .contains("<meta http-equiv=\"refresh\" content=\"10\">")
     );
     assert!(
         page.body

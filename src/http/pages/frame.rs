@@ -76,8 +76,6 @@ pub struct Frame {
     pub other_lang: &'static str,
     pub words: &'static PageWords,
     pub title: String,
-    /// `<meta http-equiv="refresh">`, in seconds: how a page updates itself without script.
-    pub refresh: Option<u32>,
     /// The same page in the other language; none where reloading would repeat an action.
     pub switch_href: Option<String>,
 }
@@ -89,7 +87,6 @@ impl Frame {
             other_lang: language.other().as_str(),
             words: words(language),
             title: title.into(),
-            refresh: None,
             switch_href: None,
         }
     }
