@@ -432,14 +432,21 @@ macro_rules! impl_clients_store {
                 let Some(proxy) = current.proxy else {
                     return Ok(None);
                 };
-                sqlx::query(
+                // Only the proxy just read: one changed meanwhile (PostgreSQL reads without a
+                // lock) is the other change's to free, and this one gives nothing back.
+                let taken = sqlx::query(
                     "update clients set client_proxy_number = null, updated_at = $1 \
-                     where client_id = $2",
+                     where client_id = $2 and client_proxy_number = $3",
                 )
                 .bind(Utc::now())
                 .bind(id.get())
+                .bind(proxy.as_str())
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if taken == 0 {
+                    return Ok(None);
+                }
                 // As when a proxy is changed (`update_client`): free, but kept from other
                 // clients for the cool-off. A draining number is on its way out: it stays so.
                 sqlx::query(
