@@ -138,17 +138,7 @@ fn href(status: Option<ActivationStatus>, after: Option<&str>) -> String {
 }
 
 fn refuse(operator: &Operator, field: &str, reason: &str) -> Response {
-    let w = words(operator.language);
-    page::notice(
-        StatusCode::BAD_REQUEST,
-        AdminFrame {
-            title: w.bad_filter_title.clone(),
-            ..operator.frame("", Some(Section::Activations))
-        },
-        w.bad_filter_text
-            .replace("{field}", field)
-            .replace("{reason}", reason),
-    )
+    page::bad_filter(operator, Section::Activations, field, reason)
 }
 
 fn pending_id(raw: &str) -> Result<PendingId, String> {

@@ -146,16 +146,7 @@ pub async fn interactions(
     let f = match filters(&query) {
         Ok(f) => f,
         Err((field, reason)) => {
-            return page::notice(
-                StatusCode::BAD_REQUEST,
-                AdminFrame {
-                    title: w.bad_filter_title.clone(),
-                    ..operator.frame("", Some(Section::Interactions))
-                },
-                w.bad_filter_text
-                    .replace("{field}", field)
-                    .replace("{reason}", &reason),
-            );
+            return page::bad_filter(&operator, Section::Interactions, field, &reason);
         }
     };
     let listed = match dashboard::interactions_page(&state.app, &f.filter, f.before, PAGE).await {

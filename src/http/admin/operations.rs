@@ -4,13 +4,12 @@
 
 use axum::Form;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::jobs;
-use super::page::{self, AdminFrame, Section, words};
+use super::page::{self, Section};
 use super::pool::start;
 use super::session::{Operator, OperatorRole, RequireRole};
 use crate::app::AppError;
@@ -29,17 +28,7 @@ fn requested_by(operator: &Operator) -> Option<String> {
 }
 
 pub(super) fn refuse(operator: &Operator, field: &str, reason: &str) -> Response {
-    let w = words(operator.language);
-    page::notice(
-        StatusCode::BAD_REQUEST,
-        AdminFrame {
-            title: w.bad_filter_title.clone(),
-            ..operator.frame("", Some(Section::Pool))
-        },
-        w.bad_filter_text
-            .replace("{field}", field)
-            .replace("{reason}", reason),
-    )
+    page::bad_filter(operator, Section::Pool, field, reason)
 }
 
 /// Numbers typed one a line (or separated by spaces or commas), each a phone number.

@@ -166,10 +166,42 @@ impl AdminFrame {
     }
 }
 
-/// A 400 page naming the field whose value is not valid, and why.
+/// A 400 page naming the field of a form whose value is not valid, and why.
 pub fn bad_input(
     operator: &super::session::Operator,
     section: Section,
+    field: &str,
+    reason: &str,
+) -> Response {
+    bad_value(
+        operator,
+        section,
+        &words(operator.language).bad_input_title,
+        field,
+        reason,
+    )
+}
+
+/// A 400 page naming the filter (or page parameter) whose value is not valid, and why.
+pub fn bad_filter(
+    operator: &super::session::Operator,
+    section: Section,
+    field: &str,
+    reason: &str,
+) -> Response {
+    bad_value(
+        operator,
+        section,
+        &words(operator.language).bad_filter_title,
+        field,
+        reason,
+    )
+}
+
+fn bad_value(
+    operator: &super::session::Operator,
+    section: Section,
+    title: &str,
     field: &str,
     reason: &str,
 ) -> Response {
@@ -177,7 +209,7 @@ pub fn bad_input(
     notice(
         StatusCode::BAD_REQUEST,
         AdminFrame {
-            title: w.bad_input_title.clone(),
+            title: title.to_owned(),
             ..operator.frame("", Some(section))
         },
         w.bad_filter_text

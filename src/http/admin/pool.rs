@@ -117,16 +117,7 @@ pub async fn pool(
     let f = match filters(&query) {
         Ok(f) => f,
         Err((field, reason)) => {
-            return page::notice(
-                StatusCode::BAD_REQUEST,
-                AdminFrame {
-                    title: w.bad_filter_title.clone(),
-                    ..operator.frame("", Some(Section::Pool))
-                },
-                w.bad_filter_text
-                    .replace("{field}", field)
-                    .replace("{reason}", &reason),
-            );
+            return page::bad_filter(&operator, Section::Pool, field, &reason);
         }
     };
     let type_filter = f
@@ -243,19 +234,8 @@ pub async fn provision(
     RequireRole(operator, ..): RequireRole<OperatorRole>,
     Form(form): Form<ProvisionForm>,
 ) -> Response {
-    let w = words(operator.language);
-    let refuse = |field: &str, reason: String| {
-        page::notice(
-            StatusCode::BAD_REQUEST,
-            AdminFrame {
-                title: w.bad_filter_title.clone(),
-                ..operator.frame("", Some(Section::Pool))
-            },
-            w.bad_filter_text
-                .replace("{field}", field)
-                .replace("{reason}", &reason),
-        )
-    };
+    let refuse =
+        |field: &str, reason: String| page::bad_filter(&operator, Section::Pool, field, &reason);
     let country = match CountryIso::parse(&form.country.trim().to_uppercase()) {
         Ok(c) => c,
         Err(e) => return refuse("country", e.to_string()),
