@@ -30,12 +30,14 @@ async fn no_workers() -> TestApp {
 async fn failed_job(app: &TestApp, kind: &str, payload: serde_json::Value, error: &str) -> i64 {
     let store = &app.app.store;
     let now = Utc::now();
+    // Due long ago, so that the claim below takes this job and not one of the same kind the
+    // scheduler enqueued meanwhile (`jobs.purge` is periodic: its period's job is due too).
     let id = store
         .enqueue_job(
             &NewJob {
                 kind: kind.into(),
                 payload: payload.to_string(),
-                due_at: now,
+                due_at: now - Duration::days(3650),
                 max_attempts: 1,
                 dedupe_key: None,
             },
