@@ -46,11 +46,21 @@ async fn failed_job(app: &TestApp, kind: &str, payload: serde_json::Value, error
         .await
         .unwrap()
         .unwrap();
-    let claimed = store
-        .claim_jobs(&[kind], now, now + Duration::seconds(60), 1)
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 1);
+    // PostgreSQL's claim skips rows another transaction holds (the scheduler's, a moment):
+    // try again until it is taken.
+    let mut claimed = Vec::new();
+    for _ in 0..500 {
+        claimed = store
+            .claim_jobs(&[kind], now, now + Duration::seconds(60), 1)
+            .await
+            .unwrap();
+        if !claimed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(claimed.len(), 1, "{kind}: job {id} was never claimable");
+    assert_eq!(claimed[0].id, id, "the claim took another job of that kind");
     store
         .finish_jobs(
             &[JobOutcome {

@@ -446,8 +446,7 @@ async fn in_a_real_browser_an_operator_sees_the_overview_and_watches_a_provision
             .is_some()
     );
     let base = app.base.clone();
-    let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
+    let screenshots = crate::admin_auth::screenshots();
 
     crate::browser::with_browser(|client| async move {
         client.set_window_size(1280, 2000).await.unwrap();
@@ -468,13 +467,7 @@ async fn in_a_real_browser_an_operator_sees_the_overview_and_watches_a_provision
                     .unwrap()
             }
         };
-        field("email")
-            .await
-            .send_keys("ops@example.com")
-            .await
-            .unwrap();
-        field("password").await.send_keys(PASSWORD).await.unwrap();
-        submit().await;
+        crate::admin_auth::log_in_browser(&client, "ops@example.com", "/admin/login/totp").await;
         let next = Utc::now() + Duration::seconds(30);
         field("code")
             .await
@@ -482,7 +475,7 @@ async fn in_a_real_browser_an_operator_sees_the_overview_and_watches_a_provision
             .await
             .unwrap();
         submit().await;
-        assert_eq!(client.current_url().await.unwrap().path(), "/admin");
+        crate::admin_auth::arrived_at(&client, "/admin").await;
         let charts = client.find_all(Locator::Css("main svg")).await.unwrap();
         assert_eq!(charts.len(), 2);
         let pool = field("pool").await.text().await.unwrap();
@@ -502,6 +495,19 @@ async fn in_a_real_browser_an_operator_sees_the_overview_and_watches_a_provision
             .click()
             .await
             .unwrap();
+        // The form answers with a redirect to the job's page.
+        for _ in 0..100 {
+            if client
+                .current_url()
+                .await
+                .unwrap()
+                .path()
+                .starts_with("/admin/jobs/")
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         assert!(
             client
                 .current_url()

@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::page::{self, AdminFrame, Notice, Section, words};
+use super::page::{self, AdminFrame, Notice, Section, blank, words};
 use super::session::{AnyRole, Operator, OperatorRole, RequireRole};
 use crate::app::activation::{self, ResendChannel};
 use crate::app::dashboard::{self, Stage};
@@ -81,10 +81,6 @@ pub struct ActivationPage {
     pub can_act: bool,
     pub channels: Vec<Choice>,
     pub csrf_token: String,
-}
-
-fn blank(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn time(t: chrono::DateTime<chrono::Utc>) -> String {

@@ -54,10 +54,9 @@ pub async fn audit(
     Query(query): Query<AuditQuery>,
 ) -> Response {
     let w = words(operator.language);
-    let before = match query.before.as_deref().map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(id)) if id > 0 => Some(id),
-        Some(_) => {
+    let before = match page::keyset_id(&query.before) {
+        Ok(before) => before,
+        Err(()) => {
             return page::notice(
                 StatusCode::BAD_REQUEST,
                 AdminFrame {

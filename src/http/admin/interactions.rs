@@ -9,7 +9,9 @@ use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::page::{self, AdminFrame, Section, channel_name, outcome_label, outcome_name, words};
+use super::page::{
+    self, AdminFrame, Section, blank, channel_name, keyset_id, outcome_label, outcome_name, words,
+};
 use super::session::{AnyRole, RequireRole};
 use crate::app::dashboard;
 use crate::domain::{E164, Role};
@@ -76,10 +78,6 @@ struct Filters {
     before: Option<i64>,
 }
 
-fn blank(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
 fn day(
     field: &'static str,
     raw: Option<&str>,
@@ -124,11 +122,7 @@ fn filters(q: &InteractionsQuery) -> Result<Filters, (&'static str, String)> {
         },
         from,
         to,
-        before: match blank(&q.before).map(str::parse::<i64>) {
-            None => None,
-            Some(Ok(id)) if id > 0 => Some(id),
-            Some(_) => return Err(("before", "> 0".into())),
-        },
+        before: keyset_id(&q.before).map_err(|()| ("before", "> 0".to_owned()))?,
     })
 }
 

@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::page::{self, AdminFrame, Notice, Section, see_other, when, words};
+use super::page::{self, AdminFrame, Notice, Section, blank, see_other, when, words};
 use super::session::{AnyRole, Operator, OperatorRole, RequireRole};
 use crate::app::jobs::{self as jobs_app, RequeueRefusal};
 use crate::app::{dashboard, operations};
@@ -69,10 +69,6 @@ pub struct JobsPage {
     pub csrf_token: String,
 }
 
-fn blank(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
 /// A kind as jobs are named: lowercase letters, digits, `.` and `_`.
 fn kind_filter(raw: Option<&str>) -> Result<Option<&str>, String> {
     match raw {
@@ -86,15 +82,6 @@ fn kind_filter(raw: Option<&str>) -> Result<Option<&str>, String> {
             Ok(Some(k))
         }
         Some(_) => Err("a-z, 0-9, “.”, “_”".into()),
-    }
-}
-
-/// A keyset position: a positive id, or none.
-pub(super) fn after(raw: &Option<String>) -> Result<Option<i64>, ()> {
-    match blank(raw).map(str::parse::<i64>) {
-        None => Ok(None),
-        Some(Ok(id)) if id > 0 => Ok(Some(id)),
-        Some(_) => Err(()),
     }
 }
 
@@ -121,7 +108,7 @@ pub async fn jobs(
         Ok(k) => k,
         Err(reason) => return page::bad_input(&operator, Section::Jobs, "kind", &reason),
     };
-    let Ok(after) = after(&query.after) else {
+    let Ok(after) = page::keyset_id(&query.after) else {
         return page::bad_input(&operator, Section::Jobs, "after", "> 0");
     };
     let found = match jobs_app::page(&state.app, kind, status, after, PAGE).await {

@@ -11,7 +11,6 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::jobs::after;
 use super::page::{self, AdminFrame, Section, when, words};
 use super::session::{AnyRole, Operator, OperatorRole, RequireRole};
 use crate::app::outbox;
@@ -66,7 +65,7 @@ pub async fn failed(
     RequireRole(operator, ..): RequireRole<AnyRole>,
     Query(query): Query<OutboxQuery>,
 ) -> Response {
-    let Ok(after) = after(&query.after) else {
+    let Ok(after) = page::keyset_id(&query.after) else {
         return page::bad_input(&operator, Section::Jobs, "after", "> 0");
     };
     render(&state, &operator, after, None).await

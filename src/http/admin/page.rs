@@ -166,6 +166,21 @@ impl AdminFrame {
     }
 }
 
+/// A form or query value, trimmed: `None` when absent or blank.
+pub fn blank(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// A list's keyset position (`?after=`, `?before=`): a positive id, or none; `Err` for
+/// anything else, which the page refuses naming the parameter.
+pub fn keyset_id(raw: &Option<String>) -> Result<Option<i64>, ()> {
+    match blank(raw).map(str::parse::<i64>) {
+        None => Ok(None),
+        Some(Ok(id)) if id > 0 => Ok(Some(id)),
+        Some(_) => Err(()),
+    }
+}
+
 /// A 400 page naming the field of a form whose value is not valid, and why.
 pub fn bad_input(
     operator: &super::session::Operator,

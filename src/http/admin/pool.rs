@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::overview::status_name;
-use super::page::{self, AdminFrame, Section, see_other, words};
+use super::page::{self, AdminFrame, Section, blank, keyset_id, see_other, words};
 use super::session::{AnyRole, OperatorRole, RequireRole};
 use crate::app::operations;
 use crate::app::provision::ProvisionJob;
@@ -77,10 +77,6 @@ struct Filters {
     after: i64,
 }
 
-fn blank(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
 fn filters(q: &PoolQuery) -> Result<Filters, (&'static str, String)> {
     Ok(Filters {
         country: blank(&q.country)
@@ -95,11 +91,9 @@ fn filters(q: &PoolQuery) -> Result<Filters, (&'static str, String)> {
                     .ok_or(("status", PoolStatus::ALL.map(PoolStatus::as_str).join(", ")))
             })
             .transpose()?,
-        after: match blank(&q.after).map(str::parse::<i64>) {
-            None => 0,
-            Some(Ok(id)) if id > 0 => id,
-            Some(_) => return Err(("after", "> 0".into())),
-        },
+        after: keyset_id(&q.after)
+            .map_err(|()| ("after", "> 0".to_owned()))?
+            .unwrap_or(0),
     })
 }
 

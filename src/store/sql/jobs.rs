@@ -60,12 +60,12 @@ macro_rules! impl_job_store {
                     if kinds.is_empty() {
                         return Ok(Vec::new());
                     }
+                    // The jobs are picked once, in a materialized CTE: as `id in (select …
+                    // limit n for update skip locked)`, PostgreSQL may run the sub-select more
+                    // than once, each run skipping the rows the last one locked, and claim more
+                    // than `limit` jobs (seen: 2 for a limit of 1).
                     let mut claim = QueryBuilder::<DbEngine>::new(
-                        "update jobs set status = 'running', attempts = attempts + 1, locked_until = ",
-                    );
-                    claim.push_bind(lease_until).push(", updated_at = ").push_bind(now);
-                    claim.push(
-                        " where status = 'queued' and id in (select id from jobs \
+                        "with picked as materialized (select id from jobs \
                          where status = 'queued' and due_at <= ",
                     );
                     claim.push_bind(now).push(" and kind in (");
@@ -75,7 +75,15 @@ macro_rules! impl_job_store {
                     }
                     claim.push(") order by due_at, id limit ").push_bind(limit);
                     claim.push(Self::SKIP_LOCKED);
-                    claim.push(concat!(") returning ", job_cols!()));
+                    claim.push(
+                        ") update jobs set status = 'running', attempts = attempts + 1, \
+                         locked_until = ",
+                    );
+                    claim.push_bind(lease_until).push(", updated_at = ").push_bind(now);
+                    claim.push(concat!(
+                        " where status = 'queued' and id in (select id from picked) returning ",
+                        job_cols!()
+                    ));
                     let mut jobs: Vec<Job> = claim
                         .build()
                         .fetch_all(self.writer())
