@@ -80,6 +80,14 @@ pub struct RawSettings {
     /// are kept [default: 90]
     #[arg(long, env = "PROXYCALL_RETENTION_DAYS", global = true)]
     pub retention_days: Option<String>,
+    /// Time zone of the times callers hear and read (a recent contact's last call, quiet
+    /// hours), an IANA name [default: Europe/Paris]
+    #[arg(long, env = "PROXYCALL_TIMEZONE", global = true)]
+    pub timezone: Option<String>,
+    /// Days a correspondent stays among a client's recent contacts (reachable by `#N`, the
+    /// call menu, or as the last caller) [default: 7]
+    #[arg(long, env = "PROXYCALL_CONTACT_WINDOW_DAYS", global = true)]
+    pub contact_window_days: Option<String>,
     /// Hours a message is retried through passing carrier failures before it fails
     /// (then `proxycall outbox requeue`) [default: 24]
     #[arg(long, env = "PROXYCALL_OUTBOX_RETRY_HOURS", global = true)]
@@ -429,6 +437,10 @@ pub struct Settings {
     pub relay_limit_per_sender_hour: u32,
     pub relay_limit_per_proxy_hour: u32,
     pub language: Language,
+    /// Where the times callers hear and read are told.
+    pub timezone: chrono_tz::Tz,
+    /// How long a correspondent stays a recent contact of a client.
+    pub contact_window: chrono::Duration,
     pub retention: chrono::Duration,
     /// How long passing failures of a send are retried, from the message's creation.
     pub outbox_retry_horizon: chrono::Duration,
@@ -831,6 +843,29 @@ impl Settings {
             Language::Fr,
             Language::parse,
         );
+        let timezone = p.parse(
+            "PROXYCALL_TIMEZONE",
+            given(&raw.timezone),
+            chrono_tz::Europe::Paris,
+            |v| {
+                v.parse::<chrono_tz::Tz>()
+                    .map_err(|_| format!("'{v}' is not a time zone (an IANA name: Europe/Paris)"))
+            },
+        );
+        let contact_window = chrono::Duration::days(p.parse(
+            "PROXYCALL_CONTACT_WINDOW_DAYS",
+            given(&raw.contact_window_days),
+            7,
+            |v| {
+                positive::<i64>(v).and_then(|d| {
+                    if d <= 365 {
+                        Ok(d)
+                    } else {
+                        Err(format!("'{v}' is over a year (365 days at most)"))
+                    }
+                })
+            },
+        ));
         let retention = chrono::Duration::days(p.parse(
             "PROXYCALL_RETENTION_DAYS",
             given(&raw.retention_days),
@@ -954,6 +989,8 @@ impl Settings {
             relay_limit_per_sender_hour,
             relay_limit_per_proxy_hour,
             language,
+            timezone,
+            contact_window,
             retention,
             outbox_retry_horizon,
             outbox_settle_grace,
@@ -1235,6 +1272,8 @@ impl std::fmt::Debug for RawSettings {
         .field("log_json", &self.log_json)
         .field("allowed_calling_codes", &self.allowed_calling_codes)
         .field("language", &self.language)
+        .field("timezone", &self.timezone)
+        .field("contact_window_days", &self.contact_window_days)
         .field("retention_days", &self.retention_days);
         #[cfg(feature = "bench")]
         d.field("bench_reference", &self.bench_reference);
@@ -1311,6 +1350,8 @@ impl std::fmt::Debug for Settings {
             .field("log_json", &self.log_json)
             .field("allow_list", &self.allow_list)
             .field("language", &self.language)
+            .field("timezone", &self.timezone)
+            .field("contact_window", &self.contact_window)
             .field("retention", &self.retention)
             .field("job_workers", &self.job_workers);
         #[cfg(feature = "bench")]
@@ -1440,6 +1481,30 @@ mod tests {
         assert_eq!(
             Settings::from_raw(&r).unwrap().listen.to_string(),
             "0.0.0.0:9090"
+        );
+    }
+
+    #[test]
+    fn the_time_zone_and_the_contact_window_are_checked() {
+        let s = Settings::from_raw(&raw()).unwrap();
+        assert_eq!(s.timezone, chrono_tz::Europe::Paris);
+        assert_eq!(s.contact_window, chrono::Duration::days(7));
+        let mut r = raw();
+        r.timezone = Some("America/New_York".into());
+        r.contact_window_days = Some("30".into());
+        let s = Settings::from_raw(&r).unwrap();
+        assert_eq!(s.timezone, chrono_tz::America::New_York);
+        assert_eq!(s.contact_window, chrono::Duration::days(30));
+        r.timezone = Some("Mars/Olympus".into());
+        r.contact_window_days = Some("366".into());
+        let text = Settings::from_raw(&r).unwrap_err().to_string();
+        assert!(
+            text.contains("PROXYCALL_TIMEZONE: 'Mars/Olympus'"),
+            "{text}"
+        );
+        assert!(
+            text.contains("PROXYCALL_CONTACT_WINDOW_DAYS: '366'"),
+            "{text}"
         );
     }
 

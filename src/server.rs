@@ -111,6 +111,8 @@ pub async fn assemble(
                 settings.relay_limit_per_sender_hour,
                 settings.relay_limit_per_proxy_hour,
             )),
+            timezone: settings.timezone,
+            contact_window: settings.contact_window,
         })
         .with_outbox(crate::outbox::Policy {
             retry_horizon: settings.outbox_retry_horizon,

@@ -69,6 +69,10 @@ pub struct Routing {
     pub public_base_url: String,
     /// Relays per sender and proxy, and per proxy, per hour (in this process).
     pub relay_limits: Arc<routing::RelayLimits>,
+    /// Where the times callers hear and read are told.
+    pub timezone: chrono_tz::Tz,
+    /// How long a correspondent stays a recent contact of a client.
+    pub contact_window: chrono::Duration,
 }
 
 impl Default for Routing {
@@ -77,6 +81,8 @@ impl Default for Routing {
             allow_list: AllowList::default(),
             public_base_url: "http://127.0.0.1:8000".into(),
             relay_limits: Arc::default(),
+            timezone: chrono_tz::Europe::Paris,
+            contact_window: chrono::Duration::days(7),
         }
     }
 }

@@ -76,6 +76,8 @@ fn groups(w: &'static AdminWords, s: &Settings) -> Vec<Group> {
                 ),
                 ("PROXYCALL_API_TOKEN", secret(w, s.api_token.as_ref())),
                 ("PROXYCALL_LANGUAGE", s.language.as_str().to_owned()),
+                ("PROXYCALL_TIMEZONE", s.timezone.name().to_owned()),
+                ("PROXYCALL_CONTACT_WINDOW_DAYS", span(s.contact_window)),
                 (
                     "TWILIO_PHONE_COUNTRY",
                     s.default_country.as_str().to_owned(),
