@@ -82,6 +82,33 @@ pub fn gather_again(
     )
 }
 
+/// A keypad menu: `first` (if any), then `lines` said while one key is awaited (posted to
+/// `action`); without a key, `default` is dialled showing `caller_id`.
+pub fn menu(
+    language: &str,
+    first: Option<&str>,
+    lines: &[String],
+    action: &str,
+    caller_id: &E164,
+    default: &E164,
+) -> String {
+    let say = |text: &str| {
+        format!(
+            r#"<Say language="{}">{}</Say>"#,
+            escape(language),
+            partial_escape(text)
+        )
+    };
+    let said: String = lines.iter().map(|l| say(l)).collect();
+    format!(
+        r#"{HEADER}<Response>{}<Gather action="{}" method="POST" numDigits="1" timeout="4">{said}</Gather><Dial callerId="{}"><Number>{}</Number></Dial></Response>"#,
+        first.map(say).unwrap_or_default(),
+        escape(action),
+        escape(caller_id.as_str()),
+        partial_escape(default.as_str()),
+    )
+}
+
 /// `<Gather>` of `digits` key presses, saying `prompt`; `after` is said when none came.
 fn gather(language: &str, action: &str, digits: usize, prompt: &str, after: &str) -> String {
     format!(

@@ -1103,8 +1103,9 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
     ]
     .map(n)
     .to_vec();
+    let since: chrono::DateTime<chrono::Utc> = "2023-12-01T00:00:00Z".parse().unwrap();
     let facts = store
-        .routing_facts(&[n("+33780000001"), n("+33780000099")], &senders)
+        .routing_facts(&[n("+33780000001"), n("+33780000099")], &senders, since)
         .await
         .unwrap();
     assert_eq!(facts.clients.len(), 1);
@@ -1116,33 +1117,44 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
 
     // Each half alone, and nothing at all.
     let only_proxies = store
-        .routing_facts(&[n("+33790000009")], &[])
+        .routing_facts(&[n("+33790000009")], &[], since)
         .await
         .unwrap();
     assert_eq!(only_proxies.clients[0].id.get(), 2);
     assert!(only_proxies.ours.is_empty());
-    let only_senders = store.routing_facts(&[], &senders).await.unwrap();
+    let only_senders = store.routing_facts(&[], &senders, since).await.unwrap();
     assert!(only_senders.clients.is_empty());
     assert_eq!(only_senders.ours.len(), facts.ours.len());
-    let nothing = store.routing_facts(&[], &[]).await.unwrap();
+    let nothing = store.routing_facts(&[], &[], since).await.unwrap();
     assert!(nothing.clients.is_empty() && nothing.ours.is_empty());
 
-    // The last callers of the clients read are checked too, senders or not: one of ours
-    // (stored before the rule, or imported) must never be dialled or texted.
+    // The recent contacts of the clients read are checked too, senders or not: one that
+    // became ours since must never be dialled or texted.
+    let contact = |client: i64, number: &'static str| {
+        let db = &db;
+        async move {
+            db.exec(&format!("delete from contacts where client_id = {client}"))
+                .await;
+            db.exec(&format!(
+                "insert into contacts (client_id, number, last_at) \
+                 values ({client}, '{number}', '2024-01-01T00:00:00Z')"
+            ))
+            .await;
+        }
+    };
     let ours_of = |facts: proxycall::store::RoutingFacts| {
         let mut ours: Vec<String> = facts.ours.iter().map(|n| n.as_str().to_owned()).collect();
         ours.sort();
         ours.dedup();
         ours
     };
-    db.exec("update clients set client_last_caller = '+33780000002' where client_id = 1")
-        .await;
-    db.exec("update clients set client_last_caller = '+33780000001' where client_id = 2")
-        .await;
+    contact(1, "+33780000002").await;
+    contact(2, "+33780000001").await;
     let both = store
         .routing_facts(
             &[n("+33780000001"), n("+33790000009")],
             &[n("+33698765432")],
+            since,
         )
         .await
         .unwrap();
@@ -1153,29 +1165,26 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
         "a pool number, and another client's proxy"
     );
     let one = store
-        .routing_facts(&[n("+33790000009")], &[])
+        .routing_facts(&[n("+33790000009")], &[], since)
         .await
         .unwrap();
     assert_eq!(ours_of(one), ["+33780000001"], "only the clients read");
     // A proxy outside the pool; a released number; a courier.
-    db.exec("update clients set client_last_caller = '+33790000009' where client_id = 1")
-        .await;
-    db.exec("update clients set client_last_caller = '+33780000003' where client_id = 2")
-        .await;
+    contact(1, "+33790000009").await;
+    contact(2, "+33780000003").await;
     let outside = store
-        .routing_facts(&[n("+33780000001")], &[])
+        .routing_facts(&[n("+33780000001")], &[], since)
         .await
         .unwrap();
     assert_eq!(ours_of(outside), ["+33790000009"]);
     let released = store
-        .routing_facts(&[n("+33790000009")], &[])
+        .routing_facts(&[n("+33790000009")], &[], since)
         .await
         .unwrap();
     assert!(released.ours.is_empty(), "released: no longer ours");
-    db.exec("update clients set client_last_caller = '+33698765432' where client_id = 1")
-        .await;
+    contact(1, "+33698765432").await;
     let courier = store
-        .routing_facts(&[n("+33780000001")], &[])
+        .routing_facts(&[n("+33780000001")], &[], since)
         .await
         .unwrap();
     assert!(courier.ours.is_empty());
@@ -1185,7 +1194,7 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
         .await;
     assert!(
         store
-            .routing_facts(&[n("+33780000001"), n("+33790000009")], &[])
+            .routing_facts(&[n("+33780000001"), n("+33790000009")], &[], since)
             .await
             .is_err()
     );

@@ -19,6 +19,7 @@ pub mod chart;
 mod clients;
 mod confirmations;
 mod connections;
+mod contact_text;
 mod docs;
 pub mod error;
 mod extract;

@@ -25,11 +25,14 @@ use crate::domain::{E164, PendingId, message_body};
 use crate::store::OutboundKind;
 use crate::twiml;
 
+use super::contact_text;
+
 /// The webhooks: Twilio holds no API key, it signs each request instead.
 pub fn router() -> OpenApiRouter<AppState> {
     twilio_signed(
         OpenApiRouter::new()
             .routes(routes!(voice))
+            .routes(routes!(voice_menu))
             .routes(routes!(sms))
             .routes(routes!(sms_status))
             .routes(routes!(voice_status))
@@ -190,10 +193,34 @@ pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response 
         to: form.phone("To"),
         sid: form.get("CallSid").map(str::to_owned),
     };
+    xml(call_answer(
+        &state,
+        routing::route_call(&state.app, call).await,
+    ))
+}
+
+/// A call's answer as TwiML.
+fn call_answer(state: &AppState, answer: Result<CallAnswer, crate::app::AppError>) -> String {
     let words = state.catalogue;
     let say = |text: &str| twiml::say(&words.voice_language, text);
-    xml(match routing::route_call(&state.app, call).await {
+    match answer {
         Ok(CallAnswer::Connect { proxy, number }) => twiml::dial(&proxy, &number),
+        Ok(CallAnswer::Menu {
+            proxy,
+            choices,
+            default,
+            again,
+        }) => contact_text::menu(
+            words,
+            state.app.routing.timezone,
+            contact_text::Menu {
+                choices: &choices,
+                again,
+                action: &format!("{}/twilio/voice/menu", state.app.routing.public_base_url),
+                proxy: &proxy,
+                default: &default,
+            },
+        ),
         Ok(CallAnswer::UnknownNumber) => say(&words.unknown_number),
         Ok(CallAnswer::CountryBlocked) => say(&words.country_blocked),
         Ok(CallAnswer::NoRecentCaller) => say(&words.no_recent_caller),
@@ -202,7 +229,47 @@ pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response 
             tracing::error!(error = %e, "voice webhook failed");
             say(&words.voice_apology)
         }
-    })
+    }
+}
+
+/// The form Twilio posts when the client pressed a key on the call menu.
+#[derive(Deserialize, ToSchema)]
+#[allow(non_snake_case, dead_code)]
+pub struct MenuWebhook {
+    #[schema(example = "CA0123456789abcdef0123456789abcdef")]
+    CallSid: String,
+    /// The client's phone.
+    #[schema(example = "+33612345678")]
+    From: String,
+    /// Their proxy.
+    #[schema(example = "+33780000001")]
+    To: String,
+    /// The key pressed: the `#N` of the contact to reach.
+    #[schema(example = "2")]
+    Digits: Option<String>,
+}
+
+/// The client's key on the call menu they hear when they call their proxy with several
+/// recent contacts: connects the contact it numbers, or says the menu again. Only the
+/// client's own call, to their own proxy, is connected. Signed by Twilio
+/// (`X-Twilio-Signature`).
+#[utoipa::path(post, path = "/twilio/voice/menu", tag = "twilio",
+    request_body(content = MenuWebhook, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, content_type = "text/xml", body = String, description = "TwiML",
+            example = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial callerId=\"+33780000001\"><Number>+33698765432</Number></Dial></Response>"),
+              (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
+            example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
+pub async fn voice_menu(State(state): State<AppState>, form: SignedForm) -> Response {
+    let call = Call {
+        from: form.phone("From"),
+        to: form.phone("To"),
+        sid: form.get("CallSid").map(str::to_owned),
+    };
+    let digits = form.get("Digits").unwrap_or_default();
+    xml(call_answer(
+        &state,
+        routing::choose_contact(&state.app, call, digits).await,
+    ))
 }
 
 /// A text to a proxy (relayed through the outbox). A delivery status posted here (any
@@ -264,6 +331,10 @@ pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
         Ok(TextAnswer::UnknownProxy) => twiml::message(&words.sms_unknown_proxy),
         Ok(TextAnswer::CountryBlocked) => twiml::message(&words.country_blocked),
         Ok(TextAnswer::NoRecentCorrespondent) => twiml::message(&words.sms_no_recent_correspondent),
+        Ok(answer) => match contact_text::reply(words, state.app.routing.timezone, &answer) {
+            Some(text) => twiml::message(&text),
+            None => twiml::empty(),
+        },
         Err(e) => {
             tracing::error!(error = %e, "sms webhook failed");
             twiml::message(&words.sms_apology)

@@ -237,6 +237,9 @@ pub struct AdminWords {
     pub outcome_own_number: String,
     pub outcome_otp_accepted: String,
     pub outcome_otp_refused: String,
+    pub outcome_blocked_contact: String,
+    pub outcome_command: String,
+    pub outcome_bad_command: String,
     // clients
     pub clients_title: String,
     pub clients_search_label: String,

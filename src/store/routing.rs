@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Client, NewOutbound, StoreResult};
-use crate::domain::{ClientId, E164};
+use crate::domain::{ClientId, E164, OrderId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -43,6 +43,13 @@ pub enum Outcome {
     OtpAccepted,
     /// A text answering an activation with a wrong code.
     OtpRefused,
+    /// From a correspondent the client blocked: not connected, not relayed.
+    BlockedContact,
+    /// A client's command to their proxy (`#?`, `BLOQUER #N`, `DEBLOQUER #N`), answered.
+    Command,
+    /// A client's command that names no contact (`#9` with fewer, `#x`, `#` alone), or a
+    /// text to a contact the client blocked: answered with how to write it.
+    BadCommand,
 }
 
 impl Direction {
@@ -77,6 +84,9 @@ impl Outcome {
             Self::OwnNumber => "own_number",
             Self::OtpAccepted => "otp_accepted",
             Self::OtpRefused => "otp_refused",
+            Self::BlockedContact => "blocked_contact",
+            Self::Command => "command",
+            Self::BadCommand => "bad_command",
         }
     }
 }
@@ -121,10 +131,26 @@ pub struct SimulatedDelivery {
 
 #[async_trait]
 pub trait RoutingStore {
-    /// What routing a batch needs to know, read in one statement: the clients these proxies
-    /// belong to, and which of these senders and of those clients' last callers are numbers
-    /// of ours.
-    async fn routing_facts(&self, proxies: &[E164], senders: &[E164]) -> StoreResult<RoutingFacts>;
+    /// What routing a batch needs to know: the clients these proxies belong to, and which of
+    /// these senders and of those clients' contacts since `since` are numbers of ours (one
+    /// statement); then those clients' contacts since `since` or among the senders, and each
+    /// one's latest order (a second).
+    async fn routing_facts(
+        &self,
+        proxies: &[E164],
+        senders: &[E164],
+        since: DateTime<Utc>,
+    ) -> StoreResult<RoutingFacts>;
+    /// A client's blocked correspondents, the latest blocked first.
+    async fn blocked_contacts(&self, client: ClientId) -> StoreResult<Vec<Contact>>;
+    /// Blocks (`at`) or unblocks (`None`) one of a client's correspondents. `None` when the
+    /// number never reached the client; otherwise the contact, and whether this changed it.
+    async fn set_blocked(
+        &self,
+        client: ClientId,
+        number: &E164,
+        at: Option<DateTime<Utc>>,
+    ) -> StoreResult<Option<(Contact, bool)>>;
     /// Records what a batch of webhooks did, in one transaction: the interactions, the new
     /// last callers, the messages to send. Answers, per job, whether it was new: a job whose
     /// interaction (same channel and SID) exists already is a retried webhook, and changes
@@ -166,13 +192,49 @@ pub struct RoutingFacts {
     /// The senders asked about, and the last callers of `clients`, that are numbers of ours:
     /// in the pool (and not released), or some client's proxy.
     pub ours: Vec<E164>,
+    /// The contacts of `clients` since the window's start, or among the senders asked about.
+    pub contacts: Vec<Contact>,
+    /// The latest order of each of `clients` that has one.
+    pub latest_orders: Vec<(ClientId, OrderId)>,
+}
+
+/// A correspondent of a client: someone who reached them through their proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub client_id: ClientId,
+    pub number: E164,
+    pub last_at: DateTime<Utc>,
+    /// How they last reached the client (unknown for a last caller from before contacts).
+    pub last_channel: Option<Channel>,
+    /// The client's latest order when they last reached them.
+    pub order_id: Option<OrderId>,
+    pub blocked_at: Option<DateTime<Utc>>,
+}
+
+/// A correspondent reaching a client, as a batch records it.
+#[derive(Debug, Clone)]
+pub struct ContactSeen {
+    pub client_id: ClientId,
+    pub number: E164,
+    pub channel: Channel,
+    pub order_id: Option<OrderId>,
+}
+
+/// A client's `BLOQUER #N` or `DEBLOQUER #N`.
+#[derive(Debug, Clone)]
+pub struct BlockChange {
+    pub client_id: ClientId,
+    pub number: E164,
+    pub blocked: bool,
 }
 
 /// What one webhook writes.
 #[derive(Debug, Clone)]
 pub struct RoutingJob {
     pub interaction: NewInteraction,
-    pub new_last_caller: Option<(ClientId, E164)>,
+    /// A correspondent who reached the client: their contact, and the client's last caller.
+    pub new_last_caller: Option<ContactSeen>,
+    pub block: Option<BlockChange>,
     pub outbound: Option<NewOutbound>,
     /// A later job of the same batch was decided with the last caller this one sets.
     pub later_jobs_depend: bool,
@@ -198,7 +260,7 @@ impl Channel {
 
 impl Outcome {
     /// Every outcome routing and activation record.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 13] = [
         Self::Forwarded,
         Self::UnknownProxy,
         Self::BlockedCountry,
@@ -209,6 +271,9 @@ impl Outcome {
         Self::OwnNumber,
         Self::OtpAccepted,
         Self::OtpRefused,
+        Self::BlockedContact,
+        Self::Command,
+        Self::BadCommand,
     ];
 
     pub fn parse(raw: &str) -> Option<Self> {

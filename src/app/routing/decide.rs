@@ -4,13 +4,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use super::{Answer, Call, CallAnswer, Text, TextAnswer};
+use super::contacts::{self, Command};
+use super::{Answer, Call, CallAnswer, ContactLine, Text, TextAnswer};
 use crate::app::Routing;
-use crate::domain::E164;
+use crate::domain::{ClientId, E164, OrderId};
 use crate::store::{
-    Channel, Client, Direction, NewInteraction, NewOutbound, OutboundKind, Outcome, RoutingJob,
+    BlockChange, Channel, Client, Contact, ContactSeen, Direction, NewInteraction, NewOutbound,
+    OutboundKind, Outcome, RoutingJob,
 };
 
 /// What one webhook decided: its answer, and what to record (nothing for bad input).
@@ -24,8 +26,61 @@ pub(super) struct Facts<'a> {
     pub routing: &'a Routing,
     /// The clients of the batch's proxies, by proxy.
     pub clients: &'a HashMap<E164, Client>,
-    /// The batch's senders, and its clients' last callers, that are numbers of ours.
+    /// The batch's senders, and its clients' recent contacts, that are numbers of ours.
     pub ours: &'a HashSet<E164>,
+    /// The clients' contacts the batch read: the recent ones, and the senders.
+    pub contacts: &'a HashMap<ClientId, Vec<Contact>>,
+    /// Each client's latest order: what a new contact is about.
+    pub latest_orders: &'a HashMap<ClientId, OrderId>,
+    /// The contact window's start: a contact last seen before it has lapsed.
+    pub since: DateTime<Utc>,
+}
+
+impl Facts<'_> {
+    fn contacts_of(&self, client: &Client) -> &[Contact] {
+        self.contacts.get(&client.id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The client's recent contacts, numbered from 1 as `#?` shows them.
+    fn recent(&self, client: &Client) -> Vec<ContactLine> {
+        contacts::recent(self.contacts_of(client), self.since)
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| ContactLine::of(i + 1, c))
+            .collect()
+    }
+
+    /// Whom a client reaches without choosing: their recent contacts that are not blocked
+    /// and may be reached, newest first. When there are none, why: no recent contact, or the
+    /// reason the most recent may not be reached.
+    fn reachable(&self, client: &Client) -> Result<Vec<ContactLine>, Outcome> {
+        let open: Vec<ContactLine> = self
+            .recent(client)
+            .into_iter()
+            .filter(|c| !c.blocked)
+            .collect();
+        let Some(first) = open.first() else {
+            return Err(Outcome::NoRecentCaller);
+        };
+        let why = unreachable_contact(self, &first.number);
+        let reachable: Vec<ContactLine> = open
+            .into_iter()
+            .filter(|c| unreachable_contact(self, &c.number).is_none())
+            .collect();
+        match why {
+            Some(why) if reachable.is_empty() => Err(why),
+            _ => Ok(reachable),
+        }
+    }
+
+    fn seen(&self, client: &Client, number: &E164, channel: Channel) -> ContactSeen {
+        ContactSeen {
+            client_id: client.id,
+            number: number.clone(),
+            channel,
+            order_id: self.latest_orders.get(&client.id).cloned(),
+        }
+    }
 }
 
 /// Whether one more relay from a sender (first) through a proxy (second) is within the
@@ -56,6 +111,7 @@ fn only(interaction: NewInteraction) -> Option<RoutingJob> {
     Some(RoutingJob {
         interaction,
         new_last_caller: None,
+        block: None,
         outbound: None,
         later_jobs_depend: false,
     })
@@ -130,22 +186,17 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
         );
     }
     if *from == client.real_phone {
-        let Some(last) = &client.last_caller else {
-            return say(
-                CallAnswer::NoRecentCaller,
-                Some(client),
-                Direction::FromClient,
-                Outcome::NoRecentCaller,
-            );
+        let reachable = match facts.reachable(client) {
+            Ok(reachable) => reachable,
+            Err(why) => {
+                return say(
+                    CallAnswer::NoRecentCaller,
+                    Some(client),
+                    Direction::FromClient,
+                    why,
+                );
+            }
         };
-        if let Some(outcome) = unreachable_contact(facts, last) {
-            return say(
-                CallAnswer::NoRecentCaller,
-                Some(client),
-                Direction::FromClient,
-                outcome,
-            );
-        }
         if !may_relay(from, proxy) {
             return say(
                 CallAnswer::Unavailable,
@@ -154,20 +205,36 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
                 Outcome::RateLimited,
             );
         }
-        return Decision {
-            answer: Answer::Call(CallAnswer::Connect {
+        let first = reachable[0].number.clone();
+        // More than one: the client chooses on the keypad, the most recent by default.
+        let answer = if reachable.len() > 1 {
+            CallAnswer::Menu {
                 proxy: proxy.clone(),
-                number: last.clone(),
-            }),
-            record: only(interaction(
-                Channel::Voice,
-                proxy,
-                Some(client),
-                Direction::FromClient,
-                Outcome::Forwarded,
-                call.sid.as_ref(),
-            )),
+                choices: reachable,
+                default: first,
+                again: false,
+            }
+        } else {
+            CallAnswer::Connect {
+                proxy: proxy.clone(),
+                number: first,
+            }
         };
+        return say(
+            answer,
+            Some(client),
+            Direction::FromClient,
+            Outcome::Forwarded,
+        );
+    }
+    // A correspondent the client blocked hears the neutral answer.
+    if contacts::is_blocked(facts.contacts_of(client), from) {
+        return say(
+            CallAnswer::Unavailable,
+            Some(client),
+            Direction::ToClient,
+            Outcome::BlockedContact,
+        );
     }
     // Anyone else becomes the number the client calls back: a service number never does (and
     // a client's phone that is one, from before the API refused them, is never dialled).
@@ -202,7 +269,8 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
                 Outcome::Forwarded,
                 call.sid.as_ref(),
             ),
-            new_last_caller: Some((client.id, from.clone())),
+            new_last_caller: Some(facts.seen(client, from, Channel::Voice)),
+            block: None,
             outbound: None,
             later_jobs_depend: false,
         }),
@@ -266,12 +334,12 @@ pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) 
             Outcome::BlockedCountry,
         );
     }
-    let relay = |to: &E164| NewOutbound {
+    let relay = |to: &E164, body: &str| NewOutbound {
         kind: OutboundKind::Sms,
         purpose: "relay",
         from: proxy.clone(),
         to: to.clone(),
-        body: Some(text.body.clone()),
+        body: Some(body.to_owned()),
         url: None,
         // A retried webhook carries the same MessageSid: it relays once.
         dedupe_key: text.sid.as_ref().map(|s| format!("relay:{s}")),
@@ -283,39 +351,16 @@ pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) 
         Outcome::Forwarded
     };
     if *from == client.real_phone {
-        let Some(last) = &client.last_caller else {
-            return reply(
-                TextAnswer::NoRecentCorrespondent,
-                Some(client),
-                Direction::FromClient,
-                Outcome::NoRecentCaller,
-            );
-        };
-        if let Some(outcome) = unreachable_contact(facts, last) {
-            return reply(
-                TextAnswer::NoRecentCorrespondent,
-                Some(client),
-                Direction::FromClient,
-                outcome,
-            );
-        }
-        if !empty && !may_relay(from, proxy) {
-            return reply(
-                TextAnswer::Nothing,
-                Some(client),
-                Direction::FromClient,
-                Outcome::RateLimited,
-            );
-        }
-        return Decision {
-            answer: Answer::Text(TextAnswer::Nothing),
-            record: Some(RoutingJob {
-                interaction: record(Some(client), Direction::FromClient, outcome),
-                new_last_caller: None,
-                outbound: (!empty).then(|| relay(last)),
-                later_jobs_depend: false,
-            }),
-        };
+        return client_text(facts, text, client, may_relay, relay);
+    }
+    // A correspondent the client blocked: not remembered, not relayed, not told.
+    if contacts::is_blocked(facts.contacts_of(client), from) {
+        return reply(
+            TextAnswer::Nothing,
+            Some(client),
+            Direction::ToClient,
+            Outcome::BlockedContact,
+        );
     }
     // A client's phone that is a service number, from before the API refused them: the
     // sender is not remembered and nothing is relayed.
@@ -339,10 +384,142 @@ pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) 
         answer: Answer::Text(TextAnswer::Nothing),
         record: Some(RoutingJob {
             interaction: record(Some(client), Direction::ToClient, outcome),
-            new_last_caller: Some((client.id, from.clone())),
-            outbound: (!empty).then(|| relay(&client.real_phone)),
+            new_last_caller: Some(facts.seen(client, from, Channel::Sms)),
+            block: None,
+            outbound: (!empty).then(|| relay(&client.real_phone, &text.body)),
             later_jobs_depend: false,
         }),
+    }
+}
+
+/// A client's text to their proxy: a command (`#?`, `#N message`, `BLOQUER #N`,
+/// `DEBLOQUER #N`), or a reply relayed to their most recent contact.
+fn client_text(
+    facts: &Facts,
+    text: &Text,
+    client: &Client,
+    may_relay: &mut MayRelay,
+    relay: impl Fn(&E164, &str) -> NewOutbound,
+) -> Decision {
+    let (Some(from), Some(proxy)) = (&text.from, &text.to) else {
+        unreachable!("a client's text has both numbers");
+    };
+    let record = |outcome| {
+        interaction(
+            Channel::Sms,
+            proxy,
+            Some(client),
+            Direction::FromClient,
+            outcome,
+            text.sid.as_ref(),
+        )
+    };
+    let reply = |answer, outcome| Decision {
+        answer: Answer::Text(answer),
+        record: only(record(outcome)),
+    };
+    let recent = facts.recent(client);
+    // The contact `#N` names, or the answer when it names none.
+    let nth = |n: usize| {
+        recent
+            .get(n - 1)
+            .cloned()
+            .ok_or_else(|| reply(TextAnswer::NoSuchContact(n), Outcome::BadCommand))
+    };
+    let (to, body) = match contacts::command(&text.body) {
+        Command::List if recent.is_empty() => {
+            return reply(TextAnswer::NoRecentCorrespondent, Outcome::NoRecentCaller);
+        }
+        Command::List => return reply(TextAnswer::Contacts(recent), Outcome::Command),
+        Command::Bad => return reply(TextAnswer::CommandUsage, Outcome::BadCommand),
+        Command::Block(n) | Command::Unblock(n) => {
+            let mut contact = match nth(n) {
+                Ok(contact) => contact,
+                Err(decision) => return decision,
+            };
+            let blocked = matches!(contacts::command(&text.body), Command::Block(_));
+            contact.blocked = blocked;
+            let mut job = only(record(Outcome::Command)).expect("a record");
+            job.block = Some(BlockChange {
+                client_id: client.id,
+                number: contact.number.clone(),
+                blocked,
+            });
+            return Decision {
+                answer: Answer::Text(if blocked {
+                    TextAnswer::ContactBlocked(contact)
+                } else {
+                    TextAnswer::ContactUnblocked(contact)
+                }),
+                record: Some(job),
+            };
+        }
+        Command::To(n, body) => {
+            let contact = match nth(n) {
+                Ok(contact) => contact,
+                Err(decision) => return decision,
+            };
+            if contact.blocked {
+                return reply(TextAnswer::IsBlocked(contact), Outcome::BadCommand);
+            }
+            if let Some(why) = unreachable_contact(facts, &contact.number) {
+                return reply(TextAnswer::NoRecentCorrespondent, why);
+            }
+            (contact.number, body)
+        }
+        Command::Plain => match facts.reachable(client) {
+            Ok(reachable) => (reachable[0].number.clone(), text.body.as_str()),
+            Err(why) => return reply(TextAnswer::NoRecentCorrespondent, why),
+        },
+    };
+    let empty = body.trim().is_empty();
+    if !empty && !may_relay(from, proxy) {
+        return reply(TextAnswer::Nothing, Outcome::RateLimited);
+    }
+    let outcome = if empty {
+        Outcome::EmptyMessage
+    } else {
+        Outcome::Forwarded
+    };
+    let mut job = only(record(outcome)).expect("a record");
+    job.outbound = (!empty).then(|| relay(&to, body));
+    Decision {
+        answer: Answer::Text(TextAnswer::Nothing),
+        record: Some(job),
+    }
+}
+
+/// The client's key on the call menu: the contact it numbers, if it is still one the client
+/// may reach; otherwise the menu again. Records nothing: the call was recorded when the menu
+/// was offered.
+pub(super) fn choose(facts: &Facts, call: &Call, digits: &str) -> CallAnswer {
+    let (Some(from), Some(proxy)) = (&call.from, &call.to) else {
+        return CallAnswer::Unavailable;
+    };
+    // Only the client's own call gets a menu: anything else posted here is not one of ours.
+    let Some(client) = facts.clients.get(proxy).filter(|c| &c.real_phone == from) else {
+        return CallAnswer::Unavailable;
+    };
+    let reachable = match facts.reachable(client) {
+        Ok(reachable) => reachable,
+        Err(_) => return CallAnswer::NoRecentCaller,
+    };
+    let chosen = digits
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| reachable.iter().find(|c| c.n == n));
+    match chosen {
+        Some(contact) => CallAnswer::Connect {
+            proxy: proxy.clone(),
+            number: contact.number.clone(),
+        },
+        None => CallAnswer::Menu {
+            proxy: proxy.clone(),
+            default: reachable[0].number.clone(),
+            choices: reachable,
+            again: true,
+        },
     }
 }
 
@@ -382,6 +559,169 @@ mod tests {
             updated_at: Utc::now(),
         };
         HashMap::from([(e164(PROXY), client)])
+    }
+
+    /// The client's contacts: (number, minutes since they last reached the client, blocked).
+    fn contacts<'a>(
+        list: impl IntoIterator<Item = (&'a str, i64, bool)>,
+    ) -> HashMap<ClientId, Vec<Contact>> {
+        let id = ClientId::new(7).unwrap();
+        let list = list
+            .into_iter()
+            .map(|(n, minutes, blocked)| Contact {
+                client_id: id,
+                number: e164(n),
+                last_at: Utc::now() - chrono::Duration::minutes(minutes),
+                last_channel: Some(Channel::Voice),
+                order_id: None,
+                blocked_at: blocked.then(Utc::now),
+            })
+            .collect();
+        HashMap::from([(id, list)])
+    }
+
+    /// Decides `decide` for a client with these contacts (see `contacts`), the relay limits
+    /// letting everything through.
+    fn with_contacts<'a>(
+        list: impl IntoIterator<Item = (&'a str, i64, bool)>,
+        decide: impl Fn(&Facts, &mut MayRelay) -> Decision,
+    ) -> Decision {
+        let routing = Routing::default();
+        let clients = clients(None);
+        let ours = HashSet::from([e164(PROXY), e164(OTHER_PROXY)]);
+        let contacts = contacts(list);
+        let facts = Facts {
+            routing: &routing,
+            clients: &clients,
+            ours: &ours,
+            contacts: &contacts,
+            latest_orders: &HashMap::from([(
+                ClientId::new(7).unwrap(),
+                OrderId::parse("1234").unwrap(),
+            )]),
+            since: Utc::now() - chrono::Duration::days(7),
+        };
+        decide(&facts, &mut |_, _| true)
+    }
+
+    fn text_from(from: &str, body: &str) -> Text {
+        Text {
+            from: Some(e164(from)),
+            to: Some(e164(PROXY)),
+            body: body.into(),
+            sid: Some("SM1".into()),
+        }
+    }
+
+    const OTHER: &str = "+33698765400";
+    /// Eight days ago: out of the default window.
+    const LAPSED: i64 = 8 * 24 * 60;
+
+    #[test]
+    fn a_client_reaches_a_recent_contact_never_a_lapsed_or_blocked_one() {
+        let call = Call {
+            from: Some(e164(CLIENT)),
+            to: Some(e164(PROXY)),
+            sid: Some("CA1".into()),
+        };
+        // Only a lapsed one: nobody.
+        let d = with_contacts([(COURIER, LAPSED, false)], |f, m| decide_call(f, &call, m));
+        assert_eq!(d.answer, Answer::Call(CallAnswer::NoRecentCaller));
+        // The most recent is blocked: the next one, without a menu.
+        let d = with_contacts([(COURIER, 1, true), (OTHER, 9, false)], |f, m| {
+            decide_call(f, &call, m)
+        });
+        assert_eq!(
+            d.answer,
+            Answer::Call(CallAnswer::Connect {
+                proxy: e164(PROXY),
+                number: e164(OTHER)
+            })
+        );
+        // Two open: a menu keyed by their #N, the most recent by default.
+        let d = with_contacts(
+            [(COURIER, 1, false), (FLOODER, 2, true), (OTHER, 9, false)],
+            |f, m| decide_call(f, &call, m),
+        );
+        let Answer::Call(CallAnswer::Menu {
+            choices,
+            default,
+            again,
+            ..
+        }) = d.answer
+        else {
+            panic!("a menu");
+        };
+        assert_eq!(choices.iter().map(|c| c.n).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!((default, again), (e164(COURIER), false));
+        assert_eq!(d.record.unwrap().interaction.outcome, Outcome::Forwarded);
+        // A plain text goes to the most recent open one.
+        let d = with_contacts([(COURIER, 1, true), (OTHER, 9, false)], |f, m| {
+            decide_text(f, &text_from(CLIENT, "Merci"), m)
+        });
+        assert_eq!(d.record.unwrap().outbound.unwrap().to, e164(OTHER));
+    }
+
+    #[test]
+    fn a_client_chooses_lists_and_blocks_by_number() {
+        let list = [(COURIER, 1, false), (OTHER, 9, false)];
+        let text =
+            |body: &str| with_contacts(list, |f, m| decide_text(f, &text_from(CLIENT, body), m));
+        let d = text("#2 Je descends");
+        let sent = d.record.unwrap().outbound.unwrap();
+        assert_eq!(
+            (sent.to, sent.body.as_deref()),
+            (e164(OTHER), Some("Je descends"))
+        );
+        let d = text("#?");
+        let Answer::Text(TextAnswer::Contacts(lines)) = d.answer else {
+            panic!("the list");
+        };
+        assert_eq!(lines.len(), 2);
+        assert_eq!(d.record.unwrap().interaction.outcome, Outcome::Command);
+        for (body, answer) in [
+            ("#9 Allô", TextAnswer::NoSuchContact(9)),
+            ("BLOQUER #3", TextAnswer::NoSuchContact(3)),
+            ("#x", TextAnswer::CommandUsage),
+            ("#", TextAnswer::CommandUsage),
+        ] {
+            let d = text(body);
+            assert_eq!(d.answer, Answer::Text(answer), "{body}");
+            let record = d.record.unwrap();
+            assert_eq!(record.interaction.outcome, Outcome::BadCommand, "{body}");
+            assert!(
+                record.outbound.is_none() && record.block.is_none(),
+                "{body}"
+            );
+        }
+        let d = text("BLOQUER #2");
+        let block = d.record.unwrap().block.unwrap();
+        assert_eq!((block.number, block.blocked), (e164(OTHER), true));
+        // A blocked contact: not reached by #N, and its own calls and texts go nowhere.
+        let list = [(COURIER, 1, false), (OTHER, 9, true)];
+        let d = with_contacts(list, |f, m| {
+            decide_text(f, &text_from(CLIENT, "#2 Allô"), m)
+        });
+        assert!(matches!(d.answer, Answer::Text(TextAnswer::IsBlocked(_))));
+        let d = with_contacts(list, |f, m| decide_text(f, &text_from(OTHER, "Allô ?"), m));
+        let record = d.record.unwrap();
+        assert_eq!(record.interaction.outcome, Outcome::BlockedContact);
+        assert!(record.outbound.is_none() && record.new_last_caller.is_none());
+        let call = Call {
+            from: Some(e164(OTHER)),
+            to: Some(e164(PROXY)),
+            sid: Some("CA2".into()),
+        };
+        let d = with_contacts(list, |f, m| decide_call(f, &call, m));
+        assert_eq!(d.answer, Answer::Call(CallAnswer::Unavailable));
+        // A third party's "#2" is a message like any other, tied to the client's latest order.
+        let d = with_contacts(list, |f, m| decide_text(f, &text_from(COURIER, "#2"), m));
+        let record = d.record.unwrap();
+        assert_eq!(record.outbound.unwrap().to, e164(CLIENT));
+        assert_eq!(
+            record.new_last_caller.unwrap().order_id.unwrap().as_str(),
+            "1234"
+        );
     }
 
     /// A webhook's case: who to whom (and the body of a text), the client's last caller →
@@ -427,10 +767,14 @@ mod tests {
         let routing = Routing::default();
         let clients = clients(c.last);
         let ours = HashSet::from([e164(PROXY), e164(OTHER_PROXY)]);
+        let contacts = contacts(c.last.iter().map(|n| (*n, 5, false)));
         let facts = Facts {
             routing: &routing,
             clients: &clients,
             ours: &ours,
+            contacts: &contacts,
+            latest_orders: &HashMap::new(),
+            since: Utc::now() - chrono::Duration::days(7),
         };
         let mut asked = 0;
         let mut may_relay = |sender: &E164, proxy: &E164| {
@@ -590,7 +934,7 @@ mod tests {
                 d.record
                     .as_ref()
                     .and_then(|r| r.new_last_caller.as_ref())
-                    .map(|(_, n)| n.to_string()),
+                    .map(|seen| seen.number.to_string()),
                 c.then.map(str::to_owned),
                 "{name}"
             );
@@ -607,10 +951,14 @@ mod tests {
         let routing = Routing::default();
         let clients = clients(Some(COURIER));
         let ours = HashSet::new();
+        let contacts = contacts([(COURIER, 5, false)]);
         let facts = Facts {
             routing: &routing,
             clients: &clients,
             ours: &ours,
+            contacts: &contacts,
+            latest_orders: &HashMap::new(),
+            since: Utc::now() - chrono::Duration::days(7),
         };
         let call = Call {
             from: Some(e164(CLIENT)),

@@ -16,11 +16,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::decide::{Decision, Facts, decide_call, decide_text};
-use super::{Answer, CallAnswer, Inbound};
+use super::{Answer, CallAnswer, Inbound, Known};
 use crate::app::Routing;
 use crate::batch::Batcher;
 use crate::domain::E164;
-use crate::store::{BatchWritten, Channel, Client, RoutingJob, Store, StoreError};
+use crate::store::{BatchWritten, Channel, Contact, RoutingJob, Store, StoreError};
 
 /// The engine: a queue of webhooks in front of one batch task. `None` answers an internal
 /// failure (already logged).
@@ -88,6 +88,7 @@ fn decide_jobs(
     allowed: &mut [Option<bool>],
 ) -> Vec<Decision> {
     let mut clients = facts.clients.clone();
+    let mut contacts = facts.contacts.clone();
     let mut seen = recorded.clone();
     // Where each proxy last appears: a webhook's new last caller matters to the batch only
     // when a later webhook of the same proxy reads it.
@@ -102,6 +103,7 @@ fn decide_jobs(
     for (i, job) in jobs.iter().enumerate() {
         let now = Facts {
             clients: &clients,
+            contacts: &contacts,
             ..*facts
         };
         let mut may_relay = |sender: &E164, proxy: &E164| {
@@ -113,15 +115,38 @@ fn decide_jobs(
         };
         let retried = webhook_sid(job).is_some_and(|sid| !seen.insert(sid));
         if let Some(record) = &mut decision.record
-            && let Some((_, caller)) = &record.new_last_caller
             && !retried
-            && let Some(client) = clients.get_mut(&record.interaction.proxy)
+            && (record.new_last_caller.is_some() || record.block.is_some())
         {
-            // The next webhooks of this batch see the caller this one remembered.
-            client.last_caller = Some(caller.clone());
-            record.later_jobs_depend = last_index
-                .get(&record.interaction.proxy)
-                .is_some_and(|&last| last > i);
+            // The next webhooks of this batch see the contact this one remembered or blocked.
+            let proxy = &record.interaction.proxy;
+            if let Some(seen) = &record.new_last_caller {
+                if let Some(client) = clients.get_mut(proxy) {
+                    client.last_caller = Some(seen.number.clone());
+                }
+                let list = contacts.entry(seen.client_id).or_default();
+                let blocked_at = list
+                    .iter()
+                    .find(|c| c.number == seen.number)
+                    .and_then(|c| c.blocked_at);
+                list.retain(|c| c.number != seen.number);
+                list.push(Contact {
+                    client_id: seen.client_id,
+                    number: seen.number.clone(),
+                    last_at: record.interaction.occurred_at,
+                    last_channel: Some(seen.channel),
+                    order_id: seen.order_id.clone(),
+                    blocked_at,
+                });
+            }
+            if let Some(block) = &record.block
+                && let Some(contact) = contacts
+                    .get_mut(&block.client_id)
+                    .and_then(|list| list.iter_mut().find(|c| c.number == block.number))
+            {
+                contact.blocked_at = block.blocked.then_some(record.interaction.occurred_at);
+            }
+            record.later_jobs_depend = last_index.get(proxy).is_some_and(|&last| last > i);
         }
         decisions.push(decision);
     }
@@ -153,24 +178,16 @@ async fn route_together(
         numbers.dedup();
         numbers
     };
-    let facts = store
-        .routing_facts(&numbers(proxy_of), &numbers(sender_of))
+    let since = chrono::Utc::now() - routing.contact_window;
+    let read = store
+        .routing_facts(&numbers(proxy_of), &numbers(sender_of), since)
         .await
         .map_err(|error| Failed {
             stage: "read",
             error,
         })?;
-    let clients: HashMap<E164, Client> = facts
-        .clients
-        .into_iter()
-        .filter_map(|c| Some((c.proxy.clone()?, c)))
-        .collect();
-    let ours: HashSet<E164> = facts.ours.into_iter().collect();
-    let facts = Facts {
-        routing,
-        clients: &clients,
-        ours: &ours,
-    };
+    let known = Known::from(read);
+    let facts = known.facts(routing, since);
     // Retried webhooks are answered but change nothing: the store skips them, so what the
     // batch remembers must skip them too. Those retried within the batch are seen here; those
     // recorded before are found by the store, which refuses the batch when later jobs were

@@ -8,13 +8,18 @@
 //! falls accordingly. A batch that fails is routed again webhook by webhook, so that one bad
 //! webhook fails only itself (`engine.rs`).
 
+pub mod contacts;
 mod decide;
 mod engine;
 mod limits;
 
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
 use super::{App, AppError, AppResult};
-use crate::domain::E164;
-use crate::store::StoreError;
+use crate::domain::{ClientId, E164, OrderId};
+use crate::store::{Channel, Client, Contact, RoutingFacts, StoreError};
 pub use engine::{Engine, engine, engine_with, route_batch};
 pub use limits::RelayLimits;
 
@@ -39,6 +44,40 @@ pub enum CallAnswer {
         proxy: E164,
         number: E164,
     },
+    /// The client has several recent contacts: a keypad menu of `choices` (keyed by their
+    /// `#N`), then `default` (the most recent) when no key is pressed. `again` after a key
+    /// that numbers none of them.
+    Menu {
+        proxy: E164,
+        choices: Vec<ContactLine>,
+        default: E164,
+        again: bool,
+    },
+}
+
+/// A recent contact as its client is told of it: its `#N`, its number (shown masked), when
+/// and how it last reached them, the order it came about, and whether it is blocked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactLine {
+    pub n: usize,
+    pub number: E164,
+    pub at: DateTime<Utc>,
+    pub channel: Option<Channel>,
+    pub order: Option<OrderId>,
+    pub blocked: bool,
+}
+
+impl ContactLine {
+    fn of(n: usize, c: &Contact) -> Self {
+        Self {
+            n,
+            number: c.number.clone(),
+            at: c.last_at,
+            channel: c.last_channel,
+            order: c.order_id.clone(),
+            blocked: c.blocked_at.is_some(),
+        }
+    }
 }
 
 /// An incoming text.
@@ -58,6 +97,16 @@ pub enum TextAnswer {
     UnknownProxy,
     CountryBlocked,
     NoRecentCorrespondent,
+    /// `#?`: the client's recent contacts.
+    Contacts(Vec<ContactLine>),
+    /// `#N` (or `BLOQUER #N`) with fewer recent contacts.
+    NoSuchContact(usize),
+    /// A command that names no contact: how to write one.
+    CommandUsage,
+    ContactBlocked(ContactLine),
+    ContactUnblocked(ContactLine),
+    /// `#N message` to a contact the client blocked.
+    IsBlocked(ContactLine),
 }
 
 /// A webhook for the engine.
@@ -94,6 +143,69 @@ pub async fn route_text(app: &App, text: Text) -> AppResult<TextAnswer> {
     {
         Some(Answer::Text(answer)) => Ok(answer),
         _ => Err(failed()),
+    }
+}
+
+/// The key a client pressed on the call menu (`CallAnswer::Menu`): the contact it numbers,
+/// read again now (a contact blocked meanwhile is not connected), or the menu again.
+pub async fn choose_contact(app: &App, call: Call, digits: &str) -> AppResult<CallAnswer> {
+    let (Some(from), Some(proxy)) = (&call.from, &call.to) else {
+        return Ok(CallAnswer::Unavailable);
+    };
+    let since = Utc::now() - app.routing.contact_window;
+    let read = app
+        .store
+        .routing_facts(
+            std::slice::from_ref(proxy),
+            std::slice::from_ref(from),
+            since,
+        )
+        .await?;
+    let known = Known::from(read);
+    Ok(decide::choose(
+        &known.facts(&app.routing, since),
+        &call,
+        digits,
+    ))
+}
+
+/// What the store read for routing, arranged for the rules.
+struct Known {
+    clients: HashMap<E164, Client>,
+    ours: HashSet<E164>,
+    contacts: HashMap<ClientId, Vec<Contact>>,
+    latest_orders: HashMap<ClientId, OrderId>,
+}
+
+impl From<RoutingFacts> for Known {
+    fn from(read: RoutingFacts) -> Self {
+        let mut contacts: HashMap<ClientId, Vec<Contact>> = HashMap::new();
+        for c in read.contacts {
+            contacts.entry(c.client_id).or_default().push(c);
+        }
+        Self {
+            clients: read
+                .clients
+                .into_iter()
+                .filter_map(|c| Some((c.proxy.clone()?, c)))
+                .collect(),
+            ours: read.ours.into_iter().collect(),
+            contacts,
+            latest_orders: read.latest_orders.into_iter().collect(),
+        }
+    }
+}
+
+impl Known {
+    fn facts<'a>(&'a self, routing: &'a super::Routing, since: DateTime<Utc>) -> decide::Facts<'a> {
+        decide::Facts {
+            routing,
+            clients: &self.clients,
+            ours: &self.ours,
+            contacts: &self.contacts,
+            latest_orders: &self.latest_orders,
+            since,
+        }
     }
 }
 

@@ -322,6 +322,9 @@ pub fn outcome_name(w: &'static AdminWords, o: Outcome) -> &'static str {
         Outcome::OwnNumber => &w.outcome_own_number,
         Outcome::OtpAccepted => &w.outcome_otp_accepted,
         Outcome::OtpRefused => &w.outcome_otp_refused,
+        Outcome::BlockedContact => &w.outcome_blocked_contact,
+        Outcome::Command => &w.outcome_command,
+        Outcome::BadCommand => &w.outcome_bad_command,
     }
 }
 

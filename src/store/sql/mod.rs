@@ -23,9 +23,9 @@ use crate::domain::{
     PendingId, Scopes,
 };
 use crate::store::{
-    Activation, ApiKey, Client, EmailStatus, FailedOutbound, Interaction, Job, JobStatus, Order,
-    OutboundEmail, OutboundKind, OutboundMessage, OutboundStatus, PoolNumber, PoolStatus,
-    SimulatedDelivery, StoreError, StoreResult,
+    Activation, ApiKey, Channel, Client, Contact, EmailStatus, FailedOutbound, Interaction, Job,
+    JobStatus, Order, OutboundEmail, OutboundKind, OutboundMessage, OutboundStatus, PoolNumber,
+    PoolStatus, SimulatedDelivery, StoreError, StoreResult,
 };
 pub(crate) use activations::{
     activation_cols, begin_step, check_limits, impl_activation_store, insert_code,
@@ -194,6 +194,33 @@ pub(crate) fn client_from(r: &impl Columns) -> StoreResult<Client> {
         created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
         updated_at: r.time("updated_at")?.ok_or_else(corrupt("updated_at"))?,
     })
+}
+
+/// A contact, or `None` for a row without a number (another kind of row in the same union).
+pub(crate) fn contact_from(r: &impl Columns) -> StoreResult<Option<Contact>> {
+    let Some(number) = phone(r, "number")? else {
+        return Ok(None);
+    };
+    Ok(Some(Contact {
+        client_id: client_id(r, "client_id")?.ok_or_else(corrupt("client_id"))?,
+        number,
+        last_at: r.time("last_at")?.ok_or_else(corrupt("last_at"))?,
+        last_channel: present(r, "last_channel")?
+            .map(|c| Channel::parse(&c).ok_or_else(corrupt("last_channel")))
+            .transpose()?,
+        order_id: present(r, "order_id")?
+            .map(|o| OrderId::parse(&o).map_err(|_| corrupt("order_id")()))
+            .transpose()?,
+        blocked_at: r.time("blocked_at")?,
+    }))
+}
+
+/// A client's latest order, from a row of `contact_from`'s union that has no number.
+pub(crate) fn latest_order_from(r: &impl Columns) -> StoreResult<(ClientId, OrderId)> {
+    Ok((
+        client_id(r, "client_id")?.ok_or_else(corrupt("client_id"))?,
+        OrderId::parse(&required(r, "order_id")?).map_err(|_| corrupt("order_id")())?,
+    ))
 }
 
 pub(crate) fn activation_from(r: &impl Columns) -> StoreResult<Activation> {

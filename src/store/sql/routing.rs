@@ -20,6 +20,7 @@ macro_rules! impl_routing_store {
                     &self,
                     proxies: &[E164],
                     senders: &[E164],
+                    since: DateTime<Utc>,
                 ) -> StoreResult<RoutingFacts> {
                     use sqlx::QueryBuilder;
 
@@ -32,17 +33,19 @@ macro_rules! impl_routing_store {
                     }
                     // One statement: the proxies' clients, then which numbers are ours (in
                     // the pool and not released, or some client's proxy) among the senders and
-                    // the last callers of those clients (one stored, or imported, before the
-                    // rule must not be dialled or texted). The second part's rows hold only
+                    // the recent contacts of those clients (one that became ours since must
+                    // not be dialled or texted). The second part's rows hold only
                     // `our_number`: as many nulls as `client_cols!` has columns.
                     const NO_CLIENT: &str = "select null, null, null, null, null, null, null, \
                          null, null, null, ";
-                    // `column` is one of the senders, or a last caller of these proxies' clients.
+                    // `column` is one of the senders, or a recent contact of these proxies'
+                    // clients.
                     fn asked(
                         query: &mut QueryBuilder<DbEngine>,
                         column: &str,
                         proxies: &[E164],
                         senders: &[E164],
+                        since: DateTime<Utc>,
                     ) {
                         query.push("(");
                         if !senders.is_empty() {
@@ -54,9 +57,11 @@ macro_rules! impl_routing_store {
                                 query.push(" or ");
                             }
                             query.push(column).push(
-                                " in (select client_last_caller from clients \
-                                 where client_proxy_number in (",
+                                " in (select c.number from contacts c \
+                                 join clients k on k.client_id = c.client_id \
+                                 where c.last_at >= ",
                             );
+                            query.push_bind(since).push(" and k.client_proxy_number in (");
                             list(query, proxies);
                             query.push(")");
                         }
@@ -78,11 +83,11 @@ macro_rules! impl_routing_store {
                         "phone_number as our_number from pool_numbers \
                          where status <> 'released' and ",
                     );
-                    asked(&mut query, "phone_number", proxies, senders);
+                    asked(&mut query, "phone_number", proxies, senders, since);
                     query.push(" union all ").push(NO_CLIENT).push(
                         "client_proxy_number from clients where ",
                     );
-                    asked(&mut query, "client_proxy_number", proxies, senders);
+                    asked(&mut query, "client_proxy_number", proxies, senders, since);
                     let mut facts = RoutingFacts::default();
                     for row in query.build().persistent(false).fetch_all(self.reader()).await? {
                         match Columns::text(&row, "our_number")? {
@@ -93,7 +98,90 @@ macro_rules! impl_routing_store {
                             None => facts.clients.push(client_from(&row)?),
                         }
                     }
+                    if facts.clients.is_empty() {
+                        return Ok(facts);
+                    }
+                    // Then their contacts: the recent ones (whom they may reach), and the
+                    // senders (one they blocked long ago is still blocked); and each client's
+                    // latest order (what a new contact is about), as rows without a number.
+                    fn ids(query: &mut QueryBuilder<DbEngine>, clients: &[Client]) {
+                        let mut list = query.separated(", ");
+                        for c in clients {
+                            list.push_bind(c.id.get());
+                        }
+                        query.push(")");
+                    }
+                    let mut query = QueryBuilder::<DbEngine>::new(
+                        "select client_id, number, last_at, last_channel, order_id, blocked_at \
+                         from contacts where client_id in (",
+                    );
+                    ids(&mut query, &facts.clients);
+                    query.push(" and (last_at >= ").push_bind(since);
+                    if !senders.is_empty() {
+                        query.push(" or number in (");
+                        list(&mut query, senders);
+                    }
+                    query.push(
+                        ") union all select o.client_id, null, null, null, o.order_id, null \
+                         from orders o where o.client_id in (",
+                    );
+                    ids(&mut query, &facts.clients);
+                    query.push(
+                        " and o.created_at = (select max(i.created_at) from orders i \
+                         where i.client_id = o.client_id)",
+                    );
+                    for row in query.build().persistent(false).fetch_all(self.reader()).await? {
+                        match contact_from(&row)? {
+                            Some(contact) => facts.contacts.push(contact),
+                            None => facts.latest_orders.push(latest_order_from(&row)?),
+                        }
+                    }
                     Ok(facts)
+                }
+
+                async fn blocked_contacts(&self, client: ClientId) -> StoreResult<Vec<Contact>> {
+                    let rows = sqlx::query(
+                        "select client_id, number, last_at, last_channel, order_id, blocked_at \
+                         from contacts where client_id = $1 and blocked_at is not null \
+                         order by blocked_at desc, number",
+                    )
+                    .bind(client.get())
+                    .fetch_all(self.reader())
+                    .await?;
+                    rows.iter()
+                        .filter_map(|r| contact_from(r).transpose())
+                        .collect()
+                }
+
+                async fn set_blocked(
+                    &self,
+                    client: ClientId,
+                    number: &E164,
+                    at: Option<DateTime<Utc>>,
+                ) -> StoreResult<Option<(Contact, bool)>> {
+                    let mut tx = self.begin_write().await?;
+                    // Only a change is written: blocking twice keeps the first time.
+                    let changed = sqlx::query(
+                        "update contacts set blocked_at = $1 where client_id = $2 and number = $3 \
+                         and (blocked_at is null) = ($1 is not null)",
+                    )
+                    .bind(at)
+                    .bind(client.get())
+                    .bind(number.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        > 0;
+                    let row = sqlx::query(
+                        "select client_id, number, last_at, last_channel, order_id, blocked_at \
+                         from contacts where client_id = $1 and number = $2",
+                    )
+                    .bind(client.get())
+                    .bind(number.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(row.as_ref().map(contact_from).transpose()?.flatten().map(|c| (c, changed)))
                 }
 
                 async fn record_routing_batch(&self, jobs: Vec<RoutingJob>) -> StoreResult<BatchWritten> {
@@ -161,11 +249,51 @@ macro_rules! impl_routing_store {
                         return Ok(BatchWritten::Retried(misread));
                     }
 
-                    // The latest caller of each client wins.
+                    // The latest caller of each client wins; each contact is written once,
+                    // as it was last seen.
                     let mut last: HashMap<i64, String> = HashMap::new();
+                    let mut seen: HashMap<(i64, &str), (&ContactSeen, DateTime<Utc>)> =
+                        HashMap::new();
                     for &i in &new {
-                        if let Some((client, caller)) = &jobs[i].new_last_caller {
-                            last.insert(client.get(), caller.as_str().to_owned());
+                        if let Some(contact) = &jobs[i].new_last_caller {
+                            let client = contact.client_id.get();
+                            last.insert(client, contact.number.as_str().to_owned());
+                            seen.insert(
+                                (client, contact.number.as_str()),
+                                (contact, jobs[i].interaction.occurred_at),
+                            );
+                        }
+                    }
+                    if !seen.is_empty() {
+                        let mut upsert = QueryBuilder::<DbEngine>::new(
+                            "insert into contacts (client_id, number, last_at, last_channel, \
+                             order_id) ",
+                        );
+                        upsert.push_values(seen.values(), |mut row, (c, at)| {
+                            row.push_bind(c.client_id.get())
+                                .push_bind(c.number.as_str().to_owned())
+                                .push_bind(*at)
+                                .push_bind(c.channel.as_str())
+                                .push_bind(c.order_id.as_ref().map(|o| o.as_str().to_owned()));
+                        });
+                        upsert.push(
+                            " on conflict (client_id, number) do update set \
+                             last_at = excluded.last_at, last_channel = excluded.last_channel, \
+                             order_id = coalesce(excluded.order_id, contacts.order_id)",
+                        );
+                        upsert.build().persistent(false).execute(&mut *tx).await?;
+                    }
+                    for &i in &new {
+                        if let Some(b) = &jobs[i].block {
+                            sqlx::query(
+                                "update contacts set blocked_at = $1 \
+                                 where client_id = $2 and number = $3",
+                            )
+                            .bind(b.blocked.then_some(jobs[i].interaction.occurred_at))
+                            .bind(b.client_id.get())
+                            .bind(b.number.as_str())
+                            .execute(&mut *tx)
+                            .await?;
                         }
                     }
                     if !last.is_empty() {
