@@ -2,6 +2,7 @@
 //! layer decides; the store persists; neither knows about HTTP.
 
 pub mod activation;
+pub mod blocks;
 pub mod clients;
 pub mod dashboard;
 pub mod gauges;

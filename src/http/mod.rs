@@ -15,6 +15,7 @@ mod admin;
 mod auth;
 #[cfg(feature = "bench")]
 mod bench;
+mod blocks;
 pub mod chart;
 mod clients;
 mod confirmations;
@@ -111,6 +112,7 @@ pub fn router(state: AppState) -> Router {
     let routes = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(orders::router(&state))
         .merge(clients::router(&state))
+        .merge(blocks::router(&state))
         .merge(confirmations::router(&state))
         .merge(pool::router(&state))
         .merge(ops::router(&state))

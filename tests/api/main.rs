@@ -15,6 +15,7 @@ mod bad_input;
 mod browser;
 mod clients;
 mod commands;
+mod contacts;
 mod dashboard;
 mod docs;
 mod email;
