@@ -88,6 +88,10 @@ pub struct RawSettings {
     /// call menu, or as the last caller) [default: 7]
     #[arg(long, env = "PROXYCALL_CONTACT_WINDOW_DAYS", global = true)]
     pub contact_window_days: Option<String>,
+    /// Whether clients choose whom to reach: `#?`, `#N`, `BLOQUER #N` texts and the call menu;
+    /// off, they reach their most recent contact [default: on]
+    #[arg(long, env = "PROXYCALL_CONTACT_CHOICE", global = true)]
+    pub contact_choice: Option<String>,
     /// Hours a message is retried through passing carrier failures before it fails
     /// (then `proxycall outbox requeue`) [default: 24]
     #[arg(long, env = "PROXYCALL_OUTBOX_RETRY_HOURS", global = true)]
@@ -441,6 +445,8 @@ pub struct Settings {
     pub timezone: chrono_tz::Tz,
     /// How long a correspondent stays a recent contact of a client.
     pub contact_window: chrono::Duration,
+    /// Clients choose whom to reach (`#?`, `#N`, `BLOQUER #N`, the call menu).
+    pub contact_choice: bool,
     pub retention: chrono::Duration,
     /// How long passing failures of a send are retried, from the message's creation.
     pub outbox_retry_horizon: chrono::Duration,
@@ -866,6 +872,12 @@ impl Settings {
                 })
             },
         ));
+        let contact_choice = p.parse(
+            "PROXYCALL_CONTACT_CHOICE",
+            given(&raw.contact_choice),
+            true,
+            flag,
+        );
         let retention = chrono::Duration::days(p.parse(
             "PROXYCALL_RETENTION_DAYS",
             given(&raw.retention_days),
@@ -991,6 +1003,7 @@ impl Settings {
             language,
             timezone,
             contact_window,
+            contact_choice,
             retention,
             outbox_retry_horizon,
             outbox_settle_grace,
@@ -1274,6 +1287,7 @@ impl std::fmt::Debug for RawSettings {
         .field("language", &self.language)
         .field("timezone", &self.timezone)
         .field("contact_window_days", &self.contact_window_days)
+        .field("contact_choice", &self.contact_choice)
         .field("retention_days", &self.retention_days);
         #[cfg(feature = "bench")]
         d.field("bench_reference", &self.bench_reference);
@@ -1352,6 +1366,7 @@ impl std::fmt::Debug for Settings {
             .field("language", &self.language)
             .field("timezone", &self.timezone)
             .field("contact_window", &self.contact_window)
+            .field("contact_choice", &self.contact_choice)
             .field("retention", &self.retention)
             .field("job_workers", &self.job_workers);
         #[cfg(feature = "bench")]

@@ -15,6 +15,7 @@ use crate::store::{PoolStatus, Store};
 
 const CLIENT_PHONE: &str = "+33612345678";
 const COURIER_PHONE: &str = "+33698765432";
+const SHOP_PHONE: &str = "+33687654321";
 
 /// Marks a database the demo set up: the demo runs again on it, and on no other.
 const DEMO_MARKER: &str = "demo_database";
@@ -173,6 +174,65 @@ async fn activation(
     Ok(())
 }
 
+/// Choosing a contact: the shop texts too, Jeanne lists her recent contacts, writes to the
+/// courier by number, and calls her proxy (a keypad menu).
+async fn contacts(
+    http: &reqwest::Client,
+    base: &str,
+    token: &[u8],
+    store: &dyn Store,
+    proxy: &str,
+) -> Result<(), reqwest::Error> {
+    let text = |from: &'static str, body: &'static str| {
+        let sid = crate::carrier::sid("SM");
+        async move {
+            simulate::post_webhook(
+                http,
+                base,
+                "/twilio/sms",
+                token,
+                &simulate::sms_params(from, proxy, body, &sid),
+            )
+            .await
+        }
+    };
+    let to_client = inbox_size(store, CLIENT_PHONE).await;
+    text(SHOP_PHONE, "Votre commande est prête").await?;
+    delivered(store, CLIENT_PHONE, to_client).await;
+    let (_, twiml) = text(CLIENT_PHONE, "#?").await?;
+    println!(
+        "\n4. The shop ({SHOP_PHONE}) texts too. Jeanne texts \"#?\" to her proxy and reads:\n   {}",
+        twiml_message(&twiml).replace('\n', "\n   ")
+    );
+    let to_courier = inbox_size(store, COURIER_PHONE).await;
+    text(CLIENT_PHONE, "#2 Je descends dans une minute").await?;
+    let got = delivered(store, COURIER_PHONE, to_courier).await;
+    println!(
+        "5. Jeanne texts \"#2 Je descends dans une minute\". The courier (#2) receives:\n   {}",
+        got.unwrap_or_else(|| "(nothing yet)".into())
+    );
+    let sid = crate::carrier::sid("CA");
+    let (_, twiml) = simulate::post_webhook(
+        http,
+        base,
+        "/twilio/voice",
+        token,
+        &simulate::call_params(CLIENT_PHONE, proxy, &sid),
+    )
+    .await?;
+    println!("6. Jeanne calls her proxy: a keypad menu, the most recent by default:\n   {twiml}");
+    Ok(())
+}
+
+/// The text of a TwiML `<Message>`, unescaped.
+fn twiml_message(twiml: &str) -> String {
+    let inner = twiml
+        .split_once("<Message>")
+        .and_then(|(_, rest)| rest.split_once("</Message>"))
+        .map_or(twiml, |(inner, _)| inner);
+    quick_xml::escape::unescape(inner).map_or_else(|_| inner.to_owned(), |s| s.into_owned())
+}
+
 /// Waits for the simulated carrier to deliver a text to `to` after `before` others.
 async fn delivered(store: &dyn Store, to: &str, before: usize) -> Option<String> {
     let to = E164::parse_shape(to).ok()?;
@@ -296,6 +356,8 @@ pub async fn show(
         "3. Jeanne replies to the proxy. The courier's phone receives, from the proxy:\n   {}",
         got.unwrap_or_else(|| "(nothing yet)".into())
     );
+
+    contacts(&http, base, token, store, &proxy).await?;
 
     activation(&http, base, key, token, store, client_id).await?;
 

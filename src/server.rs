@@ -113,6 +113,7 @@ pub async fn assemble(
             )),
             timezone: settings.timezone,
             contact_window: settings.contact_window,
+            contact_choice: settings.contact_choice,
         })
         .with_outbox(crate::outbox::Policy {
             retry_horizon: settings.outbox_retry_horizon,

@@ -74,6 +74,8 @@ pub struct Routing {
     pub timezone: chrono_tz::Tz,
     /// How long a correspondent stays a recent contact of a client.
     pub contact_window: chrono::Duration,
+    /// Clients choose whom to reach: `#?`, `#N`, `BLOQUER #N` and the call menu.
+    pub contact_choice: bool,
 }
 
 impl Default for Routing {
@@ -84,6 +86,7 @@ impl Default for Routing {
             relay_limits: Arc::default(),
             timezone: chrono_tz::Europe::Paris,
             contact_window: chrono::Duration::days(7),
+            contact_choice: true,
         }
     }
 }

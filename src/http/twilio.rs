@@ -236,6 +236,7 @@ fn call_answer(state: &AppState, answer: Result<CallAnswer, crate::app::AppError
 #[derive(Deserialize, ToSchema)]
 #[allow(non_snake_case, dead_code)]
 pub struct MenuWebhook {
+    /// Twilio's id of the client's call.
     #[schema(example = "CA0123456789abcdef0123456789abcdef")]
     CallSid: String,
     /// The client's phone.

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
 
 const CLIENT: &str = "+33612345678";
 const COURIER: &str = "+33698765432";
@@ -388,4 +388,22 @@ async fn a_last_caller_past_the_window_lapses() {
     assert_eq!(bodies_to(&app, SHOP).await.len(), 0);
     // The last caller the earlier API shows is kept as it was.
     assert_eq!(app.get("/clients/1").await.body["client_last_caller"], SHOP);
+}
+
+#[tokio::test]
+async fn without_contact_choice_everything_goes_to_the_most_recent_as_written() {
+    let app = spawn_app_with(Options {
+        settings: Some(Box::new(|raw| raw.contact_choice = Some("off".into()))),
+        ..Options::default()
+    })
+    .await;
+    let proxy = two_contacts(&app).await;
+    assert_eq!(
+        text(&app, CLIENT, &proxy, "#2 Je descends", "SM2").await,
+        EMPTY
+    );
+    assert_eq!(text(&app, CLIENT, &proxy, "#?", "SM3").await, EMPTY);
+    assert_eq!(bodies_to(&app, SHOP).await, ["#2 Je descends", "#?"]);
+    assert!(bodies_to(&app, COURIER).await.is_empty());
+    assert_eq!(call(&app, CLIENT, &proxy, "CA2").await, dial(&proxy, SHOP));
 }

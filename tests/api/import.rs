@@ -135,6 +135,20 @@ async fn the_sheets_import_once_with_bad_rows_reported_by_line() {
     assert_eq!(marie.real_phone.as_str(), "+33612345678");
     assert_eq!(marie.proxy, Some(e164("+33780000001")));
     assert_eq!(marie.last_caller, Some(e164("+33698765432")));
+    // The sheet's last caller is a recent contact: the client's calls and texts reach them.
+    let since = chrono::Utc::now() - chrono::Duration::days(7);
+    let facts = s
+        .routing_facts(&[e164("+33780000001")], &[], since)
+        .await
+        .unwrap();
+    assert_eq!(
+        facts
+            .contacts
+            .iter()
+            .map(|c| c.number.as_str())
+            .collect::<Vec<_>>(),
+        ["+33698765432"]
+    );
     assert_eq!(marie.mail.as_str(), "marie.dupont@example.com");
     let paul = s.client(ClientId::new(2).unwrap()).await.unwrap().unwrap();
     assert_eq!(paul.real_phone.as_str(), "+33611111111");

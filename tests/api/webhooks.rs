@@ -571,8 +571,10 @@ async fn a_retried_webhook_does_not_change_the_last_caller_for_the_rest_of_its_b
         vec![call(FIRST, "CA-first"), call(CLIENT, "CA-client")],
     )
     .await;
+    // Whom the client reaches, or reaches by default from the menu of their recent contacts.
     let reached = |answer: &Option<Answer>| match answer {
         Some(Answer::Call(CallAnswer::Connect { number, .. })) => number.as_str().to_owned(),
+        Some(Answer::Call(CallAnswer::Menu { default, .. })) => default.as_str().to_owned(),
         other => panic!("{other:?}"),
     };
     assert_eq!(
@@ -611,6 +613,25 @@ const UNAVAILABLE: &str = "Votre correspondant n'est pas joignable pour le momen
 const PREMIUM_FR: &str = "+33899123456";
 /// The UK's 09: premium rate.
 const PREMIUM_UK: &str = "+449012345678";
+
+/// Makes `number` the client's only contact, and its last caller: as one stored before a rule,
+/// or imported.
+async fn remember(app: &TestApp, number: &str) {
+    app.db
+        .exec(&format!(
+            "update clients set client_last_caller = '{number}' where client_id = 1"
+        ))
+        .await;
+    app.db
+        .exec("delete from contacts where client_id = 1")
+        .await;
+    app.db
+        .exec(&format!(
+            "insert into contacts (client_id, number, last_at) values (1, '{number}', '{}')",
+            chrono::Utc::now().to_rfc3339()
+        ))
+        .await;
+}
 
 async fn outcomes(app: &TestApp) -> Vec<String> {
     let mut recorded = app.app.store.interactions(100).await.unwrap();
@@ -723,11 +744,7 @@ async fn a_premium_rate_caller_never_becomes_the_last_caller_and_is_never_dialle
 
     // A premium-rate last caller remembered before the rule (or imported) is never dialled
     // or texted.
-    app.db
-        .exec(&format!(
-            "update clients set client_last_caller = '{PREMIUM_FR}' where client_id = 1"
-        ))
-        .await;
+    remember(&app, PREMIUM_FR).await;
     let (_, twiml) = app
         .webhook("/twilio/voice", &[("From", CLIENT), ("To", &proxy)])
         .await;
@@ -796,11 +813,7 @@ async fn a_stored_last_caller_that_is_one_of_our_numbers_is_never_dialled_or_tex
         .into_iter()
         .enumerate()
     {
-        app.db
-            .exec(&format!(
-                "update clients set client_last_caller = '{ours}' where client_id = 1"
-            ))
-            .await;
+        remember(&app, ours).await;
         let (_, twiml) = app
             .webhook(
                 "/twilio/voice",

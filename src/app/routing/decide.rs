@@ -207,7 +207,7 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
         }
         let first = reachable[0].number.clone();
         // More than one: the client chooses on the keypad, the most recent by default.
-        let answer = if reachable.len() > 1 {
+        let answer = if reachable.len() > 1 && facts.routing.contact_choice {
             CallAnswer::Menu {
                 proxy: proxy.clone(),
                 choices: reachable,
@@ -419,25 +419,25 @@ fn client_text(
         record: only(record(outcome)),
     };
     let recent = facts.recent(client);
-    // The contact `#N` names, or the answer when it names none.
-    let nth = |n: usize| {
-        recent
-            .get(n - 1)
-            .cloned()
-            .ok_or_else(|| reply(TextAnswer::NoSuchContact(n), Outcome::BadCommand))
+    // The contact `#N` names.
+    let nth = |n: usize| recent.get(n - 1).cloned();
+    // Without choice, every text is a reply to the most recent contact.
+    let command = if facts.routing.contact_choice {
+        contacts::command(&text.body)
+    } else {
+        Command::Plain
     };
-    let (to, body) = match contacts::command(&text.body) {
+    let (to, body) = match command {
         Command::List if recent.is_empty() => {
             return reply(TextAnswer::NoRecentCorrespondent, Outcome::NoRecentCaller);
         }
         Command::List => return reply(TextAnswer::Contacts(recent), Outcome::Command),
         Command::Bad => return reply(TextAnswer::CommandUsage, Outcome::BadCommand),
         Command::Block(n) | Command::Unblock(n) => {
-            let mut contact = match nth(n) {
-                Ok(contact) => contact,
-                Err(decision) => return decision,
+            let Some(mut contact) = nth(n) else {
+                return reply(TextAnswer::NoSuchContact(n), Outcome::BadCommand);
             };
-            let blocked = matches!(contacts::command(&text.body), Command::Block(_));
+            let blocked = matches!(command, Command::Block(_));
             contact.blocked = blocked;
             let mut job = only(record(Outcome::Command)).expect("a record");
             job.block = Some(BlockChange {
@@ -455,9 +455,8 @@ fn client_text(
             };
         }
         Command::To(n, body) => {
-            let contact = match nth(n) {
-                Ok(contact) => contact,
-                Err(decision) => return decision,
+            let Some(contact) = nth(n) else {
+                return reply(TextAnswer::NoSuchContact(n), Outcome::BadCommand);
             };
             if contact.blocked {
                 return reply(TextAnswer::IsBlocked(contact), Outcome::BadCommand);

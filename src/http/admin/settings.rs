@@ -78,6 +78,7 @@ fn groups(w: &'static AdminWords, s: &Settings) -> Vec<Group> {
                 ("PROXYCALL_LANGUAGE", s.language.as_str().to_owned()),
                 ("PROXYCALL_TIMEZONE", s.timezone.name().to_owned()),
                 ("PROXYCALL_CONTACT_WINDOW_DAYS", span(s.contact_window)),
+                ("PROXYCALL_CONTACT_CHOICE", yes_no(s.contact_choice)),
                 (
                     "TWILIO_PHONE_COUNTRY",
                     s.default_country.as_str().to_owned(),

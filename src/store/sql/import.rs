@@ -89,6 +89,19 @@ macro_rules! impl_import_store {
                         .map_err(|e| on_unique(e, Conflict::ProxyTaken { owner: None }))?
                         .rows_affected();
                         counts.clients = sum(counts.clients, count(added));
+                        // The sheet's last caller stays reachable for a contact window from
+                        // the import, as a recent contact (issue 12).
+                        if let Some(last) = c.last_caller.as_ref().filter(|_| added > 0) {
+                            sqlx::query(
+                                "insert into contacts (client_id, number, last_at) \
+                                 values ($1, $2, $3) on conflict (client_id, number) do nothing",
+                            )
+                            .bind(c.id.get())
+                            .bind(last.as_str())
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
                     }
                     for a in &set.activations {
                         // An ended one gives its reservation back through the expiry sweep.
