@@ -6,10 +6,12 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 mod admin;
+mod guard;
 mod page;
 mod pool_alert;
 mod report;
 pub use admin::AdminWords;
+pub use guard::GuardWords;
 pub use page::PageWords;
 pub use pool_alert::PoolAlertWords;
 pub use report::ReportWords;
@@ -92,6 +94,8 @@ pub struct Catalogue {
     pub pool_alert: PoolAlertWords,
     /// The dashboard at /admin.
     pub admin: AdminWords,
+    /// The unmasking guard and the opt-out keywords.
+    pub guard: GuardWords,
 }
 
 impl Catalogue {

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::app::activation::{self, CodeKey};
 use crate::app::routing::RelayLimits;
+use crate::app::routing::GuardSettings;
 use crate::app::{App, Routing};
 use crate::carrier::Carrier;
 use crate::carrier::simulated::SimulatedCarrier;
@@ -113,6 +114,11 @@ pub async fn assemble(
             )),
             timezone: settings.timezone,
             contact_window: settings.contact_window,
+            guard: GuardSettings::new(
+                settings.unmask_policy,
+                settings.opt_out.clone(),
+                settings.language,
+            ),
         })
         .with_outbox(crate::outbox::Policy {
             retry_horizon: settings.outbox_retry_horizon,

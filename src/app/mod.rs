@@ -73,6 +73,8 @@ pub struct Routing {
     pub timezone: chrono_tz::Tz,
     /// How long a correspondent stays a recent contact of a client.
     pub contact_window: chrono::Duration,
+    /// The unmasking guard and the opt-out keywords (`routing/guard.rs`, `keywords.rs`).
+    pub guard: routing::GuardSettings,
 }
 
 impl Default for Routing {
@@ -83,6 +85,7 @@ impl Default for Routing {
             relay_limits: Arc::default(),
             timezone: chrono_tz::Europe::Paris,
             contact_window: chrono::Duration::days(7),
+            guard: routing::GuardSettings::default(),
         }
     }
 }

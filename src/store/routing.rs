@@ -43,6 +43,17 @@ pub enum Outcome {
     OtpAccepted,
     /// A text answering an activation with a wrong code.
     OtpRefused,
+    /// A text that would have unmasked someone (a number, an e-mail, a link), not relayed
+    /// under `PROXYCALL_UNMASK_POLICY=block`.
+    UnmaskBlocked,
+    /// A stop word (`STOP`…) where opt-outs apply: not relayed, its sender opted out.
+    OptedOut,
+    /// A start word from someone who had opted out: opted in again.
+    OptedIn,
+    /// A help word where opt-outs apply: answered, not relayed.
+    HelpAnswered,
+    /// Not relayed: its recipient opted out of the proxy's texts.
+    RecipientOptedOut,
 }
 
 impl Direction {
@@ -77,6 +88,11 @@ impl Outcome {
             Self::OwnNumber => "own_number",
             Self::OtpAccepted => "otp_accepted",
             Self::OtpRefused => "otp_refused",
+            Self::UnmaskBlocked => "unmask_blocked",
+            Self::OptedOut => "opted_out",
+            Self::OptedIn => "opted_in",
+            Self::HelpAnswered => "help_answered",
+            Self::RecipientOptedOut => "recipient_opted_out",
         }
     }
 }
@@ -132,6 +148,9 @@ pub trait RoutingStore {
     /// (`RoutingJob::later_jobs_depend`), nothing is written and the answer names the retried
     /// webhooks, so that the batch is decided again without them.
     async fn record_routing_batch(&self, jobs: Vec<RoutingJob>) -> StoreResult<BatchWritten>;
+    /// The pairs (proxy, number) of these proxies where the number opted out of the proxy's
+    /// texts (`record_routing_batch` writes them from `RoutingJobGuard::opt_out`).
+    async fn opt_outs(&self, proxies: &[E164]) -> StoreResult<Vec<(E164, E164)>>;
     /// The latest interactions, newest first.
     async fn interactions(&self, limit: i64) -> StoreResult<Vec<Interaction>>;
     /// Deletes interactions older than `before`; returns how many.
@@ -176,6 +195,30 @@ pub struct RoutingJob {
     pub outbound: Option<NewOutbound>,
     /// A later job of the same batch was decided with the last caller this one sets.
     pub later_jobs_depend: bool,
+    /// What the unmasking guard and the opt-out keywords add (`app/routing/guard.rs`,
+    /// `keywords.rs`).
+    pub guard: RoutingJobGuard,
+}
+
+/// What the unmasking guard and the opt-out keywords add to a webhook's record.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingJobGuard {
+    /// A text to the sender saying why their text was redacted or blocked; its dedupe key
+    /// makes it once per period.
+    pub notice: Option<NewOutbound>,
+    /// A stop or start word's change.
+    pub opt_out: Option<OptOutChange>,
+    /// The kinds of unmasking parts found (`phone`, `email`, `link`): not written, counted
+    /// once the webhook is recorded as new.
+    pub unmasked: Vec<&'static str>,
+}
+
+/// `number` opts out of the texts of `proxy` (`out`), or back in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOutChange {
+    pub proxy: E164,
+    pub number: E164,
+    pub out: bool,
 }
 
 /// What `record_routing_batch` did.
@@ -198,7 +241,7 @@ impl Channel {
 
 impl Outcome {
     /// Every outcome routing and activation record.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 15] = [
         Self::Forwarded,
         Self::UnknownProxy,
         Self::BlockedCountry,
@@ -209,6 +252,11 @@ impl Outcome {
         Self::OwnNumber,
         Self::OtpAccepted,
         Self::OtpRefused,
+        Self::UnmaskBlocked,
+        Self::OptedOut,
+        Self::OptedIn,
+        Self::HelpAnswered,
+        Self::RecipientOptedOut,
     ];
 
     pub fn parse(raw: &str) -> Option<Self> {

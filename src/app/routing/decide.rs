@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 
-use super::{Answer, Call, CallAnswer, Text, TextAnswer};
+use super::{Answer, Call, CallAnswer, Text, TextAnswer, guard, keywords};
 use crate::app::Routing;
 use crate::domain::E164;
 use crate::store::{
@@ -26,6 +26,8 @@ pub(super) struct Facts<'a> {
     pub clients: &'a HashMap<E164, Client>,
     /// The batch's senders, and its clients' last callers, that are numbers of ours.
     pub ours: &'a HashSet<E164>,
+    /// Who opted out of which proxy's texts, where opt-outs apply (`keywords.rs`).
+    pub opted_out: &'a keywords::OptedOut,
 }
 
 /// Whether one more relay from a sender (first) through a proxy (second) is within the
@@ -58,6 +60,7 @@ fn only(interaction: NewInteraction) -> Option<RoutingJob> {
         new_last_caller: None,
         outbound: None,
         later_jobs_depend: false,
+        guard: Default::default(),
     })
 }
 
@@ -205,11 +208,23 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
             new_last_caller: Some((client.id, from.clone())),
             outbound: None,
             later_jobs_depend: false,
+            guard: Default::default(),
         }),
     }
 }
 
+/// A text: an opt-out keyword is answered on its own (`keywords.rs`); any other is decided
+/// by the rules, its relay screened by the unmasking guard (`guard.rs`), and nothing is sent
+/// to someone who opted out of the proxy's texts.
 pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) -> Decision {
+    if let Some(decision) = keywords::answer(facts, text) {
+        return decision;
+    }
+    let decision = guard::screen(facts, text, relay_text(facts, text, may_relay));
+    keywords::enforce(facts, text, decision)
+}
+
+fn relay_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) -> Decision {
     let (Some(from), Some(proxy)) = (&text.from, &text.to) else {
         return Decision {
             answer: Answer::Text(TextAnswer::Nothing),
@@ -314,6 +329,7 @@ pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) 
                 new_last_caller: None,
                 outbound: (!empty).then(|| relay(last)),
                 later_jobs_depend: false,
+                guard: Default::default(),
             }),
         };
     }
@@ -342,6 +358,7 @@ pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) 
             new_last_caller: Some((client.id, from.clone())),
             outbound: (!empty).then(|| relay(&client.real_phone)),
             later_jobs_depend: false,
+            guard: Default::default(),
         }),
     }
 }
@@ -431,6 +448,7 @@ mod tests {
             routing: &routing,
             clients: &clients,
             ours: &ours,
+            opted_out: &Default::default(),
         };
         let mut asked = 0;
         let mut may_relay = |sender: &E164, proxy: &E164| {
@@ -611,6 +629,7 @@ mod tests {
             routing: &routing,
             clients: &clients,
             ours: &ours,
+            opted_out: &Default::default(),
         };
         let call = Call {
             from: Some(e164(CLIENT)),

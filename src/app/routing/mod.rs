@@ -10,12 +10,16 @@
 
 mod decide;
 mod engine;
+pub mod guard;
+pub mod keywords;
 mod limits;
 
 use super::{App, AppError, AppResult};
 use crate::domain::E164;
 use crate::store::StoreError;
 pub use engine::{Engine, engine, engine_with, route_batch};
+pub use guard::{GuardSettings, UnmaskPolicy};
+pub use keywords::OptOutRules;
 pub use limits::RelayLimits;
 
 /// An incoming call, as the webhook gave it. Numbers that do not parse are `None`.
@@ -58,6 +62,12 @@ pub enum TextAnswer {
     UnknownProxy,
     CountryBlocked,
     NoRecentCorrespondent,
+    /// A stop word, where opt-outs apply: the confirmation carriers expect.
+    OptedOut,
+    /// A start word after a stop word.
+    OptedIn,
+    /// A help word, where opt-outs apply.
+    Help,
 }
 
 /// A webhook for the engine.

@@ -322,6 +322,11 @@ pub fn outcome_name(w: &'static AdminWords, o: Outcome) -> &'static str {
         Outcome::OwnNumber => &w.outcome_own_number,
         Outcome::OtpAccepted => &w.outcome_otp_accepted,
         Outcome::OtpRefused => &w.outcome_otp_refused,
+        Outcome::UnmaskBlocked => &w.outcome_unmask_blocked,
+        Outcome::OptedOut => &w.outcome_opted_out,
+        Outcome::OptedIn => &w.outcome_opted_in,
+        Outcome::HelpAnswered => &w.outcome_help_answered,
+        Outcome::RecipientOptedOut => &w.outcome_recipient_opted_out,
     }
 }
 
