@@ -162,7 +162,8 @@ pub(super) fn answer(facts: &Facts, text: &Text) -> Option<Decision> {
 }
 
 /// Holds back what `decision` would send from a proxy to someone who opted out of its texts:
-/// the reply to the sender, the sender's notice, the relay (then the outcome says so).
+/// the reply to the sender, the sender's notice, the relay (then the outcome says so, and the
+/// sender is not told of a redaction that reached no one).
 pub(super) fn enforce(facts: &Facts, text: &Text, mut decision: Decision) -> Decision {
     if facts.opted_out.is_empty() {
         return decision;
@@ -179,6 +180,8 @@ pub(super) fn enforce(facts: &Facts, text: &Text, mut decision: Decision) -> Dec
         }
         if record.outbound.as_ref().is_some_and(|m| out(&m.from, &m.to)) {
             record.outbound = None;
+            // Nothing was relayed: there is nothing redacted to explain.
+            record.guard.notice = None;
             record.interaction.outcome = Outcome::RecipientOptedOut;
         }
     }
