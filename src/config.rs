@@ -1881,4 +1881,34 @@ mod tests {
             assert!(shown.contains("proxycall.example.com"), "{shown}");
         }
     }
+
+    #[test]
+    fn the_unmask_policy_and_the_opt_out_keywords_have_defaults_and_are_checked() {
+        let s = Settings::from_raw(&raw()).unwrap();
+        assert_eq!(s.unmask_policy, UnmaskPolicy::Redact);
+        assert_eq!(s.opt_out, OptOutRules::default());
+        assert_eq!(
+            s.opt_out
+                .countries
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>(),
+            ["US", "CA"]
+        );
+        let mut r = raw();
+        r.unmask_policy = Some("block".into());
+        r.opt_out_countries = Some("none".into());
+        r.help_keywords = Some("aide, info".into());
+        let s = Settings::from_raw(&r).unwrap();
+        assert_eq!(s.unmask_policy, UnmaskPolicy::Block);
+        assert!(s.opt_out.countries.is_empty());
+        assert_eq!(s.opt_out.help, ["AIDE", "INFO"]);
+        r.unmask_policy = Some("hide".into());
+        r.opt_out_countries = Some("US,ZZ".into());
+        r.opt_in_keywords = Some("START,STOP".into());
+        let text = Settings::from_raw(&r).unwrap_err().to_string();
+        assert!(text.contains("PROXYCALL_UNMASK_POLICY: 'hide'"), "{text}");
+        assert!(text.contains("PROXYCALL_OPT_OUT_COUNTRIES: 'ZZ'"), "{text}");
+        assert!(text.contains("'STOP' is in two lists"), "{text}");
+    }
 }

@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 
 use crate::app::activation::{self, CodeKey};
-use crate::app::routing::RelayLimits;
 use crate::app::routing::GuardSettings;
+use crate::app::routing::RelayLimits;
 use crate::app::{App, Routing};
 use crate::carrier::Carrier;
 use crate::carrier::simulated::SimulatedCarrier;

@@ -27,7 +27,12 @@ async fn text(app: &TestApp, from: &str, to: &str, body: &str, sid: &str) -> Str
     let (status, twiml) = app
         .webhook(
             "/twilio/sms",
-            &[("From", from), ("To", to), ("Body", body), ("MessageSid", sid)],
+            &[
+                ("From", from),
+                ("To", to),
+                ("Body", body),
+                ("MessageSid", sid),
+            ],
         )
         .await;
     assert_eq!(status, 200);
@@ -83,7 +88,14 @@ async fn redact_is_the_default_the_relay_is_screened_and_the_sender_told_once() 
     let proxy = app.client_with_proxy(1, CLIENT).await;
     let w = words();
 
-    let twiml = text(&app, COURIER, &proxy, "Appelle-moi au 06 11 22 33 44", "SM1").await;
+    let twiml = text(
+        &app,
+        COURIER,
+        &proxy,
+        "Appelle-moi au 06 11 22 33 44",
+        "SM1",
+    )
+    .await;
     assert_eq!(twiml, EMPTY);
     let twiml = text(&app, COURIER, &proxy, "ou écris à paul@example.com", "SM2").await;
     assert_eq!(twiml, EMPTY);
@@ -104,8 +116,22 @@ async fn redact_is_the_default_the_relay_is_screened_and_the_sender_told_once() 
     assert_eq!(last_caller(&app, 1).await.as_deref(), Some(COURIER));
 
     // The client's texts are screened too, and the client is told, once, on their side.
-    text(&app, CLIENT, &proxy, "Mon vrai numéro : +33 6 12 34 56 78", "SM3").await;
-    text(&app, CLIENT, &proxy, "Suivi : https://example.com/colis/42", "SM4").await;
+    text(
+        &app,
+        CLIENT,
+        &proxy,
+        "Mon vrai numéro : +33 6 12 34 56 78",
+        "SM3",
+    )
+    .await;
+    text(
+        &app,
+        CLIENT,
+        &proxy,
+        "Suivi : https://example.com/colis/42",
+        "SM4",
+    )
+    .await;
     let to_courier = bodies_to(&app, COURIER).await;
     assert_eq!(
         to_courier[1..],
@@ -116,7 +142,10 @@ async fn redact_is_the_default_the_relay_is_screened_and_the_sender_told_once() 
     );
     let to_client = bodies_to(&app, CLIENT).await;
     assert_eq!(
-        to_client.iter().filter(|b| **b == w.unmask_redacted_sms).count(),
+        to_client
+            .iter()
+            .filter(|b| **b == w.unmask_redacted_sms)
+            .count(),
         1
     );
     assert!(
@@ -312,4 +341,41 @@ async fn opt_out_countries_are_configurable() {
     text(&app, CLIENT, &proxy, "Ok", "SM2").await;
     assert!(bodies_to(&app, COURIER).await.is_empty());
     assert!(bodies_to(&app, CLIENT).await.is_empty());
+}
+
+/// A stop word and the client's text in one batch: the text, decided after it, is held back;
+/// a start word later in the same batch lets the next one through.
+#[tokio::test]
+async fn a_stop_word_holds_back_the_rest_of_its_batch() {
+    use proxycall::app::routing::{Answer, Inbound, Text, TextAnswer, route_batch};
+
+    let (app, proxy) = us_app().await;
+    text(&app, US_COURIER, &proxy, "I'm downstairs", "SM0").await;
+    let sms = |from: &str, body: &str, sid: &str| {
+        Inbound::Text(Text {
+            from: Some(E164::parse(from).unwrap()),
+            to: Some(E164::parse(&proxy).unwrap()),
+            body: body.into(),
+            sid: Some(sid.into()),
+        })
+    };
+    let answers = route_batch(
+        app.app.store.as_ref(),
+        &app.app.routing,
+        &app.app.job_wake,
+        vec![
+            sms(US_COURIER, "STOP", "SM1"),
+            sms(CLIENT, "Where are you?", "SM2"),
+            sms(US_COURIER, "UNSTOP", "SM3"),
+            sms(CLIENT, "Coming down", "SM4"),
+        ],
+    )
+    .await;
+    assert_eq!(answers[0], Some(Answer::Text(TextAnswer::OptedOut)));
+    assert_eq!(answers[2], Some(Answer::Text(TextAnswer::OptedIn)));
+    assert_eq!(bodies_to(&app, US_COURIER).await, vec!["Coming down"]);
+    assert_eq!(
+        outcomes(&app).await[1..],
+        ["opted_out", "recipient_opted_out", "opted_in", "forwarded"]
+    );
 }

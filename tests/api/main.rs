@@ -18,6 +18,7 @@ mod commands;
 mod dashboard;
 mod docs;
 mod email;
+mod guard;
 mod helpers;
 mod import;
 mod logs;
@@ -44,4 +45,3 @@ mod test_db;
 #[path = "../common/twilio_sim.rs"]
 mod twilio_sim;
 mod webhooks;
-mod guard;

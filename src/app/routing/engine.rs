@@ -117,7 +117,10 @@ fn decide_jobs(
         };
         let retried = webhook_sid(job).is_some_and(|sid| !seen.insert(sid));
         // The next webhooks of this batch see a stop or start word this one recorded.
-        if let Some(change) = decision.record.as_ref().and_then(|r| r.guard.opt_out.as_ref())
+        if let Some(change) = decision
+            .record
+            .as_ref()
+            .and_then(|r| r.guard.opt_out.as_ref())
             && !retried
         {
             let pair = (change.proxy.clone(), change.number.clone());

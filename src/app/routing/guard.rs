@@ -9,8 +9,8 @@ use std::sync::LazyLock;
 use chrono::Utc;
 use regex::Regex;
 
-use super::decide::{Decision, Facts};
 use super::Text;
+use super::decide::{Decision, Facts};
 use crate::messages::{Catalogue, GuardWords, Language};
 use crate::store::{NewOutbound, OutboundKind, Outcome};
 
@@ -141,10 +141,17 @@ static PHONE: LazyLock<Regex> = LazyLock::new(|| {
 /// in it.
 pub fn find(body: &str) -> Vec<(Range<usize>, Kind)> {
     let mut found: Vec<(Range<usize>, Kind)> = Vec::new();
-    for (regex, kind) in [(&*EMAIL, Kind::Email), (&*LINK, Kind::Link), (&*PHONE, Kind::Phone)] {
+    for (regex, kind) in [
+        (&*EMAIL, Kind::Email),
+        (&*LINK, Kind::Link),
+        (&*PHONE, Kind::Phone),
+    ] {
         for m in regex.find_iter(body) {
             let r = m.range();
-            if found.iter().all(|(f, _)| r.end <= f.start || f.end <= r.start) {
+            if found
+                .iter()
+                .all(|(f, _)| r.end <= f.start || f.end <= r.start)
+            {
                 found.push((r, kind));
             }
         }
@@ -209,7 +216,9 @@ pub(super) fn screen(facts: &Facts, text: &Text, mut decision: Decision) -> Deci
             &guard.words.unmask_blocked_sms
         }
     };
-    let day = Utc::now().with_timezone(&facts.routing.timezone).date_naive();
+    let day = Utc::now()
+        .with_timezone(&facts.routing.timezone)
+        .date_naive();
     record.guard.notice = Some(NewOutbound {
         kind: OutboundKind::Sms,
         purpose: "unmask_notice",
@@ -284,8 +293,14 @@ mod tests {
 
     #[test]
     fn e_mail_addresses_and_links() {
-        assert_eq!(kinds_in("écris à jeanne.martin@example.com"), vec![Kind::Email]);
-        assert_eq!(kinds_in("JEANNE+colis@mail.example.fr merci"), vec![Kind::Email]);
+        assert_eq!(
+            kinds_in("écris à jeanne.martin@example.com"),
+            vec![Kind::Email]
+        );
+        assert_eq!(
+            kinds_in("JEANNE+colis@mail.example.fr merci"),
+            vec![Kind::Email]
+        );
         for body in [
             "https://example.com/suivi?id=12",
             "voir http://exemple.fr",

@@ -56,7 +56,9 @@ pub fn words(raw: &str) -> Result<Vec<String>, String> {
         .map(|w| {
             let w = w.trim();
             if w.is_empty() || w.chars().count() > 20 || !w.chars().all(char::is_alphanumeric) {
-                Err(format!("'{w}' is not one word (letters and digits, 20 at most)"))
+                Err(format!(
+                    "'{w}' is not one word (letters and digits, 20 at most)"
+                ))
             } else {
                 Ok(w.to_uppercase())
             }
@@ -175,10 +177,19 @@ pub(super) fn enforce(facts: &Facts, text: &Text, mut decision: Decision) -> Dec
         decision.answer = Answer::Text(TextAnswer::Nothing);
     }
     if let Some(record) = &mut decision.record {
-        if record.guard.notice.as_ref().is_some_and(|m| out(&m.from, &m.to)) {
+        if record
+            .guard
+            .notice
+            .as_ref()
+            .is_some_and(|m| out(&m.from, &m.to))
+        {
             record.guard.notice = None;
         }
-        if record.outbound.as_ref().is_some_and(|m| out(&m.from, &m.to)) {
+        if record
+            .outbound
+            .as_ref()
+            .is_some_and(|m| out(&m.from, &m.to))
+        {
             record.outbound = None;
             // Nothing was relayed: there is nothing redacted to explain.
             record.guard.notice = None;
@@ -248,5 +259,160 @@ mod tests {
         };
         assert_eq!(rules.overlap(), Some("STOP"));
         assert_eq!(OptOutRules::default().overlap(), None);
+    }
+
+    /// Decisions through `decide_text`: a US proxy (opt-outs apply) of one client whose last
+    /// caller is the courier, under `policy`, with these opt-outs.
+    mod decisions {
+        use std::collections::{HashMap, HashSet};
+
+        use super::super::super::decide::{Decision, Facts, decide_text};
+        use super::*;
+        use crate::app::Routing;
+        use crate::app::routing::{UnmaskPolicy, guard::GuardSettings};
+        use crate::domain::{ClientId, ClientName, Email};
+        use crate::messages::Language;
+        use crate::store::Client;
+
+        const PROXY: &str = "+12025550100";
+        const CLIENT: &str = "+33612345678";
+        const COURIER: &str = "+12025550199";
+
+        fn decide(
+            policy: UnmaskPolicy,
+            opted_out: &[(&str, &str)],
+            from: &str,
+            body: &str,
+        ) -> Decision {
+            let routing = Routing {
+                allow_list: crate::domain::AllowList::parse("+1,+33").unwrap(),
+                guard: GuardSettings::new(policy, OptOutRules::default(), Language::En),
+                ..Routing::default()
+            };
+            let client = Client {
+                id: ClientId::new(7).unwrap(),
+                name: ClientName::parse("Jeanne").unwrap(),
+                mail: Email::parse("jeanne@example.com").unwrap(),
+                real_phone: e164(CLIENT),
+                proxy: Some(e164(PROXY)),
+                iso_residency: None,
+                country_code: Some("+33".into()),
+                last_caller: Some(e164(COURIER)),
+                created_at: chrono::Utc::now(),
+                updated_at: chrono::Utc::now(),
+            };
+            let clients = HashMap::from([(e164(PROXY), client)]);
+            let ours = HashSet::from([e164(PROXY)]);
+            let opted_out: OptedOut = opted_out.iter().map(|(p, n)| (e164(p), e164(n))).collect();
+            let facts = Facts {
+                routing: &routing,
+                clients: &clients,
+                ours: &ours,
+                opted_out: &opted_out,
+            };
+            let text = Text {
+                from: Some(e164(from)),
+                to: Some(e164(PROXY)),
+                body: body.into(),
+                sid: Some("SM1".into()),
+            };
+            decide_text(&facts, &text, &mut |_, _| true)
+        }
+
+        fn outcome(d: &Decision) -> Outcome {
+            d.record.as_ref().unwrap().interaction.outcome
+        }
+
+        #[test]
+        fn stop_start_and_help() {
+            let d = decide(UnmaskPolicy::Redact, &[], COURIER, "stop");
+            assert_eq!(d.answer, Answer::Text(TextAnswer::OptedOut));
+            let r = d.record.as_ref().unwrap();
+            assert_eq!(r.interaction.outcome, Outcome::OptedOut);
+            assert!(
+                r.outbound.is_none() && r.new_last_caller.is_none(),
+                "not relayed"
+            );
+            assert_eq!(
+                r.guard.opt_out,
+                Some(OptOutChange {
+                    proxy: e164(PROXY),
+                    number: e164(COURIER),
+                    out: true
+                })
+            );
+            let d = decide(UnmaskPolicy::Redact, &[(PROXY, COURIER)], COURIER, "START");
+            assert_eq!(d.answer, Answer::Text(TextAnswer::OptedIn));
+            assert_eq!(d.record.unwrap().guard.opt_out.map(|c| c.out), Some(false));
+            // Not opted out: an ordinary text, relayed.
+            let d = decide(UnmaskPolicy::Redact, &[], COURIER, "START");
+            assert_eq!(outcome(&d), Outcome::Forwarded);
+            let d = decide(UnmaskPolicy::Redact, &[], COURIER, "Help");
+            assert_eq!(d.answer, Answer::Text(TextAnswer::Help));
+            assert_eq!(outcome(&d), Outcome::HelpAnswered);
+            assert!(d.record.unwrap().guard.opt_out.is_none());
+        }
+
+        #[test]
+        fn nothing_goes_to_who_opted_out() {
+            let d = decide(
+                UnmaskPolicy::Redact,
+                &[(PROXY, COURIER)],
+                CLIENT,
+                "06 11 22 33 44",
+            );
+            let r = d.record.unwrap();
+            assert_eq!(r.interaction.outcome, Outcome::RecipientOptedOut);
+            assert!(r.outbound.is_none() && r.guard.notice.is_none());
+            // The client opted out: the courier's texts are not relayed to them.
+            let d = decide(
+                UnmaskPolicy::Redact,
+                &[(PROXY, CLIENT)],
+                COURIER,
+                "Downstairs",
+            );
+            let r = d.record.unwrap();
+            assert_eq!(r.interaction.outcome, Outcome::RecipientOptedOut);
+            assert!(r.outbound.is_none());
+        }
+
+        #[test]
+        fn the_guard_screens_the_relay_under_each_policy() {
+            let body = "Call me: 06 11 22 33 44";
+            let d = decide(UnmaskPolicy::Allow, &[], COURIER, body);
+            let r = d.record.unwrap();
+            assert_eq!(r.outbound.unwrap().body.as_deref(), Some(body));
+            assert!(r.guard.notice.is_none());
+            assert_eq!(r.guard.unmasked, vec!["phone"]);
+
+            let d = decide(UnmaskPolicy::Redact, &[], COURIER, body);
+            let r = d.record.unwrap();
+            assert_eq!(r.interaction.outcome, Outcome::Forwarded);
+            assert_eq!(
+                r.outbound.unwrap().body.as_deref(),
+                Some("Call me: [number hidden]")
+            );
+            let notice = r.guard.notice.unwrap();
+            assert_eq!((notice.from.as_str(), notice.to.as_str()), (PROXY, COURIER));
+            let key = notice.dedupe_key.unwrap();
+            assert!(
+                key.starts_with(&format!("unmask:{PROXY}:{COURIER}:")),
+                "{key}"
+            );
+
+            let d = decide(UnmaskPolicy::Block, &[], COURIER, body);
+            assert_eq!(d.answer, Answer::Text(TextAnswer::Nothing));
+            let r = d.record.unwrap();
+            assert_eq!(r.interaction.outcome, Outcome::UnmaskBlocked);
+            assert!(r.outbound.is_none() && r.new_last_caller.is_none());
+            let notice = r.guard.notice.unwrap();
+            assert!(!notice.body.unwrap().contains("11 22"), "nothing leaked");
+
+            // Nothing found: nothing changes.
+            let d = decide(UnmaskPolicy::Block, &[], COURIER, "Downstairs at 12:30");
+            let r = d.record.unwrap();
+            assert_eq!(r.interaction.outcome, Outcome::Forwarded);
+            assert!(r.guard.notice.is_none() && r.guard.unmasked.is_empty());
+        }
     }
 }
