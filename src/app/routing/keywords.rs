@@ -82,7 +82,7 @@ impl OptOutRules {
     /// The keyword `body` is, exactly (case and surrounding spaces aside).
     pub fn keyword(&self, body: &str) -> Option<Keyword> {
         let word = body.trim().to_uppercase();
-        let is = |list: &[String]| list.iter().any(|w| *w == word);
+        let is = |list: &[String]| list.contains(&word);
         if is(&self.stop) {
             Some(Keyword::Stop)
         } else if is(&self.start) {
