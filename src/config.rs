@@ -8,6 +8,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::app::low_water::LowWaterPolicy;
+use crate::app::routing::{OptOutRules, UnmaskPolicy};
 use crate::domain::{AllowList, CountryIso, Email, NumberType};
 use crate::messages::Language;
 
@@ -164,6 +165,24 @@ pub struct RawSettings {
     /// settings) [default: none]
     #[arg(long, env = "PROXYCALL_ALERT_EMAIL", global = true)]
     pub alert_email: Option<String>,
+    /// What a relayed text holding a phone number, an e-mail address or a link becomes:
+    /// allow, redact or block [default: redact]
+    #[arg(long, env = "PROXYCALL_UNMASK_POLICY", global = true)]
+    pub unmask_policy: Option<String>,
+    /// Countries (ISO-2, comma-separated; `none`) of the proxies where opt-out keywords apply
+    /// [default: US,CA]
+    #[arg(long, env = "PROXYCALL_OPT_OUT_COUNTRIES", global = true)]
+    pub opt_out_countries: Option<String>,
+    /// Words that opt a sender out of a proxy's texts, comma-separated
+    /// [default: STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,ARRET,ARRÊT]
+    #[arg(long, env = "PROXYCALL_OPT_OUT_KEYWORDS", global = true)]
+    pub opt_out_keywords: Option<String>,
+    /// Words that opt a sender back in [default: START,UNSTOP]
+    #[arg(long, env = "PROXYCALL_OPT_IN_KEYWORDS", global = true)]
+    pub opt_in_keywords: Option<String>,
+    /// Words answered with a short help text [default: HELP,INFO,AIDE]
+    #[arg(long, env = "PROXYCALL_HELP_KEYWORDS", global = true)]
+    pub help_keywords: Option<String>,
 
     /// The dashboard at /admin.
     #[command(flatten)]
@@ -476,6 +495,10 @@ pub struct Settings {
     pub low_water: LowWaterPolicy,
     /// The dashboard at /admin.
     pub admin: AdminSettings,
+    /// `PROXYCALL_UNMASK_POLICY`.
+    pub unmask_policy: UnmaskPolicy,
+    /// `PROXYCALL_OPT_OUT_COUNTRIES` and the keywords.
+    pub opt_out: OptOutRules,
 }
 
 /// Every problem found, one per line.
@@ -970,6 +993,13 @@ impl Settings {
             );
         }
         let admin = admin(&raw.admin, &mut p);
+        let unmask_policy = p.parse(
+            "PROXYCALL_UNMASK_POLICY",
+            given(&raw.unmask_policy),
+            UnmaskPolicy::Redact,
+            UnmaskPolicy::parse,
+        );
+        let opt_out = opt_out(raw, &mut p);
         let webhook_auth_token = token_given.map(|t| SecretString::from(t.to_owned()));
         let webhook_auth_token_previous =
             given(&env.twilio_auth_token_previous).map(|t| SecretString::from(t.to_owned()));
@@ -1019,8 +1049,49 @@ impl Settings {
             alert_email,
             low_water,
             admin,
+            unmask_policy,
+            opt_out,
         })
     }
+}
+
+/// The opt-out keywords: where they apply, and three lists that share no word.
+fn opt_out(raw: &RawSettings, p: &mut Problems) -> OptOutRules {
+    use crate::app::routing::keywords::{self, *};
+    let d = OptOutRules::default();
+    let rules = OptOutRules {
+        countries: p.parse(
+            "PROXYCALL_OPT_OUT_COUNTRIES",
+            given(&raw.opt_out_countries),
+            d.countries,
+            keywords::countries,
+        ),
+        stop: p.parse(
+            "PROXYCALL_OPT_OUT_KEYWORDS",
+            given(&raw.opt_out_keywords),
+            d.stop,
+            words,
+        ),
+        start: p.parse(
+            "PROXYCALL_OPT_IN_KEYWORDS",
+            given(&raw.opt_in_keywords),
+            d.start,
+            words,
+        ),
+        help: p.parse(
+            "PROXYCALL_HELP_KEYWORDS",
+            given(&raw.help_keywords),
+            d.help,
+            words,
+        ),
+    };
+    if let Some(word) = rules.overlap() {
+        p.0.push(format!(
+            "PROXYCALL_OPT_OUT_KEYWORDS, PROXYCALL_OPT_IN_KEYWORDS, PROXYCALL_HELP_KEYWORDS: \
+             '{word}' is in two lists"
+        ));
+    }
+    rules
 }
 
 /// The low pool: auto-buy needs a budget, and a target at least the mark (a lower one would
@@ -1299,6 +1370,11 @@ impl std::fmt::Debug for RawSettings {
             .field("pool_auto_buy_to", &self.pool_auto_buy_to)
             .field("pool_monthly_budget", &self.pool_monthly_budget)
             .field("admin", &self.admin)
+            .field("unmask_policy", &self.unmask_policy)
+            .field("opt_out_countries", &self.opt_out_countries)
+            .field("opt_out_keywords", &self.opt_out_keywords)
+            .field("opt_in_keywords", &self.opt_in_keywords)
+            .field("help_keywords", &self.help_keywords)
             .field("env", &self.env)
             .finish()
     }
@@ -1383,6 +1459,8 @@ impl std::fmt::Debug for Settings {
         .field("alert_email", &self.alert_email)
         .field("low_water", &self.low_water)
         .field("admin", &self.admin)
+        .field("unmask_policy", &self.unmask_policy)
+        .field("opt_out", &self.opt_out)
         .finish()
     }
 }
@@ -1817,5 +1895,35 @@ mod tests {
             // What is not secret still shows.
             assert!(shown.contains("proxycall.example.com"), "{shown}");
         }
+    }
+
+    #[test]
+    fn the_unmask_policy_and_the_opt_out_keywords_have_defaults_and_are_checked() {
+        let s = Settings::from_raw(&raw()).unwrap();
+        assert_eq!(s.unmask_policy, UnmaskPolicy::Redact);
+        assert_eq!(s.opt_out, OptOutRules::default());
+        assert_eq!(
+            s.opt_out
+                .countries
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>(),
+            ["US", "CA"]
+        );
+        let mut r = raw();
+        r.unmask_policy = Some("block".into());
+        r.opt_out_countries = Some("none".into());
+        r.help_keywords = Some("aide, info".into());
+        let s = Settings::from_raw(&r).unwrap();
+        assert_eq!(s.unmask_policy, UnmaskPolicy::Block);
+        assert!(s.opt_out.countries.is_empty());
+        assert_eq!(s.opt_out.help, ["AIDE", "INFO"]);
+        r.unmask_policy = Some("hide".into());
+        r.opt_out_countries = Some("US,ZZ".into());
+        r.opt_in_keywords = Some("START,STOP".into());
+        let text = Settings::from_raw(&r).unwrap_err().to_string();
+        assert!(text.contains("PROXYCALL_UNMASK_POLICY: 'hide'"), "{text}");
+        assert!(text.contains("PROXYCALL_OPT_OUT_COUNTRIES: 'ZZ'"), "{text}");
+        assert!(text.contains("'STOP' is in two lists"), "{text}");
     }
 }

@@ -7,11 +7,13 @@ use serde::Deserialize;
 
 mod admin;
 mod contacts;
+mod guard;
 mod page;
 mod pool_alert;
 mod report;
 pub use admin::AdminWords;
 pub use contacts::ContactWords;
+pub use guard::GuardWords;
 pub use page::PageWords;
 pub use pool_alert::PoolAlertWords;
 pub use report::ReportWords;
@@ -96,6 +98,8 @@ pub struct Catalogue {
     pub admin: AdminWords,
     /// A client's recent contacts: `#?`, `#N`, `BLOQUER #N`, the call menu.
     pub contacts: ContactWords,
+    /// The unmasking guard and the opt-out keywords.
+    pub guard: GuardWords,
 }
 
 impl Catalogue {

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 
 use crate::app::activation::{self, CodeKey};
+use crate::app::routing::GuardSettings;
 use crate::app::routing::RelayLimits;
 use crate::app::{App, Routing};
 use crate::carrier::Carrier;
@@ -114,6 +115,11 @@ pub async fn assemble(
             timezone: settings.timezone,
             contact_window: settings.contact_window,
             contact_choice: settings.contact_choice,
+            guard: GuardSettings::new(
+                settings.unmask_policy,
+                settings.opt_out.clone(),
+                settings.language,
+            ),
         })
         .with_outbox(crate::outbox::Policy {
             retry_horizon: settings.outbox_retry_horizon,

@@ -76,6 +76,8 @@ pub struct Routing {
     pub contact_window: chrono::Duration,
     /// Clients choose whom to reach: `#?`, `#N`, `BLOQUER #N` and the call menu.
     pub contact_choice: bool,
+    /// The unmasking guard and the opt-out keywords (`routing/guard.rs`, `keywords.rs`).
+    pub guard: routing::GuardSettings,
 }
 
 impl Default for Routing {
@@ -87,6 +89,7 @@ impl Default for Routing {
             timezone: chrono_tz::Europe::Paris,
             contact_window: chrono::Duration::days(7),
             contact_choice: true,
+            guard: routing::GuardSettings::default(),
         }
     }
 }

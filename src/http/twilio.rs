@@ -332,6 +332,9 @@ pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
         Ok(TextAnswer::UnknownProxy) => twiml::message(&words.sms_unknown_proxy),
         Ok(TextAnswer::CountryBlocked) => twiml::message(&words.country_blocked),
         Ok(TextAnswer::NoRecentCorrespondent) => twiml::message(&words.sms_no_recent_correspondent),
+        Ok(TextAnswer::OptedOut) => twiml::message(&words.guard.opted_out_sms),
+        Ok(TextAnswer::OptedIn) => twiml::message(&words.guard.opted_in_sms),
+        Ok(TextAnswer::Help) => twiml::message(&words.guard.help_sms),
         Ok(answer) => match contact_text::reply(words, state.app.routing.timezone, &answer) {
             Some(text) => twiml::message(&text),
             None => twiml::empty(),

@@ -398,4 +398,10 @@ pub struct AdminWords {
     pub settings_pool: String,
     pub settings_admin: String,
     pub settings_email: String,
+    pub outcome_unmask_blocked: String,
+    pub outcome_opted_out: String,
+    pub outcome_opted_in: String,
+    pub outcome_help_answered: String,
+    pub outcome_recipient_opted_out: String,
+    pub settings_guard: String,
 }

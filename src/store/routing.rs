@@ -50,6 +50,17 @@ pub enum Outcome {
     /// A client's command that names no contact (`#9` with fewer, `#x`, `#` alone), or a
     /// text to a contact the client blocked: answered with how to write it.
     BadCommand,
+    /// A text that would have unmasked someone (a number, an e-mail, a link), not relayed
+    /// under `PROXYCALL_UNMASK_POLICY=block`.
+    UnmaskBlocked,
+    /// A stop word (`STOP`…) where opt-outs apply: not relayed, its sender opted out.
+    OptedOut,
+    /// A start word from someone who had opted out: opted in again.
+    OptedIn,
+    /// A help word where opt-outs apply: answered, not relayed.
+    HelpAnswered,
+    /// Not relayed: its recipient opted out of the proxy's texts.
+    RecipientOptedOut,
 }
 
 impl Direction {
@@ -87,6 +98,11 @@ impl Outcome {
             Self::BlockedContact => "blocked_contact",
             Self::Command => "command",
             Self::BadCommand => "bad_command",
+            Self::UnmaskBlocked => "unmask_blocked",
+            Self::OptedOut => "opted_out",
+            Self::OptedIn => "opted_in",
+            Self::HelpAnswered => "help_answered",
+            Self::RecipientOptedOut => "recipient_opted_out",
         }
     }
 }
@@ -158,6 +174,9 @@ pub trait RoutingStore {
     /// (`RoutingJob::later_jobs_depend`), nothing is written and the answer names the retried
     /// webhooks, so that the batch is decided again without them.
     async fn record_routing_batch(&self, jobs: Vec<RoutingJob>) -> StoreResult<BatchWritten>;
+    /// The pairs (proxy, number) of these proxies where the number opted out of the proxy's
+    /// texts (`record_routing_batch` writes them from `RoutingJobGuard::opt_out`).
+    async fn opt_outs(&self, proxies: &[E164]) -> StoreResult<Vec<(E164, E164)>>;
     /// The latest interactions, newest first.
     async fn interactions(&self, limit: i64) -> StoreResult<Vec<Interaction>>;
     /// Deletes interactions older than `before`; returns how many.
@@ -238,6 +257,30 @@ pub struct RoutingJob {
     pub outbound: Option<NewOutbound>,
     /// A later job of the same batch was decided with the last caller this one sets.
     pub later_jobs_depend: bool,
+    /// What the unmasking guard and the opt-out keywords add (`app/routing/guard.rs`,
+    /// `keywords.rs`).
+    pub guard: RoutingJobGuard,
+}
+
+/// What the unmasking guard and the opt-out keywords add to a webhook's record.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingJobGuard {
+    /// A text to the sender saying why their text was redacted or blocked; its dedupe key
+    /// makes it once per period.
+    pub notice: Option<NewOutbound>,
+    /// A stop or start word's change.
+    pub opt_out: Option<OptOutChange>,
+    /// The kinds of unmasking parts found (`phone`, `email`, `link`): not written, counted
+    /// once the webhook is recorded as new.
+    pub unmasked: Vec<&'static str>,
+}
+
+/// `number` opts out of the texts of `proxy` (`out`), or back in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOutChange {
+    pub proxy: E164,
+    pub number: E164,
+    pub out: bool,
 }
 
 /// What `record_routing_batch` did.
@@ -260,7 +303,7 @@ impl Channel {
 
 impl Outcome {
     /// Every outcome routing and activation record.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 18] = [
         Self::Forwarded,
         Self::UnknownProxy,
         Self::BlockedCountry,
@@ -274,6 +317,11 @@ impl Outcome {
         Self::BlockedContact,
         Self::Command,
         Self::BadCommand,
+        Self::UnmaskBlocked,
+        Self::OptedOut,
+        Self::OptedIn,
+        Self::HelpAnswered,
+        Self::RecipientOptedOut,
     ];
 
     pub fn parse(raw: &str) -> Option<Self> {

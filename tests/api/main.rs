@@ -19,6 +19,7 @@ mod contacts;
 mod dashboard;
 mod docs;
 mod email;
+mod guard;
 mod helpers;
 mod import;
 mod logs;

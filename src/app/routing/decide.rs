@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::contacts::{self, Command};
-use super::{Answer, Call, CallAnswer, ContactLine, Text, TextAnswer};
+use super::{Answer, Call, CallAnswer, ContactLine, Text, TextAnswer, guard, keywords};
 use crate::app::Routing;
 use crate::domain::{ClientId, E164, OrderId};
 use crate::store::{
@@ -28,6 +28,8 @@ pub(super) struct Facts<'a> {
     pub clients: &'a HashMap<E164, Client>,
     /// The batch's senders, and its clients' recent contacts, that are numbers of ours.
     pub ours: &'a HashSet<E164>,
+    /// Who opted out of which proxy's texts, where opt-outs apply (`keywords.rs`).
+    pub opted_out: &'a keywords::OptedOut,
     /// The clients' contacts the batch read: the recent ones, and the senders.
     pub contacts: &'a HashMap<ClientId, Vec<Contact>>,
     /// Each client's latest order: what a new contact is about.
@@ -114,6 +116,7 @@ fn only(interaction: NewInteraction) -> Option<RoutingJob> {
         block: None,
         outbound: None,
         later_jobs_depend: false,
+        guard: Default::default(),
     })
 }
 
@@ -273,11 +276,23 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
             block: None,
             outbound: None,
             later_jobs_depend: false,
+            guard: Default::default(),
         }),
     }
 }
 
+/// A text: an opt-out keyword is answered on its own (`keywords.rs`); any other is decided
+/// by the rules, its relay screened by the unmasking guard (`guard.rs`), and nothing is sent
+/// to someone who opted out of the proxy's texts.
 pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) -> Decision {
+    if let Some(decision) = keywords::answer(facts, text) {
+        return decision;
+    }
+    let decision = guard::screen(facts, text, relay_text(facts, text, may_relay));
+    keywords::enforce(facts, text, decision)
+}
+
+fn relay_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) -> Decision {
     let (Some(from), Some(proxy)) = (&text.from, &text.to) else {
         return Decision {
             answer: Answer::Text(TextAnswer::Nothing),
@@ -388,6 +403,7 @@ pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) 
             block: None,
             outbound: (!empty).then(|| relay(&client.real_phone, &text.body)),
             later_jobs_depend: false,
+            guard: Default::default(),
         }),
     }
 }
@@ -598,6 +614,7 @@ mod tests {
                 ClientId::new(7).unwrap(),
                 OrderId::parse("1234").unwrap(),
             )]),
+            opted_out: &Default::default(),
             since: Utc::now() - chrono::Duration::days(7),
         };
         decide(&facts, &mut |_, _| true)
@@ -774,6 +791,7 @@ mod tests {
             contacts: &contacts,
             latest_orders: &HashMap::new(),
             since: Utc::now() - chrono::Duration::days(7),
+            opted_out: &Default::default(),
         };
         let mut asked = 0;
         let mut may_relay = |sender: &E164, proxy: &E164| {
@@ -958,6 +976,7 @@ mod tests {
             contacts: &contacts,
             latest_orders: &HashMap::new(),
             since: Utc::now() - chrono::Duration::days(7),
+            opted_out: &Default::default(),
         };
         let call = Call {
             from: Some(e164(CLIENT)),

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::decide::{Decision, Facts, decide_call, decide_text};
+use super::guard;
 use super::{Answer, CallAnswer, Inbound, Known};
 use crate::app::Routing;
 use crate::batch::Batcher;
@@ -89,6 +90,7 @@ fn decide_jobs(
 ) -> Vec<Decision> {
     let mut clients = facts.clients.clone();
     let mut contacts = facts.contacts.clone();
+    let mut opted_out = facts.opted_out.clone();
     let mut seen = recorded.clone();
     // Where each proxy last appears: a webhook's new last caller matters to the batch only
     // when a later webhook of the same proxy reads it.
@@ -104,6 +106,7 @@ fn decide_jobs(
         let now = Facts {
             clients: &clients,
             contacts: &contacts,
+            opted_out: &opted_out,
             ..*facts
         };
         let mut may_relay = |sender: &E164, proxy: &E164| {
@@ -114,6 +117,20 @@ fn decide_jobs(
             Inbound::Text(text) => decide_text(&now, text, &mut may_relay),
         };
         let retried = webhook_sid(job).is_some_and(|sid| !seen.insert(sid));
+        // The next webhooks of this batch see a stop or start word this one recorded.
+        if let Some(change) = decision
+            .record
+            .as_ref()
+            .and_then(|r| r.guard.opt_out.as_ref())
+            && !retried
+        {
+            let pair = (change.proxy.clone(), change.number.clone());
+            if change.out {
+                opted_out.insert(pair);
+            } else {
+                opted_out.remove(&pair);
+            }
+        }
         if let Some(record) = &mut decision.record
             && !retried
             && (record.new_last_caller.is_some() || record.block.is_some())
@@ -186,7 +203,23 @@ async fn route_together(
             stage: "read",
             error,
         })?;
-    let known = Known::from(read);
+    let mut known = Known::from(read);
+    // Opt-outs are read only where they apply (none by default in the EU): one small read.
+    let opt_out_proxies: Vec<E164> = numbers(proxy_of)
+        .into_iter()
+        .filter(|p| routing.guard.opt_out.applies(p))
+        .collect();
+    if !opt_out_proxies.is_empty() {
+        known.opted_out = store
+            .opt_outs(&opt_out_proxies)
+            .await
+            .map_err(|error| Failed {
+                stage: "read",
+                error,
+            })?
+            .into_iter()
+            .collect();
+    }
     let facts = known.facts(routing, since);
     // Retried webhooks are answered but change nothing: the store skips them, so what the
     // batch remembers must skip them too. Those retried within the batch are seen here; those
@@ -268,9 +301,12 @@ pub async fn route_batch(
                 tracing::info!(answer = ?decision.answer, "webhook without a usable From or To: refused");
                 return Some(decision.answer);
             };
-            relayed |= new && record.outbound.is_some();
+            relayed |= new && (record.outbound.is_some() || record.guard.notice.is_some());
             let i = &record.interaction;
             let outcome = if new { i.outcome.as_str() } else { "duplicate" };
+            if new {
+                guard::count(routing.guard.unmask, &record.guard.unmasked);
+            }
             metrics::counter!("webhook_outcomes_total", "channel" => i.channel.as_str(), "outcome" => outcome)
                 .increment(1);
             tracing::info!(

@@ -11,6 +11,8 @@
 pub mod contacts;
 mod decide;
 mod engine;
+pub mod guard;
+pub mod keywords;
 mod limits;
 
 use std::collections::{HashMap, HashSet};
@@ -21,6 +23,8 @@ use super::{App, AppError, AppResult};
 use crate::domain::{ClientId, E164, OrderId};
 use crate::store::{Channel, Client, Contact, RoutingFacts, StoreError};
 pub use engine::{Engine, engine, engine_with, route_batch};
+pub use guard::{GuardSettings, UnmaskPolicy};
+pub use keywords::OptOutRules;
 pub use limits::RelayLimits;
 
 /// An incoming call, as the webhook gave it. Numbers that do not parse are `None`.
@@ -107,6 +111,12 @@ pub enum TextAnswer {
     ContactUnblocked(ContactLine),
     /// `#N message` to a contact the client blocked.
     IsBlocked(ContactLine),
+    /// A stop word, where opt-outs apply: the confirmation carriers expect.
+    OptedOut,
+    /// A start word after a stop word.
+    OptedIn,
+    /// A help word, where opt-outs apply.
+    Help,
 }
 
 /// A webhook for the engine.
@@ -172,6 +182,8 @@ pub async fn choose_contact(app: &App, call: Call, digits: &str) -> AppResult<Ca
 /// What the store read for routing, arranged for the rules.
 struct Known {
     clients: HashMap<E164, Client>,
+    /// Who opted out of which proxy's texts: read apart, only where opt-outs apply.
+    opted_out: keywords::OptedOut,
     ours: HashSet<E164>,
     contacts: HashMap<ClientId, Vec<Contact>>,
     latest_orders: HashMap<ClientId, OrderId>,
@@ -192,6 +204,7 @@ impl From<RoutingFacts> for Known {
             ours: read.ours.into_iter().collect(),
             contacts,
             latest_orders: read.latest_orders.into_iter().collect(),
+            opted_out: keywords::OptedOut::default(),
         }
     }
 }
@@ -204,6 +217,7 @@ impl Known {
             ours: &self.ours,
             contacts: &self.contacts,
             latest_orders: &self.latest_orders,
+            opted_out: &self.opted_out,
             since,
         }
     }

@@ -325,6 +325,11 @@ pub fn outcome_name(w: &'static AdminWords, o: Outcome) -> &'static str {
         Outcome::BlockedContact => &w.outcome_blocked_contact,
         Outcome::Command => &w.outcome_command,
         Outcome::BadCommand => &w.outcome_bad_command,
+        Outcome::UnmaskBlocked => &w.outcome_unmask_blocked,
+        Outcome::OptedOut => &w.outcome_opted_out,
+        Outcome::OptedIn => &w.outcome_opted_in,
+        Outcome::HelpAnswered => &w.outcome_help_answered,
+        Outcome::RecipientOptedOut => &w.outcome_recipient_opted_out,
     }
 }
 

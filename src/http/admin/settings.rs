@@ -263,6 +263,31 @@ fn groups(w: &'static AdminWords, s: &Settings) -> Vec<Group> {
                 ),
             ],
         },
+        Group {
+            title: &w.settings_guard,
+            rows: vec![
+                (
+                    "PROXYCALL_UNMASK_POLICY",
+                    s.unmask_policy.as_str().to_owned(),
+                ),
+                (
+                    "PROXYCALL_OPT_OUT_COUNTRIES",
+                    if s.opt_out.countries.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        s.opt_out
+                            .countries
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                ),
+                ("PROXYCALL_OPT_OUT_KEYWORDS", s.opt_out.stop.join(", ")),
+                ("PROXYCALL_OPT_IN_KEYWORDS", s.opt_out.start.join(", ")),
+                ("PROXYCALL_HELP_KEYWORDS", s.opt_out.help.join(", ")),
+            ],
+        },
     ]
 }
 

@@ -313,8 +313,28 @@ macro_rules! impl_routing_store {
                         update.build().persistent(false).execute(&mut *tx).await?;
                     }
 
-                    let outbound: Vec<&NewOutbound> =
-                        new.iter().filter_map(|&i| jobs[i].outbound.as_ref()).collect();
+                    // Stop and start words, in the batch's order.
+                    for &i in &new {
+                        let Some(change) = &jobs[i].guard.opt_out else { continue };
+                        let statement = if change.out {
+                            "insert into opt_outs (proxy_number, number, created_at) \
+                             values ($1, $2, $3) on conflict (proxy_number, number) do nothing"
+                        } else {
+                            "delete from opt_outs where proxy_number = $1 and number = $2"
+                        };
+                        let mut query = sqlx::query(statement)
+                            .bind(change.proxy.as_str())
+                            .bind(change.number.as_str());
+                        if change.out {
+                            query = query.bind(chrono::Utc::now());
+                        }
+                        query.execute(&mut *tx).await?;
+                    }
+
+                    let outbound: Vec<&NewOutbound> = new
+                        .iter()
+                        .flat_map(|&i| jobs[i].outbound.iter().chain(&jobs[i].guard.notice))
+                        .collect();
                     if !outbound.is_empty() {
                         let now = chrono::Utc::now();
                         let mut insert = QueryBuilder::<DbEngine>::new(
@@ -363,6 +383,30 @@ macro_rules! impl_routing_store {
                         answers[i] = true;
                     }
                     Ok(BatchWritten::Written(answers))
+                }
+
+                async fn opt_outs(&self, proxies: &[E164]) -> StoreResult<Vec<(E164, E164)>> {
+                    let mut query = sqlx::QueryBuilder::<DbEngine>::new(
+                        "select proxy_number, number from opt_outs where proxy_number in (",
+                    );
+                    let mut list = query.separated(", ");
+                    for p in proxies {
+                        list.push_bind(p.as_str().to_owned());
+                    }
+                    query.push(")");
+                    let parse = |raw: String, column| {
+                        E164::parse_shape(&raw).map_err(|_| StoreError::Corrupt { column })
+                    };
+                    query
+                        .build_query_as::<(String, String)>()
+                        .persistent(false)
+                        .fetch_all(self.reader())
+                        .await?
+                        .into_iter()
+                        .map(|(proxy, number)| {
+                            Ok((parse(proxy, "proxy_number")?, parse(number, "number")?))
+                        })
+                        .collect()
                 }
 
                 async fn interactions(&self, limit: i64) -> StoreResult<Vec<Interaction>> {
