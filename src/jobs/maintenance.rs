@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::{Job, JobContext, JobError};
 
-/// Deletes interactions older than the retention period (`PROXYCALL_RETENTION_DAYS`).
+/// Deletes interactions older than the retention period (`PROXYCALL_RETENTION_DAYS`), and the
+/// contacts last seen before it (a blocked one stays).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PurgeInteractions {
     pub retention_days: i64,

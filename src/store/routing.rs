@@ -179,7 +179,8 @@ pub trait RoutingStore {
     async fn opt_outs(&self, proxies: &[E164]) -> StoreResult<Vec<(E164, E164)>>;
     /// The latest interactions, newest first.
     async fn interactions(&self, limit: i64) -> StoreResult<Vec<Interaction>>;
-    /// Deletes interactions older than `before`; returns how many.
+    /// Deletes interactions older than `before`, and the contacts last seen before it that are
+    /// not blocked; returns how many interactions.
     async fn purge_interactions(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// The secret stored under `name`, stored as `candidate` the first time.
     async fn secret(&self, name: &str, candidate: &str) -> StoreResult<String>;

@@ -407,3 +407,27 @@ async fn without_contact_choice_everything_goes_to_the_most_recent_as_written() 
     assert!(bodies_to(&app, COURIER).await.is_empty());
     assert_eq!(call(&app, CLIENT, &proxy, "CA2").await, dial(&proxy, SHOP));
 }
+
+#[tokio::test]
+async fn the_retention_purge_forgets_old_contacts_but_keeps_blocks() {
+    let app = spawn_app().await;
+    let proxy = two_contacts(&app).await;
+    text(&app, CLIENT, &proxy, "BLOQUER #2", "SM2").await;
+    // Everything is older than the retention as of tomorrow.
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    app.app.store.purge_interactions(tomorrow).await.unwrap();
+    let since = chrono::Utc::now() - chrono::Duration::days(365);
+    let proxy = proxycall::domain::E164::parse_shape(&proxy).unwrap();
+    let facts = app
+        .app
+        .store
+        .routing_facts(std::slice::from_ref(&proxy), &[], since)
+        .await
+        .unwrap();
+    let kept: Vec<&str> = facts.contacts.iter().map(|c| c.number.as_str()).collect();
+    assert_eq!(kept, [COURIER], "only the blocked courier is kept");
+    assert_eq!(
+        app.get("/clients/1/blocks").await.body["blocks"][0]["number"],
+        COURIER
+    );
+}

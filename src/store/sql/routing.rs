@@ -423,10 +423,18 @@ macro_rules! impl_routing_store {
                 }
 
                 async fn purge_interactions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                    let mut tx = self.begin_write().await?;
                     let done = sqlx::query("delete from interactions where occurred_at < $1")
                         .bind(before)
-                        .execute(self.writer())
+                        .execute(&mut *tx)
                         .await?;
+                    // A correspondent is personal data too; a block is the client's choice,
+                    // kept until they lift it.
+                    sqlx::query("delete from contacts where last_at < $1 and blocked_at is null")
+                        .bind(before)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
                     Ok(done.rows_affected())
                 }
 
