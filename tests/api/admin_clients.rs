@@ -567,3 +567,64 @@ async fn a_draining_proxy_given_back_stays_draining_and_no_longer_held() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_client_s_blocks_show_masked_and_an_operator_lifts_one() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, "+33611111111").await;
+    app.webhook(
+        "/twilio/voice",
+        &[("From", COURIER), ("To", &proxy), ("CallSid", "CA1")],
+    )
+    .await;
+    app.webhook(
+        "/twilio/sms",
+        &[
+            ("From", "+33611111111"),
+            ("To", &proxy),
+            ("Body", "BLOQUER #1"),
+            ("MessageSid", "SM1"),
+        ],
+    )
+    .await;
+    let viewer = signed_in(&app, "viewer@example.com", Role::Viewer).await;
+    let page = viewer.get("/admin/clients/1").await.body;
+    assert!(page.contains("+33*****5432"), "masked: {page}");
+    assert!(
+        !page.contains(COURIER) && !page.contains("/unblock"),
+        "{page}"
+    );
+
+    let ops = signed_in(&app, "ops@example.com", Role::Operator).await;
+    let page = ops.get("/admin/clients/1").await;
+    assert!(!page.body.contains(COURIER), "not even in a form");
+    let key = between(&page.body, "name=\"contact\" value=\"", "\"").expect("an unblock form");
+    let csrf = page.csrf();
+    let wrong = ops
+        .post(
+            "/admin/clients/1/unblock",
+            &[("csrf_token", &csrf), ("contact", "0000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 404);
+    let lifted = ops
+        .post(
+            "/admin/clients/1/unblock",
+            &[("csrf_token", &csrf), ("contact", &key)],
+        )
+        .await;
+    assert_eq!(lifted.status, 303, "{}", lifted.body);
+    assert!(
+        app.get("/clients/1/blocks").await.body["blocks"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let entries = audit(&app).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.1 == "client.unblock" && e.2 == "client:1"),
+        "{entries:?}"
+    );
+}

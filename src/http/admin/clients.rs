@@ -223,6 +223,20 @@ pub struct ActivationRow {
     pub proxy: String,
 }
 
+/// A blocked correspondent: masked, and named in the unblock form by a digest of its number
+/// (the page never holds a third party's number).
+pub struct BlockRow {
+    pub number: String,
+    pub since: String,
+    pub key: String,
+}
+
+/// What names a blocked correspondent in the unblock form.
+fn block_key(number: &E164) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(number.as_str().as_bytes())[..12])
+}
+
 pub struct InteractionRow {
     pub at: String,
     pub channel: String,
@@ -250,6 +264,8 @@ pub struct ClientPage {
     pub orders: Vec<OrderRow>,
     pub activations: Vec<ActivationRow>,
     pub interactions: Vec<InteractionRow>,
+    /// The correspondents the client blocked.
+    pub blocks: Vec<BlockRow>,
     /// The forms: operators and admins only.
     pub can_operate: bool,
     pub csrf_token: String,
@@ -354,6 +370,13 @@ pub async fn show(
         activations,
         interactions,
     } = file;
+    let blocks = match crate::app::blocks::list(&state.app, id).await {
+        Ok(blocks) => blocks,
+        Err(e) => {
+            tracing::error!(error = %e, "a client's blocks could not be read");
+            return page::error(operator.language);
+        }
+    };
     let can_operate = operator.role().allows(Role::Operator);
     let csrf_token = operator.current.session.csrf_token.clone();
     let frame = operator
@@ -404,6 +427,14 @@ pub async fn show(
                     direction: i.direction,
                     outcome: i.outcome,
                     proxy: i.proxy.to_string(),
+                })
+                .collect(),
+            blocks: blocks
+                .into_iter()
+                .map(|c| BlockRow {
+                    number: c.number.masked().to_string(),
+                    since: c.blocked_at.map(when).unwrap_or_default(),
+                    key: block_key(&c.number),
                 })
                 .collect(),
             can_operate,
@@ -524,6 +555,56 @@ pub async fn give_back(
             "client.proxy_give_back",
             Some(&format!("client:{id}")),
             json!({"proxy": proxy.as_str(), "cooloff_days": state.app.pool_cooloff.num_days()}),
+        )
+        .await;
+    see_other(&format!("/admin/clients/{id}"))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct UnblockForm {
+    /// The blocked correspondent, as the client's page names it.
+    contact: String,
+}
+
+/// Lifts a block the client made (`BLOQUER #N`), as `DELETE /clients/{id}/blocks` does.
+#[utoipa::path(post, path = "/admin/clients/{id}/unblock", tag = "admin",
+    params(("id" = i64, Path, description = "the client's id")),
+    request_body(content = UnblockForm, content_type = "application/x-www-form-urlencoded",
+        description = "contact, csrf_token",
+        example = json!({"contact": "5f2c0e9a1b7d3c4e8a6f0b21", "csrf_token": "Zk3vQ9x2LrT8mB1cN4aE7w"})),
+    responses((status = 303, description = "back to the client's page"),
+        (status = 403, content_type = "text/html", body = String,
+            description = "a viewer: nothing is changed"),
+        (status = 404, content_type = "text/html", body = String,
+            description = "no client has this id, or no such blocked correspondent")))]
+pub async fn unblock(
+    State(state): State<AppState>,
+    RequireRole(operator, ..): RequireRole<OperatorRole>,
+    Path(id): Path<String>,
+    Form(form): Form<UnblockForm>,
+) -> Response {
+    let Ok(id) = ClientId::parse(&id) else {
+        return bad_id(&operator);
+    };
+    let blocks = match crate::app::blocks::list(&state.app, id).await {
+        Ok(blocks) => blocks,
+        Err(e) => return refusal(&operator, e),
+    };
+    let Some(contact) = blocks
+        .into_iter()
+        .find(|c| block_key(&c.number) == form.contact)
+    else {
+        return not_found(&operator);
+    };
+    if let Err(e) = crate::app::blocks::set(&state.app, id, &contact.number, false).await {
+        return refusal(&operator, e);
+    }
+    operator
+        .record(
+            &state.app,
+            "client.unblock",
+            Some(&format!("client:{id}")),
+            json!({"contact": contact.number.masked().to_string()}),
         )
         .await;
     see_other(&format!("/admin/clients/{id}"))

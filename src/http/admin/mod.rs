@@ -69,6 +69,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(clients::list))
             .routes(routes!(clients::show))
             .routes(routes!(clients::change_proxy))
+            .routes(routes!(clients::unblock))
             .routes(routes!(clients::give_back))
             // jobs, keys, operators, settings
             .routes(routes!(jobs::jobs))
