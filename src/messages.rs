@@ -8,10 +8,12 @@ use serde::Deserialize;
 mod admin;
 mod page;
 mod pool_alert;
+mod relay;
 mod report;
 pub use admin::AdminWords;
 pub use page::PageWords;
 pub use pool_alert::PoolAlertWords;
+pub use relay::RelayWords;
 pub use report::ReportWords;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +94,8 @@ pub struct Catalogue {
     pub pool_alert: PoolAlertWords,
     /// The dashboard at /admin.
     pub admin: AdminWords,
+    /// Bounces of failed relays, and pictures that could not be forwarded.
+    pub relay: RelayWords,
 }
 
 impl Catalogue {

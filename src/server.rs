@@ -35,6 +35,16 @@ pub fn carrier(settings: &Settings, store: &Arc<dyn Store>) -> Arc<dyn Carrier> 
     }
 }
 
+/// Where the pictures of an MMS must be kept: Twilio's API, or `TWILIO_API_BASE` (a test
+/// double's).
+fn media_origin(settings: &Settings) -> crate::domain::MediaOrigin {
+    settings
+        .twilio
+        .as_ref()
+        .and_then(|t| crate::domain::MediaOrigin::parse(&t.api_base))
+        .unwrap_or_default()
+}
+
 /// Twilio's auth token, or with the simulated carrier and no token given, one made on first
 /// start and kept in the database, where `proxycall simulate` finds it.
 pub async fn webhook_token(settings: &Settings, store: &dyn Store) -> StoreResult<SecretString> {
@@ -113,6 +123,8 @@ pub async fn assemble(
             )),
             timezone: settings.timezone,
             contact_window: settings.contact_window,
+            media_origin: media_origin(&settings),
+            relay_words: &crate::messages::Catalogue::get(settings.language).relay,
         })
         .with_outbox(crate::outbox::Policy {
             retry_horizon: settings.outbox_retry_horizon,

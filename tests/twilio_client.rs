@@ -1053,6 +1053,7 @@ impl Outbox {
             body: Some(body.into()),
             url: None,
             dedupe_key: None,
+            relay: None,
         };
         assert!(
             self.store
@@ -1376,6 +1377,16 @@ impl Carrier for Reach {
         cb: Option<&str>,
     ) -> CarrierResult<String> {
         self.now().send_sms(from, to, body, cb).await
+    }
+    async fn send_mms(
+        &self,
+        from: &E164,
+        to: &E164,
+        body: &str,
+        media: &[proxycall::domain::MediaUrl],
+        cb: Option<&str>,
+    ) -> CarrierResult<String> {
+        self.now().send_mms(from, to, body, media, cb).await
     }
     async fn place_call(
         &self,

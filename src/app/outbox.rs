@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::{App, AppResult};
 use crate::store::{
-    CallbackApplied, FailedOutbound, OutboundKind, OutboundMessage, OutboundStatus,
+    Bounce, CallbackApplied, FailedOutbound, OutboundKind, OutboundMessage, OutboundStatus,
+    undelivered,
 };
 
 /// A status callback from the carrier about something we sent.
@@ -22,17 +23,22 @@ pub struct StatusCallback {
 }
 
 /// Records a status callback. One naming its message settles a send in doubt: the carrier
-/// could only call back about a message it took.
+/// could only call back about a message it took. One saying a relayed text was not delivered
+/// (`undelivered`, `failed`: Twilio's 21610 for a recipient who opted out among the reasons)
+/// bounces it to its sender, once, in the same transaction.
 pub async fn status_callback(app: &App, cb: StatusCallback) -> AppResult<()> {
     let channel = match cb.kind {
         OutboundKind::Sms => "sms_status",
         OutboundKind::Call => "voice_status",
     };
+    let bounce = Bounce {
+        body: &app.routing.relay_words.bounce_sms,
+    };
     let outcome = match cb.outbound_id {
         Some(id) => {
             match app
                 .store
-                .outbound_callback(id, &cb.sid, &cb.status, Utc::now())
+                .outbound_callback(id, &cb.sid, &cb.status, &bounce, Utc::now())
                 .await?
             {
                 // Most often the first callback of a send whose worker is about to record it;
@@ -62,7 +68,7 @@ pub async fn status_callback(app: &App, cb: StatusCallback) -> AppResult<()> {
                 }
                 known = app
                     .store
-                    .outbound_delivery_status(&cb.sid, &cb.status, Utc::now())
+                    .outbound_delivery_status(&cb.sid, &cb.status, &bounce, Utc::now())
                     .await?;
                 if known {
                     break;
@@ -74,6 +80,10 @@ pub async fn status_callback(app: &App, cb: StatusCallback) -> AppResult<()> {
     metrics::counter!("webhook_outcomes_total", "channel" => channel, "outcome" => outcome)
         .increment(1);
     tracing::debug!(outcome, status = %cb.status, "status callback");
+    if cb.kind == OutboundKind::Sms && undelivered(&cb.status) {
+        // A bounce may have been queued: the workers need not wait for their next poll.
+        app.job_wake.notify_waiters();
+    }
     Ok(())
 }
 

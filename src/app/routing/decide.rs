@@ -9,9 +9,7 @@ use chrono::Utc;
 use super::{Answer, Call, CallAnswer, Text, TextAnswer};
 use crate::app::Routing;
 use crate::domain::E164;
-use crate::store::{
-    Channel, Client, Direction, NewInteraction, NewOutbound, OutboundKind, Outcome, RoutingJob,
-};
+use crate::store::{Channel, Client, Direction, NewInteraction, Outcome, RoutingJob};
 
 /// What one webhook decided: its answer, and what to record (nothing for bad input).
 pub(super) struct Decision {
@@ -266,17 +264,8 @@ pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) 
             Outcome::BlockedCountry,
         );
     }
-    let relay = |to: &E164| NewOutbound {
-        kind: OutboundKind::Sms,
-        purpose: "relay",
-        from: proxy.clone(),
-        to: to.clone(),
-        body: Some(text.body.clone()),
-        url: None,
-        // A retried webhook carries the same MessageSid: it relays once.
-        dedupe_key: text.sid.as_ref().map(|s| format!("relay:{s}")),
-    };
-    let empty = text.body.trim().is_empty();
+    let relay = |to: &E164| super::relay::outbound(facts.routing, text, from, proxy, to);
+    let empty = super::relay::is_empty(text);
     let outcome = if empty {
         Outcome::EmptyMessage
     } else {
@@ -627,6 +616,7 @@ mod tests {
             to: Some(e164(PROXY)),
             body: "J'arrive".into(),
             sid: Some("SM1".into()),
+            media: Default::default(),
         };
         let d = decide_text(&facts, &text, &mut |_, _| false);
         assert_eq!(d.answer, Answer::Text(TextAnswer::Nothing));
@@ -798,6 +788,7 @@ mod tests {
                 to: c.to.map(e164),
                 body: body.into(),
                 sid: Some("SM1".into()),
+                media: Default::default(),
             };
             let (d, asked) = decide(&c, |facts, may| decide_text(facts, &text, may));
             let name = format!("{:?} -> {:?}: {body:?} (last {:?})", c.from, c.to, c.last);

@@ -11,9 +11,10 @@
 mod decide;
 mod engine;
 mod limits;
+mod relay;
 
 use super::{App, AppError, AppResult};
-use crate::domain::E164;
+use crate::domain::{E164, Media};
 use crate::store::StoreError;
 pub use engine::{Engine, engine, engine_with, route_batch};
 pub use limits::RelayLimits;
@@ -49,6 +50,8 @@ pub struct Text {
     pub to: Option<E164>,
     pub body: String,
     pub sid: Option<String>,
+    /// Its pictures (an MMS), parsed at the edge: only the carrier's addresses.
+    pub media: Media,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

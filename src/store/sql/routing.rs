@@ -289,7 +289,7 @@ macro_rules! impl_routing_store {
                 ) -> StoreResult<()> {
                     sqlx::query(
                         "insert into simulated_deliveries (kind, from_number, to_number, body, \
-                         url, sid, delivered_at) values ($1, $2, $3, $4, $5, $6, $7)",
+                         url, sid, delivered_at, media) values ($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
                     .bind(&d.kind)
                     .bind(d.from.as_str())
@@ -298,6 +298,7 @@ macro_rules! impl_routing_store {
                     .bind(d.url.as_deref())
                     .bind(&d.sid)
                     .bind(d.delivered_at)
+                    .bind($crate::domain::join_media(&d.media))
                     .execute(self.writer())
                     .await?;
                     Ok(())
@@ -309,8 +310,8 @@ macro_rules! impl_routing_store {
                     limit: i64,
                 ) -> StoreResult<Vec<SimulatedDelivery>> {
                     sqlx::query(
-                        "select kind, from_number, to_number, body, url, sid, delivered_at \
-                         from simulated_deliveries where ($1 is null or to_number = $1) \
+                        "select kind, from_number, to_number, body, url, sid, delivered_at, \
+                         media from simulated_deliveries where ($1 is null or to_number = $1) \
                          order by id desc limit $2",
                     )
                     .bind(to.map(E164::as_str))

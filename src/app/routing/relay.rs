@@ -1,0 +1,126 @@
+//! What a relayed text carries: its body, its pictures where the destination takes them (an
+//! MMS goes to US and Canadian numbers only: `domain::takes_pictures`), elsewhere a line
+//! saying a picture could not be forwarded; and its sender, whom a final failure bounces to
+//! (`store::Bounce`).
+
+use super::Text;
+use crate::app::Routing;
+use crate::domain::{E164, takes_pictures};
+use crate::store::{NewOutbound, OutboundKind, Relay};
+
+/// Whether `text` has nothing to relay: no words and no picture (a picture that cannot go
+/// on is still worth a line saying so).
+pub(super) fn is_empty(text: &Text) -> bool {
+    text.body.trim().is_empty() && text.media.is_empty()
+}
+
+/// The relay of `text` from `sender` through `proxy` to `to`.
+pub(super) fn outbound(
+    routing: &Routing,
+    text: &Text,
+    sender: &E164,
+    proxy: &E164,
+    to: &E164,
+) -> NewOutbound {
+    let pictures = takes_pictures(to);
+    let media = if pictures {
+        text.media.urls.clone()
+    } else {
+        Vec::new()
+    };
+    // Pictures left behind: refused addresses anywhere, all of them where MMS do not go.
+    let left_behind = text.media.refused > 0 || (!pictures && !text.media.urls.is_empty());
+    let body = if left_behind {
+        let line = &routing.relay_words.picture_not_forwarded;
+        if text.body.trim().is_empty() {
+            line.clone()
+        } else {
+            format!("{}\n{line}", text.body)
+        }
+    } else {
+        text.body.clone()
+    };
+    NewOutbound {
+        kind: OutboundKind::Sms,
+        purpose: "relay",
+        from: proxy.clone(),
+        to: to.clone(),
+        body: Some(body),
+        url: None,
+        // A retried webhook carries the same MessageSid: it relays once.
+        dedupe_key: text.sid.as_ref().map(|s| format!("relay:{s}")),
+        relay: Some(Relay {
+            sender: sender.clone(),
+            media,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Media, MediaOrigin, MediaUrl};
+
+    const PICTURE: &str = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1";
+
+    fn e164(n: &str) -> E164 {
+        E164::parse(n).unwrap()
+    }
+
+    fn text(body: &str, urls: usize, refused: usize) -> Text {
+        let url = MediaUrl::parse(PICTURE, &MediaOrigin::twilio()).unwrap();
+        Text {
+            from: Some(e164("+33612345678")),
+            to: Some(e164("+33780000001")),
+            body: body.into(),
+            sid: Some("MM1".into()),
+            media: Media {
+                urls: vec![url; urls],
+                refused,
+            },
+        }
+    }
+
+    fn relay(t: &Text, to: &str) -> NewOutbound {
+        let routing = Routing::default();
+        outbound(
+            &routing,
+            t,
+            &e164("+33612345678"),
+            &e164("+33780000001"),
+            &e164(to),
+        )
+    }
+
+    #[test]
+    fn pictures_go_where_mms_go_and_a_line_says_so_elsewhere() {
+        let line = &Routing::default().relay_words.picture_not_forwarded;
+        let us = relay(&text("Voici la porte", 2, 0), "+12025550123");
+        let r = us.relay.as_ref().unwrap();
+        assert_eq!(r.media.len(), 2);
+        assert_eq!(r.sender, e164("+33612345678"), "the sender, for a bounce");
+        assert_eq!(us.body.as_deref(), Some("Voici la porte"));
+
+        let fr = relay(&text("Voici la porte", 1, 0), "+33698765432");
+        assert!(fr.relay.as_ref().unwrap().media.is_empty());
+        assert_eq!(
+            fr.body.as_deref(),
+            Some(format!("Voici la porte\n{line}").as_str())
+        );
+
+        // A picture alone, where it cannot go: the line alone.
+        let alone = relay(&text("", 1, 0), "+33698765432");
+        assert_eq!(alone.body.as_deref(), Some(line.as_str()));
+        assert!(!is_empty(&text("", 1, 0)));
+        assert!(is_empty(&text(" ", 0, 0)));
+
+        // A refused address is never relayed, even where MMS go.
+        let refused = relay(&text("Voici", 1, 1), "+12025550123");
+        assert_eq!(refused.relay.as_ref().unwrap().media.len(), 1);
+        assert!(refused.body.as_deref().unwrap().ends_with(line.as_str()));
+
+        let plain = relay(&text("Bonjour", 0, 0), "+33698765432");
+        assert_eq!(plain.body.as_deref(), Some("Bonjour"));
+        assert_eq!(plain.dedupe_key.as_deref(), Some("relay:MM1"));
+    }
+}
