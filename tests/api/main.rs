@@ -44,3 +44,5 @@ mod test_db;
 #[path = "../common/twilio_sim.rs"]
 mod twilio_sim;
 mod webhooks;
+mod bounce;
+mod mms;

@@ -191,9 +191,11 @@ macro_rules! impl_routing_store {
                         let now = chrono::Utc::now();
                         let mut insert = QueryBuilder::<DbEngine>::new(
                             "insert into outbound_messages (kind, purpose, from_number, to_number, \
-                             body, url, dedupe_key, status, attempts, created_at, updated_at) ",
+                             body, url, dedupe_key, status, attempts, created_at, updated_at, \
+                             relay_of, media) ",
                         );
                         insert.push_values(&outbound, |mut row, m| {
+                            let relay = m.relay.as_ref();
                             row.push_bind(m.kind.as_str())
                                 .push_bind(m.purpose)
                                 .push_bind(m.from.as_str().to_owned())
@@ -204,7 +206,9 @@ macro_rules! impl_routing_store {
                                 .push_bind("pending")
                                 .push_bind(0_i64)
                                 .push_bind(now)
-                                .push_bind(now);
+                                .push_bind(now)
+                                .push_bind(relay.map(|r| r.sender.as_str().to_owned()))
+                                .push_bind(relay.and_then(|r| $crate::domain::join_media(&r.media)));
                         });
                         insert.push(" on conflict (dedupe_key) do nothing returning id");
                         let ids: Vec<i64> =
