@@ -88,6 +88,14 @@ pub struct RawSettings {
     /// call menu, or as the last caller) [default: 7]
     #[arg(long, env = "PROXYCALL_CONTACT_WINDOW_DAYS", global = true)]
     pub contact_window_days: Option<String>,
+    /// Whether a relayed text that finally fails sends its sender one text saying so (a
+    /// bounce) [default: true]
+    #[arg(long, env = "PROXYCALL_BOUNCE_FAILED_TEXTS", global = true)]
+    pub bounce_failed_texts: Option<String>,
+    /// Whether the pictures of an MMS are relayed where the destination takes MMS (US and
+    /// Canadian numbers); off, a line says a picture could not be forwarded [default: true]
+    #[arg(long, env = "PROXYCALL_RELAY_PICTURES", global = true)]
+    pub relay_pictures: Option<String>,
     /// Hours a message is retried through passing carrier failures before it fails
     /// (then `proxycall outbox requeue`) [default: 24]
     #[arg(long, env = "PROXYCALL_OUTBOX_RETRY_HOURS", global = true)]
@@ -441,6 +449,10 @@ pub struct Settings {
     pub timezone: chrono_tz::Tz,
     /// How long a correspondent stays a recent contact of a client.
     pub contact_window: chrono::Duration,
+    /// `PROXYCALL_BOUNCE_FAILED_TEXTS`.
+    pub bounce_failed_texts: bool,
+    /// `PROXYCALL_RELAY_PICTURES`.
+    pub relay_pictures: bool,
     pub retention: chrono::Duration,
     /// How long passing failures of a send are retried, from the message's creation.
     pub outbox_retry_horizon: chrono::Duration,
@@ -866,6 +878,18 @@ impl Settings {
                 })
             },
         ));
+        let bounce_failed_texts = p.parse(
+            "PROXYCALL_BOUNCE_FAILED_TEXTS",
+            given(&raw.bounce_failed_texts),
+            true,
+            flag,
+        );
+        let relay_pictures = p.parse(
+            "PROXYCALL_RELAY_PICTURES",
+            given(&raw.relay_pictures),
+            true,
+            flag,
+        );
         let retention = chrono::Duration::days(p.parse(
             "PROXYCALL_RETENTION_DAYS",
             given(&raw.retention_days),
@@ -991,6 +1015,8 @@ impl Settings {
             language,
             timezone,
             contact_window,
+            bounce_failed_texts,
+            relay_pictures,
             retention,
             outbox_retry_horizon,
             outbox_settle_grace,
@@ -1274,6 +1300,8 @@ impl std::fmt::Debug for RawSettings {
         .field("language", &self.language)
         .field("timezone", &self.timezone)
         .field("contact_window_days", &self.contact_window_days)
+        .field("bounce_failed_texts", &self.bounce_failed_texts)
+        .field("relay_pictures", &self.relay_pictures)
         .field("retention_days", &self.retention_days);
         #[cfg(feature = "bench")]
         d.field("bench_reference", &self.bench_reference);
@@ -1352,6 +1380,8 @@ impl std::fmt::Debug for Settings {
             .field("language", &self.language)
             .field("timezone", &self.timezone)
             .field("contact_window", &self.contact_window)
+            .field("bounce_failed_texts", &self.bounce_failed_texts)
+            .field("relay_pictures", &self.relay_pictures)
             .field("retention", &self.retention)
             .field("job_workers", &self.job_workers);
         #[cfg(feature = "bench")]

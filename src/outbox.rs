@@ -31,7 +31,7 @@ use serde_json::json;
 use crate::carrier::{SendFailure, SentMessage};
 use crate::jobs::{Interrupted, Job, JobContext, JobError, backoff};
 use crate::store::{
-    Bounce, OutboundKind, OutboundMessage, OutboundStatus, SEND_JOB_KIND, SEND_JOB_MAX_ATTEMPTS,
+    OutboundKind, OutboundMessage, OutboundStatus, SEND_JOB_KIND, SEND_JOB_MAX_ATTEMPTS,
 };
 
 /// How long sends keep trying, and when a send in doubt may be settled by listing.
@@ -244,13 +244,11 @@ async fn fail(
     error: String,
 ) -> Outcome {
     let in_doubt = reason == "outcome_unknown";
-    let bounce = Bounce {
-        body: &ctx.app.routing.relay_words.bounce_sms,
-    };
+    let bounce = ctx.app.routing.relay.bounce();
     let bounced = ctx
         .app
         .store
-        .outbound_failed(m.id, &error, in_doubt, &bounce, ctx.now)
+        .outbound_failed(m.id, &error, in_doubt, bounce.as_ref(), ctx.now)
         .await?;
     count(m, "failed");
     metrics::counter!("outbound_failed_total", "kind" => m.kind.as_str(), "reason" => reason)

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 
 use crate::app::activation::{self, CodeKey};
-use crate::app::routing::RelayLimits;
+use crate::app::routing::{RelayLimits, RelaySettings};
 use crate::app::{App, Routing};
 use crate::carrier::Carrier;
 use crate::carrier::simulated::SimulatedCarrier;
@@ -123,8 +123,12 @@ pub async fn assemble(
             )),
             timezone: settings.timezone,
             contact_window: settings.contact_window,
-            media_origin: media_origin(&settings),
-            relay_words: &crate::messages::Catalogue::get(settings.language).relay,
+            relay: RelaySettings {
+                media_origin: media_origin(&settings),
+                words: &crate::messages::Catalogue::get(settings.language).relay,
+                bounce: settings.bounce_failed_texts,
+                pictures: settings.relay_pictures,
+            },
         })
         .with_outbox(crate::outbox::Policy {
             retry_horizon: settings.outbox_retry_horizon,

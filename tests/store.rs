@@ -638,7 +638,7 @@ async fn a_failed_code_text_loses_its_words_and_a_failed_relay_keeps_them() {
                 id,
                 "refused",
                 false,
-                &proxycall::store::Bounce { body: "bounce" },
+                Some(&proxycall::store::Bounce { body: "bounce" }),
                 now,
             )
             .await

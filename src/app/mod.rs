@@ -73,10 +73,8 @@ pub struct Routing {
     pub timezone: chrono_tz::Tz,
     /// How long a correspondent stays a recent contact of a client.
     pub contact_window: chrono::Duration,
-    /// Where the pictures of an MMS must be kept: the carrier's API (`TWILIO_API_BASE`).
-    pub media_origin: crate::domain::MediaOrigin,
-    /// What a relay adds (a picture not forwarded) and what a failed one sends back.
-    pub relay_words: &'static crate::messages::RelayWords,
+    /// Pictures and bounces (`routing/relay.rs`).
+    pub relay: routing::RelaySettings,
 }
 
 impl Default for Routing {
@@ -87,8 +85,7 @@ impl Default for Routing {
             relay_limits: Arc::default(),
             timezone: chrono_tz::Europe::Paris,
             contact_window: chrono::Duration::days(7),
-            media_origin: crate::domain::MediaOrigin::twilio(),
-            relay_words: &crate::messages::Catalogue::get(crate::messages::Language::Fr).relay,
+            relay: routing::RelaySettings::default(),
         }
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{App, AppResult};
 use crate::store::{
-    Bounce, CallbackApplied, FailedOutbound, OutboundKind, OutboundMessage, OutboundStatus,
+    CallbackApplied, FailedOutbound, OutboundKind, OutboundMessage, OutboundStatus,
     undelivered,
 };
 
@@ -31,14 +31,12 @@ pub async fn status_callback(app: &App, cb: StatusCallback) -> AppResult<()> {
         OutboundKind::Sms => "sms_status",
         OutboundKind::Call => "voice_status",
     };
-    let bounce = Bounce {
-        body: &app.routing.relay_words.bounce_sms,
-    };
+    let bounce = app.routing.relay.bounce();
     let outcome = match cb.outbound_id {
         Some(id) => {
             match app
                 .store
-                .outbound_callback(id, &cb.sid, &cb.status, &bounce, Utc::now())
+                .outbound_callback(id, &cb.sid, &cb.status, bounce.as_ref(), Utc::now())
                 .await?
             {
                 // Most often the first callback of a send whose worker is about to record it;
@@ -68,7 +66,7 @@ pub async fn status_callback(app: &App, cb: StatusCallback) -> AppResult<()> {
                 }
                 known = app
                     .store
-                    .outbound_delivery_status(&cb.sid, &cb.status, &bounce, Utc::now())
+                    .outbound_delivery_status(&cb.sid, &cb.status, bounce.as_ref(), Utc::now())
                     .await?;
                 if known {
                     break;
@@ -106,6 +104,10 @@ fn refusal(m: &OutboundMessage) -> Option<String> {
         OutboundStatus::Pending => Some("queued already".into()),
         OutboundStatus::Failed if m.kind == OutboundKind::Sms && m.body.is_none() => {
             Some("its text was erased".into())
+        }
+        // Pictures alone, whose addresses went when it failed: nothing is left to send.
+        OutboundStatus::Failed if m.kind == OutboundKind::Sms && m.body.as_deref() == Some("") => {
+            Some("its pictures were erased".into())
         }
         OutboundStatus::Failed if m.kind == OutboundKind::Call && m.send_started_at.is_some() => {
             Some("the call may have been placed: a call is never placed twice".into())

@@ -243,7 +243,7 @@ pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
         // Control characters (a NUL, which PostgreSQL refuses) go here, once.
         body: message_body(form.get("Body").unwrap_or_default()).into_owned(),
         sid,
-        media: Media::from_form(|k| form.get(k), &state.app.routing.media_origin),
+        media: Media::from_form(|k| form.get(k), &state.app.routing.relay.media_origin),
     };
     if text.media.refused > 0 {
         // Counted, never quoted: an address may lead to someone's picture.

@@ -244,14 +244,14 @@ pub trait OutboxStore {
     /// Given up. Its text is kept until the retention purge, so that it can be requeued (its
     /// pictures go). `in_doubt`: whether it may have left (its outcome was never known); it
     /// then keeps its `send_started_at`, and a requeue settles it before anything is sent
-    /// again. A relay's sender is sent `bounce` in the same transaction (see `Bounce`):
-    /// `true` when it was.
+    /// again. A relay's sender is sent `bounce`, if given, in the same transaction (see
+    /// `Bounce`): `true` when it was.
     async fn outbound_failed(
         &self,
         id: i64,
         error: &str,
         in_doubt: bool,
-        bounce: &Bounce,
+        bounce: Option<&Bounce>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
     /// Which of these SIDs other messages than `id` hold: a listed message that is another
@@ -259,13 +259,13 @@ pub trait OutboxStore {
     async fn outbound_sids_taken(&self, sids: &[String], id: i64) -> StoreResult<Vec<String>>;
     /// A status callback for message `id` (`?outbound_id=`), as `sid` with `status`. A status
     /// that says the text was not delivered (`undelivered`, `failed`) bounces a relay to its
-    /// sender, in the same transaction (see `Bounce`).
+    /// sender, if `bounce` is given, in the same transaction (see `Bounce`).
     async fn outbound_callback(
         &self,
         id: i64,
         sid: &str,
         status: &str,
-        bounce: &Bounce,
+        bounce: Option<&Bounce>,
         now: DateTime<Utc>,
     ) -> StoreResult<CallbackApplied>;
     /// Records a delivery status from a status callback without a message id; `false` if no
@@ -274,7 +274,7 @@ pub trait OutboxStore {
         &self,
         sid: &str,
         status: &str,
-        bounce: &Bounce,
+        bounce: Option<&Bounce>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
     /// Puts failed messages back in the queue, each with a new send job, in one transaction:

@@ -102,7 +102,7 @@ async fn failed_text(app: &TestApp, key: &str, to: &str) -> i64 {
             id,
             "carrier refused: 21610",
             false,
-            &proxycall::store::Bounce { body: "bounce" },
+            Some(&proxycall::store::Bounce { body: "bounce" }),
             Utc::now(),
         )
         .await

@@ -214,3 +214,22 @@ async fn a_bounce_that_fails_is_never_bounced_nor_sent_again_to_that_number() {
     assert!(stored.iter().filter(|m| m.purpose == "bounce").count() == 1);
     assert_eq!(sim.posts(), 4, "nothing else was sent");
 }
+
+#[tokio::test]
+async fn with_bounces_turned_off_a_failed_relay_sends_nothing_back() {
+    let sim = TwilioSim::start().await;
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(sim.base.clone()),
+        settings: Some(Box::new(|raw| {
+            raw.bounce_failed_texts = Some("false".into());
+        })),
+        ..Default::default()
+    })
+    .await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    sim.faults([Fault::OptedOut21610]);
+    courier_texts(&app, &proxy, "SM-B7").await;
+    assert_eq!(the_relay(&app).await.status, "failed");
+    assert_eq!(messages(&app).await.len(), 1, "no bounce");
+    assert_eq!(sim.posts(), 1);
+}

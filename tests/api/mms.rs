@@ -138,3 +138,24 @@ async fn a_picture_alone_to_a_french_number_is_relayed_as_the_line() {
     assert_eq!(got[0].body.as_deref(), Some(LINE));
     assert!(got[0].media.is_empty());
 }
+
+#[tokio::test]
+async fn with_pictures_turned_off_even_a_us_number_gets_the_line() {
+    let sim = TwilioSim::start().await;
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(sim.base.clone()),
+        allowed_calling_codes: Some("+33,+1".into()),
+        settings: Some(Box::new(|raw| {
+            raw.relay_pictures = Some("off".into());
+        })),
+        ..Default::default()
+    })
+    .await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    mms(&app, US_COURIER, &proxy, "Bonjour", &[], "SM-9").await;
+    mms(&app, CLIENT, &proxy, "Ma porte", &[&picture(&sim.base, 9)], "MM-10").await;
+    let texts = sim.texts();
+    assert_eq!(texts[1].to, US_COURIER);
+    assert_eq!(texts[1].body, format!("Ma porte\n{LINE}"));
+    assert!(texts[1].media.is_empty());
+}

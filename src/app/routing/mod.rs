@@ -18,6 +18,7 @@ use crate::domain::{E164, Media};
 use crate::store::StoreError;
 pub use engine::{Engine, engine, engine_with, route_batch};
 pub use limits::RelayLimits;
+pub use relay::RelaySettings;
 
 /// An incoming call, as the webhook gave it. Numbers that do not parse are `None`.
 #[derive(Debug, Clone)]

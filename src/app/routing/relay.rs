@@ -5,8 +5,42 @@
 
 use super::Text;
 use crate::app::Routing;
-use crate::domain::{E164, takes_pictures};
-use crate::store::{NewOutbound, OutboundKind, Relay};
+use crate::domain::{E164, MediaOrigin, takes_pictures};
+use crate::messages::{Catalogue, Language, RelayWords};
+use crate::store::{Bounce, NewOutbound, OutboundKind, Relay};
+
+/// How relays treat pictures and final failures.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Where the pictures of an MMS must be kept: the carrier's API (`TWILIO_API_BASE`).
+    pub media_origin: MediaOrigin,
+    /// What a relay adds (a picture not forwarded) and what a failed one sends back.
+    pub words: &'static RelayWords,
+    /// `PROXYCALL_BOUNCE_FAILED_TEXTS`: a relay that finally fails bounces to its sender.
+    pub bounce: bool,
+    /// `PROXYCALL_RELAY_PICTURES`: pictures go on where the destination takes MMS.
+    pub pictures: bool,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            media_origin: MediaOrigin::twilio(),
+            words: &Catalogue::get(Language::Fr).relay,
+            bounce: true,
+            pictures: true,
+        }
+    }
+}
+
+impl RelaySettings {
+    /// The bounce a final failure queues, unless bounces are off.
+    pub fn bounce(&self) -> Option<Bounce<'static>> {
+        self.bounce.then_some(Bounce {
+            body: &self.words.bounce_sms,
+        })
+    }
+}
 
 /// Whether `text` has nothing to relay: no words and no picture (a picture that cannot go
 /// on is still worth a line saying so).
@@ -22,7 +56,7 @@ pub(super) fn outbound(
     proxy: &E164,
     to: &E164,
 ) -> NewOutbound {
-    let pictures = takes_pictures(to);
+    let pictures = routing.relay.pictures && takes_pictures(to);
     let media = if pictures {
         text.media.urls.clone()
     } else {
@@ -31,7 +65,7 @@ pub(super) fn outbound(
     // Pictures left behind: refused addresses anywhere, all of them where MMS do not go.
     let left_behind = text.media.refused > 0 || (!pictures && !text.media.urls.is_empty());
     let body = if left_behind {
-        let line = &routing.relay_words.picture_not_forwarded;
+        let line = &routing.relay.words.picture_not_forwarded;
         if text.body.trim().is_empty() {
             line.clone()
         } else {
@@ -82,9 +116,12 @@ mod tests {
     }
 
     fn relay(t: &Text, to: &str) -> NewOutbound {
-        let routing = Routing::default();
+        relay_with(&Routing::default(), t, to)
+    }
+
+    fn relay_with(routing: &Routing, t: &Text, to: &str) -> NewOutbound {
         outbound(
-            &routing,
+            routing,
             t,
             &e164("+33612345678"),
             &e164("+33780000001"),
@@ -94,7 +131,7 @@ mod tests {
 
     #[test]
     fn pictures_go_where_mms_go_and_a_line_says_so_elsewhere() {
-        let line = &Routing::default().relay_words.picture_not_forwarded;
+        let line = &Routing::default().relay.words.picture_not_forwarded;
         let us = relay(&text("Voici la porte", 2, 0), "+12025550123");
         let r = us.relay.as_ref().unwrap();
         assert_eq!(r.media.len(), 2);
@@ -118,6 +155,16 @@ mod tests {
         let refused = relay(&text("Voici", 1, 1), "+12025550123");
         assert_eq!(refused.relay.as_ref().unwrap().media.len(), 1);
         assert!(refused.body.as_deref().unwrap().ends_with(line.as_str()));
+
+        // Pictures turned off: the line, even where MMS go.
+        let mut off = Routing::default();
+        off.relay.pictures = false;
+        let kept = relay_with(&off, &text("Voici", 1, 0), "+12025550123");
+        assert!(kept.relay.as_ref().unwrap().media.is_empty());
+        assert_eq!(
+            kept.body.as_deref(),
+            Some(format!("Voici\n{line}").as_str())
+        );
 
         let plain = relay(&text("Bonjour", 0, 0), "+33698765432");
         assert_eq!(plain.body.as_deref(), Some("Bonjour"));

@@ -201,7 +201,7 @@ macro_rules! impl_outbox_store {
                     id: i64,
                     error: &str,
                     in_doubt: bool,
-                    bounce: &Bounce,
+                    bounce: Option<&Bounce>,
                     now: DateTime<Utc>,
                 ) -> StoreResult<bool> {
                     let mut tx = self.begin_write().await?;
@@ -223,10 +223,9 @@ macro_rules! impl_outbox_store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                    let bounced = if failed > 0 {
-                        insert_bounce!(tx, id, bounce, now).is_some()
-                    } else {
-                        false
+                    let bounced = match bounce {
+                        Some(bounce) if failed > 0 => insert_bounce!(tx, id, bounce, now).is_some(),
+                        _ => false,
                     };
                     tx.commit().await?;
                     Ok(bounced)
@@ -257,7 +256,7 @@ macro_rules! impl_outbox_store {
                     id: i64,
                     sid: &str,
                     status: &str,
-                    bounce: &Bounce,
+                    bounce: Option<&Bounce>,
                     now: DateTime<Utc>,
                 ) -> StoreResult<CallbackApplied> {
                     let mut tx = self.begin_write().await?;
@@ -302,7 +301,8 @@ macro_rules! impl_outbox_store {
                             CallbackApplied::Unknown
                         }
                     };
-                    if undelivered(status)
+                    if let Some(bounce) = bounce
+                        && undelivered(status)
                         && matches!(applied, CallbackApplied::Settled | CallbackApplied::Recorded)
                     {
                         insert_bounce!(tx, id, bounce, now);
@@ -315,7 +315,7 @@ macro_rules! impl_outbox_store {
                     &self,
                     sid: &str,
                     status: &str,
-                    bounce: &Bounce,
+                    bounce: Option<&Bounce>,
                     now: DateTime<Utc>,
                 ) -> StoreResult<bool> {
                     let mut tx = self.begin_write().await?;
@@ -328,7 +328,7 @@ macro_rules! impl_outbox_store {
                     .bind(now)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    if let Some(id) = id
+                    if let (Some(id), Some(bounce)) = (id, bounce)
                         && undelivered(status)
                     {
                         insert_bounce!(tx, id, bounce, now);
@@ -353,7 +353,7 @@ macro_rules! impl_outbox_store {
                              else 'sending' end, last_error = null, updated_at = $2 \
                              where id = $1 and status = 'failed' \
                              and ((kind = 'call' and send_started_at is null) \
-                                  or (kind = 'sms' and body is not null)) returning id",
+                                  or (kind = 'sms' and body is not null and body <> '')) returning id",
                         )
                         .bind(id)
                         .bind(now)
