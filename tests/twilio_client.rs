@@ -396,7 +396,10 @@ async fn send_mms_posts_one_media_url_per_picture_and_no_body_for_pictures_alone
         ]
     );
     assert_eq!(lookup(&requests[1].form, "Body"), None, "pictures alone");
-    assert_eq!(lookup(&requests[1].form, "MediaUrl"), Some(media[0].as_str()));
+    assert_eq!(
+        lookup(&requests[1].form, "MediaUrl"),
+        Some(media[0].as_str())
+    );
 }
 
 #[tokio::test]

@@ -5,8 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{App, AppResult};
 use crate::store::{
-    CallbackApplied, FailedOutbound, OutboundKind, OutboundMessage, OutboundStatus,
-    undelivered,
+    CallbackApplied, FailedOutbound, OutboundKind, OutboundMessage, OutboundStatus, undelivered,
 };
 
 /// A status callback from the carrier about something we sent.

@@ -176,7 +176,8 @@ pub fn split_media(stored: Option<&str>) -> Vec<MediaUrl> {
 mod tests {
     use super::*;
 
-    const GOOD: &str = "https://api.twilio.com/2010-04-01/Accounts/AC0123/Messages/MM0123/Media/ME0123";
+    const GOOD: &str =
+        "https://api.twilio.com/2010-04-01/Accounts/AC0123/Messages/MM0123/Media/ME0123";
 
     #[test]
     fn only_the_carriers_media_addresses_are_accepted() {
@@ -246,7 +247,10 @@ mod tests {
 
     #[test]
     fn stored_media_reads_back() {
-        let urls = vec![MediaUrl::stored("https://a/1"), MediaUrl::stored("https://a/2")];
+        let urls = vec![
+            MediaUrl::stored("https://a/1"),
+            MediaUrl::stored("https://a/2"),
+        ];
         let joined = join_media(&urls);
         assert_eq!(split_media(joined.as_deref()), urls);
         assert_eq!(join_media(&[]), None);

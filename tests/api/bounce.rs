@@ -95,7 +95,11 @@ async fn a_recipient_who_opted_out_bounces_the_relay() {
     let relay = the_relay(&app).await;
     assert_eq!(relay.status, "failed");
     assert!(
-        relay.last_error.as_deref().unwrap_or_default().contains("21610"),
+        relay
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("21610"),
         "{relay:?}"
     );
     let texts = sim.texts();

@@ -106,7 +106,9 @@ async fn a_picture_whose_address_is_not_the_carriers_is_never_relayed() {
     assert_eq!(texts[2].body, LINE);
     assert!(texts[2].media.is_empty());
     assert!(
-        texts.iter().all(|t| !t.media.iter().any(|m| m.contains("evil"))),
+        texts
+            .iter()
+            .all(|t| !t.media.iter().any(|m| m.contains("evil"))),
         "never relayed"
     );
 }
@@ -153,7 +155,15 @@ async fn with_pictures_turned_off_even_a_us_number_gets_the_line() {
     .await;
     let proxy = app.client_with_proxy(1, CLIENT).await;
     mms(&app, US_COURIER, &proxy, "Bonjour", &[], "SM-9").await;
-    mms(&app, CLIENT, &proxy, "Ma porte", &[&picture(&sim.base, 9)], "MM-10").await;
+    mms(
+        &app,
+        CLIENT,
+        &proxy,
+        "Ma porte",
+        &[&picture(&sim.base, 9)],
+        "MM-10",
+    )
+    .await;
     let texts = sim.texts();
     assert_eq!(texts[1].to, US_COURIER);
     assert_eq!(texts[1].body, format!("Ma porte\n{LINE}"));
