@@ -1539,6 +1539,23 @@ mod tests {
     }
 
     #[test]
+    fn bounces_and_pictures_are_on_unless_turned_off() {
+        let s = Settings::from_raw(&raw()).unwrap();
+        assert!(s.bounce_failed_texts && s.relay_pictures);
+        let mut r = raw();
+        r.bounce_failed_texts = Some("false".into());
+        r.relay_pictures = Some("off".into());
+        let s = Settings::from_raw(&r).unwrap();
+        assert!(!s.bounce_failed_texts && !s.relay_pictures);
+        r.bounce_failed_texts = Some("sometimes".into());
+        let text = Settings::from_raw(&r).unwrap_err().to_string();
+        assert!(
+            text.contains("PROXYCALL_BOUNCE_FAILED_TEXTS: 'sometimes'"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn every_problem_is_listed_at_once() {
         let mut r = raw();
         r.carrier = Some("twilio".into());

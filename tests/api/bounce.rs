@@ -161,6 +161,23 @@ async fn an_undelivered_text_bounces_once_however_often_its_failure_is_reported(
         Some("failed")
     );
 
+    // The bounce itself undelivered: never bounced.
+    let bounce = messages(&app)
+        .await
+        .into_iter()
+        .find(|m| m.purpose == "bounce")
+        .unwrap();
+    app.webhook(
+        &format!("/twilio/sms/status?outbound_id={}", bounce.id),
+        &[
+            ("MessageSid", bounce.twilio_sid.as_deref().unwrap()),
+            ("MessageStatus", "undelivered"),
+        ],
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(messages(&app).await.len(), 2, "the relay and one bounce");
+
     // A delivered text bounces nothing.
     courier_texts(&app, &proxy, "SM-B3b").await;
     let second = messages(&app).await.into_iter().last().unwrap();

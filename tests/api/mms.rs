@@ -169,3 +169,43 @@ async fn with_pictures_turned_off_even_a_us_number_gets_the_line() {
     assert_eq!(texts[1].body, format!("Ma porte\n{LINE}"));
     assert!(texts[1].media.is_empty());
 }
+
+#[tokio::test]
+async fn a_garbled_picture_count_relays_the_text_and_says_what_is_missing() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let twilio = picture("https://api.twilio.com", 11);
+    // Not a number: no pictures, the words alone.
+    app.webhook(
+        "/twilio/sms",
+        &[
+            ("From", FR_COURIER),
+            ("To", &proxy),
+            ("Body", "Bonjour"),
+            ("MessageSid", "MM-11"),
+            ("NumMedia", "lots"),
+            ("MediaUrl0", &twilio),
+        ],
+    )
+    .await;
+    // Two announced, one given: the missing one counts as not forwarded.
+    app.webhook(
+        "/twilio/sms",
+        &[
+            ("From", FR_COURIER),
+            ("To", &proxy),
+            ("Body", "Et ça"),
+            ("MessageSid", "MM-12"),
+            ("NumMedia", "2"),
+            ("MediaUrl0", &twilio),
+        ],
+    )
+    .await;
+    let got = app.deliveries_to(CLIENT, 2).await;
+    assert_eq!(got[1].body.as_deref(), Some("Bonjour"));
+    assert_eq!(
+        got[0].body.as_deref(),
+        Some(format!("Et ça\n{LINE}").as_str())
+    );
+    assert!(got.iter().all(|d| d.media.is_empty()));
+}
