@@ -43,7 +43,8 @@ fn incoming(n: SimulatedNumber) -> IncomingNumber {
         sms_url: n.sms_url,
         voice: n.voice,
         sms: n.sms,
-        // The simulation carries no picture messages.
+        // Its numbers claim no MMS capability, as a French mobile's listing does; the pictures
+        // it is asked to send (`send_mms`) are recorded all the same.
         mms: false,
         number_type: None,
     }
