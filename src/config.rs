@@ -93,6 +93,14 @@ pub struct RawSettings {
     /// off, they reach their most recent contact [default: on]
     #[arg(long, env = "PROXYCALL_CONTACT_CHOICE", global = true)]
     pub contact_choice: Option<String>,
+    /// Whether a relayed text that finally fails sends its sender one text saying so (a
+    /// bounce) [default: true]
+    #[arg(long, env = "PROXYCALL_BOUNCE_FAILED_TEXTS", global = true)]
+    pub bounce_failed_texts: Option<String>,
+    /// Whether the pictures of an MMS are relayed where the destination takes MMS (US and
+    /// Canadian numbers); off, a line says a picture could not be forwarded [default: true]
+    #[arg(long, env = "PROXYCALL_RELAY_PICTURES", global = true)]
+    pub relay_pictures: Option<String>,
     /// Hours a message is retried through passing carrier failures before it fails
     /// (then `proxycall outbox requeue`) [default: 24]
     #[arg(long, env = "PROXYCALL_OUTBOX_RETRY_HOURS", global = true)]
@@ -466,6 +474,10 @@ pub struct Settings {
     pub contact_window: chrono::Duration,
     /// Clients choose whom to reach (`#?`, `#N`, `BLOQUER #N`, the call menu).
     pub contact_choice: bool,
+    /// `PROXYCALL_BOUNCE_FAILED_TEXTS`.
+    pub bounce_failed_texts: bool,
+    /// `PROXYCALL_RELAY_PICTURES`.
+    pub relay_pictures: bool,
     pub retention: chrono::Duration,
     /// How long passing failures of a send are retried, from the message's creation.
     pub outbox_retry_horizon: chrono::Duration,
@@ -901,6 +913,18 @@ impl Settings {
             true,
             flag,
         );
+        let bounce_failed_texts = p.parse(
+            "PROXYCALL_BOUNCE_FAILED_TEXTS",
+            given(&raw.bounce_failed_texts),
+            true,
+            flag,
+        );
+        let relay_pictures = p.parse(
+            "PROXYCALL_RELAY_PICTURES",
+            given(&raw.relay_pictures),
+            true,
+            flag,
+        );
         let retention = chrono::Duration::days(p.parse(
             "PROXYCALL_RETENTION_DAYS",
             given(&raw.retention_days),
@@ -1034,6 +1058,8 @@ impl Settings {
             timezone,
             contact_window,
             contact_choice,
+            bounce_failed_texts,
+            relay_pictures,
             retention,
             outbox_retry_horizon,
             outbox_settle_grace,
@@ -1359,6 +1385,8 @@ impl std::fmt::Debug for RawSettings {
         .field("timezone", &self.timezone)
         .field("contact_window_days", &self.contact_window_days)
         .field("contact_choice", &self.contact_choice)
+        .field("bounce_failed_texts", &self.bounce_failed_texts)
+        .field("relay_pictures", &self.relay_pictures)
         .field("retention_days", &self.retention_days);
         #[cfg(feature = "bench")]
         d.field("bench_reference", &self.bench_reference);
@@ -1443,6 +1471,8 @@ impl std::fmt::Debug for Settings {
             .field("timezone", &self.timezone)
             .field("contact_window", &self.contact_window)
             .field("contact_choice", &self.contact_choice)
+            .field("bounce_failed_texts", &self.bounce_failed_texts)
+            .field("relay_pictures", &self.relay_pictures)
             .field("retention", &self.retention)
             .field("job_workers", &self.job_workers);
         #[cfg(feature = "bench")]
@@ -1597,6 +1627,23 @@ mod tests {
         );
         assert!(
             text.contains("PROXYCALL_CONTACT_WINDOW_DAYS: '366'"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bounces_and_pictures_are_on_unless_turned_off() {
+        let s = Settings::from_raw(&raw()).unwrap();
+        assert!(s.bounce_failed_texts && s.relay_pictures);
+        let mut r = raw();
+        r.bounce_failed_texts = Some("false".into());
+        r.relay_pictures = Some("off".into());
+        let s = Settings::from_raw(&r).unwrap();
+        assert!(!s.bounce_failed_texts && !s.relay_pictures);
+        r.bounce_failed_texts = Some("sometimes".into());
+        let text = Settings::from_raw(&r).unwrap_err().to_string();
+        assert!(
+            text.contains("PROXYCALL_BOUNCE_FAILED_TEXTS: 'sometimes'"),
             "{text}"
         );
     }

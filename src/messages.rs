@@ -10,12 +10,14 @@ mod contacts;
 mod guard;
 mod page;
 mod pool_alert;
+mod relay;
 mod report;
 pub use admin::AdminWords;
 pub use contacts::ContactWords;
 pub use guard::GuardWords;
 pub use page::PageWords;
 pub use pool_alert::PoolAlertWords;
+pub use relay::RelayWords;
 pub use report::ReportWords;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +102,8 @@ pub struct Catalogue {
     pub contacts: ContactWords,
     /// The unmasking guard and the opt-out keywords.
     pub guard: GuardWords,
+    /// Bounces of failed relays, and pictures that could not be forwarded.
+    pub relay: RelayWords,
 }
 
 impl Catalogue {

@@ -19,6 +19,10 @@
 //!   doubt is never placed again: without a status callback within the grace period it fails.
 //! - When the carrier took it but recording that failed, the SID is kept in the job's progress
 //!   and the recording is retried, never the send.
+//! - A relay that fails for good (the last try, a refusal such as Twilio's 21610 for a
+//!   recipient who opted out) bounces: its sender is sent one text from the proxy, queued in
+//!   the transaction that records the failure (`store::Bounce`); so does one whose status
+//!   callback says `undelivered` or `failed` (`app::outbox`). A bounce is never bounced.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -117,6 +121,12 @@ async fn send(ctx: &JobContext, m: &OutboundMessage) -> Outcome {
     let app = &ctx.app;
     let callback = app.routing.status_callback(m.kind, m.id);
     let result = match m.kind {
+        OutboundKind::Sms if !m.media.is_empty() => {
+            let body = m.body.as_deref().unwrap_or_default();
+            app.carrier
+                .send_mms(&m.from, &m.to, body, &m.media, Some(&callback))
+                .await
+        }
         OutboundKind::Sms => {
             let body = m.body.as_deref().unwrap_or_default();
             app.carrier
@@ -234,14 +244,16 @@ async fn fail(
     error: String,
 ) -> Outcome {
     let in_doubt = reason == "outcome_unknown";
-    ctx.app
+    let bounce = ctx.app.routing.relay.bounce();
+    let bounced = ctx
+        .app
         .store
-        .outbound_failed(m.id, &error, in_doubt, ctx.now)
+        .outbound_failed(m.id, &error, in_doubt, bounce.as_ref(), ctx.now)
         .await?;
     count(m, "failed");
     metrics::counter!("outbound_failed_total", "kind" => m.kind.as_str(), "reason" => reason)
         .increment(1);
-    tracing::error!(id = m.id, kind = m.kind.as_str(), reason, %error, attempt = ctx.attempt, "send failed for good");
+    tracing::error!(id = m.id, kind = m.kind.as_str(), reason, %error, attempt = ctx.attempt, bounced, "send failed for good");
     Err(JobError::Fail(error))
 }
 

@@ -28,6 +28,7 @@ impl fmt::Debug for Text {
             .field("to", &self.to)
             .field("body", &Body(Some(&self.body)))
             .field("sid", &self.sid)
+            .field("media", &self.media)
             .finish()
     }
 }
@@ -106,6 +107,7 @@ mod tests {
                     to: Some(to.clone()),
                     body: body.into(),
                     sid: Some("SM1".into()),
+                    media: Default::default(),
                 }
             ),
             format!(
@@ -118,6 +120,7 @@ mod tests {
                     body: Some(body.into()),
                     url: None,
                     dedupe_key: None,
+                    relay: None,
                 }
             ),
             format!(
@@ -130,6 +133,7 @@ mod tests {
                     url: None,
                     sid: "SM2".into(),
                     delivered_at: Utc::now(),
+                    media: Vec::new(),
                 }
             ),
         ];

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::app::activation::{self, CodeKey};
 use crate::app::routing::GuardSettings;
-use crate::app::routing::RelayLimits;
+use crate::app::routing::{RelayLimits, RelaySettings};
 use crate::app::{App, Routing};
 use crate::carrier::Carrier;
 use crate::carrier::simulated::SimulatedCarrier;
@@ -34,6 +34,16 @@ pub fn carrier(settings: &Settings, store: &Arc<dyn Store>) -> Arc<dyn Carrier> 
         )),
         None => Arc::new(SimulatedCarrier::new(store.clone())),
     }
+}
+
+/// Where the pictures of an MMS must be kept: Twilio's API, or `TWILIO_API_BASE` (a test
+/// double's).
+fn media_origin(settings: &Settings) -> crate::domain::MediaOrigin {
+    settings
+        .twilio
+        .as_ref()
+        .and_then(|t| crate::domain::MediaOrigin::parse(&t.api_base))
+        .unwrap_or_default()
 }
 
 /// Twilio's auth token, or with the simulated carrier and no token given, one made on first
@@ -120,6 +130,12 @@ pub async fn assemble(
                 settings.opt_out.clone(),
                 settings.language,
             ),
+            relay: RelaySettings {
+                media_origin: media_origin(&settings),
+                words: &crate::messages::Catalogue::get(settings.language).relay,
+                bounce: settings.bounce_failed_texts,
+                pictures: settings.relay_pictures,
+            },
         })
         .with_outbox(crate::outbox::Policy {
             retry_horizon: settings.outbox_retry_horizon,

@@ -600,6 +600,7 @@ async fn a_message_and_its_sending_job_are_written_together() {
         body: Some("Bonjour".into()),
         url: None,
         dedupe_key: Some("m1".into()),
+        relay: None,
     };
     let now = now_micros();
     let at = now + Duration::seconds(90);
@@ -629,10 +630,17 @@ async fn a_failed_code_text_loses_its_words_and_a_failed_relay_keeps_them() {
             body: Some("ProxyCall - Code de confirmation: 482913".into()),
             url: None,
             dedupe_key: None,
+            relay: None,
         };
         let id = store.enqueue_at(&message, now, now).await.unwrap().unwrap();
         store
-            .outbound_failed(id, "refused", false, now)
+            .outbound_failed(
+                id,
+                "refused",
+                false,
+                Some(&proxycall::store::Bounce { body: "bounce" }),
+                now,
+            )
             .await
             .unwrap();
         ids.push(id);
@@ -841,6 +849,18 @@ impl proxycall::carrier::Carrier for OutcomeLost {
         self.hide_outbox().await;
         Ok(sid)
     }
+    async fn send_mms(
+        &self,
+        from: &proxycall::domain::E164,
+        to: &proxycall::domain::E164,
+        body: &str,
+        media: &[proxycall::domain::MediaUrl],
+        callback: Option<&str>,
+    ) -> proxycall::carrier::CarrierResult<String> {
+        let sid = self.inner.send_mms(from, to, body, media, callback).await?;
+        self.hide_outbox().await;
+        Ok(sid)
+    }
     async fn place_call(
         &self,
         from: &proxycall::domain::E164,
@@ -914,6 +934,7 @@ async fn a_send_whose_outcome_cannot_be_recorded_is_recorded_later_never_sent_ag
         body: Some("Bonjour".into()),
         url: None,
         dedupe_key: Some("lost".into()),
+        relay: None,
     };
     let now = now_micros();
     store.enqueue(&message, now).await.unwrap().unwrap();

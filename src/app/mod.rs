@@ -78,6 +78,8 @@ pub struct Routing {
     pub contact_choice: bool,
     /// The unmasking guard and the opt-out keywords (`routing/guard.rs`, `keywords.rs`).
     pub guard: routing::GuardSettings,
+    /// Pictures and bounces (`routing/relay.rs`).
+    pub relay: routing::RelaySettings,
 }
 
 impl Default for Routing {
@@ -90,6 +92,7 @@ impl Default for Routing {
             contact_window: chrono::Duration::days(7),
             contact_choice: true,
             guard: routing::GuardSettings::default(),
+            relay: routing::RelaySettings::default(),
         }
     }
 }

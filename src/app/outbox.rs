@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{App, AppResult};
 use crate::store::{
-    CallbackApplied, FailedOutbound, OutboundKind, OutboundMessage, OutboundStatus,
+    CallbackApplied, FailedOutbound, OutboundKind, OutboundMessage, OutboundStatus, undelivered,
 };
 
 /// A status callback from the carrier about something we sent.
@@ -22,17 +22,20 @@ pub struct StatusCallback {
 }
 
 /// Records a status callback. One naming its message settles a send in doubt: the carrier
-/// could only call back about a message it took.
+/// could only call back about a message it took. One saying a relayed text was not delivered
+/// (`undelivered`, `failed`: Twilio's 21610 for a recipient who opted out among the reasons)
+/// bounces it to its sender, once, in the same transaction.
 pub async fn status_callback(app: &App, cb: StatusCallback) -> AppResult<()> {
     let channel = match cb.kind {
         OutboundKind::Sms => "sms_status",
         OutboundKind::Call => "voice_status",
     };
+    let bounce = app.routing.relay.bounce();
     let outcome = match cb.outbound_id {
         Some(id) => {
             match app
                 .store
-                .outbound_callback(id, &cb.sid, &cb.status, Utc::now())
+                .outbound_callback(id, &cb.sid, &cb.status, bounce.as_ref(), Utc::now())
                 .await?
             {
                 // Most often the first callback of a send whose worker is about to record it;
@@ -62,7 +65,7 @@ pub async fn status_callback(app: &App, cb: StatusCallback) -> AppResult<()> {
                 }
                 known = app
                     .store
-                    .outbound_delivery_status(&cb.sid, &cb.status, Utc::now())
+                    .outbound_delivery_status(&cb.sid, &cb.status, bounce.as_ref(), Utc::now())
                     .await?;
                 if known {
                     break;
@@ -74,6 +77,10 @@ pub async fn status_callback(app: &App, cb: StatusCallback) -> AppResult<()> {
     metrics::counter!("webhook_outcomes_total", "channel" => channel, "outcome" => outcome)
         .increment(1);
     tracing::debug!(outcome, status = %cb.status, "status callback");
+    if cb.kind == OutboundKind::Sms && undelivered(&cb.status) {
+        // A bounce may have been queued: the workers need not wait for their next poll.
+        app.job_wake.notify_waiters();
+    }
     Ok(())
 }
 
@@ -96,6 +103,10 @@ fn refusal(m: &OutboundMessage) -> Option<String> {
         OutboundStatus::Pending => Some("queued already".into()),
         OutboundStatus::Failed if m.kind == OutboundKind::Sms && m.body.is_none() => {
             Some("its text was erased".into())
+        }
+        // Pictures alone, whose addresses went when it failed: nothing is left to send.
+        OutboundStatus::Failed if m.kind == OutboundKind::Sms && m.body.as_deref() == Some("") => {
+            Some("its pictures were erased".into())
         }
         OutboundStatus::Failed if m.kind == OutboundKind::Call && m.send_started_at.is_some() => {
             Some("the call may have been placed: a call is never placed twice".into())

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{CountryIso, E164, NumberType};
+use crate::domain::{CountryIso, E164, MediaUrl, NumberType};
 
 /// What went wrong, sorted by what the caller can do about it. Serialisable: a pool
 /// operation's job keeps the failure that ended it, for the route that waits for it.
@@ -217,6 +217,17 @@ pub trait Carrier: Send + Sync + 'static {
         from: &E164,
         to: &E164,
         body: &str,
+        status_callback: Option<&str>,
+    ) -> CarrierResult<String>;
+    /// Sends a text with pictures (an MMS): the carrier fetches each of `media` (its own
+    /// addresses, `domain::MediaUrl`) and sends them with `body`, which may be empty. As
+    /// `send_sms` otherwise.
+    async fn send_mms(
+        &self,
+        from: &E164,
+        to: &E164,
+        body: &str,
+        media: &[MediaUrl],
         status_callback: Option<&str>,
     ) -> CarrierResult<String>;
     /// Places a call that fetches its TwiML from `url` (POST); returns its SID. Its status

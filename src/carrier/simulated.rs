@@ -13,7 +13,7 @@ use super::{
     Account, AvailableNumber, Carrier, CarrierError, CarrierResult, IncomingNumber, NumberSearch,
     Purchase, SentMessage, WebhookUpdate, sid,
 };
-use crate::domain::{E164, NumberType};
+use crate::domain::{E164, MediaUrl, NumberType};
 use crate::store::{SimulatedDelivery, SimulatedNumber, Store, StoreError};
 
 pub struct SimulatedCarrier {
@@ -43,7 +43,8 @@ fn incoming(n: SimulatedNumber) -> IncomingNumber {
         sms_url: n.sms_url,
         voice: n.voice,
         sms: n.sms,
-        // The simulation carries no picture messages.
+        // Its numbers claim no MMS capability, as a French mobile's listing does; the pictures
+        // it is asked to send (`send_mms`) are recorded all the same.
         mms: false,
         number_type: None,
     }
@@ -73,6 +74,7 @@ impl SimulatedCarrier {
         to: &E164,
         body: Option<&str>,
         url: Option<&str>,
+        media: &[MediaUrl],
     ) -> CarrierResult<String> {
         let sid = sid(if kind == "sms" { "SM" } else { "CA" });
         let delivery = SimulatedDelivery {
@@ -83,6 +85,7 @@ impl SimulatedCarrier {
             url: url.map(str::to_owned),
             sid: sid.clone(),
             delivered_at: Utc::now(),
+            media: media.to_vec(),
         };
         self.store
             .record_simulated_delivery(&delivery)
@@ -140,7 +143,18 @@ impl Carrier for SimulatedCarrier {
         body: &str,
         _status_callback: Option<&str>,
     ) -> CarrierResult<String> {
-        self.deliver("sms", from, to, Some(body), None).await
+        self.deliver("sms", from, to, Some(body), None, &[]).await
+    }
+
+    async fn send_mms(
+        &self,
+        from: &E164,
+        to: &E164,
+        body: &str,
+        media: &[MediaUrl],
+        _status_callback: Option<&str>,
+    ) -> CarrierResult<String> {
+        self.deliver("sms", from, to, Some(body), None, media).await
     }
 
     async fn place_call(
@@ -150,7 +164,7 @@ impl Carrier for SimulatedCarrier {
         url: &str,
         _status_callback: Option<&str>,
     ) -> CarrierResult<String> {
-        self.deliver("call", from, to, None, Some(url)).await
+        self.deliver("call", from, to, None, Some(url), &[]).await
     }
 
     async fn sent_messages(

@@ -23,7 +23,7 @@ use super::{
     Account, AvailableNumber, Carrier, CarrierError, CarrierResult, IncomingNumber, NumberSearch,
     Purchase, SentMessage, WebhookUpdate,
 };
-use crate::domain::{E164, NumberType};
+use crate::domain::{E164, MediaUrl, NumberType};
 
 pub struct TwilioClient {
     http: reqwest::Client,
@@ -334,11 +334,26 @@ impl Carrier for TwilioClient {
         body: &str,
         status_callback: Option<&str>,
     ) -> CarrierResult<String> {
-        let mut form = vec![
-            ("To", to.to_string()),
-            ("From", from.to_string()),
-            ("Body", body.to_owned()),
-        ];
+        self.send_mms(from, to, body, &[], status_callback).await
+    }
+
+    async fn send_mms(
+        &self,
+        from: &E164,
+        to: &E164,
+        body: &str,
+        media: &[MediaUrl],
+        status_callback: Option<&str>,
+    ) -> CarrierResult<String> {
+        let mut form = vec![("To", to.to_string()), ("From", from.to_string())];
+        // Twilio wants a body, pictures, or both: a picture alone goes without `Body`.
+        if !body.is_empty() || media.is_empty() {
+            form.push(("Body", body.to_owned()));
+        }
+        // One `MediaUrl` parameter per picture, as Twilio's API reads an array.
+        for url in media {
+            form.push(("MediaUrl", url.as_str().to_owned()));
+        }
         if let Some(cb) = status_callback {
             form.push(("StatusCallback", cb.to_owned()));
         }

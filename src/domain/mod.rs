@@ -7,6 +7,7 @@ mod client_id;
 mod country;
 mod email;
 pub mod line_type;
+mod media;
 mod name;
 mod number_type;
 mod order_id;
@@ -21,6 +22,9 @@ pub use client_id::ClientId;
 pub use country::CountryIso;
 pub use email::Email;
 pub use line_type::LineType;
+pub use media::{
+    MAX_MEDIA, Media, MediaError, MediaOrigin, MediaUrl, join_media, split_media, takes_pictures,
+};
 pub use name::ClientName;
 pub use number_type::{NumberType, NumberTypeFilter};
 pub use order_id::OrderId;

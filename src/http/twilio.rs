@@ -21,7 +21,7 @@ use crate::app::activation::{self, CallScript, GatherReply, TextReply};
 use crate::app::outbox::{self, StatusCallback};
 use crate::app::routing::{self, Call, CallAnswer, Text, TextAnswer};
 use crate::carrier::signature;
-use crate::domain::{E164, PendingId, message_body};
+use crate::domain::{E164, Media, PendingId, message_body};
 use crate::store::OutboundKind;
 use crate::twiml;
 
@@ -153,6 +153,15 @@ pub struct SmsWebhook {
     /// The same, under its earlier name.
     #[schema(example = "received")]
     SmsStatus: Option<String>,
+    /// How many pictures an MMS carries (`MediaUrl0`…`MediaUrl9`).
+    #[schema(example = "1")]
+    NumMedia: Option<String>,
+    /// The first picture's address at Twilio; only Twilio's API addresses are relayed, others
+    /// are refused (never fetched nor relayed). `MediaUrl1`… likewise.
+    #[schema(
+        example = "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM0123456789abcdef0123456789abcdef/Media/ME0123456789abcdef0123456789abcdef"
+    )]
+    MediaUrl0: Option<String>,
 }
 
 /// The form Twilio posts about a text we sent (other fields are accepted and signed, not read).
@@ -302,7 +311,15 @@ pub async fn sms(State(state): State<AppState>, form: SignedForm) -> Response {
         // Control characters (a NUL, which PostgreSQL refuses) go here, once.
         body: message_body(form.get("Body").unwrap_or_default()).into_owned(),
         sid,
+        media: Media::from_form(|k| form.get(k), &state.app.routing.relay.media_origin),
     };
+    if text.media.refused > 0 {
+        // Counted, never quoted: an address may lead to someone's picture.
+        tracing::warn!(
+            refused = text.media.refused,
+            "an MMS named pictures outside the carrier's API: not relayed"
+        );
+    }
     let words = state.catalogue;
     // A text from a phone being activated to its proxy answers the activation.
     let mut activating = false;

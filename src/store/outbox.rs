@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{NewJob, StoreResult};
-use crate::domain::E164;
+use crate::domain::{E164, MediaUrl};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboundKind {
@@ -110,6 +110,33 @@ pub struct NewOutbound {
     pub url: Option<String>,
     /// Enqueueing twice with the same key enqueues once.
     pub dedupe_key: Option<String>,
+    /// A relayed text's sender and pictures; `None` for anything else.
+    pub relay: Option<Relay>,
+}
+
+/// What a relayed text carries besides its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// On whose behalf it is sent: when it finally fails, they get a bounce from the proxy.
+    pub sender: E164,
+    /// The carrier's addresses of its pictures (destinations that take MMS only).
+    pub media: Vec<MediaUrl>,
+}
+
+/// The purpose of the text that tells a sender their relayed text finally failed. A bounce
+/// is never bounced.
+pub const BOUNCE_PURPOSE: &str = "bounce";
+
+/// The dedupe key of the bounce of message `id`: however often its failure is reported, one
+/// bounce.
+pub fn bounce_key(id: i64) -> String {
+    format!("bounce:{id}")
+}
+
+/// How long a number a text from a proxy failed to reach is spared bounces from that proxy:
+/// a bounce to it would most likely fail too.
+pub fn bounce_quiet() -> chrono::Duration {
+    chrono::Duration::hours(24)
 }
 
 // `Debug` in `redact.rs`: never the body.
@@ -133,6 +160,10 @@ pub struct OutboundMessage {
     pub send_started_at: Option<DateTime<Utc>>,
     /// When the operator last put it back in the queue.
     pub requeued_at: Option<DateTime<Utc>>,
+    /// A relay's sender (who a final failure bounces to).
+    pub relay_of: Option<E164>,
+    /// A relay's pictures, until it is sent or given up.
+    pub media: Vec<MediaUrl>,
 }
 
 impl OutboundMessage {
@@ -210,33 +241,40 @@ pub trait OutboxStore {
     ) -> StoreResult<bool>;
     /// A send whose outcome is unknown: it stays `sending`, with the reason.
     async fn outbound_in_doubt(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Given up. Its text is kept until the retention purge, so that it can be requeued.
-    /// `in_doubt`: whether it may have left (its outcome was never known); it then keeps its
-    /// `send_started_at`, and a requeue settles it before anything is sent again.
+    /// Given up. Its text is kept until the retention purge, so that it can be requeued (its
+    /// pictures go). `in_doubt`: whether it may have left (its outcome was never known); it
+    /// then keeps its `send_started_at`, and a requeue settles it before anything is sent
+    /// again. A relay's sender is sent `bounce`, if given, in the same transaction (see
+    /// `Bounce`): `true` when it was.
     async fn outbound_failed(
         &self,
         id: i64,
         error: &str,
         in_doubt: bool,
+        bounce: Option<&Bounce>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     /// Which of these SIDs other messages than `id` hold: a listed message that is another
     /// one's is not this one's.
     async fn outbound_sids_taken(&self, sids: &[String], id: i64) -> StoreResult<Vec<String>>;
-    /// A status callback for message `id` (`?outbound_id=`), as `sid` with `status`.
+    /// A status callback for message `id` (`?outbound_id=`), as `sid` with `status`. A status
+    /// that says the text was not delivered (`undelivered`, `failed`) bounces a relay to its
+    /// sender, if `bounce` is given, in the same transaction (see `Bounce`).
     async fn outbound_callback(
         &self,
         id: i64,
         sid: &str,
         status: &str,
+        bounce: Option<&Bounce>,
         now: DateTime<Utc>,
     ) -> StoreResult<CallbackApplied>;
     /// Records a delivery status from a status callback without a message id; `false` if no
-    /// message has that SID.
+    /// message has that SID. Bounces as `outbound_callback` does.
     async fn outbound_delivery_status(
         &self,
         sid: &str,
         status: &str,
+        bounce: Option<&Bounce>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
     /// Puts failed messages back in the queue, each with a new send job, in one transaction:
@@ -260,6 +298,22 @@ pub trait OutboxStore {
         after: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<FailedOutbound>>;
+}
+
+/// The text a relay's sender gets when it finally fails, from the proxy it was sent through.
+/// It is queued (under `bounce_key`) only for a message with a `relay_of`, once per message,
+/// and not when a text from that proxy to that sender failed within `bounce_quiet`: a bounce
+/// that fails is never bounced, and a number that cannot be reached is not sent one bounce
+/// after another.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounce<'a> {
+    /// Its words, from the catalogue.
+    pub body: &'a str,
+}
+
+/// Whether a delivery status says a text finally did not reach its recipient.
+pub fn undelivered(status: &str) -> bool {
+    matches!(status, "undelivered" | "failed")
 }
 
 /// A failed message as the dashboard lists it: what it was, to whom, why — no body.

@@ -143,6 +143,8 @@ pub struct SimulatedDelivery {
     pub url: Option<String>,
     pub sid: String,
     pub delivered_at: DateTime<Utc>,
+    /// The pictures an MMS carried (their addresses at the carrier).
+    pub media: Vec<crate::domain::MediaUrl>,
 }
 
 #[async_trait]

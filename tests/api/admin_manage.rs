@@ -90,6 +90,7 @@ async fn failed_text(app: &TestApp, key: &str, to: &str) -> i64 {
                 body: Some("Secret body 4242".into()),
                 url: None,
                 dedupe_key: Some(key.into()),
+                relay: None,
             },
             Utc::now(),
         )
@@ -97,7 +98,13 @@ async fn failed_text(app: &TestApp, key: &str, to: &str) -> i64 {
         .unwrap()
         .unwrap();
     store
-        .outbound_failed(id, "carrier refused: 21610", false, Utc::now())
+        .outbound_failed(
+            id,
+            "carrier refused: 21610",
+            false,
+            Some(&proxycall::store::Bounce { body: "bounce" }),
+            Utc::now(),
+        )
         .await
         .unwrap();
     app.db

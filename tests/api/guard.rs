@@ -357,6 +357,7 @@ async fn a_stop_word_holds_back_the_rest_of_its_batch() {
             to: Some(E164::parse(&proxy).unwrap()),
             body: body.into(),
             sid: Some(sid.into()),
+            media: Default::default(),
         })
     };
     let answers = route_batch(

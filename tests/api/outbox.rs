@@ -22,6 +22,7 @@ fn message(key: &str) -> NewOutbound {
         body: Some("Bonjour".into()),
         url: None,
         dedupe_key: Some(key.into()),
+        relay: None,
     }
 }
 

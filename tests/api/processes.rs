@@ -388,6 +388,7 @@ async fn two_processes_send_each_queued_message_exactly_once() {
             body: Some(format!("message {i}")),
             url: None,
             dedupe_key: Some(format!("test:{i}")),
+            relay: None,
         };
         assert!(
             app.store
@@ -544,6 +545,7 @@ fn text_to(to: &str, key: &str) -> proxycall::store::NewOutbound {
         body: Some("Votre code".into()),
         url: None,
         dedupe_key: Some(key.into()),
+        relay: None,
     }
 }
 

@@ -962,6 +962,7 @@ async fn a_batch_holding_poisoned_webhooks_routes_the_others() {
             to: n(to),
             body: body.into(),
             sid: Some(sid.into()),
+            media: Default::default(),
         })
     };
     let call = |to: &str, sid: &str| {

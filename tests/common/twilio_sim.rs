@@ -31,6 +31,9 @@ pub enum Fault {
     Away503,
     /// Never answers, and never takes the text.
     HangWithoutAccepting,
+    /// Turns the text away as Twilio does for a recipient who opted out of the sender's
+    /// texts: 400, code 21610.
+    OptedOut21610,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +44,8 @@ pub struct SimText {
     pub body: String,
     pub date_created: DateTime<Utc>,
     pub status_callback: Option<String>,
+    /// Its `MediaUrl` parameters, in order.
+    pub media: Vec<String>,
 }
 
 #[derive(Default)]
@@ -128,6 +133,17 @@ async fn create(State(state): State<Arc<Mutex<SimState>>>, body: axum::body::Byt
     if matches!(fault, Fault::Away503) {
         return (StatusCode::SERVICE_UNAVAILABLE, [("Retry-After", "30")]).into_response();
     }
+    if matches!(fault, Fault::OptedOut21610) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({
+                "code": 21610,
+                "message": "Attempt to send to unsubscribed recipient",
+                "status": 400,
+            })),
+        )
+            .into_response();
+    }
     if matches!(fault, Fault::HangWithoutAccepting) {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
@@ -138,6 +154,10 @@ async fn create(State(state): State<Arc<Mutex<SimState>>>, body: axum::body::Byt
         body: form(&body, "Body").unwrap_or_default(),
         date_created: Utc::now(),
         status_callback: form(&body, "StatusCallback"),
+        media: form_urlencoded::parse(&body)
+            .filter(|(k, _)| k == "MediaUrl")
+            .map(|(_, v)| v.into_owned())
+            .collect(),
     };
     let sid = text.sid.clone();
     state.lock().unwrap().texts.push(text);

@@ -74,6 +74,7 @@ pub(super) fn call(app: &App, a: &Activation, dedupe_key: Option<String>) -> New
             app.routing.public_base_url, a.pending_id
         )),
         dedupe_key,
+        relay: None,
     }
 }
 
@@ -105,6 +106,7 @@ pub(super) async fn send_link(
         body: Some(words.otp_link_sms.replace("{link}", &link)),
         url: None,
         dedupe_key: None,
+        relay: None,
     };
     let email = super::email::link_email(app, a, &mail_link);
     let messages = LinkMessages {

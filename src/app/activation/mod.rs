@@ -297,6 +297,7 @@ pub async fn resend(app: &App, id: &PendingId, channel: ResendChannel) -> AppRes
                 body: Some(policy.words.otp_sms.replace("{code}", &code)),
                 url: None,
                 dedupe_key: None,
+                relay: None,
             };
             app.store
                 .resend_code(id, &hash, &sms, &policy.limits, now)

@@ -12,7 +12,7 @@ use crate::app::Routing;
 use crate::domain::{ClientId, E164, OrderId};
 use crate::store::{
     BlockChange, Channel, Client, Contact, ContactSeen, Direction, NewInteraction, NewOutbound,
-    OutboundKind, Outcome, RoutingJob,
+    Outcome, RoutingJob,
 };
 
 /// What one webhook decided: its answer, and what to record (nothing for bad input).
@@ -349,17 +349,9 @@ fn relay_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) -> Decision 
             Outcome::BlockedCountry,
         );
     }
-    let relay = |to: &E164, body: &str| NewOutbound {
-        kind: OutboundKind::Sms,
-        purpose: "relay",
-        from: proxy.clone(),
-        to: to.clone(),
-        body: Some(body.to_owned()),
-        url: None,
-        // A retried webhook carries the same MessageSid: it relays once.
-        dedupe_key: text.sid.as_ref().map(|s| format!("relay:{s}")),
-    };
-    let empty = text.body.trim().is_empty();
+    let relay =
+        |to: &E164, body: &str| super::relay::outbound(facts.routing, text, body, from, proxy, to);
+    let empty = super::relay::is_empty(text);
     let outcome = if empty {
         Outcome::EmptyMessage
     } else {
@@ -487,7 +479,7 @@ fn client_text(
             Err(why) => return reply(TextAnswer::NoRecentCorrespondent, why),
         },
     };
-    let empty = body.trim().is_empty();
+    let empty = body.trim().is_empty() && text.media.is_empty();
     if !empty && !may_relay(from, proxy) {
         return reply(TextAnswer::Nothing, Outcome::RateLimited);
     }
@@ -626,6 +618,7 @@ mod tests {
             to: Some(e164(PROXY)),
             body: body.into(),
             sid: Some("SM1".into()),
+            media: Default::default(),
         }
     }
 
@@ -993,6 +986,7 @@ mod tests {
             to: Some(e164(PROXY)),
             body: "J'arrive".into(),
             sid: Some("SM1".into()),
+            media: Default::default(),
         };
         let d = decide_text(&facts, &text, &mut |_, _| false);
         assert_eq!(d.answer, Answer::Text(TextAnswer::Nothing));
@@ -1164,6 +1158,7 @@ mod tests {
                 to: c.to.map(e164),
                 body: body.into(),
                 sid: Some("SM1".into()),
+                media: Default::default(),
             };
             let (d, asked) = decide(&c, |facts, may| decide_text(facts, &text, may));
             let name = format!("{:?} -> {:?}: {body:?} (last {:?})", c.from, c.to, c.last);

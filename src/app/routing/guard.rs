@@ -227,6 +227,7 @@ pub(super) fn screen(facts: &Facts, text: &Text, mut decision: Decision) -> Deci
         body: Some(why.clone()),
         url: None,
         dedupe_key: Some(format!("unmask:{proxy}:{sender}:{day}")),
+        relay: None,
     });
     decision
 }

@@ -331,6 +331,7 @@ mod tests {
                 to: Some(e164(PROXY)),
                 body: body.into(),
                 sid: Some("SM1".into()),
+                media: Default::default(),
             };
             decide_text(&facts, &text, &mut |_, _| true)
         }

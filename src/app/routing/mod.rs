@@ -14,18 +14,20 @@ mod engine;
 pub mod guard;
 pub mod keywords;
 mod limits;
+mod relay;
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
 use super::{App, AppError, AppResult};
-use crate::domain::{ClientId, E164, OrderId};
+use crate::domain::{ClientId, E164, Media, OrderId};
 use crate::store::{Channel, Client, Contact, RoutingFacts, StoreError};
 pub use engine::{Engine, engine, engine_with, route_batch};
 pub use guard::{GuardSettings, UnmaskPolicy};
 pub use keywords::OptOutRules;
 pub use limits::RelayLimits;
+pub use relay::RelaySettings;
 
 /// An incoming call, as the webhook gave it. Numbers that do not parse are `None`.
 #[derive(Debug, Clone)]
@@ -92,6 +94,8 @@ pub struct Text {
     pub to: Option<E164>,
     pub body: String,
     pub sid: Option<String>,
+    /// Its pictures (an MMS), parsed at the edge: only the carrier's addresses.
+    pub media: Media,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -133,6 +133,11 @@ fn groups(w: &'static AdminWords, s: &Settings) -> Vec<Group> {
                     s.default_number_type.as_str().to_owned(),
                 ),
                 ("TWILIO_POOL_SIZE", s.pool_size.to_string()),
+                (
+                    "PROXYCALL_BOUNCE_FAILED_TEXTS",
+                    yes_no(s.bounce_failed_texts),
+                ),
+                ("PROXYCALL_RELAY_PICTURES", yes_no(s.relay_pictures)),
             ],
         },
         Group {

@@ -321,6 +321,7 @@ macro_rules! impl_activation_store {
                         body: Some(new.sms_body.clone()),
                         url: None,
                         dedupe_key: Some(format!("activation:{}:sms", new.pending_id)),
+                        relay: None,
                     };
                     insert_outbound!(tx, &sms, now, now);
                     insert_job!(&mut *tx, &new.call_job, now);
@@ -794,6 +795,7 @@ macro_rules! impl_activation_store {
                         body: Some(promotion.confirmation_body.clone()),
                         url: None,
                         dedupe_key: Some(format!("activation:{id}:confirmed")),
+                        relay: None,
                     };
                     insert_outbound!(tx, &confirmation, now, now);
                     tx.commit().await?;

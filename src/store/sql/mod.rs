@@ -40,7 +40,7 @@ pub(crate) use low_water::impl_low_water_store;
 pub(crate) use operators::{
     audit_from, impl_operator_store, operator_cols, operator_from, session_cols, session_from,
 };
-pub(crate) use outbox::{impl_outbox_store, insert_outbound};
+pub(crate) use outbox::{impl_outbox_store, insert_bounce, insert_outbound};
 pub(crate) use pool::impl_pool_store;
 pub(crate) use reports::{hourly_sql, impl_reports_store};
 pub(crate) use routing::impl_routing_store;
@@ -68,7 +68,8 @@ macro_rules! key_cols {
 macro_rules! outbound_cols {
     () => {
         "id, kind, purpose, from_number, to_number, body, url, status, attempts, \
-         last_error, twilio_sid, delivery_status, created_at, send_started_at, requeued_at"
+         last_error, twilio_sid, delivery_status, created_at, send_started_at, requeued_at, \
+         relay_of, media"
     };
 }
 pub(crate) use {client_cols, key_cols, outbound_cols, pool_cols};
@@ -320,6 +321,8 @@ pub(crate) fn outbound_from(r: &impl Columns) -> StoreResult<OutboundMessage> {
         created_at: r.time("created_at")?.ok_or_else(corrupt("created_at"))?,
         send_started_at: r.time("send_started_at")?,
         requeued_at: r.time("requeued_at")?,
+        relay_of: phone(r, "relay_of")?,
+        media: crate::domain::split_media(r.text("media")?.as_deref()),
     })
 }
 
@@ -385,6 +388,7 @@ pub(crate) fn delivery_from(r: &impl Columns) -> StoreResult<SimulatedDelivery> 
         delivered_at: r
             .time("delivered_at")?
             .ok_or_else(corrupt("delivered_at"))?,
+        media: crate::domain::split_media(r.text("media")?.as_deref()),
     })
 }
 

@@ -8,8 +8,8 @@ macro_rules! insert_outbound {
         let m: &NewOutbound = $message;
         let id: Option<i64> = sqlx::query_scalar(
             "insert into outbound_messages (kind, purpose, from_number, to_number, body, url, \
-             dedupe_key, status, attempts, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8) \
+             dedupe_key, status, attempts, created_at, updated_at, relay_of, media) \
+             values ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $9, $10) \
              on conflict (dedupe_key) do nothing returning id",
         )
         .bind(m.kind.as_str())
@@ -20,6 +20,12 @@ macro_rules! insert_outbound {
         .bind(m.url.as_deref())
         .bind(m.dedupe_key.as_deref())
         .bind($now)
+        .bind(m.relay.as_ref().map(|r| r.sender.as_str()))
+        .bind(
+            m.relay
+                .as_ref()
+                .and_then(|r| $crate::domain::join_media(&r.media)),
+        )
         .fetch_optional(&mut *$executor)
         .await?;
         if let Some(id) = id {
@@ -29,6 +35,45 @@ macro_rules! insert_outbound {
     }};
 }
 pub(crate) use insert_outbound;
+
+/// Queues, on a transaction, the bounce of message `$id` if it is due (see
+/// `store::Bounce`): to the relay's sender, from the proxy it went through, once per message
+/// (`bounce_key`), unless a text from that proxy to that sender failed since `bounce_quiet`
+/// ago. A bounce has no `relay_of`, so it is never bounced. Evaluates to the bounce's id,
+/// if one was queued.
+macro_rules! insert_bounce {
+    ($executor:expr, $id:expr, $bounce:expr, $now:expr) => {{
+        let id: i64 = $id;
+        let bounce: &Bounce = $bounce;
+        let now: DateTime<Utc> = $now;
+        // `where` before `on conflict`: SQLite reads the clause as the select's otherwise.
+        let queued: Option<i64> = sqlx::query_scalar(
+            "insert into outbound_messages (kind, purpose, from_number, to_number, body, \
+             dedupe_key, status, attempts, created_at, updated_at) \
+             select 'sms', $2, m.from_number, m.relay_of, $3, $4, 'pending', 0, $5, $5 \
+             from outbound_messages m where m.id = $1 and m.relay_of is not null \
+             and m.purpose <> $2 \
+             and not exists (select 1 from outbound_messages o \
+               where o.to_number = m.relay_of and o.from_number = m.from_number \
+               and o.updated_at >= $6 \
+               and (o.status = 'failed' or o.delivery_status in ('undelivered', 'failed'))) \
+             on conflict (dedupe_key) do nothing returning id",
+        )
+        .bind(id)
+        .bind(BOUNCE_PURPOSE)
+        .bind(bounce.body)
+        .bind(bounce_key(id))
+        .bind(now)
+        .bind(now - bounce_quiet())
+        .fetch_optional(&mut *$executor)
+        .await?;
+        if let Some(queued) = queued {
+            insert_job!(&mut *$executor, &send_job(queued, now), now);
+        }
+        queued
+    }};
+}
+pub(crate) use insert_bounce;
 
 /// Implements `OutboxStore` for a back-end (see `impl_store!`).
 macro_rules! impl_outbox_store {
@@ -100,7 +145,8 @@ macro_rules! impl_outbox_store {
                     let done = sqlx::query(
                         "update outbound_messages set status = 'sent', twilio_sid = $2, \
                          delivery_status = coalesce($3, delivery_status), body = null, \
-                         last_error = null, updated_at = $4 where id = $1 and status <> 'sent'",
+                         media = null, last_error = null, updated_at = $4 \
+                         where id = $1 and status <> 'sent'",
                     )
                     .bind(id)
                     .bind(sid)
@@ -155,25 +201,34 @@ macro_rules! impl_outbox_store {
                     id: i64,
                     error: &str,
                     in_doubt: bool,
+                    bounce: Option<&Bounce>,
                     now: DateTime<Utc>,
-                ) -> StoreResult<()> {
+                ) -> StoreResult<bool> {
+                    let mut tx = self.begin_write().await?;
                     // `send_started_at` stays only on a message that may have left: a requeue
                     // reads it to settle the message before sending it again. A one-time code
                     // or a verification link is a credential, and useless late: its text goes
-                    // (and with it any requeue).
-                    sqlx::query(
+                    // (and with it any requeue). Pictures go whatever the purpose.
+                    let failed = sqlx::query(
                         "update outbound_messages set status = 'failed', last_error = $2, \
                          send_started_at = case when $4 then send_started_at else null end, \
                          body = case when purpose in ('otp', 'otp_link') then null else body end, \
-                         updated_at = $3 where id = $1 and status in ('pending', 'sending')",
+                         media = null, updated_at = $3 \
+                         where id = $1 and status in ('pending', 'sending')",
                     )
                     .bind(id)
                     .bind(error)
                     .bind(now)
                     .bind(in_doubt)
-                    .execute(self.writer())
-                    .await?;
-                    Ok(())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    let bounced = match bounce {
+                        Some(bounce) if failed > 0 => insert_bounce!(tx, id, bounce, now).is_some(),
+                        _ => false,
+                    };
+                    tx.commit().await?;
+                    Ok(bounced)
                 }
 
                 async fn outbound_sids_taken(
@@ -201,14 +256,15 @@ macro_rules! impl_outbox_store {
                     id: i64,
                     sid: &str,
                     status: &str,
+                    bounce: Option<&Bounce>,
                     now: DateTime<Utc>,
                 ) -> StoreResult<CallbackApplied> {
                     let mut tx = self.begin_write().await?;
                     // Not known as sent: the carrier took it, whatever we thought.
                     let settled = sqlx::query(
                         "update outbound_messages set status = 'sent', twilio_sid = $2, \
-                         delivery_status = $3, body = null, last_error = null, updated_at = $4 \
-                         where id = $1 and status <> 'sent'",
+                         delivery_status = $3, body = null, media = null, last_error = null, \
+                         updated_at = $4 where id = $1 and status <> 'sent'",
                     )
                     .bind(id)
                     .bind(sid)
@@ -245,6 +301,12 @@ macro_rules! impl_outbox_store {
                             CallbackApplied::Unknown
                         }
                     };
+                    if let Some(bounce) = bounce
+                        && undelivered(status)
+                        && matches!(applied, CallbackApplied::Settled | CallbackApplied::Recorded)
+                    {
+                        insert_bounce!(tx, id, bounce, now);
+                    }
                     tx.commit().await?;
                     Ok(applied)
                 }
@@ -253,18 +315,26 @@ macro_rules! impl_outbox_store {
                     &self,
                     sid: &str,
                     status: &str,
+                    bounce: Option<&Bounce>,
                     now: DateTime<Utc>,
                 ) -> StoreResult<bool> {
-                    let done = sqlx::query(
+                    let mut tx = self.begin_write().await?;
+                    let id: Option<i64> = sqlx::query_scalar(
                         "update outbound_messages set delivery_status = $2, updated_at = $3 \
-                         where twilio_sid = $1",
+                         where twilio_sid = $1 returning id",
                     )
                     .bind(sid)
                     .bind(status)
                     .bind(now)
-                    .execute(self.writer())
+                    .fetch_optional(&mut *tx)
                     .await?;
-                    Ok(done.rows_affected() > 0)
+                    if let (Some(id), Some(bounce)) = (id, bounce)
+                        && undelivered(status)
+                    {
+                        insert_bounce!(tx, id, bounce, now);
+                    }
+                    tx.commit().await?;
+                    Ok(id.is_some())
                 }
 
                 async fn outbound_requeue(
@@ -283,7 +353,7 @@ macro_rules! impl_outbox_store {
                              else 'sending' end, last_error = null, updated_at = $2 \
                              where id = $1 and status = 'failed' \
                              and ((kind = 'call' and send_started_at is null) \
-                                  or (kind = 'sms' and body is not null)) returning id",
+                                  or (kind = 'sms' and body is not null and body <> '')) returning id",
                         )
                         .bind(id)
                         .bind(now)

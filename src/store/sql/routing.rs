@@ -339,9 +339,11 @@ macro_rules! impl_routing_store {
                         let now = chrono::Utc::now();
                         let mut insert = QueryBuilder::<DbEngine>::new(
                             "insert into outbound_messages (kind, purpose, from_number, to_number, \
-                             body, url, dedupe_key, status, attempts, created_at, updated_at) ",
+                             body, url, dedupe_key, status, attempts, created_at, updated_at, \
+                             relay_of, media) ",
                         );
                         insert.push_values(&outbound, |mut row, m| {
+                            let relay = m.relay.as_ref();
                             row.push_bind(m.kind.as_str())
                                 .push_bind(m.purpose)
                                 .push_bind(m.from.as_str().to_owned())
@@ -352,7 +354,9 @@ macro_rules! impl_routing_store {
                                 .push_bind("pending")
                                 .push_bind(0_i64)
                                 .push_bind(now)
-                                .push_bind(now);
+                                .push_bind(now)
+                                .push_bind(relay.map(|r| r.sender.as_str().to_owned()))
+                                .push_bind(relay.and_then(|r| $crate::domain::join_media(&r.media)));
                         });
                         insert.push(" on conflict (dedupe_key) do nothing returning id");
                         let ids: Vec<i64> =
@@ -469,7 +473,7 @@ macro_rules! impl_routing_store {
                 ) -> StoreResult<()> {
                     sqlx::query(
                         "insert into simulated_deliveries (kind, from_number, to_number, body, \
-                         url, sid, delivered_at) values ($1, $2, $3, $4, $5, $6, $7)",
+                         url, sid, delivered_at, media) values ($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
                     .bind(&d.kind)
                     .bind(d.from.as_str())
@@ -478,6 +482,7 @@ macro_rules! impl_routing_store {
                     .bind(d.url.as_deref())
                     .bind(&d.sid)
                     .bind(d.delivered_at)
+                    .bind($crate::domain::join_media(&d.media))
                     .execute(self.writer())
                     .await?;
                     Ok(())
@@ -489,8 +494,8 @@ macro_rules! impl_routing_store {
                     limit: i64,
                 ) -> StoreResult<Vec<SimulatedDelivery>> {
                     sqlx::query(
-                        "select kind, from_number, to_number, body, url, sid, delivered_at \
-                         from simulated_deliveries where ($1 is null or to_number = $1) \
+                        "select kind, from_number, to_number, body, url, sid, delivered_at, \
+                         media from simulated_deliveries where ($1 is null or to_number = $1) \
                          order by id desc limit $2",
                     )
                     .bind(to.map(E164::as_str))

@@ -102,8 +102,8 @@ macro_rules! impl_simulated_store {
                 ) -> StoreResult<Vec<SimulatedDelivery>> {
                     // The index on (to_number, id) finds one recipient's deliveries.
                     sqlx::query(
-                        "select kind, from_number, to_number, body, url, sid, delivered_at \
-                         from simulated_deliveries where to_number = $2 and from_number = $1 \
+                        "select kind, from_number, to_number, body, url, sid, delivered_at, \
+                         media from simulated_deliveries where to_number = $2 and from_number = $1 \
                          and kind = 'sms' and delivered_at >= $3 order by id",
                     )
                     .bind(from.as_str())
