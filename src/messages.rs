@@ -9,10 +9,12 @@ mod admin;
 mod page;
 mod pool_alert;
 mod report;
+mod voicemail;
 pub use admin::AdminWords;
 pub use page::PageWords;
 pub use pool_alert::PoolAlertWords;
 pub use report::ReportWords;
+pub use voicemail::VoicemailWords;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
@@ -92,6 +94,8 @@ pub struct Catalogue {
     pub pool_alert: PoolAlertWords,
     /// The dashboard at /admin.
     pub admin: AdminWords,
+    /// Missed calls, voicemail and the whisper.
+    pub voicemail: VoicemailWords,
 }
 
 impl Catalogue {

@@ -1425,6 +1425,12 @@ impl Carrier for Reach {
     async fn account(&self) -> CarrierResult<proxycall::carrier::Account> {
         self.now().account().await
     }
+    async fn recording_audio(&self, sid: &str) -> CarrierResult<Vec<u8>> {
+        self.now().recording_audio(sid).await
+    }
+    async fn delete_recording(&self, sid: &str) -> CarrierResult<()> {
+        self.now().delete_recording(sid).await
+    }
 }
 
 #[tokio::test]

@@ -34,6 +34,7 @@ mod pool;
 mod reports;
 mod request_id;
 mod twilio;
+mod voicemail;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .merge(jobs::router(&state))
         .merge(reports::router(&state))
         .merge(twilio::router())
+        .merge(voicemail::router())
         .merge(pages::router())
         .merge(admin::router(&state));
     #[cfg(feature = "bench")]

@@ -42,7 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SignedForm(Vec<(String, String)>);
 
 impl SignedForm {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -51,7 +51,7 @@ impl SignedForm {
     }
 
     /// A number field, normalised; `None` when absent or not a number (e.g. `anonymous`).
-    fn phone(&self, name: &str) -> Option<E164> {
+    pub(super) fn phone(&self, name: &str) -> Option<E164> {
         self.get(name).and_then(|v| E164::parse_shape(v).ok())
     }
 }
@@ -109,7 +109,7 @@ fn refuse(state: &AppState, address: IpAddr, route: &str) -> Result<SignedForm, 
     ))
 }
 
-fn xml(body: String) -> Response {
+pub(super) fn xml(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
 
@@ -190,10 +190,25 @@ pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response 
         to: form.phone("To"),
         sid: form.get("CallSid").map(str::to_owned),
     };
+    let (caller, sid) = (call.from.clone(), call.sid.clone());
     let words = state.catalogue;
     let say = |text: &str| twiml::say(&words.voice_language, text);
     xml(match routing::route_call(&state.app, call).await {
-        Ok(CallAnswer::Connect { proxy, number }) => twiml::dial(&proxy, &number),
+        Ok(CallAnswer::Connect {
+            proxy,
+            number,
+            to_client: Some(client),
+        }) => {
+            let call = super::voicemail::ClientCall {
+                proxy: &proxy,
+                client_phone: &number,
+                client,
+                caller: caller.as_ref(),
+                sid: sid.as_deref(),
+            };
+            super::voicemail::connect_to_client(&state, call).await
+        }
+        Ok(CallAnswer::Connect { proxy, number, .. }) => twiml::dial(&proxy, &number),
         Ok(CallAnswer::UnknownNumber) => say(&words.unknown_number),
         Ok(CallAnswer::CountryBlocked) => say(&words.country_blocked),
         Ok(CallAnswer::NoRecentCaller) => say(&words.no_recent_caller),

@@ -395,4 +395,6 @@ pub struct AdminWords {
     pub settings_pool: String,
     pub settings_admin: String,
     pub settings_email: String,
+    /// The settings page's group of missed calls, voicemail and whisper.
+    pub settings_voicemail: String,
 }

@@ -158,6 +158,7 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
             answer: Answer::Call(CallAnswer::Connect {
                 proxy: proxy.clone(),
                 number: last.clone(),
+                to_client: None,
             }),
             record: only(interaction(
                 Channel::Voice,
@@ -192,6 +193,7 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
         answer: Answer::Call(CallAnswer::Connect {
             proxy: proxy.clone(),
             number: client.real_phone.clone(),
+            to_client: Some(client.id),
         }),
         record: Some(RoutingJob {
             interaction: interaction(
@@ -448,6 +450,8 @@ mod tests {
             Answer::Call(CallAnswer::Connect {
                 proxy: e164(PROXY),
                 number: e164(n),
+                // A call to the client names them; the client's own call names nobody.
+                to_client: (n == CLIENT).then(|| ClientId::new(7).unwrap()),
             })
         };
         let voice = Answer::Call;

@@ -13,7 +13,7 @@ mod engine;
 mod limits;
 
 use super::{App, AppError, AppResult};
-use crate::domain::E164;
+use crate::domain::{ClientId, E164};
 use crate::store::StoreError;
 pub use engine::{Engine, engine, engine_with, route_batch};
 pub use limits::RelayLimits;
@@ -38,6 +38,9 @@ pub enum CallAnswer {
     Connect {
         proxy: E164,
         number: E164,
+        /// The client, when the call goes to them (a third party's call): such a call may be
+        /// whispered, and one they do not answer ends in a missed-call text or a voicemail.
+        to_client: Option<ClientId>,
     },
 }
 
