@@ -44,3 +44,4 @@ mod test_db;
 #[path = "../common/twilio_sim.rs"]
 mod twilio_sim;
 mod webhooks;
+mod voicemail;
