@@ -178,6 +178,7 @@ pub struct RecordingStatusCallback {
     /// The call recorded.
     #[schema(example = "CA0123456789abcdef0123456789abcdef")]
     CallSid: String,
+    /// Twilio's id of the recording.
     #[schema(example = "RE0123456789abcdef0123456789abcdef")]
     RecordingSid: String,
     /// `in-progress`, `completed`, `absent`, `failed`.
@@ -254,8 +255,10 @@ pub async fn whisper(State(state): State<AppState>, uri: Uri, _form: SignedForm)
 /// the client was texted. ProxyCall fetches it from Twilio with the account's credentials;
 /// no Twilio address is ever handed out.
 #[utoipa::path(get, path = "/voicemail/{token}", tag = "voicemail",
-    params(("token" = String, Path, description = "the link's token, as texted to the client")),
-    responses((status = 200, content_type = "audio/mpeg", body = Vec<u8>, description = "the message's audio"),
+    params(("token" = String, Path, description = "the link's token, as texted to the client",
+        example = "q3J8x0VbH1mZk2T9uY6wR4sLp7nC5dA0eF1gH2iJ3kM")),
+    responses((status = 200, content_type = "audio/mpeg", body = Vec<u8>, description = "the message's audio (MP3 bytes)",
+            example = "ID3…"),
               (status = 404, body = ErrorBody, description = "`not_found`: no such link",
             example = json!({"code": "not_found", "message": "no such voicemail", "detail": "no such voicemail"})),
               (status = 410, body = ErrorBody, description = "`gone`: the link expired, or the recording was deleted",
