@@ -15,6 +15,7 @@ pub mod orders;
 pub mod outbox;
 pub mod pool;
 pub mod provision;
+pub mod quiet_hours;
 pub mod report;
 pub mod routing;
 pub mod sync;

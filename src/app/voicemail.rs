@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{App, AppResult};
+use super::{App, AppResult, quiet_hours};
 use crate::domain::{ClientId, E164, OrderId};
 use crate::jobs::{Job, JobContext, JobError};
 use crate::messages::Catalogue;
@@ -63,6 +63,35 @@ pub async fn caller_order(
 ) -> AppResult<Option<OrderId>> {
     let orders = app.store.client_orders(client, 1).await?;
     Ok(orders.into_iter().next().map(|o| o.id))
+}
+
+/// During the client's quiet hours a call to them is not dialled: the caller may leave a
+/// message (whatever `PROXYCALL_VOICEMAIL` says, so that an urgent caller is never turned
+/// away), and the text about it waits for the end of the quiet hours. Answers whether the call
+/// goes to voicemail.
+pub async fn straight_to_voicemail(
+    app: &App,
+    client: ClientId,
+    proxy: &E164,
+    caller: Option<&E164>,
+    call_sid: Option<&str>,
+) -> AppResult<bool> {
+    let (Some(caller), Some(call_sid)) = (caller, call_sid) else {
+        return Ok(false);
+    };
+    if quiet_hours::held_until(app, client).await?.is_none() {
+        return Ok(false);
+    }
+    app.store
+        .open_voicemail(&NewVoicemail {
+            call_sid: call_sid.to_owned(),
+            client_id: client,
+            proxy: proxy.clone(),
+            caller: caller.clone(),
+            created_at: Utc::now(),
+        })
+        .await?;
+    Ok(true)
 }
 
 /// What the caller hears once the client's phone stopped ringing.
@@ -214,9 +243,12 @@ pub async fn recording_status(
         token_hash,
         link_expires_at,
     };
+    let send_at = quiet_hours::held_until(app, call.client.id)
+        .await?
+        .unwrap_or(now);
     if app
         .store
-        .record_voicemail(call_sid, &recorded, &text, now, now)
+        .record_voicemail(call_sid, &recorded, &text, send_at, now)
         .await?
     {
         app.job_wake.notify_waiters();
@@ -257,7 +289,10 @@ async fn missed_text(
                 .to_string(),
         );
     let text = notice(call, "missed_call", body, call_sid);
-    if app.store.enqueue_at(&text, now, now).await?.is_some() {
+    let send_at = quiet_hours::held_until(app, call.client.id)
+        .await?
+        .unwrap_or(now);
+    if app.store.enqueue_at(&text, send_at, now).await?.is_some() {
         app.job_wake.notify_waiters();
     }
     Ok(())

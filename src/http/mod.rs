@@ -31,6 +31,7 @@ mod ops;
 mod orders;
 mod pages;
 mod pool;
+mod quiet_hours;
 mod reports;
 mod request_id;
 mod twilio;
@@ -119,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .merge(reports::router(&state))
         .merge(twilio::router())
         .merge(voicemail::router())
+        .merge(quiet_hours::router(&state))
         .merge(pages::router())
         .merge(admin::router(&state));
     #[cfg(feature = "bench")]

@@ -39,8 +39,24 @@ pub struct ClientCall<'a> {
 }
 
 /// The TwiML of a call to the client: a dial that reports how it ended, whispered first when
-/// `PROXYCALL_WHISPER` is on.
+/// `PROXYCALL_WHISPER` is on; during the client's quiet hours, the voicemail at once.
 pub(super) async fn connect_to_client(state: &AppState, call: ClientCall<'_>) -> String {
+    let quiet = voicemail::straight_to_voicemail(
+        &state.app,
+        call.client,
+        call.proxy,
+        call.caller,
+        call.sid,
+    )
+    .await
+    .unwrap_or_else(|e| {
+        // Unsure whether the client is in their quiet hours: the call goes through.
+        tracing::error!(error = %e, "the client's quiet hours could not be read");
+        false
+    });
+    if quiet {
+        return record_twiml(state);
+    }
     let base = &state.app.routing.public_base_url;
     let whisper = if state.app.voicemail.whisper {
         let order = voicemail::caller_order(&state.app, call.client, call.caller)

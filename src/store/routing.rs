@@ -176,6 +176,8 @@ pub struct RoutingJob {
     pub outbound: Option<NewOutbound>,
     /// A later job of the same batch was decided with the last caller this one sets.
     pub later_jobs_depend: bool,
+    /// When the message may be sent, if not at once: the end of the client's quiet hours.
+    pub hold_until: Option<DateTime<Utc>>,
 }
 
 /// What `record_routing_batch` did.

@@ -45,3 +45,4 @@ mod test_db;
 mod twilio_sim;
 mod webhooks;
 mod voicemail;
+mod quiet_hours;

@@ -58,6 +58,7 @@ fn only(interaction: NewInteraction) -> Option<RoutingJob> {
         new_last_caller: None,
         outbound: None,
         later_jobs_depend: false,
+        hold_until: None,
     })
 }
 
@@ -207,6 +208,7 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
             new_last_caller: Some((client.id, from.clone())),
             outbound: None,
             later_jobs_depend: false,
+            hold_until: None,
         }),
     }
 }
@@ -316,6 +318,7 @@ pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) 
                 new_last_caller: None,
                 outbound: (!empty).then(|| relay(last)),
                 later_jobs_depend: false,
+                hold_until: None,
             }),
         };
     }
@@ -344,6 +347,7 @@ pub(super) fn decide_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) 
             new_last_caller: Some((client.id, from.clone())),
             outbound: (!empty).then(|| relay(&client.real_phone)),
             later_jobs_depend: false,
+            hold_until: None,
         }),
     }
 }

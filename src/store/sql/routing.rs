@@ -185,8 +185,17 @@ macro_rules! impl_routing_store {
                         update.build().persistent(false).execute(&mut *tx).await?;
                     }
 
-                    let outbound: Vec<&NewOutbound> =
-                        new.iter().filter_map(|&i| jobs[i].outbound.as_ref()).collect();
+                    // A message held for the client's quiet hours is due when they end.
+                    for &i in &new {
+                        if let (Some(m), Some(hold)) = (&jobs[i].outbound, jobs[i].hold_until) {
+                            insert_outbound!(tx, m, hold, chrono::Utc::now());
+                        }
+                    }
+                    let outbound: Vec<&NewOutbound> = new
+                        .iter()
+                        .filter(|&&i| jobs[i].hold_until.is_none())
+                        .filter_map(|&i| jobs[i].outbound.as_ref())
+                        .collect();
                     if !outbound.is_empty() {
                         let now = chrono::Utc::now();
                         let mut insert = QueryBuilder::<DbEngine>::new(

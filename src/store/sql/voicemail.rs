@@ -174,6 +174,35 @@ macro_rules! impl_voicemail_store {
                     Ok(())
                 }
 
+                async fn quiet_hours_of(
+                    &self,
+                    clients: &[ClientId],
+                ) -> StoreResult<Vec<(ClientId, QuietHours)>> {
+                    if clients.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut q = sqlx::QueryBuilder::<DbEngine>::new(
+                        "select client_id, quiet_start, quiet_end from clients \
+                         where quiet_start is not null and client_id in (",
+                    );
+                    let mut list = q.separated(", ");
+                    for id in clients {
+                        list.push_bind(id.get());
+                    }
+                    q.push(")");
+                    let rows = q.build().persistent(false).fetch_all(self.reader()).await?;
+                    let mut found = Vec::new();
+                    for row in rows {
+                        let id: i64 = row.try_get("client_id")?;
+                        let start = quiet_time(row.try_get("quiet_start")?)?;
+                        let end = quiet_time(row.try_get("quiet_end")?)?;
+                        if let (Ok(id), Some(start), Some(end)) = (ClientId::new(id), start, end) {
+                            found.push((id, QuietHours { start, end }));
+                        }
+                    }
+                    Ok(found)
+                }
+
                 async fn quiet_hours(&self, client: ClientId) -> StoreResult<Option<QuietHours>> {
                     let row = sqlx::query(
                         "select quiet_start, quiet_end from clients where client_id = $1",
