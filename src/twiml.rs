@@ -167,15 +167,33 @@ mod tests {
         let proxy = E164::parse_shape("+33780000001").unwrap();
         let client = E164::parse_shape("+33612345678").unwrap();
         assert_eq!(
-            dial_client(&proxy, &client, "https://p.example/twilio/voice/dial-status", 25, None),
+            dial_client(
+                &proxy,
+                &client,
+                "https://p.example/twilio/voice/dial-status",
+                25,
+                None
+            ),
             r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial callerId="+33780000001" action="https://p.example/twilio/voice/dial-status" method="POST" timeout="25"><Number>+33612345678</Number></Dial></Response>"#
         );
         assert!(
-            dial_client(&proxy, &client, "a", 25, Some("https://p.example/w?order_id=A&B"))
-                .contains(r#"<Number url="https://p.example/w?order_id=A&amp;B" method="POST">"#)
+            dial_client(
+                &proxy,
+                &client,
+                "a",
+                25,
+                Some("https://p.example/w?order_id=A&B")
+            )
+            .contains(r#"<Number url="https://p.example/w?order_id=A&amp;B" method="POST">"#)
         );
         assert_eq!(
-            record("fr-FR", "Laissez un message.", 120, "https://p.example/a", "https://p.example/s"),
+            record(
+                "fr-FR",
+                "Laissez un message.",
+                120,
+                "https://p.example/a",
+                "https://p.example/s"
+            ),
             r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say language="fr-FR">Laissez un message.</Say><Record maxLength="120" playBeep="true" action="https://p.example/a" method="POST" recordingStatusCallback="https://p.example/s" recordingStatusCallbackMethod="POST" /></Response>"#
         );
     }

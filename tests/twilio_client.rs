@@ -729,7 +729,11 @@ async fn recording_audio_gets_the_mp3_with_the_accounts_credentials_and_retries_
         [Reply::empty(500), Reply::json(200, json!("ID3-audio"))],
     );
 
-    let audio = twilio.client().recording_audio(RECORDING_SID).await.unwrap();
+    let audio = twilio
+        .client()
+        .recording_audio(RECORDING_SID)
+        .await
+        .unwrap();
 
     assert_eq!(audio, br#""ID3-audio""#.to_vec(), "the body as it came");
     let requests = twilio.requests_to(Method::GET, &path);

@@ -30,7 +30,10 @@ pub fn quiet_until(hours: &QuietHours, now: DateTime<Utc>, tz: Tz) -> Option<Dat
     // An end that falls in a clock change's gap is taken an hour later.
     tz.from_local_datetime(&end)
         .earliest()
-        .or_else(|| tz.from_local_datetime(&(end + Duration::hours(1))).earliest())
+        .or_else(|| {
+            tz.from_local_datetime(&(end + Duration::hours(1)))
+                .earliest()
+        })
         .map(|t| t.with_timezone(&Utc))
 }
 

@@ -257,7 +257,12 @@ pub async fn recording_status(
 }
 
 /// The text that tells the client about the call, from its proxy; one per call.
-fn notice(call: &ForwardedCall, purpose: &'static str, body: String, call_sid: &str) -> NewOutbound {
+fn notice(
+    call: &ForwardedCall,
+    purpose: &'static str,
+    body: String,
+    call_sid: &str,
+) -> NewOutbound {
     NewOutbound {
         kind: OutboundKind::Sms,
         purpose,

@@ -560,15 +560,10 @@ impl Carrier for TwilioClient {
         // The recording resource with the `.mp3` extension is its audio (Twilio's media
         // formats of `Recordings/{Sid}`); the same Basic auth as every call.
         let url = self.url(&format!("/Recordings/{sid}.mp3"));
-        (|| {
-            self.call_raw(
-                "recordings.fetch_audio",
-                self.request(Method::GET, &url),
-            )
-        })
-        .retry(retry_policy())
-        .when(CarrierError::is_transient)
-        .await
+        (|| self.call_raw("recordings.fetch_audio", self.request(Method::GET, &url)))
+            .retry(retry_policy())
+            .when(CarrierError::is_transient)
+            .await
     }
 
     async fn delete_recording(&self, sid: &str) -> CarrierResult<()> {

@@ -172,14 +172,9 @@ pub async fn recorded(State(state): State<AppState>, form: SignedForm) -> Respon
         let duration = form
             .get("RecordingDuration")
             .and_then(|d| d.parse::<i64>().ok());
-        let result = voicemail::record_ended(
-            &state.app,
-            words,
-            sid,
-            form.get("RecordingSid"),
-            duration,
-        )
-        .await;
+        let result =
+            voicemail::record_ended(&state.app, words, sid, form.get("RecordingSid"), duration)
+                .await;
         if let Err(e) = result {
             tracing::error!(error = %e, "recording end failed");
         }

@@ -86,7 +86,10 @@ pub trait VoicemailStore {
     ) -> StoreResult<Vec<Voicemail>>;
     async fn delete_voicemail(&self, id: i64) -> StoreResult<()>;
     /// The quiet hours of those of `clients` that have some.
-    async fn quiet_hours_of(&self, clients: &[ClientId]) -> StoreResult<Vec<(ClientId, QuietHours)>>;
+    async fn quiet_hours_of(
+        &self,
+        clients: &[ClientId],
+    ) -> StoreResult<Vec<(ClientId, QuietHours)>>;
     /// The client's quiet hours; `NotFound` when there is no such client.
     async fn quiet_hours(&self, client: ClientId) -> StoreResult<Option<QuietHours>>;
     /// Sets (or with `None` clears) the client's quiet hours; `NotFound` when there is no such

@@ -31,6 +31,7 @@ mod pool;
 mod pool_cli;
 mod processes;
 mod provision;
+mod quiet_hours;
 mod release;
 mod rented;
 mod reports;
@@ -43,6 +44,5 @@ mod sync;
 mod test_db;
 #[path = "../common/twilio_sim.rs"]
 mod twilio_sim;
-mod webhooks;
 mod voicemail;
-mod quiet_hours;
+mod webhooks;

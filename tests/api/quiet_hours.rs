@@ -35,7 +35,12 @@ async fn text(app: &TestApp, from: &str, proxy: &str, sid: &str, body: &str) {
     let (status, _) = app
         .webhook(
             "/twilio/sms",
-            &[("From", from), ("To", proxy), ("Body", body), ("MessageSid", sid)],
+            &[
+                ("From", from),
+                ("To", proxy),
+                ("Body", body),
+                ("MessageSid", sid),
+            ],
         )
         .await;
     assert_eq!(status, 200);
@@ -68,7 +73,10 @@ async fn quiet_hours_are_set_read_and_cleared_through_the_api() {
         assert_eq!(answer.field(), field, "{body}");
     }
     let answer = app
-        .put(path, &json!({"start": "22:00", "end": "07:00", "days": "all"}))
+        .put(
+            path,
+            &json!({"start": "22:00", "end": "07:00", "days": "all"}),
+        )
         .await;
     assert_eq!(answer.status, 422, "{}", answer.text);
     let answer = app
@@ -135,7 +143,10 @@ async fn during_quiet_hours_a_call_goes_to_voicemail_even_with_voicemail_off() {
             &[("From", COURIER), ("To", &proxy), ("CallSid", "CA01")],
         )
         .await;
-    assert!(!twiml.contains("<Dial"), "the client's phone never rings: {twiml}");
+    assert!(
+        !twiml.contains("<Dial"),
+        "the client's phone never rings: {twiml}"
+    );
     assert!(twiml.contains("<Record maxLength=\"120\""), "{twiml}");
 
     app.webhook(
@@ -183,5 +194,8 @@ async fn outside_quiet_hours_nothing_waits() {
             &[("From", COURIER), ("To", &proxy), ("CallSid", "CA01")],
         )
         .await;
-    assert!(twiml.contains(&format!("<Number>{CLIENT}</Number>")), "{twiml}");
+    assert!(
+        twiml.contains(&format!("<Number>{CLIENT}</Number>")),
+        "{twiml}"
+    );
 }

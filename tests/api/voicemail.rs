@@ -61,7 +61,10 @@ async fn message_left(app: &TestApp, sid: &str) {
         )
         .await;
     assert_eq!(code, 200);
-    assert!(twiml.contains("Merci, votre message a été transmis."), "{twiml}");
+    assert!(
+        twiml.contains("Merci, votre message a été transmis."),
+        "{twiml}"
+    );
     let (code, twiml) = app
         .webhook(
             "/twilio/voice/recording",
@@ -80,11 +83,7 @@ async fn message_left(app: &TestApp, sid: &str) {
 /// The listen link of a text, as the client reads it.
 fn link_in(body: &str) -> String {
     let start = body.find("http").expect("a link");
-    body[start..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
+    body[start..].split_whitespace().next().unwrap().to_owned()
 }
 
 async fn get_raw(app: &TestApp, url: &str) -> reqwest::Response {
@@ -132,7 +131,10 @@ async fn an_unanswered_call_lets_the_courier_leave_a_message_the_client_hears_th
         body.starts_with(&format!("ProxyCall : message vocal de {}", masked(COURIER))),
         "{body}"
     );
-    assert!(!body.contains(COURIER), "the caller's number is masked: {body}");
+    assert!(
+        !body.contains(COURIER),
+        "the caller's number is masked: {body}"
+    );
     let link = link_in(body);
     assert!(
         link.starts_with(&format!("{}/voicemail/", app.base)),
@@ -238,7 +240,12 @@ async fn callbacks_for_calls_we_did_not_forward_to_a_client_are_ignored() {
 
     app.drain().await;
     assert!(
-        app.app.store.outbound_messages(10).await.unwrap().is_empty(),
+        app.app
+            .store
+            .outbound_messages(10)
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing sent"
     );
     // And an unsigned callback is refused before anything is read.
@@ -372,9 +379,15 @@ async fn on_twilio_the_audio_is_fetched_with_the_accounts_credentials_and_delete
 
     let texts = sim.texts();
     assert_eq!(texts.len(), 1, "{texts:?}");
-    assert_eq!((texts[0].from.as_str(), texts[0].to.as_str()), (proxy.as_str(), CLIENT));
+    assert_eq!(
+        (texts[0].from.as_str(), texts[0].to.as_str()),
+        (proxy.as_str(), CLIENT)
+    );
     let link = link_in(&texts[0].body);
-    assert!(!texts[0].body.contains(RECORDING), "no Twilio address is texted");
+    assert!(
+        !texts[0].body.contains(RECORDING),
+        "no Twilio address is texted"
+    );
 
     let answer = get_raw(&app, &link).await;
     assert_eq!(answer.status(), 200);
@@ -391,17 +404,34 @@ async fn on_twilio_the_audio_is_fetched_with_the_accounts_credentials_and_delete
 
     // Before the retention nothing goes; after it, the recording is deleted at Twilio, then
     // here, and the link names nothing.
-    proxycall::jobs::enqueue(app.app.store.as_ref(), &PurgeVoicemails::default(), Utc::now(), None)
-        .await
-        .unwrap();
+    proxycall::jobs::enqueue(
+        app.app.store.as_ref(),
+        &PurgeVoicemails::default(),
+        Utc::now(),
+        None,
+    )
+    .await
+    .unwrap();
     app.run_jobs_at(Utc::now() + Duration::days(29)).await;
     assert!(sim.recordings_deleted().is_empty());
-    proxycall::jobs::enqueue(app.app.store.as_ref(), &PurgeVoicemails::default(), Utc::now(), None)
-        .await
-        .unwrap();
+    proxycall::jobs::enqueue(
+        app.app.store.as_ref(),
+        &PurgeVoicemails::default(),
+        Utc::now(),
+        None,
+    )
+    .await
+    .unwrap();
     app.run_jobs_at(Utc::now() + Duration::days(31)).await;
     assert_eq!(sim.recordings_deleted(), [RECORDING]);
     let answer = app.get_with_key(&link.replace(&app.base, ""), None).await;
     assert_eq!(answer.status, 404);
-    assert!(app.app.store.voicemail_by_call("CA70").await.unwrap().is_none());
+    assert!(
+        app.app
+            .store
+            .voicemail_by_call("CA70")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -268,7 +268,9 @@ fn groups(w: &'static AdminWords, s: &Settings) -> Vec<Group> {
                 ("PROXYCALL_VOICEMAIL", yes_no(s.voicemail.enabled)),
                 (
                     "PROXYCALL_VOICEMAIL_MAX_SECS",
-                    span(chrono::Duration::seconds(s.voicemail.max_length_secs.into())),
+                    span(chrono::Duration::seconds(
+                        s.voicemail.max_length_secs.into(),
+                    )),
                 ),
                 (
                     "PROXYCALL_VOICEMAIL_LINK_HOURS",

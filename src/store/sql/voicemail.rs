@@ -54,7 +54,10 @@ macro_rules! impl_voicemail_store {
 
             #[async_trait::async_trait]
             impl VoicemailStore for $store {
-                async fn forwarded_call(&self, call_sid: &str) -> StoreResult<Option<ForwardedCall>> {
+                async fn forwarded_call(
+                    &self,
+                    call_sid: &str,
+                ) -> StoreResult<Option<ForwardedCall>> {
                     let row = sqlx::query(
                         "select proxy_number, client_id from interactions \
                          where channel = 'voice' and twilio_sid = $1 \
@@ -93,9 +96,14 @@ macro_rules! impl_voicemail_store {
                     Ok(done.rows_affected() > 0)
                 }
 
-                async fn voicemail_by_call(&self, call_sid: &str) -> StoreResult<Option<Voicemail>> {
+                async fn voicemail_by_call(
+                    &self,
+                    call_sid: &str,
+                ) -> StoreResult<Option<Voicemail>> {
                     sqlx::query(concat!(
-                        "select ", voicemail_cols!(), " from voicemails where call_sid = $1"
+                        "select ",
+                        voicemail_cols!(),
+                        " from voicemails where call_sid = $1"
                     ))
                     .bind(call_sid)
                     .fetch_optional(self.reader())
@@ -136,9 +144,14 @@ macro_rules! impl_voicemail_store {
                     Ok(true)
                 }
 
-                async fn voicemail_by_token(&self, token_hash: &str) -> StoreResult<Option<Voicemail>> {
+                async fn voicemail_by_token(
+                    &self,
+                    token_hash: &str,
+                ) -> StoreResult<Option<Voicemail>> {
                     sqlx::query(concat!(
-                        "select ", voicemail_cols!(), " from voicemails where token_hash = $1"
+                        "select ",
+                        voicemail_cols!(),
+                        " from voicemails where token_hash = $1"
                     ))
                     .bind(token_hash)
                     .fetch_optional(self.reader())
@@ -154,7 +167,8 @@ macro_rules! impl_voicemail_store {
                     limit: i64,
                 ) -> StoreResult<Vec<Voicemail>> {
                     sqlx::query(concat!(
-                        "select ", voicemail_cols!(),
+                        "select ",
+                        voicemail_cols!(),
                         " from voicemails where created_at < $1 order by created_at, id limit $2"
                     ))
                     .bind(before)
