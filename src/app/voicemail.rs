@@ -197,11 +197,12 @@ pub async fn recording_status(
     let Some(voicemail) = app.store.voicemail_by_call(call_sid).await? else {
         return Ok(());
     };
-    if status != "completed" || duration_secs == Some(0) {
-        if status == "failed" || status == "absent" || duration_secs == Some(0) {
-            return nothing_left(app, words, call_sid).await;
-        }
-        return Ok(());
+    match status {
+        "completed" if duration_secs != Some(0) => {}
+        // No message to hear: the call was still missed.
+        "completed" | "failed" | "absent" => return nothing_left(app, words, call_sid).await,
+        // `in-progress`: the completed one follows.
+        _ => return Ok(()),
     }
     if !crate::carrier::is_recording_sid(recording_sid) {
         return Ok(());
