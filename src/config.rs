@@ -1883,4 +1883,32 @@ mod tests {
             assert!(shown.contains("proxycall.example.com"), "{shown}");
         }
     }
+
+    #[test]
+    fn voicemail_and_whisper_settings_are_checked() {
+        let s = Settings::from_raw(&raw()).unwrap();
+        assert_eq!(s.voicemail, VoicemailPolicy::default());
+        assert!(s.voicemail.enabled && !s.voicemail.whisper);
+        let mut r = raw();
+        r.voicemail = Some("off".into());
+        r.whisper = Some("on".into());
+        r.voicemail_max_secs = Some("60".into());
+        r.voicemail_link_hours = Some("24".into());
+        r.voicemail_retention_days = Some("1".into());
+        let s = Settings::from_raw(&r).unwrap();
+        assert!(!s.voicemail.enabled && s.voicemail.whisper);
+        assert_eq!(s.voicemail.max_length_secs, 60);
+        assert_eq!(s.voicemail.link_valid, chrono::Duration::hours(24));
+        r.voicemail_link_hours = Some("25".into());
+        r.voicemail_max_secs = Some("601".into());
+        r.voicemail = Some("maybe".into());
+        let text = Settings::from_raw(&r).unwrap_err().to_string();
+        for expected in [
+            "PROXYCALL_VOICEMAIL_LINK_HOURS: 25 hours outlive the recording",
+            "PROXYCALL_VOICEMAIL_MAX_SECS: '601'",
+            "PROXYCALL_VOICEMAIL: 'maybe'",
+        ] {
+            assert!(text.contains(expected), "{expected}: {text}");
+        }
+    }
 }
