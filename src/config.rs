@@ -9,6 +9,7 @@ use secrecy::SecretString;
 
 use crate::app::low_water::LowWaterPolicy;
 use crate::app::routing::{OptOutRules, UnmaskPolicy};
+use crate::app::voicemail::VoicemailPolicy;
 use crate::domain::{AllowList, CountryIso, Email, NumberType};
 use crate::messages::Language;
 
@@ -191,6 +192,23 @@ pub struct RawSettings {
     /// Words answered with a short help text [default: HELP,INFO,AIDE]
     #[arg(long, env = "PROXYCALL_HELP_KEYWORDS", global = true)]
     pub help_keywords: Option<String>,
+    /// Whether a caller the client does not answer may leave a voice message (else the client
+    /// gets a missed-call text) [default: true]
+    #[arg(long, env = "PROXYCALL_VOICEMAIL", global = true)]
+    pub voicemail: Option<String>,
+    /// The longest voice message, in seconds [default: 120]
+    #[arg(long, env = "PROXYCALL_VOICEMAIL_MAX_SECS", global = true)]
+    pub voicemail_max_secs: Option<String>,
+    /// Hours a voicemail's listen link works [default: 72]
+    #[arg(long, env = "PROXYCALL_VOICEMAIL_LINK_HOURS", global = true)]
+    pub voicemail_link_hours: Option<String>,
+    /// Days a voicemail's recording is kept, at Twilio and here [default: 30]
+    #[arg(long, env = "PROXYCALL_VOICEMAIL_RETENTION_DAYS", global = true)]
+    pub voicemail_retention_days: Option<String>,
+    /// Whether a forwarded call starts with a short announcement to the client, naming the
+    /// caller's order [default: false]
+    #[arg(long, env = "PROXYCALL_WHISPER", global = true)]
+    pub whisper: Option<String>,
 
     /// The dashboard at /admin.
     #[command(flatten)]
@@ -511,6 +529,8 @@ pub struct Settings {
     pub unmask_policy: UnmaskPolicy,
     /// `PROXYCALL_OPT_OUT_COUNTRIES` and the keywords.
     pub opt_out: OptOutRules,
+    /// Missed calls, voicemail and the whisper (`PROXYCALL_VOICEMAIL*`, `PROXYCALL_WHISPER`).
+    pub voicemail: VoicemailPolicy,
 }
 
 /// Every problem found, one per line.
@@ -1024,6 +1044,7 @@ impl Settings {
             UnmaskPolicy::parse,
         );
         let opt_out = opt_out(raw, &mut p);
+        let voicemail = voicemail(raw, &mut p);
         let webhook_auth_token = token_given.map(|t| SecretString::from(t.to_owned()));
         let webhook_auth_token_previous =
             given(&env.twilio_auth_token_previous).map(|t| SecretString::from(t.to_owned()));
@@ -1077,6 +1098,7 @@ impl Settings {
             admin,
             unmask_policy,
             opt_out,
+            voicemail,
         })
     }
 }
@@ -1118,6 +1140,58 @@ fn opt_out(raw: &RawSettings, p: &mut Problems) -> OptOutRules {
         ));
     }
     rules
+}
+
+/// Missed calls and voicemail: a link may not outlive the recording it plays.
+fn voicemail(raw: &RawSettings, p: &mut Problems) -> VoicemailPolicy {
+    use crate::app::voicemail::{
+        DEFAULT_LINK_HOURS, DEFAULT_MAX_LENGTH_SECS, DEFAULT_RETENTION_DAYS,
+    };
+    let enabled = p.parse("PROXYCALL_VOICEMAIL", given(&raw.voicemail), true, flag);
+    // Twilio records up to 4 hours; a voicemail needs far less.
+    let max_length_secs = p.parse(
+        "PROXYCALL_VOICEMAIL_MAX_SECS",
+        given(&raw.voicemail_max_secs),
+        DEFAULT_MAX_LENGTH_SECS,
+        |v| match positive::<u32>(v) {
+            Ok(n) if n <= 600 => Ok(n),
+            Ok(_) => Err(format!("'{v}' is more than 600 seconds")),
+            Err(e) => Err(e),
+        },
+    );
+    let link_hours = p.parse(
+        "PROXYCALL_VOICEMAIL_LINK_HOURS",
+        given(&raw.voicemail_link_hours),
+        DEFAULT_LINK_HOURS,
+        |v| match positive::<i64>(v) {
+            Ok(h) if h <= 720 => Ok(h),
+            Ok(_) => Err(format!("'{v}' is more than 720 hours (30 days)")),
+            Err(e) => Err(e),
+        },
+    );
+    let retention_days = p.parse(
+        "PROXYCALL_VOICEMAIL_RETENTION_DAYS",
+        given(&raw.voicemail_retention_days),
+        DEFAULT_RETENTION_DAYS,
+        |v| match positive::<i64>(v) {
+            Ok(d) if d <= 3650 => Ok(d),
+            Ok(_) => Err(format!("'{v}' is more than 3650 days")),
+            Err(e) => Err(e),
+        },
+    );
+    if link_hours > retention_days * 24 {
+        p.0.push(format!(
+            "PROXYCALL_VOICEMAIL_LINK_HOURS: {link_hours} hours outlive the recording              (PROXYCALL_VOICEMAIL_RETENTION_DAYS: {retention_days} days)"
+        ));
+    }
+    let whisper = p.parse("PROXYCALL_WHISPER", given(&raw.whisper), false, flag);
+    VoicemailPolicy {
+        enabled,
+        max_length_secs,
+        link_valid: chrono::Duration::hours(link_hours),
+        retention: chrono::Duration::days(retention_days),
+        whisper,
+    }
 }
 
 /// The low pool: auto-buy needs a budget, and a target at least the mark (a lower one would
@@ -1397,6 +1471,11 @@ impl std::fmt::Debug for RawSettings {
             .field("pool_alert_cooldown_hours", &self.pool_alert_cooldown_hours)
             .field("pool_auto_buy_to", &self.pool_auto_buy_to)
             .field("pool_monthly_budget", &self.pool_monthly_budget)
+            .field("voicemail", &self.voicemail)
+            .field("voicemail_max_secs", &self.voicemail_max_secs)
+            .field("voicemail_link_hours", &self.voicemail_link_hours)
+            .field("voicemail_retention_days", &self.voicemail_retention_days)
+            .field("whisper", &self.whisper)
             .field("admin", &self.admin)
             .field("unmask_policy", &self.unmask_policy)
             .field("opt_out_countries", &self.opt_out_countries)
@@ -1491,6 +1570,7 @@ impl std::fmt::Debug for Settings {
         .field("admin", &self.admin)
         .field("unmask_policy", &self.unmask_policy)
         .field("opt_out", &self.opt_out)
+        .field("voicemail", &self.voicemail)
         .finish()
     }
 }
@@ -1972,5 +2052,33 @@ mod tests {
         assert!(text.contains("PROXYCALL_UNMASK_POLICY: 'hide'"), "{text}");
         assert!(text.contains("PROXYCALL_OPT_OUT_COUNTRIES: 'ZZ'"), "{text}");
         assert!(text.contains("'STOP' is in two lists"), "{text}");
+    }
+
+    #[test]
+    fn voicemail_and_whisper_settings_are_checked() {
+        let s = Settings::from_raw(&raw()).unwrap();
+        assert_eq!(s.voicemail, VoicemailPolicy::default());
+        assert!(s.voicemail.enabled && !s.voicemail.whisper);
+        let mut r = raw();
+        r.voicemail = Some("off".into());
+        r.whisper = Some("on".into());
+        r.voicemail_max_secs = Some("60".into());
+        r.voicemail_link_hours = Some("24".into());
+        r.voicemail_retention_days = Some("1".into());
+        let s = Settings::from_raw(&r).unwrap();
+        assert!(!s.voicemail.enabled && s.voicemail.whisper);
+        assert_eq!(s.voicemail.max_length_secs, 60);
+        assert_eq!(s.voicemail.link_valid, chrono::Duration::hours(24));
+        r.voicemail_link_hours = Some("25".into());
+        r.voicemail_max_secs = Some("601".into());
+        r.voicemail = Some("maybe".into());
+        let text = Settings::from_raw(&r).unwrap_err().to_string();
+        for expected in [
+            "PROXYCALL_VOICEMAIL_LINK_HOURS: 25 hours outlive the recording",
+            "PROXYCALL_VOICEMAIL_MAX_SECS: '601'",
+            "PROXYCALL_VOICEMAIL: 'maybe'",
+        ] {
+            assert!(text.contains(expected), "{expected}: {text}");
+        }
     }
 }

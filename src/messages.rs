@@ -12,6 +12,7 @@ mod page;
 mod pool_alert;
 mod relay;
 mod report;
+mod voicemail;
 pub use admin::AdminWords;
 pub use contacts::ContactWords;
 pub use guard::GuardWords;
@@ -19,6 +20,7 @@ pub use page::PageWords;
 pub use pool_alert::PoolAlertWords;
 pub use relay::RelayWords;
 pub use report::ReportWords;
+pub use voicemail::VoicemailWords;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
@@ -104,6 +106,8 @@ pub struct Catalogue {
     pub guard: GuardWords,
     /// Bounces of failed relays, and pictures that could not be forwarded.
     pub relay: RelayWords,
+    /// Missed calls, voicemail and the whisper.
+    pub voicemail: VoicemailWords,
 }
 
 impl Catalogue {

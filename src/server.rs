@@ -151,7 +151,8 @@ pub async fn assemble(
         .with_mail(mail)
         .with_pool_cooloff(settings.pool_cooloff)
         .with_alert_email(settings.alert_email.clone())
-        .with_low_water(settings.low_water.clone());
+        .with_low_water(settings.low_water.clone())
+        .with_voicemail(settings.voicemail.clone());
     Ok(Parts {
         job_workers: settings.job_workers,
         jobs: Arc::new(jobs::registry(settings.retention.num_days())),

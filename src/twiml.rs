@@ -29,6 +29,45 @@ pub fn dial(caller_id: &E164, number: &E164) -> String {
     )
 }
 
+/// Connects a third party's call to the client: after `timeout` seconds of ringing, or when
+/// the dial ends, Twilio asks `action` what next (the missed-call and voicemail path). With
+/// `whisper`, the client first hears the TwiML at that address.
+pub fn dial_client(
+    caller_id: &E164,
+    number: &E164,
+    action: &str,
+    timeout: u32,
+    whisper: Option<&str>,
+) -> String {
+    let url = whisper
+        .map(|u| format!(r#" url="{}" method="POST""#, escape(u)))
+        .unwrap_or_default();
+    format!(
+        r#"{HEADER}<Response><Dial callerId="{}" action="{}" method="POST" timeout="{timeout}"><Number{url}>{}</Number></Dial></Response>"#,
+        escape(caller_id.as_str()),
+        escape(action),
+        partial_escape(number.as_str())
+    )
+}
+
+/// Says `prompt`, then records a message of at most `max_length` seconds after a beep; the
+/// recording ends at `action`, and Twilio reports the recording at `status_callback`.
+pub fn record(
+    language: &str,
+    prompt: &str,
+    max_length: u32,
+    action: &str,
+    status_callback: &str,
+) -> String {
+    format!(
+        r#"{HEADER}<Response><Say language="{}">{}</Say><Record maxLength="{max_length}" playBeep="true" action="{}" method="POST" recordingStatusCallback="{}" recordingStatusCallbackMethod="POST" /></Response>"#,
+        escape(language),
+        partial_escape(prompt),
+        escape(action),
+        escape(status_callback),
+    )
+}
+
 /// The verification call: reads `spoken` (the code, digit by digit) twice, then gathers
 /// `digits` key presses, posted to `action`.
 pub fn read_code(
@@ -147,6 +186,42 @@ mod tests {
         assert_eq!(
             empty(),
             r#"<?xml version="1.0" encoding="UTF-8"?><Response />"#
+        );
+    }
+
+    #[test]
+    fn a_call_to_the_client_asks_what_next_and_may_whisper_first() {
+        let proxy = E164::parse_shape("+33780000001").unwrap();
+        let client = E164::parse_shape("+33612345678").unwrap();
+        assert_eq!(
+            dial_client(
+                &proxy,
+                &client,
+                "https://p.example/twilio/voice/dial-status",
+                25,
+                None
+            ),
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial callerId="+33780000001" action="https://p.example/twilio/voice/dial-status" method="POST" timeout="25"><Number>+33612345678</Number></Dial></Response>"#
+        );
+        assert!(
+            dial_client(
+                &proxy,
+                &client,
+                "a",
+                25,
+                Some("https://p.example/w?order_id=A&B")
+            )
+            .contains(r#"<Number url="https://p.example/w?order_id=A&amp;B" method="POST">"#)
+        );
+        assert_eq!(
+            record(
+                "fr-FR",
+                "Laissez un message.",
+                120,
+                "https://p.example/a",
+                "https://p.example/s"
+            ),
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say language="fr-FR">Laissez un message.</Say><Record maxLength="120" playBeep="true" action="https://p.example/a" method="POST" recordingStatusCallback="https://p.example/s" recordingStatusCallbackMethod="POST" /></Response>"#
         );
     }
 

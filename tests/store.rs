@@ -914,6 +914,12 @@ impl proxycall::carrier::Carrier for OutcomeLost {
     async fn account(&self) -> proxycall::carrier::CarrierResult<proxycall::carrier::Account> {
         self.inner.account().await
     }
+    async fn recording_audio(&self, sid: &str) -> proxycall::carrier::CarrierResult<Vec<u8>> {
+        self.inner.recording_audio(sid).await
+    }
+    async fn delete_recording(&self, sid: &str) -> proxycall::carrier::CarrierResult<()> {
+        self.inner.delete_recording(sid).await
+    }
 }
 
 #[tokio::test]

@@ -16,9 +16,11 @@ pub mod orders;
 pub mod outbox;
 pub mod pool;
 pub mod provision;
+pub mod quiet_hours;
 pub mod report;
 pub mod routing;
 pub mod sync;
+pub mod voicemail;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -56,6 +58,8 @@ pub struct App {
     pub low_water: Arc<low_water::LowWaterPolicy>,
     /// The overview chart's hours that are over, counted once (`dashboard.rs`).
     pub settled_hours: Arc<dashboard::SettledHours>,
+    /// Missed calls, voicemail and the whisper (`voicemail.rs`).
+    pub voicemail: Arc<voicemail::VoicemailPolicy>,
 }
 
 /// `PROXYCALL_POOL_COOLOFF_DAYS`'s default.
@@ -133,6 +137,7 @@ impl App {
             alert_email: None,
             low_water: Arc::default(),
             settled_hours: Arc::default(),
+            voicemail: Arc::default(),
         }
     }
 
@@ -174,6 +179,11 @@ impl App {
 
     pub fn with_low_water(mut self, policy: low_water::LowWaterPolicy) -> Self {
         self.low_water = Arc::new(policy);
+        self
+    }
+
+    pub fn with_voicemail(mut self, policy: voicemail::VoicemailPolicy) -> Self {
+        self.voicemail = Arc::new(policy);
         self
     }
 

@@ -266,4 +266,15 @@ pub trait Carrier: Send + Sync + 'static {
     ) -> CarrierResult<IncomingNumber>;
     async fn release_number(&self, sid: &str) -> CarrierResult<()>;
     async fn account(&self) -> CarrierResult<Account>;
+    /// The audio (MP3) of recording `sid`, fetched with the account's credentials: what a
+    /// voicemail's listen link serves, so that no public address of the carrier is handed out.
+    async fn recording_audio(&self, sid: &str) -> CarrierResult<Vec<u8>>;
+    /// Deletes recording `sid` at the carrier; one already gone counts as deleted.
+    async fn delete_recording(&self, sid: &str) -> CarrierResult<()>;
+}
+
+/// Whether `sid` has the shape of a recording's SID (`RE` + 32 hex digits): checked before it
+/// is put in a path.
+pub fn is_recording_sid(sid: &str) -> bool {
+    sid.len() == 34 && sid.starts_with("RE") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }

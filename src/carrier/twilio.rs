@@ -200,12 +200,34 @@ impl TwilioClient {
             .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
     }
 
-    /// Sends once; maps a failure to what the caller can do about it.
+    /// Sends once; a success's body is read as JSON.
     async fn call<T: DeserializeOwned>(
         &self,
         operation: &'static str,
         request: RequestBuilder,
     ) -> CarrierResult<T> {
+        let bytes = self.call_raw(operation, request).await?;
+        // DELETE answers 204 with no body.
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
+        serde_json::from_slice(bytes).map_err(|e| {
+            let error = CarrierError::Protocol(format!("{operation}: {e}"));
+            metrics::counter!("carrier_errors_total", "operation" => operation, "kind" => error.kind())
+                .increment(1);
+            error
+        })
+    }
+
+    /// Sends once; answers a success's body as it came (a recording's audio), and maps a
+    /// failure to what the caller can do about it.
+    async fn call_raw(
+        &self,
+        operation: &'static str,
+        request: RequestBuilder,
+    ) -> CarrierResult<Vec<u8>> {
         let started = Instant::now();
         let result = request.send().await;
         metrics::histogram!("carrier_request_duration_seconds", "operation" => operation)
@@ -229,14 +251,7 @@ impl TwilioClient {
                 .bytes()
                 .await
                 .map_err(|e| count(CarrierError::Network(e.without_url().to_string())))?;
-            // DELETE answers 204 with no body.
-            let bytes = if bytes.is_empty() {
-                &b"null"[..]
-            } else {
-                &bytes[..]
-            };
-            return serde_json::from_slice(bytes)
-                .map_err(|e| count(CarrierError::Protocol(format!("{operation}: {e}"))));
+            return Ok(bytes.to_vec());
         }
         let retry_header = response
             .headers()
@@ -551,5 +566,33 @@ impl Carrier for TwilioClient {
             status: row.status.unwrap_or_default(),
             friendly_name: row.friendly_name.unwrap_or_default(),
         })
+    }
+
+    async fn recording_audio(&self, sid: &str) -> CarrierResult<Vec<u8>> {
+        if !super::is_recording_sid(sid) {
+            return Err(CarrierError::Protocol("not a recording SID".into()));
+        }
+        // The recording resource with the `.mp3` extension is its audio (Twilio's media
+        // formats of `Recordings/{Sid}`); the same Basic auth as every call.
+        let url = self.url(&format!("/Recordings/{sid}.mp3"));
+        (|| self.call_raw("recordings.fetch_audio", self.request(Method::GET, &url)))
+            .retry(retry_policy())
+            .when(CarrierError::is_transient)
+            .await
+    }
+
+    async fn delete_recording(&self, sid: &str) -> CarrierResult<()> {
+        if !super::is_recording_sid(sid) {
+            return Err(CarrierError::Protocol("not a recording SID".into()));
+        }
+        let url = self.url(&format!("/Recordings/{sid}.json"));
+        match self
+            .write::<serde_json::Value>("recordings.delete", Method::DELETE, url, Vec::new())
+            .await
+        {
+            // Gone already (deleted by hand, or by an earlier try whose answer was lost).
+            Err(CarrierError::Rejected { status: 404, .. }) => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 }

@@ -33,9 +33,11 @@ mod ops;
 mod orders;
 mod pages;
 mod pool;
+mod quiet_hours;
 mod reports;
 mod request_id;
 mod twilio;
+mod voicemail;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,6 +122,8 @@ pub fn router(state: AppState) -> Router {
         .merge(jobs::router(&state))
         .merge(reports::router(&state))
         .merge(twilio::router())
+        .merge(voicemail::router())
+        .merge(quiet_hours::router(&state))
         .merge(pages::router())
         .merge(admin::router(&state));
     #[cfg(feature = "bench")]

@@ -22,6 +22,7 @@ use super::access::{API_KEY_SCHEME, OPERATOR_SESSION_SCHEME, TWILIO_SCHEME};
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "twilio", description = "Webhooks Twilio calls, signed with X-Twilio-Signature"),
         (name = "admin", description = "The operators' dashboard: HTML pages behind a login"),
+        (name = "voicemail", description = "Voicemail listen links, texted to clients"),
     )
 )]
 pub struct ApiDoc;

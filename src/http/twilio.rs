@@ -45,7 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SignedForm(Vec<(String, String)>);
 
 impl SignedForm {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -54,7 +54,7 @@ impl SignedForm {
     }
 
     /// A number field, normalised; `None` when absent or not a number (e.g. `anonymous`).
-    fn phone(&self, name: &str) -> Option<E164> {
+    pub(super) fn phone(&self, name: &str) -> Option<E164> {
         self.get(name).and_then(|v| E164::parse_shape(v).ok())
     }
 }
@@ -112,7 +112,7 @@ fn refuse(state: &AppState, address: IpAddr, route: &str) -> Result<SignedForm, 
     ))
 }
 
-fn xml(body: String) -> Response {
+pub(super) fn xml(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
 
@@ -202,10 +202,25 @@ pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response 
         to: form.phone("To"),
         sid: form.get("CallSid").map(str::to_owned),
     };
-    xml(call_answer(
-        &state,
-        routing::route_call(&state.app, call).await,
-    ))
+    let (caller, sid) = (call.from.clone(), call.sid.clone());
+    let answer = routing::route_call(&state.app, call).await;
+    // A third party's call to the client: dialled with the missed-call and voicemail paths.
+    if let Ok(CallAnswer::Connect {
+        proxy,
+        number,
+        to_client: Some(client),
+    }) = &answer
+    {
+        let call = super::voicemail::ClientCall {
+            proxy,
+            client_phone: number,
+            client: *client,
+            caller: caller.as_ref(),
+            sid: sid.as_deref(),
+        };
+        return xml(super::voicemail::connect_to_client(&state, call).await);
+    }
+    xml(call_answer(&state, answer))
 }
 
 /// A call's answer as TwiML.
@@ -213,7 +228,7 @@ fn call_answer(state: &AppState, answer: Result<CallAnswer, crate::app::AppError
     let words = state.catalogue;
     let say = |text: &str| twiml::say(&words.voice_language, text);
     match answer {
-        Ok(CallAnswer::Connect { proxy, number }) => twiml::dial(&proxy, &number),
+        Ok(CallAnswer::Connect { proxy, number, .. }) => twiml::dial(&proxy, &number),
         Ok(CallAnswer::Menu {
             proxy,
             choices,

@@ -152,6 +152,10 @@ pub fn registry(retention_days: i64) -> Registry {
                 keep_days: retention_days,
             },
         )
+        .every(
+            Duration::from_secs(3600),
+            crate::app::voicemail::PurgeVoicemails::default(),
+        )
 }
 
 /// Enqueues `job`, due at `due_at`; `None` when a job with the same dedupe key exists.

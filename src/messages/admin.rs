@@ -409,4 +409,6 @@ pub struct AdminWords {
     pub outcome_help_answered: String,
     pub outcome_recipient_opted_out: String,
     pub settings_guard: String,
+    /// The settings page's group of missed calls, voicemail and whisper.
+    pub settings_voicemail: String,
 }

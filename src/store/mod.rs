@@ -19,6 +19,7 @@ mod routing;
 mod simulated;
 mod sql;
 mod sqlite;
+mod voicemail;
 
 use async_trait::async_trait;
 
@@ -35,6 +36,7 @@ pub use pool::*;
 pub use reports::*;
 pub use routing::*;
 pub use simulated::*;
+pub use voicemail::*;
 
 use crate::domain::ClientId;
 
@@ -114,6 +116,7 @@ pub trait Store:
     + ImportStore
     + LowWaterStore
     + OperatorStore
+    + VoicemailStore
     + Send
     + Sync
     + 'static

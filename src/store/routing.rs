@@ -263,6 +263,8 @@ pub struct RoutingJob {
     /// What the unmasking guard and the opt-out keywords add (`app/routing/guard.rs`,
     /// `keywords.rs`).
     pub guard: RoutingJobGuard,
+    /// When the message may be sent, if not at once: the end of the client's quiet hours.
+    pub hold_until: Option<DateTime<Utc>>,
 }
 
 /// What the unmasking guard and the opt-out keywords add to a webhook's record.

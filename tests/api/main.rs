@@ -35,6 +35,7 @@ mod pool;
 mod pool_cli;
 mod processes;
 mod provision;
+mod quiet_hours;
 mod release;
 mod rented;
 mod reports;
@@ -47,4 +48,5 @@ mod sync;
 mod test_db;
 #[path = "../common/twilio_sim.rs"]
 mod twilio_sim;
+mod voicemail;
 mod webhooks;

@@ -58,7 +58,14 @@ struct SimState {
     list_fails: bool,
     posts: usize,
     lists: usize,
+    /// `GET Recordings/{Sid}.mp3`: the SID and the `Authorization` header of each.
+    recording_fetches: Vec<(String, Option<String>)>,
+    /// `DELETE Recordings/{Sid}.json`: the SIDs.
+    recordings_deleted: Vec<String>,
 }
+
+/// The audio the double serves for any recording.
+pub const SIM_RECORDING: &[u8] = b"ID3\x03\x00\x00\x00\x00\x00\x00twilio-double-recording";
 
 #[derive(Clone)]
 pub struct TwilioSim {
@@ -76,6 +83,10 @@ impl TwilioSim {
             .route(
                 "/2010-04-01/Accounts/{account}/Messages.json",
                 post(create).get(list),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/Recordings/{file}",
+                axum::routing::get(recording_audio).delete(delete_recording),
             )
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
@@ -113,6 +124,51 @@ impl TwilioSim {
     pub fn lists(&self) -> usize {
         self.state.lock().unwrap().lists
     }
+
+    /// The recordings fetched, each with the `Authorization` header it came with.
+    pub fn recording_fetches(&self) -> Vec<(String, Option<String>)> {
+        self.state.lock().unwrap().recording_fetches.clone()
+    }
+
+    /// The recordings deleted.
+    pub fn recordings_deleted(&self) -> Vec<String> {
+        self.state.lock().unwrap().recordings_deleted.clone()
+    }
+}
+
+async fn recording_audio(
+    State(state): State<Arc<Mutex<SimState>>>,
+    axum::extract::Path((_, file)): axum::extract::Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let Some(sid) = file.strip_suffix(".mp3") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    state
+        .lock()
+        .unwrap()
+        .recording_fetches
+        .push((sid.to_owned(), auth));
+    ([("content-type", "audio/mpeg")], SIM_RECORDING).into_response()
+}
+
+async fn delete_recording(
+    State(state): State<Arc<Mutex<SimState>>>,
+    axum::extract::Path((_, file)): axum::extract::Path<(String, String)>,
+) -> Response {
+    let Some(sid) = file.strip_suffix(".json") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    state
+        .lock()
+        .unwrap()
+        .recordings_deleted
+        .push(sid.to_owned());
+    StatusCode::NO_CONTENT.into_response()
 }
 
 fn form(body: &[u8], key: &str) -> Option<String> {

@@ -117,6 +117,7 @@ fn only(interaction: NewInteraction) -> Option<RoutingJob> {
         outbound: None,
         later_jobs_depend: false,
         guard: Default::default(),
+        hold_until: None,
     })
 }
 
@@ -221,6 +222,7 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
             CallAnswer::Connect {
                 proxy: proxy.clone(),
                 number: first,
+                to_client: None,
             }
         };
         return say(
@@ -262,6 +264,7 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
         answer: Answer::Call(CallAnswer::Connect {
             proxy: proxy.clone(),
             number: client.real_phone.clone(),
+            to_client: Some(client.id),
         }),
         record: Some(RoutingJob {
             interaction: interaction(
@@ -277,6 +280,7 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
             outbound: None,
             later_jobs_depend: false,
             guard: Default::default(),
+            hold_until: None,
         }),
     }
 }
@@ -396,6 +400,7 @@ fn relay_text(facts: &Facts, text: &Text, may_relay: &mut MayRelay) -> Decision 
             outbound: (!empty).then(|| relay(&client.real_phone, &text.body)),
             later_jobs_depend: false,
             guard: Default::default(),
+            hold_until: None,
         }),
     }
 }
@@ -520,6 +525,7 @@ pub(super) fn choose(facts: &Facts, call: &Call, digits: &str) -> CallAnswer {
         Some(contact) => CallAnswer::Connect {
             proxy: proxy.clone(),
             number: contact.number.clone(),
+            to_client: None,
         },
         None => CallAnswer::Menu {
             proxy: proxy.clone(),
@@ -644,7 +650,8 @@ mod tests {
             d.answer,
             Answer::Call(CallAnswer::Connect {
                 proxy: e164(PROXY),
-                number: e164(OTHER)
+                number: e164(OTHER),
+                to_client: None,
             })
         );
         // Two open: a menu keyed by their #N, the most recent by default.
@@ -802,6 +809,8 @@ mod tests {
             Answer::Call(CallAnswer::Connect {
                 proxy: e164(PROXY),
                 number: e164(n),
+                // A call to the client names them; the client's own call names nobody.
+                to_client: (n == CLIENT).then(|| ClientId::new(7).unwrap()),
             })
         };
         let voice = Answer::Call;

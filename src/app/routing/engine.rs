@@ -226,9 +226,21 @@ async fn route_together(
     // recorded before are found by the store, which refuses the batch when later jobs were
     // decided after one (rare: Twilio retries, and a later webhook of the same client in the
     // same batch). It is then decided again, knowing them: no read is added to the common case.
+    let any_text = jobs.iter().any(|j| matches!(j, Inbound::Text(_)));
+    let quiet =
+        crate::app::quiet_hours::of_batch(store, known.clients.values().map(|c| c.id), any_text)
+            .await
+            .map_err(|error| Failed {
+                stage: "read",
+                error,
+            })?;
     let mut recorded: HashSet<(Channel, String)> = HashSet::new();
     loop {
-        let decisions = decide_jobs(&facts, jobs, &recorded, allowed);
+        let mut decisions = decide_jobs(&facts, jobs, &recorded, allowed);
+        let now = chrono::Utc::now();
+        for record in decisions.iter_mut().filter_map(|d| d.record.as_mut()) {
+            crate::app::quiet_hours::hold(record, &quiet, routing.timezone, now);
+        }
         let records: Vec<RoutingJob> = decisions.iter().filter_map(|d| d.record.clone()).collect();
         let write = |error| Failed {
             stage: "write",

@@ -150,6 +150,7 @@ pub(super) fn answer(facts: &Facts, text: &Text) -> Option<Decision> {
             },
             new_last_caller: None,
             block: None,
+            hold_until: None,
             outbound: None,
             later_jobs_depend: false,
             guard: RoutingJobGuard {

@@ -49,6 +49,9 @@ pub enum CallAnswer {
     Connect {
         proxy: E164,
         number: E164,
+        /// The client, when the call goes to them (a third party's call): such a call may be
+        /// whispered, and one they do not answer ends in a missed-call text or a voicemail.
+        to_client: Option<ClientId>,
     },
     /// The client has several recent contacts: a keypad menu of `choices` (keyed by their
     /// `#N`), then `default` (the most recent) when no key is pressed. `again` after a key

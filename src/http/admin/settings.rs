@@ -293,6 +293,27 @@ fn groups(w: &'static AdminWords, s: &Settings) -> Vec<Group> {
                 ("PROXYCALL_HELP_KEYWORDS", s.opt_out.help.join(", ")),
             ],
         },
+        Group {
+            title: &w.settings_voicemail,
+            rows: vec![
+                ("PROXYCALL_VOICEMAIL", yes_no(s.voicemail.enabled)),
+                (
+                    "PROXYCALL_VOICEMAIL_MAX_SECS",
+                    span(chrono::Duration::seconds(
+                        s.voicemail.max_length_secs.into(),
+                    )),
+                ),
+                (
+                    "PROXYCALL_VOICEMAIL_LINK_HOURS",
+                    span(s.voicemail.link_valid),
+                ),
+                (
+                    "PROXYCALL_VOICEMAIL_RETENTION_DAYS",
+                    span(s.voicemail.retention),
+                ),
+                ("PROXYCALL_WHISPER", yes_no(s.voicemail.whisper)),
+            ],
+        },
     ]
 }
 

@@ -15,6 +15,7 @@ mod pool;
 mod reports;
 mod routing;
 mod simulated;
+mod voicemail;
 
 use chrono::{DateTime, Utc};
 
@@ -45,6 +46,7 @@ pub(crate) use pool::impl_pool_store;
 pub(crate) use reports::{hourly_sql, impl_reports_store};
 pub(crate) use routing::impl_routing_store;
 pub(crate) use simulated::{impl_simulated_store, simulated_cols};
+pub(crate) use voicemail::{impl_voicemail_store, voicemail_cols};
 
 /// Column lists as macros, so that `concat!` builds each statement as a `&'static str`.
 macro_rules! client_cols {
@@ -418,6 +420,7 @@ macro_rules! impl_store {
         $crate::store::sql::impl_import_store!($store);
         $crate::store::sql::impl_low_water_store!($store);
         $crate::store::sql::impl_operator_store!($store);
+        $crate::store::sql::impl_voicemail_store!($store);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

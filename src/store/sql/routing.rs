@@ -331,9 +331,22 @@ macro_rules! impl_routing_store {
                         query.execute(&mut *tx).await?;
                     }
 
+                    // A message held for the client's quiet hours is due when they end.
+                    for &i in &new {
+                        if let (Some(m), Some(hold)) = (&jobs[i].outbound, jobs[i].hold_until) {
+                            insert_outbound!(tx, m, hold, chrono::Utc::now());
+                        }
+                    }
                     let outbound: Vec<&NewOutbound> = new
                         .iter()
-                        .flat_map(|&i| jobs[i].outbound.iter().chain(&jobs[i].guard.notice))
+                        .flat_map(|&i| {
+                            let held = jobs[i].hold_until.is_some();
+                            jobs[i]
+                                .outbound
+                                .iter()
+                                .filter(move |_| !held)
+                                .chain(&jobs[i].guard.notice)
+                        })
                         .collect();
                     if !outbound.is_empty() {
                         let now = chrono::Utc::now();
