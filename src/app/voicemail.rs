@@ -54,13 +54,22 @@ impl Default for VoicemailPolicy {
     }
 }
 
-/// The order a caller is tied to, for the whisper: today the client's most recent order
-/// (the caller is not tied to an order yet; written as one function so that it can be).
+/// The order a caller is tied to, for the whisper: the one their contact came about (the
+/// client's latest order when they last reached them), else the client's latest order.
 pub async fn caller_order(
     app: &App,
     client: ClientId,
-    _caller: Option<&E164>,
+    caller: Option<&E164>,
 ) -> AppResult<Option<OrderId>> {
+    if let Some(caller) = caller
+        && let Some(order) = app
+            .store
+            .contact(client, caller)
+            .await?
+            .and_then(|c| c.order_id)
+    {
+        return Ok(Some(order));
+    }
     let orders = app.store.client_orders(client, 1).await?;
     Ok(orders.into_iter().next().map(|o| o.id))
 }

@@ -254,3 +254,25 @@ async fn with_bounces_turned_off_a_failed_relay_sends_nothing_back() {
     assert_eq!(messages(&app).await.len(), 1, "no bounce");
     assert_eq!(sim.posts(), 1);
 }
+
+#[tokio::test]
+async fn a_sender_who_opted_out_of_the_proxy_gets_no_bounce() {
+    let (app, sim) = with_double().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    // The courier once texted STOP to this proxy (kept in `opt_outs`).
+    app.db
+        .exec(&format!(
+            "insert into opt_outs (proxy_number, number, created_at) \
+             values ('{proxy}', '{COURIER}', '{}')",
+            Utc::now().to_rfc3339()
+        ))
+        .await;
+    sim.faults([Fault::OptedOut21610]);
+    courier_texts(&app, &proxy, "SM-B9").await;
+    assert_eq!(the_relay(&app).await.status, "failed");
+    assert!(
+        to(&sim.texts(), COURIER).is_empty(),
+        "nothing texted to who said STOP"
+    );
+    assert!(messages(&app).await.iter().all(|m| m.purpose != "bounce"));
+}

@@ -46,13 +46,16 @@ macro_rules! insert_bounce {
         let id: i64 = $id;
         let bounce: &Bounce = $bounce;
         let now: DateTime<Utc> = $now;
-        // `where` before `on conflict`: SQLite reads the clause as the select's otherwise.
+        // `where` before `on conflict`: SQLite reads the clause as the select's otherwise. A
+        // sender who opted out of the proxy's texts (STOP) gets no bounce either.
         let queued: Option<i64> = sqlx::query_scalar(
             "insert into outbound_messages (kind, purpose, from_number, to_number, body, \
              dedupe_key, status, attempts, created_at, updated_at) \
              select 'sms', $2, m.from_number, m.relay_of, $3, $4, 'pending', 0, $5, $5 \
              from outbound_messages m where m.id = $1 and m.relay_of is not null \
              and m.purpose <> $2 \
+             and not exists (select 1 from opt_outs x \
+               where x.proxy_number = m.from_number and x.number = m.relay_of) \
              and not exists (select 1 from outbound_messages o \
                where o.to_number = m.relay_of and o.from_number = m.from_number \
                and o.updated_at >= $6 \
