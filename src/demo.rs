@@ -221,6 +221,28 @@ async fn contacts(
     )
     .await?;
     println!("6. Jeanne calls her proxy: a keypad menu, the most recent by default:\n   {twiml}");
+
+    // A missed call: the shop calls, Jeanne does not pick up, the shop leaves no message.
+    let to_client = inbox_size(store, CLIENT_PHONE).await;
+    let sid = crate::carrier::sid("CA");
+    let call = simulate::call_params(SHOP_PHONE, proxy, &sid);
+    simulate::post_webhook(http, base, "/twilio/voice", token, &call).await?;
+    let status = [
+        ("CallSid", sid.as_str()),
+        ("DialCallStatus", "no-answer"),
+        ("From", SHOP_PHONE),
+        ("To", proxy),
+    ];
+    let (_, twiml) =
+        simulate::post_webhook(http, base, "/twilio/voice/dial-status", token, &status).await?;
+    println!("7. The shop calls; Jeanne does not answer. The caller hears:\n   {twiml}");
+    let nothing = [("CallSid", sid.as_str()), ("RecordingDuration", "0")];
+    simulate::post_webhook(http, base, "/twilio/voice/recorded", token, &nothing).await?;
+    let got = delivered(store, CLIENT_PHONE, to_client).await;
+    println!(
+        "   The shop leaves no message. Jeanne's phone receives, from her proxy:\n   {}",
+        got.unwrap_or_else(|| "(nothing yet)".into())
+    );
     Ok(())
 }
 

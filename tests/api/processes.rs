@@ -478,6 +478,24 @@ async fn the_demo_shows_the_main_job_and_simulate_plays_twilio_against_it() {
         story.contains(r#"+33780000001 -> +33698765432: "J'arrive !""#),
         "{story}"
     );
+    // Choosing a contact, and a missed call.
+    assert!(
+        story.contains("#1 +33*****4321, SMS à "),
+        "the list: {story}"
+    );
+    assert!(story.contains("#2 +33*****5432, SMS à "), "{story}");
+    assert!(
+        story.contains(r#"+33780000001 -> +33698765432: "Je descends dans une minute""#),
+        "#2 reaches the courier: {story}"
+    );
+    assert!(
+        story.contains("/twilio/voice/menu"),
+        "the call menu: {story}"
+    );
+    assert!(
+        story.contains(r#"-> +33612345678: "ProxyCall : appel manqué de +33*****4321"#),
+        "the missed-call text: {story}"
+    );
     assert_eq!(
         story
             .matches(r#""client_proxy_number":"+33780000001""#)
