@@ -129,7 +129,7 @@ async fn activation(
     let status = response.status();
     let body: Value = response.json().await?;
     println!(
-        "\n4. A new client, Paul ({phone}), activates a proxy:\n   POST /confirmations/create -> {status} {body}"
+        "\n8. A new client, Paul ({phone}), activates a proxy:\n   POST /confirmations/create -> {status} {body}"
     );
     let (Some(id), Some(proxy)) = (body["pending_id"].as_str(), body["proxy_number"].as_str())
     else {
