@@ -45,6 +45,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SignedForm(Vec<(String, String)>);
 
 impl SignedForm {
+    /// The call a voice webhook is about.
+    fn call(&self) -> Call {
+        Call {
+            from: self.phone("From"),
+            to: self.phone("To"),
+            sid: self.get("CallSid").map(str::to_owned),
+        }
+    }
+
     pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -197,11 +206,7 @@ pub struct VoiceStatusCallback {
               (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
             example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response {
-    let call = Call {
-        from: form.phone("From"),
-        to: form.phone("To"),
-        sid: form.get("CallSid").map(str::to_owned),
-    };
+    let call = form.call();
     let (caller, sid) = (call.from.clone(), call.sid.clone());
     let answer = routing::route_call(&state.app, call).await;
     // A third party's call to the client: dialled with the missed-call and voicemail paths.
@@ -285,11 +290,7 @@ pub struct MenuWebhook {
               (status = 403, body = ErrorBody, description = "`bad_signature`: missing or invalid X-Twilio-Signature",
             example = json!({"code": "bad_signature", "message": "missing or invalid X-Twilio-Signature", "detail": "missing or invalid X-Twilio-Signature"}))))]
 pub async fn voice_menu(State(state): State<AppState>, form: SignedForm) -> Response {
-    let call = Call {
-        from: form.phone("From"),
-        to: form.phone("To"),
-        sid: form.get("CallSid").map(str::to_owned),
-    };
+    let call = form.call();
     let digits = form.get("Digits").unwrap_or_default();
     xml(call_answer(
         &state,
