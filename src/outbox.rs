@@ -119,6 +119,13 @@ fn count(m: &OutboundMessage, outcome: &'static str) {
 /// Asks the carrier, then records what it answered.
 async fn send(ctx: &JobContext, m: &OutboundMessage) -> Outcome {
     let app = &ctx.app;
+    // Decided again now: a STOP or a block since it was written (held for quiet hours, or
+    // requeued) withholds it.
+    if m.kind == OutboundKind::Sms
+        && let Some(reason) = app.store.send_withheld(m).await?
+    {
+        return withhold(ctx, m, reason).await;
+    }
     let callback = app.routing.status_callback(m.kind, m.id);
     let result = match m.kind {
         OutboundKind::Sms if !m.media.is_empty() => {
@@ -234,6 +241,20 @@ async fn not_sent(
         error: error.to_owned(),
         at: Some(ctx.now + chrono::Duration::from_std(delay).unwrap_or_default()),
     })
+}
+
+/// Not sent, and never will be: failed without a bounce (the sender of a blocked relay is not
+/// told, as when its text came).
+async fn withhold(ctx: &JobContext, m: &OutboundMessage, reason: &'static str) -> Outcome {
+    ctx.app
+        .store
+        .outbound_failed(m.id, reason, false, None, ctx.now)
+        .await?;
+    count(m, "withheld");
+    metrics::counter!("outbound_failed_total", "kind" => m.kind.as_str(), "reason" => reason)
+        .increment(1);
+    tracing::info!(id = m.id, purpose = m.purpose, reason, "send withheld");
+    Ok(Some(serde_json::json!({ "withheld": reason })))
 }
 
 /// Given up: counted, with a reason of a fixed set.

@@ -241,6 +241,11 @@ pub trait OutboxStore {
     ) -> StoreResult<bool>;
     /// A send whose outcome is unknown: it stays `sending`, with the reason.
     async fn outbound_in_doubt(&self, id: i64, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Why a text may no longer be sent, if so, read just before it is: its recipient opted
+    /// out of its proxy's texts (`recipient_opted_out`), or it relays a sender the proxy's
+    /// client has blocked since (`sender_blocked`). A text held for quiet hours, or requeued,
+    /// is decided again here.
+    async fn send_withheld(&self, m: &OutboundMessage) -> StoreResult<Option<&'static str>>;
     /// Given up. Its text is kept until the retention purge, so that it can be requeued (its
     /// pictures go). `in_doubt`: whether it may have left (its outcome was never known); it
     /// then keeps its `send_started_at`, and a requeue settles it before anything is sent

@@ -199,3 +199,55 @@ async fn outside_quiet_hours_nothing_waits() {
         "{twiml}"
     );
 }
+
+#[tokio::test]
+async fn a_held_text_is_withheld_if_its_sender_is_blocked_or_the_client_opts_out_meanwhile() {
+    let app = spawn_app().await;
+    let proxy = app.client_with_proxy(1, CLIENT).await;
+    let end = quiet_now(&app, 1).await;
+    text(&app, COURIER, &proxy, "SM1", "Je suis en bas").await;
+    // The client blocks the courier before the quiet hours end.
+    text(&app, CLIENT, &proxy, "SM2", "BLOQUER #1").await;
+    app.run_jobs_at(end + Duration::minutes(1)).await;
+    assert!(app.deliveries_to(CLIENT, 0).await.is_empty(), "never sent");
+    let relay = app
+        .app
+        .store
+        .outbound_messages(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.purpose == "relay")
+        .unwrap();
+    assert_eq!(relay.status, "failed");
+    assert_eq!(relay.last_error.as_deref(), Some("sender_blocked"));
+
+    // Another held text, and the client's number opted out of the proxy's texts meanwhile.
+    const SHOP: &str = "+33687654321";
+    text(&app, SHOP, &proxy, "SM3", "Votre colis").await;
+    app.db
+        .exec(&format!(
+            "insert into opt_outs (proxy_number, number, created_at) \
+             values ('{proxy}', '{CLIENT}', '{}')",
+            Utc::now().to_rfc3339()
+        ))
+        .await;
+    app.run_jobs_at(end + Duration::minutes(1)).await;
+    assert!(app.deliveries_to(CLIENT, 0).await.is_empty(), "never sent");
+    let withheld: Vec<_> = app
+        .app
+        .store
+        .outbound_messages(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.last_error)
+        .collect();
+    assert!(
+        withheld.contains(&"recipient_opted_out".to_owned()),
+        "{withheld:?}"
+    );
+    // Nobody was told: no bounce to the blocked courier, nor to the shop.
+    assert!(app.deliveries_to(COURIER, 0).await.is_empty());
+    assert!(app.deliveries_to(SHOP, 0).await.is_empty());
+}

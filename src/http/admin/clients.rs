@@ -223,18 +223,22 @@ pub struct ActivationRow {
     pub proxy: String,
 }
 
-/// A blocked correspondent: masked, and named in the unblock form by a digest of its number
-/// (the page never holds a third party's number).
+/// A blocked correspondent: masked, and named in the unblock form by a keyed digest of its
+/// number (the page never holds a third party's number, nor anything to guess it from).
 pub struct BlockRow {
     pub number: String,
     pub since: String,
     pub key: String,
 }
 
-/// What names a blocked correspondent in the unblock form.
-fn block_key(number: &E164) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(number.as_str().as_bytes())[..12])
+/// What names a blocked correspondent in the unblock form: an HMAC under a key derived from
+/// the server's secret. A plain hash would not do: the masked number leaves few to try.
+fn block_key(app: &crate::app::App, number: &E164) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let key = app.activation.key.derive("dashboard contact key");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("HMAC takes any key");
+    mac.update(number.as_str().as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
 pub struct InteractionRow {
@@ -434,7 +438,7 @@ pub async fn show(
                 .map(|c| BlockRow {
                     number: c.number.masked().to_string(),
                     since: c.blocked_at.map(when).unwrap_or_default(),
-                    key: block_key(&c.number),
+                    key: block_key(&state.app, &c.number),
                 })
                 .collect(),
             can_operate,
@@ -592,7 +596,7 @@ pub async fn unblock(
     };
     let Some(contact) = blocks
         .into_iter()
-        .find(|c| block_key(&c.number) == form.contact)
+        .find(|c| block_key(&state.app, &c.number) == form.contact)
     else {
         return not_found(&operator);
     };

@@ -199,6 +199,32 @@ macro_rules! impl_outbox_store {
                     Ok(())
                 }
 
+                async fn send_withheld(
+                    &self,
+                    m: &OutboundMessage,
+                ) -> StoreResult<Option<&'static str>> {
+                    let why: Option<String> = sqlx::query_scalar(
+                        "select case \
+                         when exists (select 1 from opt_outs \
+                           where proxy_number = $1 and number = $2) then 'recipient_opted_out' \
+                         when exists (select 1 from contacts c \
+                           join clients k on k.client_id = c.client_id \
+                           where k.client_proxy_number = $1 and c.number = $3 \
+                           and c.blocked_at is not null) then 'sender_blocked' \
+                         end",
+                    )
+                    .bind(m.from.as_str())
+                    .bind(m.to.as_str())
+                    .bind(m.relay_of.as_ref().map(|n| n.as_str()))
+                    .fetch_one(self.reader())
+                    .await?;
+                    Ok(match why.as_deref() {
+                        Some("recipient_opted_out") => Some("recipient_opted_out"),
+                        Some("sender_blocked") => Some("sender_blocked"),
+                        _ => None,
+                    })
+                }
+
                 async fn outbound_failed(
                     &self,
                     id: i64,
@@ -215,7 +241,8 @@ macro_rules! impl_outbox_store {
                     let failed = sqlx::query(
                         "update outbound_messages set status = 'failed', last_error = $2, \
                          send_started_at = case when $4 then send_started_at else null end, \
-                         body = case when purpose in ('otp', 'otp_link') then null else body end, \
+                         body = case when purpose in ('otp', 'otp_link', 'voicemail') \
+                           then null else body end, \
                          media = null, updated_at = $3 \
                          where id = $1 and status in ('pending', 'sending')",
                     )

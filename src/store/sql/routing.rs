@@ -302,7 +302,9 @@ macro_rules! impl_routing_store {
                     for &i in &new {
                         if let Some(b) = &jobs[i].block {
                             sqlx::query(
-                                "update contacts set blocked_at = $1 \
+                                // Blocking again keeps the first time, as the API does.
+                                "update contacts set blocked_at = \
+                                 case when $1 is null then null else coalesce(blocked_at, $1) end \
                                  where client_id = $2 and number = $3",
                             )
                             .bind(b.blocked.then_some(jobs[i].interaction.occurred_at))
