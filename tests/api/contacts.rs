@@ -44,6 +44,8 @@ async fn text(app: &TestApp, from: &str, proxy: &str, body: &str, sid: &str) -> 
         )
         .await;
     assert_eq!(status, 200, "{twiml}");
+    // Sent before the next text comes: the order delivered is the order written.
+    app.drain().await;
     twiml
 }
 

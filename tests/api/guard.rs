@@ -36,6 +36,9 @@ async fn text(app: &TestApp, from: &str, to: &str, body: &str, sid: &str) -> Str
         )
         .await;
     assert_eq!(status, 200);
+    // What it relays is sent before the next text comes: the order delivered is the order
+    // written (independent sends may otherwise finish in any order).
+    app.drain().await;
     twiml
 }
 
