@@ -47,17 +47,15 @@ pub async fn held_until(app: &App, client: ClientId) -> AppResult<Option<DateTim
     Ok(hours.and_then(|h| quiet_until(&h, Utc::now(), app.routing.timezone)))
 }
 
-/// The quiet hours of a routing batch's clients, read only when the batch holds a text (the
-/// only thing held).
+/// The quiet hours of a routing batch's clients: one read for the batch.
 pub(crate) async fn of_batch(
     store: &dyn Store,
     clients: impl Iterator<Item = ClientId>,
-    any_text: bool,
 ) -> Result<HashMap<ClientId, QuietHours>, StoreError> {
-    if !any_text {
+    let ids: Vec<ClientId> = clients.collect();
+    if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let ids: Vec<ClientId> = clients.collect();
     Ok(store.quiet_hours_of(&ids).await?.into_iter().collect())
 }
 

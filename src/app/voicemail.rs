@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{App, AppResult, quiet_hours};
-use crate::domain::{ClientId, E164, OrderId};
+use crate::domain::{ClientId, E164};
 use crate::jobs::{Job, JobContext, JobError};
 use crate::messages::Catalogue;
 use crate::store::{ForwardedCall, NewOutbound, NewVoicemail, OutboundKind, Recorded, Voicemail};
@@ -54,30 +54,10 @@ impl Default for VoicemailPolicy {
     }
 }
 
-/// The order a caller is tied to, for the whisper: the one their contact came about (the
-/// client's latest order when they last reached them), else the client's latest order.
-pub async fn caller_order(
-    app: &App,
-    client: ClientId,
-    caller: Option<&E164>,
-) -> AppResult<Option<OrderId>> {
-    if let Some(caller) = caller
-        && let Some(order) = app
-            .store
-            .contact(client, caller)
-            .await?
-            .and_then(|c| c.order_id)
-    {
-        return Ok(Some(order));
-    }
-    let orders = app.store.client_orders(client, 1).await?;
-    Ok(orders.into_iter().next().map(|o| o.id))
-}
-
-/// During the client's quiet hours a call to them is not dialled: the caller may leave a
-/// message (whatever `PROXYCALL_VOICEMAIL` says, so that an urgent caller is never turned
-/// away), and the text about it waits for the end of the quiet hours. Answers whether the call
-/// goes to voicemail.
+/// During the client's quiet hours (routing read them with the batch) a call to them is not
+/// dialled: the caller may leave a message (whatever `PROXYCALL_VOICEMAIL` says, so that an
+/// urgent caller is never turned away), and the text about it waits for the end of the quiet
+/// hours. Opens the voicemail; answers whether the call goes to it.
 pub async fn straight_to_voicemail(
     app: &App,
     client: ClientId,
@@ -88,9 +68,6 @@ pub async fn straight_to_voicemail(
     let (Some(caller), Some(call_sid)) = (caller, call_sid) else {
         return Ok(false);
     };
-    if quiet_hours::held_until(app, client).await?.is_none() {
-        return Ok(false);
-    }
     app.store
         .open_voicemail(&NewVoicemail {
             call_sid: call_sid.to_owned(),

@@ -213,13 +213,13 @@ pub async fn voice(State(state): State<AppState>, form: SignedForm) -> Response 
     if let Ok(CallAnswer::Connect {
         proxy,
         number,
-        to_client: Some(client),
+        to_client: Some(to),
     }) = &answer
     {
         let call = super::voicemail::ClientCall {
             proxy,
             client_phone: number,
-            client: *client,
+            to,
             caller: caller.as_ref(),
             sid: sid.as_deref(),
         };

@@ -14,8 +14,9 @@ use super::AppState;
 use super::access::{public, twilio_signed};
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::twilio::{SignedForm, xml};
+use crate::app::routing::ToClient;
 use crate::app::voicemail::{self, AfterDial, Listen, RING_SECS};
-use crate::domain::{ClientId, E164, OrderId};
+use crate::domain::{E164, OrderId};
 use crate::twiml;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,7 +34,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct ClientCall<'a> {
     pub proxy: &'a E164,
     pub client_phone: &'a E164,
-    pub client: ClientId,
+    /// What routing knew: the client, the caller's order, their quiet hours.
+    pub to: &'a ToClient,
     pub caller: Option<&'a E164>,
     pub sid: Option<&'a str>,
 }
@@ -41,32 +43,26 @@ pub struct ClientCall<'a> {
 /// The TwiML of a call to the client: a dial that reports how it ended, whispered first when
 /// `PROXYCALL_WHISPER` is on; during the client's quiet hours, the voicemail at once.
 pub(super) async fn connect_to_client(state: &AppState, call: ClientCall<'_>) -> String {
-    let quiet = voicemail::straight_to_voicemail(
-        &state.app,
-        call.client,
-        call.proxy,
-        call.caller,
-        call.sid,
-    )
-    .await
-    .unwrap_or_else(|e| {
-        // Unsure whether the client is in their quiet hours: the call goes through.
-        tracing::error!(error = %e, "the client's quiet hours could not be read");
-        false
-    });
+    let quiet = call.to.quiet_until.is_some()
+        && voicemail::straight_to_voicemail(
+            &state.app,
+            call.to.client,
+            call.proxy,
+            call.caller,
+            call.sid,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            // The voicemail could not be opened: the call goes through.
+            tracing::error!(error = %e, "a quiet client's voicemail could not be opened");
+            false
+        });
     if quiet {
         return record_twiml(state);
     }
     let base = &state.app.routing.public_base_url;
     let whisper = if state.app.voicemail.whisper {
-        let order = voicemail::caller_order(&state.app, call.client, call.caller)
-            .await
-            .unwrap_or_else(|e| {
-                // The whisper is a nicety: without the order, it says the line without it.
-                tracing::error!(error = %e, "the caller's order could not be read");
-                None
-            });
-        Some(match order {
+        Some(match &call.to.order {
             Some(order) => format!(
                 "{base}/twilio/voice/whisper?order_id={}",
                 form_urlencoded::byte_serialize(order.as_str().as_bytes()).collect::<String>()

@@ -159,8 +159,6 @@ pub trait RoutingStore {
         senders: &[E164],
         since: DateTime<Utc>,
     ) -> StoreResult<RoutingFacts>;
-    /// One of a client's correspondents, if `number` ever reached them.
-    async fn contact(&self, client: ClientId, number: &E164) -> StoreResult<Option<Contact>>;
     /// A client's blocked correspondents, the latest blocked first.
     async fn blocked_contacts(&self, client: ClientId) -> StoreResult<Vec<Contact>>;
     /// Blocks (`at`) or unblocks (`None`) one of a client's correspondents. `None` when the

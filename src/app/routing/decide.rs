@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::contacts::{self, Command};
-use super::{Answer, Call, CallAnswer, ContactLine, Text, TextAnswer, guard, keywords};
+use super::{Answer, Call, CallAnswer, ContactLine, Text, TextAnswer, ToClient, guard, keywords};
 use crate::app::Routing;
 use crate::domain::{ClientId, E164, OrderId};
 use crate::store::{
@@ -264,7 +264,11 @@ pub(super) fn decide_call(facts: &Facts, call: &Call, may_relay: &mut MayRelay) 
         answer: Answer::Call(CallAnswer::Connect {
             proxy: proxy.clone(),
             number: client.real_phone.clone(),
-            to_client: Some(client.id),
+            to_client: Some(ToClient {
+                client: client.id,
+                order: facts.latest_orders.get(&client.id).cloned(),
+                quiet_until: None,
+            }),
         }),
         record: Some(RoutingJob {
             interaction: interaction(
@@ -810,7 +814,11 @@ mod tests {
                 proxy: e164(PROXY),
                 number: e164(n),
                 // A call to the client names them; the client's own call names nobody.
-                to_client: (n == CLIENT).then(|| ClientId::new(7).unwrap()),
+                to_client: (n == CLIENT).then(|| ToClient {
+                    client: ClientId::new(7).unwrap(),
+                    order: None,
+                    quiet_until: None,
+                }),
             })
         };
         let voice = Answer::Call;

@@ -88,7 +88,6 @@ fn decide_jobs(
     recorded: &HashSet<(Channel, String)>,
     allowed: &mut [Option<bool>],
 ) -> Vec<Decision> {
-    let mut clients = facts.clients.clone();
     let mut contacts = facts.contacts.clone();
     let mut opted_out = facts.opted_out.clone();
     let mut seen = recorded.clone();
@@ -104,7 +103,6 @@ fn decide_jobs(
     let mut decisions = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {
         let now = Facts {
-            clients: &clients,
             contacts: &contacts,
             opted_out: &opted_out,
             ..*facts
@@ -138,9 +136,6 @@ fn decide_jobs(
             // The next webhooks of this batch see the contact this one remembered or blocked.
             let proxy = &record.interaction.proxy;
             if let Some(seen) = &record.new_last_caller {
-                if let Some(client) = clients.get_mut(proxy) {
-                    client.last_caller = Some(seen.number.clone());
-                }
                 let list = contacts.entry(seen.client_id).or_default();
                 let blocked_at = list
                     .iter()
@@ -226,20 +221,30 @@ async fn route_together(
     // recorded before are found by the store, which refuses the batch when later jobs were
     // decided after one (rare: Twilio retries, and a later webhook of the same client in the
     // same batch). It is then decided again, knowing them: no read is added to the common case.
-    let any_text = jobs.iter().any(|j| matches!(j, Inbound::Text(_)));
-    let quiet =
-        crate::app::quiet_hours::of_batch(store, known.clients.values().map(|c| c.id), any_text)
-            .await
-            .map_err(|error| Failed {
-                stage: "read",
-                error,
-            })?;
+    // Read once for the batch: texts to a quiet client are held, calls to one go to voicemail.
+    let quiet = crate::app::quiet_hours::of_batch(store, known.clients.values().map(|c| c.id))
+        .await
+        .map_err(|error| Failed {
+            stage: "read",
+            error,
+        })?;
     let mut recorded: HashSet<(Channel, String)> = HashSet::new();
     loop {
         let mut decisions = decide_jobs(&facts, jobs, &recorded, allowed);
         let now = chrono::Utc::now();
-        for record in decisions.iter_mut().filter_map(|d| d.record.as_mut()) {
-            crate::app::quiet_hours::hold(record, &quiet, routing.timezone, now);
+        for decision in &mut decisions {
+            if let Some(record) = &mut decision.record {
+                crate::app::quiet_hours::hold(record, &quiet, routing.timezone, now);
+            }
+            if let Answer::Call(CallAnswer::Connect {
+                to_client: Some(to),
+                ..
+            }) = &mut decision.answer
+            {
+                to.quiet_until = quiet
+                    .get(&to.client)
+                    .and_then(|h| crate::app::quiet_hours::quiet_until(h, now, routing.timezone));
+            }
         }
         let records: Vec<RoutingJob> = decisions.iter().filter_map(|d| d.record.clone()).collect();
         let write = |error| Failed {

@@ -49,9 +49,9 @@ pub enum CallAnswer {
     Connect {
         proxy: E164,
         number: E164,
-        /// The client, when the call goes to them (a third party's call): such a call may be
+        /// When the call goes to the client (a third party's call): such a call may be
         /// whispered, and one they do not answer ends in a missed-call text or a voicemail.
-        to_client: Option<ClientId>,
+        to_client: Option<ToClient>,
     },
     /// The client has several recent contacts: a keypad menu of `choices` (keyed by their
     /// `#N`), then `default` (the most recent) when no key is pressed. `again` after a key
@@ -62,6 +62,17 @@ pub enum CallAnswer {
         default: E164,
         again: bool,
     },
+}
+
+/// A call to the client, with what the batch knew of it: the whisper and the quiet hours need
+/// no read of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToClient {
+    pub client: ClientId,
+    /// The order the caller is tied to: the client's latest, which their contact now holds.
+    pub order: Option<OrderId>,
+    /// When the client's quiet hours end, if the call comes during them (set by the engine).
+    pub quiet_until: Option<DateTime<Utc>>,
 }
 
 /// A recent contact as its client is told of it: its `#N`, its number (shown masked), when

@@ -139,22 +139,6 @@ macro_rules! impl_routing_store {
                     Ok(facts)
                 }
 
-                async fn contact(
-                    &self,
-                    client: ClientId,
-                    number: &E164,
-                ) -> StoreResult<Option<Contact>> {
-                    let row = sqlx::query(
-                        "select client_id, number, last_at, last_channel, order_id, blocked_at \
-                         from contacts where client_id = $1 and number = $2",
-                    )
-                    .bind(client.get())
-                    .bind(number.as_str())
-                    .fetch_optional(self.reader())
-                    .await?;
-                    Ok(row.as_ref().map(contact_from).transpose()?.flatten())
-                }
-
                 async fn blocked_contacts(&self, client: ClientId) -> StoreResult<Vec<Contact>> {
                     let rows = sqlx::query(
                         "select client_id, number, last_at, last_channel, order_id, blocked_at \
