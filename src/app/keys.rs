@@ -4,6 +4,8 @@
 //! random bits. A plain SHA-256 is enough to store it (unlike a human password it cannot be
 //! guessed from a dictionary), and it lets a request find its key with one indexed lookup.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
@@ -22,6 +24,27 @@ pub struct Principal {
     /// The key's id; `env` for `PROXYCALL_API_TOKEN`.
     pub key_id: String,
     pub scopes: Scopes,
+}
+
+/// How long a key read from the store is trusted without reading it again. A revocation made
+/// by another process (the `keys revoke` command, another server) takes effect within it;
+/// one made by this process, at once.
+pub const CACHED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keys found by their SHA-256 in the last `CACHED_FOR`: a request with a known key costs no
+/// database round trip. Only keys that exist are kept (an unknown key is read each time, and
+/// charged to its caller's address), so strangers cannot fill it.
+pub struct KeyCache(moka::sync::Cache<[u8; 32], Arc<ApiKey>>);
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(CACHED_FOR)
+                .build(),
+        )
+    }
 }
 
 pub struct IssuedKey {
@@ -90,6 +113,8 @@ pub async fn list(app: &App) -> AppResult<Vec<ApiKey>> {
 /// Whether a usable key with that id existed.
 pub async fn revoke(app: &App, id: &str) -> AppResult<bool> {
     let done = app.store.revoke_api_key(id, Utc::now()).await?;
+    // Cached by its hash, which this id does not give: forget them all.
+    app.key_cache.0.invalidate_all();
     if done {
         tracing::info!(key_id = %id, "API key revoked");
     }
@@ -116,16 +141,22 @@ pub async fn authenticate(
     if !well_formed(presented) {
         return Ok(None);
     }
+    if let Some(key) = app.key_cache.0.get(&digest) {
+        return Ok(key.is_usable(Utc::now()).then(|| principal(&key)));
+    }
     let Some(key) = app.store.api_key_by_hash(&hex::encode(digest)).await? else {
         return Ok(None);
     };
+    let key = Arc::new(key);
+    app.key_cache.0.insert(digest, key.clone());
     let now = Utc::now();
     if !key.is_usable(now) {
         return Ok(None);
     }
     // Record use at most once a minute, off the request's path: the key as read says when a
     // write is due, and the write itself is conditional, so that processes sharing a key
-    // do not each write it.
+    // do not each write it. Only a key read from the store is looked at (once a second at
+    // least while in use), so a cached copy's older `last_used_at` asks for no write.
     let not_since = now - USE_RECORDED_EVERY;
     if key.last_used_at.is_none_or(|t| t < not_since) {
         let store = app.store.clone();
@@ -136,10 +167,14 @@ pub async fn authenticate(
             }
         });
     }
-    Ok(Some(Principal {
-        key_id: key.id,
-        scopes: key.scopes,
-    }))
+    Ok(Some(principal(&key)))
+}
+
+fn principal(key: &ApiKey) -> Principal {
+    Principal {
+        key_id: key.id.clone(),
+        scopes: key.scopes.clone(),
+    }
 }
 
 /// Whether any key could be used now; the server refuses to start when none can.

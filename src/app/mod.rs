@@ -60,6 +60,8 @@ pub struct App {
     pub settled_hours: Arc<dashboard::SettledHours>,
     /// Missed calls, voicemail and the whisper (`voicemail.rs`).
     pub voicemail: Arc<voicemail::VoicemailPolicy>,
+    /// API keys read in the last second (`keys.rs`).
+    pub key_cache: Arc<keys::KeyCache>,
 }
 
 /// `PROXYCALL_POOL_COOLOFF_DAYS`'s default.
@@ -138,6 +140,7 @@ impl App {
             low_water: Arc::default(),
             settled_hours: Arc::default(),
             voicemail: Arc::default(),
+            key_cache: Arc::default(),
         }
     }
 

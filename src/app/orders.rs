@@ -25,8 +25,8 @@ pub struct OrderPlaced {
 }
 
 pub async fn place(app: &App, req: PlaceOrder) -> AppResult<OrderPlaced> {
-    if let Some(existing) = app.store.order(&req.order_id).await? {
-        return replay(app, &req, existing.client_id).await;
+    if let Some((existing, proxy)) = app.store.order(&req.order_id).await? {
+        return replay(app, &req, existing.client_id, proxy).await;
     }
     let (client, new_client) = clients::get_or_create(
         app,
@@ -43,12 +43,12 @@ pub async fn place(app: &App, req: PlaceOrder) -> AppResult<OrderPlaced> {
         Ok(_) => {}
         // A concurrent request with the same order id was first: answer as it did.
         Err(StoreError::Conflict(Conflict::OrderExists)) => {
-            let existing = app
+            let (existing, proxy) = app
                 .store
                 .order(&req.order_id)
                 .await?
                 .ok_or(AppError::NotFound { what: "order" })?;
-            return replay(app, &req, existing.client_id).await;
+            return replay(app, &req, existing.client_id, proxy).await;
         }
         Err(e) => return Err(e.into()),
     }
@@ -69,8 +69,14 @@ pub async fn place(app: &App, req: PlaceOrder) -> AppResult<OrderPlaced> {
 }
 
 /// The answer for an order id seen before: the same answer for the same client, a conflict
-/// for another one.
-async fn replay(app: &App, req: &PlaceOrder, owner: ClientId) -> AppResult<OrderPlaced> {
+/// for another one. `proxy` is the client's, read with the order: a client who has one (the
+/// usual case) costs no other read.
+async fn replay(
+    app: &App,
+    req: &PlaceOrder,
+    owner: ClientId,
+    proxy: Option<E164>,
+) -> AppResult<OrderPlaced> {
     if owner != req.client_id {
         return Err(AppError::Conflict {
             kind: super::ConflictKind::OrderConflict,
@@ -80,8 +86,13 @@ async fn replay(app: &App, req: &PlaceOrder, owner: ClientId) -> AppResult<Order
             ),
         });
     }
-    let client = clients::ensure_proxy(app, owner).await?;
-    let proxy = client.proxy.ok_or(AppError::NotFound { what: "proxy" })?;
+    let proxy = match proxy {
+        Some(proxy) => proxy,
+        None => clients::ensure_proxy(app, owner)
+            .await?
+            .proxy
+            .ok_or(AppError::NotFound { what: "proxy" })?,
+    };
     Ok(OrderPlaced {
         order_id: req.order_id.clone(),
         client_id: owner,

@@ -94,7 +94,9 @@ pub trait ClientStore {
     /// when the pool has no number.
     async fn attach_proxy(&self, id: ClientId, pick: &ProxyPick) -> StoreResult<Option<Client>>;
     async fn update_client(&self, id: ClientId, patch: &ClientPatch) -> StoreResult<Client>;
-    async fn order(&self, id: &OrderId) -> StoreResult<Option<Order>>;
+    /// The order, with its client's proxy as it is now: all a repeated order answers with,
+    /// in one read.
+    async fn order(&self, id: &OrderId) -> StoreResult<Option<(Order, Option<E164>)>>;
     async fn insert_order(&self, id: &OrderId, client: ClientId) -> StoreResult<Order>;
     /// A page of the clients `search` finds, highest id first, at most `limit`.
     async fn clients_page(

@@ -76,6 +76,36 @@ async fn a_key_without_the_scope_is_403() {
     );
 }
 
+/// Keys are cached for a second: a revocation by another process (the `keys revoke` command,
+/// another server on the same database) must still take effect within it.
+#[tokio::test]
+async fn a_key_revoked_by_another_process_stops_working_within_a_second() {
+    let app = spawn_app().await;
+    let key = app.key_with_scopes("read").await;
+    assert_eq!(
+        app.get_with_key("/clients/next-id", Some(&key))
+            .await
+            .status,
+        200
+    );
+    // Straight in the database, as another process does: this server's cache is not told.
+    let id = key.split('_').nth(1).unwrap();
+    assert!(
+        app.app
+            .store
+            .revoke_api_key(id, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        app.get_with_key("/clients/next-id", Some(&key))
+            .await
+            .status,
+        401
+    );
+}
+
 #[tokio::test]
 async fn revoked_and_expired_keys_stop_working_and_several_keys_live_at_once() {
     let app = spawn_app().await;

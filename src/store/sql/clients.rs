@@ -330,13 +330,17 @@ macro_rules! impl_clients_store {
                 Ok(updated)
             }
 
-            async fn order(&self, id: &OrderId) -> StoreResult<Option<Order>> {
-                sqlx::query("select order_id, client_id, created_at from orders where order_id = $1")
-                    .bind(id.as_str())
-                    .fetch_optional(self.reader())
-                    .await?
-                    .map(|r| order_from(&r))
-                    .transpose()
+            async fn order(&self, id: &OrderId) -> StoreResult<Option<(Order, Option<E164>)>> {
+                sqlx::query(
+                    "select o.order_id, o.client_id, o.created_at, c.client_proxy_number \
+                     from orders o left join clients c on c.client_id = o.client_id \
+                     where o.order_id = $1",
+                )
+                .bind(id.as_str())
+                .fetch_optional(self.reader())
+                .await?
+                .map(|r| Ok((order_from(&r)?, phone(&r, "client_proxy_number")?)))
+                .transpose()
             }
 
             async fn clients_page(

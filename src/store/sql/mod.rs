@@ -165,7 +165,7 @@ fn required(r: &impl Columns, col: &'static str) -> StoreResult<String> {
     present(r, col)?.ok_or_else(corrupt(col))
 }
 
-fn phone(r: &impl Columns, col: &'static str) -> StoreResult<Option<E164>> {
+pub(crate) fn phone(r: &impl Columns, col: &'static str) -> StoreResult<Option<E164>> {
     present(r, col)?
         .map(|s| E164::parse_shape(&s).map_err(|_| corrupt(col)()))
         .transpose()
