@@ -1627,6 +1627,17 @@ mod tests {
     }
 
     #[test]
+    fn send_concurrency_defaults_to_twilios_limit_and_is_positive() {
+        let mut r = raw();
+        assert_eq!(Settings::from_raw(&r).unwrap().send_concurrency, 100);
+        r.send_concurrency = Some("512".into());
+        assert_eq!(Settings::from_raw(&r).unwrap().send_concurrency, 512);
+        r.send_concurrency = Some("0".into());
+        let err = Settings::from_raw(&r).unwrap_err().to_string();
+        assert!(err.contains("PROXYCALL_SEND_CONCURRENCY"), "{err}");
+    }
+
+    #[test]
     fn the_outbox_horizon_and_grace_are_bounded() {
         let s = Settings::from_raw(&raw()).unwrap();
         assert_eq!(s.outbox_retry_horizon, chrono::Duration::hours(24));
