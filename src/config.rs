@@ -170,6 +170,11 @@ pub struct RawSettings {
     /// The earlier name of `--job-workers`, still accepted.
     #[arg(long, env = "PROXYCALL_OUTBOX_WORKERS", global = true, hide = true)]
     pub outbox_workers: Option<String>,
+    /// Jobs one process runs at once, its workers together: mostly sends waiting on the
+    /// carrier. Twilio turns away more than 100 concurrent requests per account by default
+    /// (429), whatever the number of processes [default: 100]
+    #[arg(long, env = "PROXYCALL_SEND_CONCURRENCY", global = true)]
+    pub send_concurrency: Option<String>,
     /// The operator's e-mail address: the weekly report is sent there (needs the SMTP
     /// settings) [default: none]
     #[arg(long, env = "PROXYCALL_ALERT_EMAIL", global = true)]
@@ -509,6 +514,8 @@ pub struct Settings {
     pub pool_cooloff: chrono::Duration,
     /// Workers running background jobs in this process.
     pub job_workers: usize,
+    /// Jobs this process runs at once, its workers together.
+    pub send_concurrency: usize,
     /// Whether `POST /bench/twiml` is served (for `proxycall bench` only).
     #[cfg(feature = "bench")]
     pub bench_reference: bool,
@@ -1008,6 +1015,12 @@ impl Settings {
                     .map_err(|_| format!("'{v}' is not a whole number"))
             },
         );
+        let send_concurrency = p.parse(
+            "PROXYCALL_SEND_CONCURRENCY",
+            given(&raw.send_concurrency),
+            crate::outbox::DEFAULT_SEND_CONCURRENCY,
+            positive,
+        );
         #[cfg(feature = "bench")]
         let bench_reference = p.parse(
             "PROXYCALL_BENCH_REFERENCE",
@@ -1088,6 +1101,7 @@ impl Settings {
             activate_per_address_hour,
             pool_cooloff,
             job_workers,
+            send_concurrency,
             #[cfg(feature = "bench")]
             bench_reference,
             webhook_auth_token,
@@ -1466,6 +1480,7 @@ impl std::fmt::Debug for RawSettings {
         d.field("bench_reference", &self.bench_reference);
         d.field("job_workers", &self.job_workers)
             .field("outbox_workers", &self.outbox_workers)
+            .field("send_concurrency", &self.send_concurrency)
             .field("alert_email", &self.alert_email.as_ref().map(|_| "[set]"))
             .field("pool_low_water", &self.pool_low_water)
             .field("pool_alert_cooldown_hours", &self.pool_alert_cooldown_hours)
@@ -1553,7 +1568,8 @@ impl std::fmt::Debug for Settings {
             .field("bounce_failed_texts", &self.bounce_failed_texts)
             .field("relay_pictures", &self.relay_pictures)
             .field("retention", &self.retention)
-            .field("job_workers", &self.job_workers);
+            .field("job_workers", &self.job_workers)
+            .field("send_concurrency", &self.send_concurrency);
         #[cfg(feature = "bench")]
         d.field("bench_reference", &self.bench_reference);
         d.field(
@@ -1608,6 +1624,17 @@ mod tests {
         r.job_workers = Some("many".into());
         let err = Settings::from_raw(&r).unwrap_err().to_string();
         assert!(err.contains("PROXYCALL_JOB_WORKERS"), "{err}");
+    }
+
+    #[test]
+    fn send_concurrency_defaults_to_twilios_limit_and_is_positive() {
+        let mut r = raw();
+        assert_eq!(Settings::from_raw(&r).unwrap().send_concurrency, 100);
+        r.send_concurrency = Some("512".into());
+        assert_eq!(Settings::from_raw(&r).unwrap().send_concurrency, 512);
+        r.send_concurrency = Some("0".into());
+        let err = Settings::from_raw(&r).unwrap_err().to_string();
+        assert!(err.contains("PROXYCALL_SEND_CONCURRENCY"), "{err}");
     }
 
     #[test]

@@ -43,13 +43,21 @@ pub struct Policy {
     /// After a send began, how long before the carrier's listing is trusted to show it (and
     /// its status callback had its chance); `PROXYCALL_OUTBOX_SETTLE_GRACE_SECS`.
     pub settle_grace: chrono::Duration,
+    /// Jobs a process runs at once — mostly sends waiting on the carrier, which hold no
+    /// database connection meanwhile; `PROXYCALL_SEND_CONCURRENCY`.
+    pub send_concurrency: usize,
 }
+
+/// Twilio's default limit of concurrent REST API requests per account (more are turned away
+/// with 429, error 20429): the default never asks for more.
+pub const DEFAULT_SEND_CONCURRENCY: usize = 100;
 
 impl Default for Policy {
     fn default() -> Self {
         Self {
             retry_horizon: chrono::Duration::hours(24),
             settle_grace: chrono::Duration::seconds(120),
+            send_concurrency: DEFAULT_SEND_CONCURRENCY,
         }
     }
 }
@@ -116,15 +124,109 @@ fn count(m: &OutboundMessage, outcome: &'static str) {
         .increment(1);
 }
 
+/// A send job's message, begun with others of its claim (`prepare`): what its try needs.
+pub struct Prepared {
+    pub message: OutboundMessage,
+    /// Why it may no longer be sent, read with the others'; `None` when that read failed, and
+    /// the send reads it itself.
+    withheld: Option<Option<&'static str>>,
+}
+
+/// What a send came to, before anything is recorded of a text the carrier took.
+pub enum Sending {
+    /// The carrier took it as this SID: to be recorded with its job's end (`record_sent`
+    /// when on its own).
+    Accepted(String),
+    /// Anything else, already recorded.
+    Ended(Outcome),
+}
+
+/// Begins the sends of a claim's `(message id, try)` pairs together: one statement marks those
+/// pending `sending`, one read decides again whether their texts may go. Returns the messages
+/// begun, by id; a send job whose message is not among them runs on its own
+/// (`SendOutbound::run`: its message is sent, failed, or in doubt).
+pub async fn prepare(
+    app: &crate::app::App,
+    sends: &[(i64, i64)],
+    now: DateTime<Utc>,
+) -> crate::store::StoreResult<std::collections::HashMap<i64, Prepared>> {
+    let begun = app.store.outbound_begin_sends(sends, now).await?;
+    let texts: Vec<i64> = begun
+        .iter()
+        .filter(|m| m.kind == OutboundKind::Sms)
+        .map(|m| m.id)
+        .collect();
+    let withheld = match app.store.sends_withheld(&texts).await {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not decide a batch of texts again: each decides on its own");
+            None
+        }
+    };
+    Ok(begun
+        .into_iter()
+        .map(|m| {
+            let why = withheld
+                .as_ref()
+                .map(|w| w.iter().find(|(id, _)| *id == m.id).map(|(_, why)| *why));
+            let withheld = match m.kind {
+                OutboundKind::Sms => why,
+                OutboundKind::Call => Some(None),
+            };
+            (
+                m.id,
+                Prepared {
+                    message: m,
+                    withheld,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Sends a message `prepare` began. A text the carrier took is left for the caller to record
+/// with its job's end (`Sending::Accepted`).
+pub async fn send_prepared(ctx: &JobContext, p: &Prepared) -> Sending {
+    let withheld = match p.withheld {
+        Some(w) => w,
+        None => match ctx.app.store.send_withheld(&p.message).await {
+            Ok(w) => w,
+            Err(e) => return Sending::Ended(Err(e.into())),
+        },
+    };
+    attempt(ctx, &p.message, withheld).await
+}
+
 /// Asks the carrier, then records what it answered.
 async fn send(ctx: &JobContext, m: &OutboundMessage) -> Outcome {
+    let withheld = match m.kind {
+        OutboundKind::Sms => ctx.app.store.send_withheld(m).await?,
+        OutboundKind::Call => None,
+    };
+    match attempt(ctx, m, withheld).await {
+        Sending::Accepted(sid) => record_sent(ctx, m, &sid, None).await,
+        Sending::Ended(outcome) => outcome,
+    }
+}
+
+/// Asks the carrier, unless `withheld`; records what it answered, but for a text it took.
+async fn attempt(ctx: &JobContext, m: &OutboundMessage, withheld: Option<&'static str>) -> Sending {
+    Sending::Ended(match try_send(ctx, m, withheld).await {
+        Ok(sid) => return Sending::Accepted(sid),
+        Err(outcome) => outcome,
+    })
+}
+
+async fn try_send(
+    ctx: &JobContext,
+    m: &OutboundMessage,
+    withheld: Option<&'static str>,
+) -> Result<String, Outcome> {
     let app = &ctx.app;
     // Decided again now: a STOP or a block since it was written (held for quiet hours, or
     // requeued) withholds it.
-    if m.kind == OutboundKind::Sms
-        && let Some(reason) = app.store.send_withheld(m).await?
-    {
-        return withhold(ctx, m, reason).await;
+    if let Some(reason) = withheld {
+        return Err(withhold(ctx, m, reason).await);
     }
     let callback = app.routing.status_callback(m.kind, m.id);
     let result = match m.kind {
@@ -148,20 +250,19 @@ async fn send(ctx: &JobContext, m: &OutboundMessage) -> Outcome {
         }
     };
     let e = match result {
-        Ok(sid) => return record_sent(ctx, m, &sid, None).await,
+        Ok(sid) => return Ok(sid),
         Err(e) => e,
     };
-    match e.send_failure() {
+    Err(match e.send_failure() {
         SendFailure::NotSent => {
             let delay = e.retry_after().unwrap_or_default();
             not_sent(ctx, m, &e.to_string(), delay).await
         }
         SendFailure::Unknown => {
             let error = format!("outcome unknown, in doubt until settled: {e}");
-            ctx.app
-                .store
-                .outbound_in_doubt(m.id, &error, ctx.now)
-                .await?;
+            if let Err(e) = ctx.app.store.outbound_in_doubt(m.id, &error, ctx.now).await {
+                return Err(Err(e.into()));
+            }
             count(m, "in_doubt");
             tracing::warn!(id = m.id, kind = m.kind.as_str(), error = %e, attempt = ctx.attempt, "send outcome unknown: settled before any resend");
             Err(JobError::Retry {
@@ -170,12 +271,12 @@ async fn send(ctx: &JobContext, m: &OutboundMessage) -> Outcome {
             })
         }
         SendFailure::Refused => fail(ctx, m, "refused", e.to_string()).await,
-    }
+    })
 }
 
 /// The carrier took it as `sid`. A failure to record that is retried — the recording, never
 /// the send: the SID waits in the job's progress for the next try.
-async fn record_sent(
+pub async fn record_sent(
     ctx: &JobContext,
     m: &OutboundMessage,
     sid: &str,
@@ -189,15 +290,7 @@ async fn record_sent(
         .await
     {
         Ok(recorded) => {
-            if !recorded {
-                // A status callback recorded it first: the same SID, or a second copy.
-                let stored = ctx.app.store.outbound_message(m.id).await?;
-                if let Some(other) = stored.and_then(|s| s.twilio_sid).filter(|s| s != sid) {
-                    tracing::error!(id = m.id, sid, other, "the carrier took this message twice");
-                }
-            }
-            count(m, "sent");
-            tracing::info!(id = m.id, kind, purpose = %m.purpose, to = %m.to.masked(), attempts = ctx.attempt, "message sent");
+            sent_recorded(&ctx.app, m, sid, ctx.attempt, !recorded).await;
             Ok(None)
         }
         Err(e) => {
@@ -211,6 +304,31 @@ async fn record_sent(
             )))
         }
     }
+}
+
+/// Counts and logs a message recorded sent as `sid`. `by_callback`: a status callback had
+/// recorded it first — the same SID, or a second copy, which is told.
+pub async fn sent_recorded(
+    app: &crate::app::App,
+    m: &OutboundMessage,
+    sid: &str,
+    attempt: i64,
+    by_callback: bool,
+) {
+    if by_callback {
+        match app.store.outbound_message(m.id).await {
+            Ok(stored) => {
+                if let Some(other) = stored.and_then(|s| s.twilio_sid).filter(|s| s != sid) {
+                    tracing::error!(id = m.id, sid, other, "the carrier took this message twice");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(id = m.id, error = %e, "could not compare a sent message's SID with its callback's")
+            }
+        }
+    }
+    count(m, "sent");
+    tracing::info!(id = m.id, kind = m.kind.as_str(), purpose = %m.purpose, to = %m.to.masked(), attempts = attempt, "message sent");
 }
 
 /// A send that surely did not leave: pending again, until the horizon.

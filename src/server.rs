@@ -140,6 +140,7 @@ pub async fn assemble(
         .with_outbox(crate::outbox::Policy {
             retry_horizon: settings.outbox_retry_horizon,
             settle_grace: settings.outbox_settle_grace,
+            send_concurrency: settings.send_concurrency,
         })
         .with_activation(activation::Policy::from_settings(
             &settings.otp,
@@ -171,9 +172,10 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let app = &parts.app;
     let mut workers = Vec::new();
+    // One worker, cloned: its clones share the process's limit of jobs at once.
+    let worker = Worker::new(app.clone(), parts.jobs.clone());
     for _ in 0..parts.job_workers {
-        let worker = Worker::new(app.clone(), parts.jobs.clone());
-        workers.push(tokio::spawn(worker.run(stop_rx.clone())));
+        workers.push(tokio::spawn(worker.clone().run(stop_rx.clone())));
     }
     // Periodic jobs are enqueued by every process and stored once; a process without
     // workers still enqueues them, for the others.

@@ -1298,3 +1298,100 @@ async fn the_missing_status_keeps_every_pool_column_and_index_of_earlier_version
     assert_eq!(restored.owner_client_id, None);
     assert!(store.restore_missing(&number).await.unwrap().is_none());
 }
+
+fn outbound_text(i: usize) -> store::NewOutbound {
+    store::NewOutbound {
+        kind: store::OutboundKind::Sms,
+        purpose: "relay",
+        from: proxycall::domain::E164::parse("+33780000001").unwrap(),
+        to: proxycall::domain::E164::parse(&format!("+33612000{i:03}")).unwrap(),
+        body: Some(format!("Texte {i}")),
+        url: None,
+        dedupe_key: Some(format!("t:{i}")),
+        relay: None,
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_sends_is_begun_and_recorded_with_its_jobs_in_one_go_by_the_try_running() {
+    let (_db, a, b) = two_processes().await;
+    let now = now_micros();
+    for i in 0..3 {
+        a.enqueue(&outbound_text(i), now).await.unwrap().unwrap();
+    }
+    let jobs = a
+        .claim_jobs(
+            &[store::SEND_JOB_KIND],
+            now,
+            now + Duration::seconds(60),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 3);
+    let ids: Vec<i64> = jobs
+        .iter()
+        .map(|j| {
+            serde_json::from_str::<serde_json::Value>(&j.payload).unwrap()["outbound_id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    let sends: Vec<(i64, i64)> = ids.iter().map(|&id| (id, 1)).collect();
+    let begun = a.outbound_begin_sends(&sends, now).await.unwrap();
+    assert_eq!(begun.len(), 3);
+    assert!(
+        begun
+            .iter()
+            .all(|m| m.status == "sending" && m.attempts == 1)
+    );
+    assert!(
+        b.outbound_begin_sends(&sends, now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another process begins none of them again"
+    );
+    assert!(a.sends_withheld(&ids).await.unwrap().is_empty());
+
+    // The first was recorded by its status callback meanwhile; the third's job ran out of
+    // lease and was claimed again (its outcome here is a stale try's).
+    a.outbound_callback(ids[0], "SMcb", "sent", None, now)
+        .await
+        .unwrap();
+    let done = |job: &proxycall::store::Job| JobOutcome {
+        id: job.id,
+        attempt: job.attempts,
+        end: JobEnd::Done { result: None },
+    };
+    let mut stale = done(&jobs[2]);
+    stale.attempt = 0;
+    let sent = vec![(ids[0], "SM0".to_owned()), (ids[1], "SM1".to_owned())];
+    let first = b
+        .outbound_sent_finish(&sent, &[done(&jobs[0]), done(&jobs[1]), stale], now)
+        .await
+        .unwrap();
+
+    assert_eq!(first, vec![ids[0]], "the callback's recording stands");
+    let m0 = a.outbound_message(ids[0]).await.unwrap().unwrap();
+    assert_eq!(m0.twilio_sid.as_deref(), Some("SMcb"));
+    let m1 = a.outbound_message(ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (m1.status, m1.twilio_sid.as_deref()),
+        (store::OutboundStatus::Sent, Some("SM1"))
+    );
+    assert!(m1.body.is_none(), "its text erased");
+    assert_eq!(
+        a.job(jobs[0].id).await.unwrap().unwrap().status,
+        JobStatus::Done
+    );
+    assert_eq!(
+        a.job(jobs[1].id).await.unwrap().unwrap().status,
+        JobStatus::Done
+    );
+    assert_eq!(
+        a.job(jobs[2].id).await.unwrap().unwrap().status,
+        JobStatus::Running,
+        "a stale try changes nothing"
+    );
+}

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{NewJob, StoreResult};
+use super::{JobOutcome, NewJob, StoreResult};
 use crate::domain::{E164, MediaUrl};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +220,24 @@ pub trait OutboxStore {
         attempt: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<OutboundMessage>>;
+    /// `outbound_begin_send` for a claimed batch, in one statement: each `(id, attempt)` whose
+    /// message is pending is marked `sending` by that try. Returns those, in no order.
+    async fn outbound_begin_sends(
+        &self,
+        sends: &[(i64, i64)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<OutboundMessage>>;
+    /// `send_withheld` for a batch of messages, in one read: those withheld, with why.
+    async fn sends_withheld(&self, ids: &[i64]) -> StoreResult<Vec<(i64, &'static str)>>;
+    /// Records messages the carrier took, `(id, sid)` (as `outbound_sent`, without a delivery
+    /// status), with the outcomes of jobs (as `JobStore::finish_jobs`), in one transaction.
+    /// Returns the ids of those a status callback had recorded sent first.
+    async fn outbound_sent_finish(
+        &self,
+        sent: &[(i64, String)],
+        outcomes: &[JobOutcome],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<i64>>;
     /// The carrier took the message as `sid` (its text erased); `delivery_status` when a
     /// listing told it. `false` when it was already recorded sent.
     async fn outbound_sent(

@@ -489,3 +489,138 @@ async fn a_status_callback_that_arrives_before_the_sid_is_stored_is_kept() {
     let stored = &app.app.store.outbound_messages(1).await.unwrap()[0];
     assert_eq!(stored.delivery_status.as_deref(), Some("sent"));
 }
+
+/// Text `i` of a batch: to its own number, with its own words.
+fn text(i: usize) -> NewOutbound {
+    NewOutbound {
+        to: E164::parse(&format!("+33612000{i:03}")).unwrap(),
+        body: Some(format!("Texte {i}")),
+        ..message(&format!("batch:{i}"))
+    }
+}
+
+/// Each of `n` texts reached its own number once, with its words, and is recorded sent.
+async fn each_sent_once(store: &Arc<dyn Store>, n: usize, taken: &[(String, String, String)]) {
+    assert_eq!(taken.len(), n, "{n} texts, each taken once");
+    for i in 0..n {
+        let to = format!("+33612000{i:03}");
+        let got: Vec<_> = taken.iter().filter(|(t, _, _)| *t == to).collect();
+        assert_eq!(got.len(), 1, "text {i} taken once: {got:?}");
+        assert_eq!(got[0].1, format!("Texte {i}"));
+    }
+    let stored = store.outbound_messages(n as i64 + 10).await.unwrap();
+    assert_eq!(stored.len(), n);
+    for m in &stored {
+        assert_eq!(m.status, "sent", "{m:?}");
+        let sid = m.twilio_sid.as_deref().unwrap();
+        assert!(
+            taken
+                .iter()
+                .any(|(to, _, s)| to == m.to.as_str() && s == sid),
+            "recorded with the SID the carrier gave: {m:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn texts_queued_together_are_sent_at_once_against_a_slow_carrier_each_once() {
+    let sim = crate::twilio_sim::TwilioSim::start().await;
+    // Long enough that every request of a claim is in flight before the first is answered.
+    sim.latency(std::time::Duration::from_millis(300));
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(sim.base.clone()),
+        job_workers: Some(0),
+        ..Default::default()
+    })
+    .await;
+    let store = &app.app.store;
+    let now = Utc::now();
+    for i in 0..200 {
+        store.enqueue(&text(i), now).await.unwrap().unwrap();
+    }
+
+    app.drain().await;
+
+    // Four at a time before; now a claim's sends all wait on the carrier together.
+    assert!(
+        sim.max_concurrent() >= 50,
+        "{} requests at once",
+        sim.max_concurrent()
+    );
+    let taken: Vec<_> = sim
+        .texts()
+        .into_iter()
+        .map(|t| (t.to, t.body, t.sid))
+        .collect();
+    each_sent_once(store, 200, &taken).await;
+    let jobs = store.jobs(Some(SEND_JOB_KIND), None, 300).await.unwrap();
+    assert_eq!(jobs.len(), 200);
+    assert!(
+        jobs.iter()
+            .all(|j| j.status == JobStatus::Done && j.attempts == 1)
+    );
+}
+
+#[tokio::test]
+async fn a_batch_whose_worker_died_mid_send_is_settled_each_text_once() {
+    let app = no_workers().await;
+    let store = &app.app.store;
+    let now = Utc::now();
+    for i in 0..20 {
+        store.enqueue(&text(i), now).await.unwrap().unwrap();
+    }
+    // A worker claims them all, begins their sends together, reaches the carrier with half of
+    // them, and dies.
+    let jobs = store
+        .claim_jobs(&[SEND_JOB_KIND], now, now + Duration::seconds(60), 50)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 20);
+    let sends: Vec<(i64, i64)> = jobs
+        .iter()
+        .map(|j| {
+            let payload: serde_json::Value = serde_json::from_str(&j.payload).unwrap();
+            (payload["outbound_id"].as_i64().unwrap(), j.attempts)
+        })
+        .collect();
+    let begun = store.outbound_begin_sends(&sends, now).await.unwrap();
+    assert_eq!(begun.len(), 20, "all pending until their sends begin");
+    assert!(
+        store
+            .outbound_begin_sends(&sends, now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "begun once"
+    );
+    for m in begun.iter().filter(|m| m.id % 2 == 0) {
+        let body = m.body.as_deref().unwrap();
+        app.app
+            .carrier
+            .send_sms(&m.from, &m.to, body, None)
+            .await
+            .unwrap();
+    }
+
+    // After the lease they run again: each is in doubt, and nothing is sent meanwhile.
+    let worker = worker(&app);
+    let after_lease = now + Duration::seconds(61);
+    worker.check_leases(after_lease).await.unwrap();
+    app.run_jobs_at(after_lease).await;
+    let taken = app.app.store.simulated_deliveries(None, 100).await.unwrap();
+    assert_eq!(taken.len(), 10, "none sent again before it is settled");
+    // Then each is settled: found at the carrier, or proved absent and sent once.
+    app.run_jobs_at(now + Duration::minutes(3)).await;
+    app.run_jobs_at(now + Duration::hours(3)).await;
+
+    let taken: Vec<_> = app
+        .app
+        .store
+        .simulated_deliveries(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.to.as_str().to_owned(), d.body.unwrap_or_default(), d.sid))
+        .collect();
+    each_sent_once(store, 20, &taken).await;
+}

@@ -58,6 +58,11 @@ struct SimState {
     list_fails: bool,
     posts: usize,
     lists: usize,
+    /// How long each `POST Messages.json` takes before it is answered.
+    latency: Duration,
+    /// POSTs being answered now, and the most at once.
+    in_flight: usize,
+    max_in_flight: usize,
     /// `GET Recordings/{Sid}.mp3`: the SID and the `Authorization` header of each.
     recording_fetches: Vec<(String, Option<String>)>,
     /// `DELETE Recordings/{Sid}.json`: the SIDs.
@@ -115,6 +120,16 @@ impl TwilioSim {
     /// The texts it took.
     pub fn texts(&self) -> Vec<SimText> {
         self.state.lock().unwrap().texts.clone()
+    }
+
+    /// Each POST takes this long before it is answered (Twilio's own round trip).
+    pub fn latency(&self, latency: Duration) {
+        self.state.lock().unwrap().latency = latency;
+    }
+
+    /// The most POSTs it answered at once.
+    pub fn max_concurrent(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
     }
 
     pub fn posts(&self) -> usize {
@@ -177,7 +192,26 @@ fn form(body: &[u8], key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Counts a POST in flight until it is answered (or its client hangs up).
+struct InFlight(Arc<Mutex<SimState>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().in_flight -= 1;
+    }
+}
+
 async fn create(State(state): State<Arc<Mutex<SimState>>>, body: axum::body::Bytes) -> Response {
+    let latency = {
+        let mut s = state.lock().unwrap();
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        s.latency
+    };
+    let _in_flight = InFlight(state.clone());
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let fault = {
         let mut s = state.lock().unwrap();
         s.posts += 1;

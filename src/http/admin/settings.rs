@@ -86,6 +86,7 @@ fn groups(w: &'static AdminWords, s: &Settings) -> Vec<Group> {
                 ("LOG_LEVEL", s.log_level.clone()),
                 ("PROXYCALL_LOG_JSON", yes_no(s.log_json)),
                 ("PROXYCALL_JOB_WORKERS", s.job_workers.to_string()),
+                ("PROXYCALL_SEND_CONCURRENCY", s.send_concurrency.to_string()),
                 ("PROXYCALL_RETENTION_DAYS", span(s.retention)),
                 (
                     "PROXYCALL_ALERT_EMAIL",

@@ -32,6 +32,78 @@ macro_rules! insert_job {
 }
 pub(crate) use insert_job;
 
+/// Records job outcomes on a write transaction (see `JobStore::finish_jobs`). Those done
+/// without a report — every send that went — take one statement together: a batch of sends
+/// ending at once costs the writer one statement, not one each.
+macro_rules! finish_jobs_in {
+    ($tx:expr, $outcomes:expr, $now:expr) => {{
+        let outcomes: &[JobOutcome] = $outcomes;
+        let now: DateTime<Utc> = $now;
+        let plain = |o: &JobOutcome| matches!(o.end, JobEnd::Done { result: None });
+        if outcomes.iter().any(plain) {
+            let mut q = sqlx::QueryBuilder::<DbEngine>::new(
+                "update jobs set status = 'done', result = null, locked_until = null, \
+                 last_error = null, dedupe_key = case when dedupe_key like 'op:%' then null \
+                 else dedupe_key end, updated_at = ",
+            );
+            q.push_bind(now).push(", finished_at = ").push_bind(now);
+            // Each job only while that try is the one running.
+            q.push(" where status = 'running' and attempts = case id");
+            for o in outcomes.iter().filter(|o| plain(o)) {
+                q.push(" when ")
+                    .push_bind(o.id)
+                    .push(" then ")
+                    .push_bind(o.attempt);
+            }
+            q.push(" end and id in (");
+            let mut ids = q.separated(", ");
+            for o in outcomes.iter().filter(|o| plain(o)) {
+                ids.push_bind(o.id);
+            }
+            q.push(")");
+            q.build().execute(&mut *$tx).await?;
+        }
+        for o in outcomes.iter().filter(|o| !plain(o)) {
+            let query = match &o.end {
+                JobEnd::Done { result } => sqlx::query(
+                    "update jobs set status = 'done', result = $3, locked_until = null, \
+                         last_error = null, updated_at = $4, finished_at = $4, \
+                         dedupe_key = case when dedupe_key like 'op:%' then null \
+                           else dedupe_key end \
+                         where id = $1 and attempts = $2 and status = 'running'",
+                )
+                .bind(o.id)
+                .bind(o.attempt)
+                .bind(result.clone())
+                .bind(now),
+                JobEnd::Retry { error, due_at } => sqlx::query(
+                    "update jobs set status = 'queued', last_error = $3, due_at = $5, \
+                         locked_until = null, updated_at = $4 \
+                         where id = $1 and attempts = $2 and status = 'running'",
+                )
+                .bind(o.id)
+                .bind(o.attempt)
+                .bind(error.clone())
+                .bind(now)
+                .bind(*due_at),
+                JobEnd::Failed { error } => sqlx::query(
+                    "update jobs set status = 'failed', last_error = $3, \
+                         locked_until = null, updated_at = $4, finished_at = $4, \
+                         dedupe_key = case when dedupe_key like 'op:%' then null \
+                           else dedupe_key end \
+                         where id = $1 and attempts = $2 and status = 'running'",
+                )
+                .bind(o.id)
+                .bind(o.attempt)
+                .bind(error.clone())
+                .bind(now),
+            };
+            query.execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(crate) use finish_jobs_in;
+
 /// Implements `JobStore` for a back-end (see `impl_store!`). The back-end supplies
 /// `SKIP_LOCKED`: PostgreSQL's `for update skip locked`, so that concurrent claims take
 /// different rows; SQLite serialises writers and needs nothing.
@@ -101,43 +173,7 @@ macro_rules! impl_job_store {
                     }
                     // One commit for the outcomes: on PostgreSQL each commit waits for the disk.
                     let mut tx = self.begin_write().await?;
-                    for o in outcomes {
-                        let query = match &o.end {
-                            JobEnd::Done { result } => sqlx::query(
-                                "update jobs set status = 'done', result = $3, locked_until = null, \
-                                 last_error = null, updated_at = $4, finished_at = $4, \
-                                 dedupe_key = case when dedupe_key like 'op:%' then null \
-                                   else dedupe_key end \
-                                 where id = $1 and attempts = $2 and status = 'running'",
-                            )
-                            .bind(o.id)
-                            .bind(o.attempt)
-                            .bind(result.clone())
-                            .bind(now),
-                            JobEnd::Retry { error, due_at } => sqlx::query(
-                                "update jobs set status = 'queued', last_error = $3, due_at = $5, \
-                                 locked_until = null, updated_at = $4 \
-                                 where id = $1 and attempts = $2 and status = 'running'",
-                            )
-                            .bind(o.id)
-                            .bind(o.attempt)
-                            .bind(error.clone())
-                            .bind(now)
-                            .bind(*due_at),
-                            JobEnd::Failed { error } => sqlx::query(
-                                "update jobs set status = 'failed', last_error = $3, \
-                                 locked_until = null, updated_at = $4, finished_at = $4, \
-                                 dedupe_key = case when dedupe_key like 'op:%' then null \
-                                   else dedupe_key end \
-                                 where id = $1 and attempts = $2 and status = 'running'",
-                            )
-                            .bind(o.id)
-                            .bind(o.attempt)
-                            .bind(error.clone())
-                            .bind(now),
-                        };
-                        query.execute(&mut *tx).await?;
-                    }
+                    finish_jobs_in!(tx, outcomes, now);
                     tx.commit().await?;
                     Ok(())
                 }

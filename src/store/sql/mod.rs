@@ -35,7 +35,7 @@ pub(crate) use activations::{
 pub(crate) use clients::impl_clients_store;
 pub(crate) use email::{email_cols, impl_email_store, insert_email};
 pub(crate) use import::impl_import_store;
-pub(crate) use jobs::{impl_job_store, insert_job, job_cols};
+pub(crate) use jobs::{finish_jobs_in, impl_job_store, insert_job, job_cols};
 pub(crate) use keys::impl_keys_store;
 pub(crate) use low_water::impl_low_water_store;
 pub(crate) use operators::{

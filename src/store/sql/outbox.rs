@@ -137,6 +137,108 @@ macro_rules! impl_outbox_store {
                     .transpose()
                 }
 
+                async fn outbound_begin_sends(
+                    &self,
+                    sends: &[(i64, i64)],
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Vec<OutboundMessage>> {
+                    if sends.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut q = sqlx::QueryBuilder::<DbEngine>::new(
+                        "update outbound_messages set status = 'sending', send_started_at = ",
+                    );
+                    q.push_bind(now).push(", updated_at = ").push_bind(now);
+                    q.push(", attempts = case id");
+                    for &(id, attempt) in sends {
+                        q.push(" when ").push_bind(id).push(" then ").push_bind(attempt);
+                    }
+                    q.push(" end where status = 'pending' and id in (");
+                    let mut ids = q.separated(", ");
+                    for &(id, _) in sends {
+                        ids.push_bind(id);
+                    }
+                    q.push(concat!(") returning ", outbound_cols!()));
+                    q.build()
+                        .fetch_all(self.writer())
+                        .await?
+                        .iter()
+                        .map(outbound_from)
+                        .collect()
+                }
+
+                async fn sends_withheld(&self, ids: &[i64]) -> StoreResult<Vec<(i64, &'static str)>> {
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    // `send_withheld`'s question, asked of each message's own numbers.
+                    let mut q = sqlx::QueryBuilder::<DbEngine>::new(
+                        "select m.id, case \
+                         when exists (select 1 from opt_outs x \
+                           where x.proxy_number = m.from_number and x.number = m.to_number) \
+                           then 'recipient_opted_out' \
+                         when exists (select 1 from contacts c \
+                           join clients k on k.client_id = c.client_id \
+                           where k.client_proxy_number = m.from_number and c.number = m.relay_of \
+                           and c.blocked_at is not null) then 'sender_blocked' \
+                         end as why from outbound_messages m where m.id in (",
+                    );
+                    let mut list = q.separated(", ");
+                    for &id in ids {
+                        list.push_bind(id);
+                    }
+                    q.push(")");
+                    let mut withheld = Vec::new();
+                    for row in q.build().fetch_all(self.reader()).await? {
+                        let why = match row.text("why")?.as_deref() {
+                            Some("recipient_opted_out") => "recipient_opted_out",
+                            Some("sender_blocked") => "sender_blocked",
+                            _ => continue,
+                        };
+                        let id = row.int("id")?.ok_or(StoreError::Corrupt { column: "id" })?;
+                        withheld.push((id, why));
+                    }
+                    Ok(withheld)
+                }
+
+                async fn outbound_sent_finish(
+                    &self,
+                    sent: &[(i64, String)],
+                    outcomes: &[JobOutcome],
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Vec<i64>> {
+                    // One commit for the sends and their jobs: on PostgreSQL each commit waits
+                    // for the disk, and on SQLite each statement is a hand-off to the writer.
+                    let mut tx = self.begin_write().await?;
+                    let mut first = Vec::new();
+                    if !sent.is_empty() {
+                        let mut q = sqlx::QueryBuilder::<DbEngine>::new(
+                            "update outbound_messages set status = 'sent', body = null, \
+                             media = null, last_error = null, updated_at = ",
+                        );
+                        q.push_bind(now).push(", twilio_sid = case id");
+                        for (id, sid) in sent {
+                            q.push(" when ").push_bind(*id).push(" then ").push_bind(sid.clone());
+                        }
+                        // A status callback may have recorded it first.
+                        q.push(" end where status <> 'sent' and id in (");
+                        let mut ids = q.separated(", ");
+                        for (id, _) in sent {
+                            ids.push_bind(*id);
+                        }
+                        q.push(") returning id");
+                        let recorded: Vec<i64> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+                        first = sent
+                            .iter()
+                            .map(|(id, _)| *id)
+                            .filter(|id| !recorded.contains(id))
+                            .collect();
+                    }
+                    finish_jobs_in!(tx, outcomes, now);
+                    tx.commit().await?;
+                    Ok(first)
+                }
+
                 async fn outbound_sent(
                     &self,
                     id: i64,
