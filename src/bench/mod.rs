@@ -635,7 +635,7 @@ pub async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
     }
 
     let soak = if args.soak_seconds > 0 {
-        Some(soak(&args, &server, &target).await?)
+        Some(soak(&args, &server, &target, store.as_ref()).await?)
     } else {
         None
     };
@@ -867,7 +867,12 @@ struct Soak {
 }
 
 /// The mixed load for `--soak-seconds`, the server's resident memory sampled every 5 s.
-async fn soak(args: &BenchArgs, server: &Server, target: &Arc<Target>) -> anyhow::Result<Soak> {
+async fn soak(
+    args: &BenchArgs,
+    server: &Server,
+    target: &Arc<Target>,
+    store: &dyn store::Store,
+) -> anyhow::Result<Soak> {
     println!(
         "\nsoak: {} s of the mixed load at {} req/s, resident memory every 5 s",
         args.soak_seconds, args.mixed_rate
@@ -888,6 +893,7 @@ async fn soak(args: &BenchArgs, server: &Server, target: &Arc<Target>) -> anyhow
             samples
         })
     };
+    let before = queued(store).await;
     let m = load::open_loop(
         target,
         &MIX,
@@ -899,6 +905,10 @@ async fn soak(args: &BenchArgs, server: &Server, target: &Arc<Target>) -> anyhow
     stop.store(true, Ordering::Relaxed);
     let samples = sampler.await?;
     print_open_loop(&m);
+    println!(
+        "    outbox queue: {before} before the soak, {} after it",
+        queued(store).await
+    );
     let avg = |from: f64, to: f64| {
         let v: Vec<f64> = samples
             .iter()

@@ -52,14 +52,14 @@ impl Figure {
         100.0 * (self.max() - self.min()) / 2.0 / m.abs()
     }
 
-    /// `median [min–max] ±x%`, each number with `decimals` digits after the point.
-    pub fn show(&self, decimals: usize) -> String {
+    /// `median unit [min–max] ±x%`, each number with `decimals` digits after the point.
+    pub fn show(&self, decimals: usize, unit: &str) -> String {
         let n = self.finite().len();
         match n {
             0 => "n/a".into(),
-            1 => format!("{:.decimals$}", self.median()),
+            1 => format!("{:.decimals$} {unit}", self.median()),
             _ => format!(
-                "{:.decimals$} [{:.decimals$}–{:.decimals$}] ±{:.0}%",
+                "{:.decimals$} {unit} [{:.decimals$}–{:.decimals$}] ±{:.0}%",
                 self.median(),
                 self.min(),
                 self.max(),
@@ -169,13 +169,15 @@ impl Table {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for r in &self.rows {
+            let figure = match r.goal {
+                Goal::Holds => yes_no(r.figure.median()).to_owned(),
+                _ => r.figure.show(r.decimals, r.unit),
+            };
             let _ = writeln!(
                 out,
-                "  [{:<8}] {:<52} {} {}{}",
+                "  [{:<8}] {:<52} {figure}{}",
                 r.verdict(),
                 r.name,
-                r.figure.show(r.decimals),
-                r.unit,
                 if r.note.is_empty() {
                     String::new()
                 } else {
@@ -196,7 +198,10 @@ impl Table {
                 format!(
                     "{} {}{}",
                     r.key,
-                    r.figure.short(r.decimals, r.unit),
+                    match r.goal {
+                        Goal::Holds => yes_no(r.figure.median()).to_owned(),
+                        _ => r.figure.short(r.decimals, r.unit),
+                    },
                     match r.goal.met(r.figure.median()) {
                         Some(false) => "(MISSED)",
                         _ => "",
@@ -209,6 +214,10 @@ impl Table {
             figures.join(", ")
         )
     }
+}
+
+fn yes_no(v: f64) -> &'static str {
+    if v >= 1.0 { "yes" } else { "no" }
 }
 
 /// Least-squares slope of `(x, y)` points; NaN with fewer than two distinct x.
@@ -249,10 +258,10 @@ mod tests {
         assert_eq!(f.median(), 11.0);
         assert_eq!((f.min(), f.max()), (10.0, 12.0));
         assert!((f.spread_pct() - 100.0 / 11.0).abs() < 1e-9);
-        assert_eq!(f.show(1), "11.0 [10.0–12.0] ±9%");
+        assert_eq!(f.show(1, "ms"), "11.0 ms [10.0–12.0] ±9%");
         assert_eq!(fig(&[1.0, 3.0]).median(), 2.0);
         assert!(fig(&[]).median().is_nan());
-        assert_eq!(fig(&[5.0]).show(0), "5");
+        assert_eq!(fig(&[5.0]).show(0, "%"), "5 %");
         assert_eq!(fig(&[f64::NAN, 4.0]).median(), 4.0);
     }
 
@@ -271,17 +280,22 @@ mod tests {
         t.add("p99", "p99", fig(&[3.0]), 1, "ms", Goal::Below(2.0), "");
         t.add("cpu", "cpu", fig(&[1.0]), 1, "us", Goal::Report, "");
         t.add("nan", "nan", fig(&[]), 1, "", Goal::AtMost(1.2), "");
+        t.add("flat", "flat", fig(&[0.0]), 0, "", Goal::Holds, "");
         assert_eq!(t.rows[0].verdict(), "met");
         assert_eq!(t.rows[1].verdict(), "MISSED");
         assert_eq!(t.rows[2].verdict(), "reported");
         assert_eq!(t.rows[3].verdict(), "MISSED");
-        assert_eq!(t.counts(), (1, 3));
+        assert_eq!(t.rows[4].verdict(), "MISSED");
+        assert_eq!(t.counts(), (1, 4));
         let s = t.summary("sqlite", 2);
         assert!(
             s.starts_with("SUMMARY sqlite: voice 0.55±18%, p99 3.0ms(MISSED), cpu 1.0us,"),
             "{s}"
         );
-        assert!(s.ends_with("wrong 2; 1/3 targets met"), "{s}");
+        assert!(
+            s.ends_with("flat no(MISSED); wrong 2; 1/4 targets met"),
+            "{s}"
+        );
         assert!(t.render().contains("[MISSED  ] p99"));
     }
 
