@@ -482,6 +482,8 @@ pub async fn open_loop(
         if let Some(m) = by_load.get_mut(&mix[0]) {
             m.errors += abandoned;
         }
+        target.wrong.fetch_add(abandoned - 1, Ordering::Relaxed);
+        target.wrong(format!("{abandoned} requests unanswered after 30 s"));
     }
     Ok(OpenLoop {
         rate,
