@@ -222,27 +222,22 @@ async fn withdraw_outbox(db: &BenchDb) -> anyhow::Result<u64> {
     );
     let messages = "update outbound_messages set status = 'failed', body = null \
                     where status = 'pending'";
+    // The same two statements on either engine's connection type.
+    macro_rules! withdraw {
+        ($conn:ty, $url:expr) => {{
+            let mut conn = <$conn>::connect($url).await?;
+            sqlx::query(sqlx::AssertSqlSafe(jobs))
+                .execute(&mut conn)
+                .await?;
+            sqlx::query(messages)
+                .execute(&mut conn)
+                .await?
+                .rows_affected()
+        }};
+    }
     let n = match db {
-        BenchDb::Sqlite { url, .. } => {
-            let mut conn = sqlx::SqliteConnection::connect(url).await?;
-            sqlx::query(sqlx::AssertSqlSafe(jobs))
-                .execute(&mut conn)
-                .await?;
-            sqlx::query(messages)
-                .execute(&mut conn)
-                .await?
-                .rows_affected()
-        }
-        BenchDb::Postgres { url, .. } => {
-            let mut conn = sqlx::PgConnection::connect(url).await?;
-            sqlx::query(sqlx::AssertSqlSafe(jobs))
-                .execute(&mut conn)
-                .await?;
-            sqlx::query(messages)
-                .execute(&mut conn)
-                .await?
-                .rows_affected()
-        }
+        BenchDb::Sqlite { url, .. } => withdraw!(sqlx::SqliteConnection, url),
+        BenchDb::Postgres { url, .. } => withdraw!(sqlx::PgConnection, url),
     };
     Ok(n)
 }
