@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -163,10 +163,13 @@ impl Worker {
 
         // The batch's jobs overlap (each waits on its own I/O), each a task of its own, so that
         // one waiting for the database never waits on another that this loop is not polling.
+        // Only the texts of one conversation do not: each waits for the one queued before it.
+        let mut turns = conversations(&outbound, &prepared);
         let mut running = JoinSet::new();
-        for ((job, permit), id) in jobs.into_iter().zip(permits).zip(outbound) {
+        for (i, ((job, permit), id)) in jobs.into_iter().zip(permits).zip(outbound).enumerate() {
             let worker = self.clone();
             let prepared = id.and_then(|id| prepared.remove(&id));
+            let Turn { after, then } = std::mem::take(&mut turns[i]);
             // Every line a job logs names it, and — for work an API key asked for (a pool
             // operation's `requested_by`) — that key, as the request's lines do.
             let key_id = serde_json::from_str::<serde_json::Value>(&job.payload)
@@ -180,7 +183,14 @@ impl Worker {
             );
             running.spawn(
                 async move {
+                    if let Some(previous) = after {
+                        // Its sender gone (a lost task) lets this one go too.
+                        let _ = previous.await;
+                    }
                     let (outcome, accepted) = worker.run_job(&job, prepared, now).await;
+                    if let Some(next) = then {
+                        let _ = next.send(());
+                    }
                     Ended {
                         job,
                         outcome,
@@ -410,6 +420,37 @@ impl Worker {
 }
 
 /// What a job's try came to, as stored.
+/// A send's place among the texts of its conversation in its claim: the signal it waits for
+/// before it asks the carrier (`after`), and the one it gives once the carrier answered
+/// (`then`).
+#[derive(Default)]
+struct Turn {
+    after: Option<oneshot::Receiver<()>>,
+    then: Option<oneshot::Sender<()>>,
+}
+
+/// Links the sends of a claim that share a sender and a recipient, in the order they were
+/// queued (by message id). Two texts of one conversation sent at once could reach the phone
+/// in either order.
+fn conversations(outbound: &[Option<i64>], prepared: &HashMap<i64, Prepared>) -> Vec<Turn> {
+    let mut turns: Vec<Turn> = outbound.iter().map(|_| Turn::default()).collect();
+    let mut sends: Vec<(usize, &OutboundMessage)> = outbound
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| Some((i, &prepared.get(id.as_ref()?)?.message)))
+        .collect();
+    sends.sort_by_key(|(_, m)| m.id);
+    let mut last: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, m) in sends {
+        if let Some(previous) = last.insert((m.from.as_str(), m.to.as_str()), i) {
+            let (tx, rx) = oneshot::channel();
+            turns[previous].then = Some(tx);
+            turns[i].after = Some(rx);
+        }
+    }
+    turns
+}
+
 fn outcome(
     job: &Job,
     result: Result<Option<serde_json::Value>, JobError>,

@@ -562,6 +562,55 @@ async fn texts_queued_together_are_sent_at_once_against_a_slow_carrier_each_once
 }
 
 #[tokio::test]
+async fn the_texts_of_one_conversation_reach_the_carrier_in_the_order_they_were_queued() {
+    let sim = crate::twilio_sim::TwilioSim::start().await;
+    // Long enough that texts sent at once would overlap at the carrier.
+    sim.latency(std::time::Duration::from_millis(50));
+    let app = spawn_app_with(Options {
+        twilio_api_base: Some(sim.base.clone()),
+        job_workers: Some(0),
+        ..Default::default()
+    })
+    .await;
+    let store = &app.app.store;
+    let now = Utc::now();
+    // Two conversations, their texts interleaved in the queue, claimed together.
+    let (one, two) = ("+33612000001", "+33612000002");
+    for i in 0..6 {
+        for to in [one, two] {
+            store
+                .enqueue(
+                    &NewOutbound {
+                        to: E164::parse(to).unwrap(),
+                        body: Some(format!("Texte {i}")),
+                        ..message(&format!("order:{to}:{i}"))
+                    },
+                    now,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    app.drain().await;
+
+    let texts = sim.texts();
+    assert_eq!(texts.len(), 12);
+    for to in [one, two] {
+        let bodies: Vec<&str> = texts
+            .iter()
+            .filter(|t| t.to == to)
+            .map(|t| t.body.as_str())
+            .collect();
+        let queued: Vec<String> = (0..6).map(|i| format!("Texte {i}")).collect();
+        assert_eq!(bodies, queued, "the texts to {to} in their order");
+    }
+    // One text of each conversation at a time, the two conversations side by side.
+    assert_eq!(sim.max_concurrent(), 2);
+}
+
+#[tokio::test]
 async fn a_batch_whose_worker_died_mid_send_is_settled_each_text_once() {
     let app = no_workers().await;
     let store = &app.app.store;
