@@ -1132,7 +1132,7 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
     .to_vec();
     let since: chrono::DateTime<chrono::Utc> = "2023-12-01T00:00:00Z".parse().unwrap();
     let facts = store
-        .routing_facts(&[n("+33780000001"), n("+33780000099")], &senders, since)
+        .routing_facts(&[n("+33780000001"), n("+33780000099")], &senders, since, 5)
         .await
         .unwrap();
     assert_eq!(facts.clients.len(), 1);
@@ -1144,15 +1144,15 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
 
     // Each half alone, and nothing at all.
     let only_proxies = store
-        .routing_facts(&[n("+33790000009")], &[], since)
+        .routing_facts(&[n("+33790000009")], &[], since, 5)
         .await
         .unwrap();
     assert_eq!(only_proxies.clients[0].id.get(), 2);
     assert!(only_proxies.ours.is_empty());
-    let only_senders = store.routing_facts(&[], &senders, since).await.unwrap();
+    let only_senders = store.routing_facts(&[], &senders, since, 5).await.unwrap();
     assert!(only_senders.clients.is_empty());
     assert_eq!(only_senders.ours.len(), facts.ours.len());
-    let nothing = store.routing_facts(&[], &[], since).await.unwrap();
+    let nothing = store.routing_facts(&[], &[], since, 5).await.unwrap();
     assert!(nothing.clients.is_empty() && nothing.ours.is_empty());
 
     // The recent contacts of the clients read are checked too, senders or not: one that
@@ -1182,6 +1182,7 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
             &[n("+33780000001"), n("+33790000009")],
             &[n("+33698765432")],
             since,
+            5,
         )
         .await
         .unwrap();
@@ -1192,7 +1193,7 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
         "a pool number, and another client's proxy"
     );
     let one = store
-        .routing_facts(&[n("+33790000009")], &[], since)
+        .routing_facts(&[n("+33790000009")], &[], since, 5)
         .await
         .unwrap();
     assert_eq!(ours_of(one), ["+33780000001"], "only the clients read");
@@ -1200,18 +1201,18 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
     contact(1, "+33790000009").await;
     contact(2, "+33780000003").await;
     let outside = store
-        .routing_facts(&[n("+33780000001")], &[], since)
+        .routing_facts(&[n("+33780000001")], &[], since, 5)
         .await
         .unwrap();
     assert_eq!(ours_of(outside), ["+33790000009"]);
     let released = store
-        .routing_facts(&[n("+33790000009")], &[], since)
+        .routing_facts(&[n("+33790000009")], &[], since, 5)
         .await
         .unwrap();
     assert!(released.ours.is_empty(), "released: no longer ours");
     contact(1, "+33698765432").await;
     let courier = store
-        .routing_facts(&[n("+33780000001")], &[], since)
+        .routing_facts(&[n("+33780000001")], &[], since, 5)
         .await
         .unwrap();
     assert!(courier.ours.is_empty());
@@ -1221,9 +1222,89 @@ async fn routing_facts_name_the_clients_and_our_numbers_among_the_senders() {
         .await;
     assert!(
         store
-            .routing_facts(&[n("+33780000001"), n("+33790000009")], &[], since)
+            .routing_facts(&[n("+33780000001"), n("+33790000009")], &[], since, 5)
             .await
             .is_err()
+    );
+}
+
+/// A client with many correspondents: routing reads its `most` newest in the window (whom
+/// it may reach), and the senders of the batch however old (a block lasts), nothing else.
+#[tokio::test]
+async fn routing_facts_read_a_clients_newest_contacts_and_the_senders_only() {
+    use proxycall::domain::E164;
+
+    let db = TestDb::new().await;
+    let store = store::connect(db.url()).await.unwrap();
+    let n = |s: &str| E164::parse(s).unwrap();
+    db.exec(
+        "insert into clients (client_id, client_name, client_mail, client_real_phone, \
+         client_proxy_number, created_at, updated_at) values (1, 'Paul', 'paul@example.com', \
+         '+33611111111', '+33790000009', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')",
+    )
+    .await;
+    // Twenty correspondents, one a minute, the newest last; and one blocked a year before.
+    for i in 0..20 {
+        db.exec(&format!(
+            "insert into contacts (client_id, number, last_at) \
+             values (1, '+336980000{i:02}', '2024-06-01T10:{i:02}:00Z')"
+        ))
+        .await;
+    }
+    db.exec(
+        "insert into contacts (client_id, number, last_at, blocked_at) \
+         values (1, '+33698999999', '2023-06-01T10:00:00Z', '2023-06-01T10:00:00Z')",
+    )
+    .await;
+    let since: chrono::DateTime<chrono::Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
+    let numbers = |facts: &proxycall::store::RoutingFacts| {
+        let mut got: Vec<String> = facts
+            .contacts
+            .iter()
+            .map(|c| c.number.as_str().to_owned())
+            .collect();
+        got.sort();
+        got
+    };
+
+    let facts = store
+        .routing_facts(&[n("+33790000009")], &[], since, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        numbers(&facts),
+        [
+            "+33698000015",
+            "+33698000016",
+            "+33698000017",
+            "+33698000018",
+            "+33698000019"
+        ]
+    );
+    // Senders are read whatever their age: an older contact, the blocked one, and one of the
+    // newest (read once).
+    let senders = [n("+33698000003"), n("+33698999999"), n("+33698000019")];
+    let facts = store
+        .routing_facts(&[n("+33790000009")], &senders, since, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        numbers(&facts),
+        [
+            "+33698000003",
+            "+33698000015",
+            "+33698000016",
+            "+33698000017",
+            "+33698000018",
+            "+33698000019",
+            "+33698999999"
+        ]
+    );
+    assert!(
+        facts
+            .contacts
+            .iter()
+            .any(|c| c.number.as_str() == "+33698999999" && c.blocked_at.is_some())
     );
 }
 

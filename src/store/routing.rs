@@ -150,14 +150,17 @@ pub struct SimulatedDelivery {
 #[async_trait]
 pub trait RoutingStore {
     /// What routing a batch needs to know: the clients these proxies belong to, and which of
-    /// these senders and of those clients' contacts since `since` are numbers of ours (one
-    /// statement); then those clients' contacts since `since` or among the senders, and each
-    /// one's latest order (a second).
+    /// these senders and of those clients' recent contacts are numbers of ours (one
+    /// statement); then those clients' recent contacts and those among the senders, and each
+    /// one's latest order (a second). A client's recent contacts are its `most` newest since
+    /// `since`: a client with thousands of correspondents costs a batch no more than one
+    /// with a few.
     async fn routing_facts(
         &self,
         proxies: &[E164],
         senders: &[E164],
         since: DateTime<Utc>,
+        most: usize,
     ) -> StoreResult<RoutingFacts>;
     /// A client's blocked correspondents, the latest blocked first.
     async fn blocked_contacts(&self, client: ClientId) -> StoreResult<Vec<Contact>>;
@@ -211,10 +214,11 @@ pub trait RoutingStore {
 pub struct RoutingFacts {
     /// The clients of the proxies asked about (a proxy of no client is simply absent).
     pub clients: Vec<Client>,
-    /// The senders asked about, and the last callers of `clients`, that are numbers of ours:
-    /// in the pool (and not released), or some client's proxy.
+    /// The senders asked about, and the recent contacts of `clients`, that are numbers of
+    /// ours: in the pool (and not released), or some client's proxy.
     pub ours: Vec<E164>,
-    /// The contacts of `clients` since the window's start, or among the senders asked about.
+    /// The recent contacts of `clients` (their `most` newest since `since`), and those among
+    /// the senders asked about.
     pub contacts: Vec<Contact>,
     /// The latest order of each of `clients` that has one.
     pub latest_orders: Vec<(ClientId, OrderId)>,

@@ -431,7 +431,7 @@ async fn the_retention_purge_forgets_old_contacts_but_keeps_blocks() {
     let facts = app
         .app
         .store
-        .routing_facts(std::slice::from_ref(&proxy), &[], since)
+        .routing_facts(std::slice::from_ref(&proxy), &[], since, 5)
         .await
         .unwrap();
     let kept: Vec<&str> = facts.contacts.iter().map(|c| c.number.as_str()).collect();

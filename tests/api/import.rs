@@ -138,7 +138,7 @@ async fn the_sheets_import_once_with_bad_rows_reported_by_line() {
     // The sheet's last caller is a recent contact: the client's calls and texts reach them.
     let since = chrono::Utc::now() - chrono::Duration::days(7);
     let facts = s
-        .routing_facts(&[e164("+33780000001")], &[], since)
+        .routing_facts(&[e164("+33780000001")], &[], since, 5)
         .await
         .unwrap();
     assert_eq!(

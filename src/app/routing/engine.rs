@@ -192,7 +192,12 @@ async fn route_together(
     };
     let since = chrono::Utc::now() - routing.contact_window;
     let read = store
-        .routing_facts(&numbers(proxy_of), &numbers(sender_of), since)
+        .routing_facts(
+            &numbers(proxy_of),
+            &numbers(sender_of),
+            since,
+            super::contacts::MOST,
+        )
         .await
         .map_err(|error| Failed {
             stage: "read",

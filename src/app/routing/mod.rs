@@ -187,6 +187,7 @@ pub async fn choose_contact(app: &App, call: Call, digits: &str) -> AppResult<Ca
             std::slice::from_ref(proxy),
             std::slice::from_ref(from),
             since,
+            contacts::MOST,
         )
         .await?;
     let known = Known::from(read);

@@ -21,6 +21,7 @@ macro_rules! impl_routing_store {
                     proxies: &[E164],
                     senders: &[E164],
                     since: DateTime<Utc>,
+                    most: usize,
                 ) -> StoreResult<RoutingFacts> {
                     use sqlx::QueryBuilder;
 
@@ -39,14 +40,8 @@ macro_rules! impl_routing_store {
                     const NO_CLIENT: &str = "select null, null, null, null, null, null, null, \
                          null, null, null, ";
                     // `column` is one of the senders, or a recent contact of these proxies'
-                    // clients.
-                    fn asked(
-                        query: &mut QueryBuilder<DbEngine>,
-                        column: &str,
-                        proxies: &[E164],
-                        senders: &[E164],
-                        since: DateTime<Utc>,
-                    ) {
+                    // clients (`recent`, below).
+                    fn asked(query: &mut QueryBuilder<DbEngine>, column: &str, proxies: &[E164], senders: &[E164]) {
                         query.push("(");
                         if !senders.is_empty() {
                             query.push(column).push(" in (");
@@ -56,22 +51,28 @@ macro_rules! impl_routing_store {
                             if !senders.is_empty() {
                                 query.push(" or ");
                             }
-                            query.push(column).push(
-                                " in (select c.number from contacts c \
-                                 join clients k on k.client_id = c.client_id \
-                                 where c.last_at >= ",
-                            );
-                            query.push_bind(since).push(" and k.client_proxy_number in (");
-                            list(query, proxies);
-                            query.push(")");
+                            query.push(column).push(" in (select number from recent)");
                         }
                         query.push(")");
                     }
                     if proxies.is_empty() && senders.is_empty() {
                         return Ok(RoutingFacts::default());
                     }
+                    let most = i64::try_from(most).unwrap_or(i64::MAX);
                     let mut query = QueryBuilder::<DbEngine>::new("");
                     if !proxies.is_empty() {
+                        // Each client's `most` newest contacts since `since`: the only ones
+                        // routing reaches, however many the client had.
+                        query.push(
+                            "with recent (number) as (select number from (select c.number, \
+                             row_number() over (partition by c.client_id \
+                             order by c.last_at desc, c.number) as nth \
+                             from contacts c join clients k on k.client_id = c.client_id \
+                             where c.last_at >= ",
+                        );
+                        query.push_bind(since).push(" and k.client_proxy_number in (");
+                        list(&mut query, proxies);
+                        query.push(") r where nth <= ").push_bind(most).push(") ");
                         query.push(concat!(
                             "select ", client_cols!(), ", null as our_number from clients \
                              where client_proxy_number in ("
@@ -83,11 +84,11 @@ macro_rules! impl_routing_store {
                         "phone_number as our_number from pool_numbers \
                          where status <> 'released' and ",
                     );
-                    asked(&mut query, "phone_number", proxies, senders, since);
+                    asked(&mut query, "phone_number", proxies, senders);
                     query.push(" union all ").push(NO_CLIENT).push(
                         "client_proxy_number from clients where ",
                     );
-                    asked(&mut query, "client_proxy_number", proxies, senders, since);
+                    asked(&mut query, "client_proxy_number", proxies, senders);
                     let mut facts = RoutingFacts::default();
                     for row in query.build().persistent(false).fetch_all(self.reader()).await? {
                         match Columns::text(&row, "our_number")? {
@@ -101,9 +102,10 @@ macro_rules! impl_routing_store {
                     if facts.clients.is_empty() {
                         return Ok(facts);
                     }
-                    // Then their contacts: the recent ones (whom they may reach), and the
-                    // senders (one they blocked long ago is still blocked); and each client's
-                    // latest order (what a new contact is about), as rows without a number.
+                    // Then their contacts: the `most` recent ones (whom they may reach), and
+                    // the senders (one they blocked long ago is still blocked); and each
+                    // client's latest order (what a new contact is about), as rows without a
+                    // number.
                     fn ids(query: &mut QueryBuilder<DbEngine>, clients: &[Client]) {
                         let mut list = query.separated(", ");
                         for c in clients {
@@ -111,25 +113,31 @@ macro_rules! impl_routing_store {
                         }
                         query.push(")");
                     }
-                    let mut query = QueryBuilder::<DbEngine>::new(
-                        "select client_id, number, last_at, last_channel, order_id, blocked_at \
-                         from contacts where client_id in (",
-                    );
+                    const CONTACT: &str = "client_id, number, last_at, last_channel, order_id, blocked_at";
+                    let mut query = QueryBuilder::<DbEngine>::new(format!(
+                        "select {CONTACT} from (select {CONTACT}, row_number() over \
+                         (partition by client_id order by last_at desc, number) as nth \
+                         from contacts where client_id in ("
+                    ));
                     ids(&mut query, &facts.clients);
-                    query.push(" and (last_at >= ").push_bind(since);
+                    query.push(" and last_at >= ").push_bind(since);
+                    query.push(") r where nth <= ").push_bind(most);
                     if !senders.is_empty() {
-                        query.push(" or number in (");
+                        query.push(format!(" union select {CONTACT} from contacts where client_id in ("));
+                        ids(&mut query, &facts.clients);
+                        query.push(" and number in (");
                         list(&mut query, senders);
                     }
+                    // One look into the index per client, however many orders it has.
                     query.push(
-                        ") union all select o.client_id, null, null, null, o.order_id, null \
-                         from orders o where o.client_id in (",
+                        " union all select client_id, null, null, null, latest, null from \
+                         (select k.client_id, (select o.order_id from orders o \
+                         where o.client_id = k.client_id \
+                         order by o.created_at desc, o.order_id desc limit 1) as latest \
+                         from clients k where k.client_id in (",
                     );
                     ids(&mut query, &facts.clients);
-                    query.push(
-                        " and o.created_at = (select max(i.created_at) from orders i \
-                         where i.client_id = o.client_id)",
-                    );
+                    query.push(") l where latest is not null");
                     for row in query.build().persistent(false).fetch_all(self.reader()).await? {
                         match contact_from(&row)? {
                             Some(contact) => facts.contacts.push(contact),
