@@ -31,6 +31,13 @@ pub struct SqliteStore {
 
 impl_columns!(SqliteRow);
 
+/// The one writer's page cache. Webhooks and orders change pages all over the B-trees (the
+/// indexes of interactions, contacts and clients, keyed by random SIDs and numbers): with
+/// SQLite's default of 2 MiB, most of them were read back from the OS before each change, and
+/// each webhook grew dearer as the database grew. Readers keep the default: every commit
+/// empties their caches anyway.
+const WRITER_CACHE_KIB: u32 = 32 * 1024;
+
 impl SqliteStore {
     const CLAIM_SQL: &'static str = claim_sql!("");
     const RESERVE_SQL: &'static str = reserve_sql!("");
@@ -48,10 +55,16 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // The temporary B-trees of sorts and unions stay in memory, never a file.
+            .pragma("temp_store", "memory");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", format!("-{}", WRITER_CACHE_KIB)),
+            )
             .await?;
         if let Some(migrator) = super::migrator(MIGRATIONS, migrate) {
             migrator.run(&writer).await?;
