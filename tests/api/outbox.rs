@@ -522,17 +522,24 @@ async fn each_sent_once(store: &Arc<dyn Store>, n: usize, taken: &[(String, Stri
     }
 }
 
-#[tokio::test]
-async fn texts_queued_together_are_sent_at_once_against_a_slow_carrier_each_once() {
+/// A server without workers (the test drains), on the Twilio client against a double that
+/// answers each text after `millis`.
+async fn slow_carrier(millis: u64) -> (crate::twilio_sim::TwilioSim, TestApp) {
     let sim = crate::twilio_sim::TwilioSim::start().await;
-    // Long enough that every request of a claim is in flight before the first is answered.
-    sim.latency(std::time::Duration::from_millis(300));
+    sim.latency(std::time::Duration::from_millis(millis));
     let app = spawn_app_with(Options {
         twilio_api_base: Some(sim.base.clone()),
         job_workers: Some(0),
         ..Default::default()
     })
     .await;
+    (sim, app)
+}
+
+#[tokio::test]
+async fn texts_queued_together_are_sent_at_once_against_a_slow_carrier_each_once() {
+    // Long enough that every request of a claim is in flight before the first is answered.
+    let (sim, app) = slow_carrier(300).await;
     let store = &app.app.store;
     let now = Utc::now();
     for i in 0..200 {
@@ -563,15 +570,8 @@ async fn texts_queued_together_are_sent_at_once_against_a_slow_carrier_each_once
 
 #[tokio::test]
 async fn the_texts_of_one_conversation_reach_the_carrier_in_the_order_they_were_queued() {
-    let sim = crate::twilio_sim::TwilioSim::start().await;
     // Long enough that texts sent at once would overlap at the carrier.
-    sim.latency(std::time::Duration::from_millis(50));
-    let app = spawn_app_with(Options {
-        twilio_api_base: Some(sim.base.clone()),
-        job_workers: Some(0),
-        ..Default::default()
-    })
-    .await;
+    let (sim, app) = slow_carrier(50).await;
     let store = &app.app.store;
     let now = Utc::now();
     // Two conversations, their texts interleaved in the queue, claimed together.
