@@ -419,7 +419,6 @@ impl Worker {
     }
 }
 
-/// What a job's try came to, as stored.
 /// A send's place among the texts of its conversation in its claim: the signal it waits for
 /// before it asks the carrier (`after`), and the one it gives once the carrier answered
 /// (`then`).
@@ -431,7 +430,8 @@ struct Turn {
 
 /// Links the sends of a claim that share a sender and a recipient, in the order they were
 /// queued (by message id). Two texts of one conversation sent at once could reach the phone
-/// in either order.
+/// in either order. Texts claimed apart (by a later claim, or another process) may still
+/// overlap: a claim sees only its own.
 fn conversations(outbound: &[Option<i64>], prepared: &HashMap<i64, Prepared>) -> Vec<Turn> {
     let mut turns: Vec<Turn> = outbound.iter().map(|_| Turn::default()).collect();
     let mut sends: Vec<(usize, &OutboundMessage)> = outbound
@@ -451,6 +451,7 @@ fn conversations(outbound: &[Option<i64>], prepared: &HashMap<i64, Prepared>) ->
     turns
 }
 
+/// What a job's try came to, as stored.
 fn outcome(
     job: &Job,
     result: Result<Option<serde_json::Value>, JobError>,
