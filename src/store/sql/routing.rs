@@ -41,7 +41,12 @@ macro_rules! impl_routing_store {
                          null, null, null, ";
                     // `column` is one of the senders, or a recent contact of these proxies'
                     // clients (`recent`, below).
-                    fn asked(query: &mut QueryBuilder<DbEngine>, column: &str, proxies: &[E164], senders: &[E164]) {
+                    fn asked(
+                        query: &mut QueryBuilder<DbEngine>,
+                        column: &str,
+                        proxies: &[E164],
+                        senders: &[E164],
+                    ) {
                         query.push("(");
                         if !senders.is_empty() {
                             query.push(column).push(" in (");
@@ -113,7 +118,8 @@ macro_rules! impl_routing_store {
                         }
                         query.push(")");
                     }
-                    const CONTACT: &str = "client_id, number, last_at, last_channel, order_id, blocked_at";
+                    const CONTACT: &str =
+                        "client_id, number, last_at, last_channel, order_id, blocked_at";
                     let mut query = QueryBuilder::<DbEngine>::new(format!(
                         "select {CONTACT} from (select {CONTACT}, row_number() over \
                          (partition by client_id order by last_at desc, number) as nth \
@@ -123,7 +129,9 @@ macro_rules! impl_routing_store {
                     query.push(" and last_at >= ").push_bind(since);
                     query.push(") r where nth <= ").push_bind(most);
                     if !senders.is_empty() {
-                        query.push(format!(" union select {CONTACT} from contacts where client_id in ("));
+                        query.push(format!(
+                            " union select {CONTACT} from contacts where client_id in ("
+                        ));
                         ids(&mut query, &facts.clients);
                         query.push(" and number in (");
                         list(&mut query, senders);
