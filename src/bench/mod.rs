@@ -523,8 +523,8 @@ pub async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
             args.connections
         );
         println!(
-            "  {:<34} {:>9} {:>8} {:>8} {:>7} {:>9} {:>8}",
-            "load", "req/s", "p50 ms", "p99 ms", "wrong", "us CPU/req", "vs ref"
+            "  {:<34} {:>9} {:>8} {:>8} {:>7} {:>9} {:>8} {:>9}",
+            "load", "req/s", "p50 ms", "p99 ms", "wrong", "us CPU/req", "vs ref", "peak MiB"
         );
         let mut reference = f64::NAN;
         for load in SATURATED {
@@ -553,15 +553,18 @@ pub async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
                 reference = m.rps();
             }
             let ratio = 100.0 * m.rps() / reference;
+            // The peak so far, after each load: which load raised it.
+            let (_, peak) = server.memory_mib().unwrap_or((f64::NAN, f64::NAN));
             println!(
-                "  {:<34} {:>9.0} {:>8.2} {:>8.2} {:>7} {:>9.1} {:>7.0}%",
+                "  {:<34} {:>9.0} {:>8.2} {:>8.2} {:>7} {:>9.1} {:>7.0}% {:>9.1}",
                 load.name(),
                 m.rps(),
                 m.ms(0.5),
                 m.ms(0.99),
                 m.errors,
                 cpu_us,
-                ratio
+                ratio,
+                peak
             );
             let s = load.short();
             f.push(format!("{s} req/s"), m.rps());
@@ -611,8 +614,10 @@ pub async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
         let mixed =
             load::open_loop(&target, &MIX, f64::from(args.mixed_rate), warm_up, seconds).await?;
         print_open_loop(&mixed);
+        let (now, peak) = server.memory_mib().unwrap_or((f64::NAN, f64::NAN));
         println!(
-            "    outbox queue: {before} before the mixed load, {} after it",
+            "    outbox queue: {before} before the mixed load, {} after it; server resident \
+             memory {now:.1} MiB, peak so far {peak:.1} MiB",
             queued(store.as_ref()).await
         );
         for l in MIXED {
