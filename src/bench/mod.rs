@@ -802,8 +802,9 @@ pub async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
             "",
             Goal::Holds,
             format!(
-                "last minute {:.1} vs second {:.1} MiB, within 5 % or 2 MiB",
-                s.last_minute, s.second_minute
+                "last minute {:.1} vs second {:.1} MiB, within 5 % or 2 MiB, at a rate \
+                 sustained: {} requests failed",
+                s.last_minute, s.second_minute, s.failed
             ),
         );
     }
@@ -864,6 +865,8 @@ struct Soak {
     flat: bool,
     second_minute: f64,
     last_minute: f64,
+    /// Requests that failed during the soak (the unanswered ones included).
+    failed: u64,
 }
 
 /// The mixed load for `--soak-seconds`, the server's resident memory sampled every 5 s.
@@ -923,17 +926,25 @@ async fn soak(
     let last_minute = avg((end - 1.0).max(0.0), end + 1.0);
     let after_first: Vec<(f64, f64)> = samples.iter().copied().filter(|s| s.0 >= 1.0).collect();
     let slope = report::slope(&after_first);
-    let flat = report::flat(second_minute, last_minute);
+    let failed: u64 = m.by_load.values().map(|l| l.errors).sum();
+    let flat = report::soak_flat(second_minute, last_minute, failed);
     println!(
         "  resident memory: first minute {first:.1} MiB, second {second_minute:.1} MiB, last \
          {last_minute:.1} MiB, slope {slope:.2} MiB/min after the first minute: {}",
-        if flat { "flat" } else { "NOT flat" }
+        if flat {
+            "flat".to_owned()
+        } else if failed > 0 {
+            format!("NOT judged flat: the server fell behind ({failed} requests failed)")
+        } else {
+            "NOT flat".to_owned()
+        }
     );
     Ok(Soak {
         slope,
         flat,
         second_minute,
         last_minute,
+        failed,
     })
 }
 

@@ -239,6 +239,12 @@ pub fn flat(second_minute: f64, last_minute: f64) -> bool {
     (last_minute - second_minute).abs() <= (0.05 * second_minute).max(2.0)
 }
 
+/// A soak's memory counts as flat only at a rate the server sustained: once requests fail
+/// (time out), they pile up in the server and its memory stands still at a backlog's level.
+pub fn soak_flat(second_minute: f64, last_minute: f64, failed: u64) -> bool {
+    failed == 0 && flat(second_minute, last_minute)
+}
+
 /// The outbox keeps pace when its queue grew by less than 1 % of the relays taken meanwhile.
 pub fn keeps_pace(growth: i64, relays: u64) -> bool {
     relays > 0 && (growth as f64) < 0.01 * relays as f64
@@ -307,6 +313,8 @@ mod tests {
         assert!(!flat(40.0, 42.5));
         assert!(flat(100.0, 104.0));
         assert!(!flat(100.0, 106.0));
+        assert!(soak_flat(100.0, 104.0, 0));
+        assert!(!soak_flat(100.0, 104.0, 1));
         assert!(keeps_pace(5, 1000));
         assert!(!keeps_pace(10, 1000));
         assert!(keeps_pace(-300, 1000));
